@@ -1,0 +1,497 @@
+"""The Helm chart, linted and rendered by the real Helm engine (helm-python-sdk).
+
+No cluster is involved: `lint` and `render` run Helm's Go SDK offline. The
+tests walk the rendered manifests and check the invariants the chart promises
+(docs/OPERATIONS.md, SPEC section 9).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import (
+    CHART,
+    PRODUCTION_VALUES,
+    SECRET_ENV,
+    URL_WITH_PASSWORD,
+    is_spec_env,
+    load_yaml,
+)
+
+helm = pytest.importorskip("helm_python", reason="pip install -r tests/deploy/requirements.txt")
+
+NAMESPACE = "shop"
+RELEASE = "ordersys"
+COMPONENTS = {
+    # component: (container port, binary, LISTEN variable)
+    "order-service": (8080, "/usr/local/bin/order-service", "ORDERS_LISTEN"),
+    "txlog-service": (8081, "/usr/local/bin/txlog-service", "TXLOG_LISTEN"),
+}
+SCENARIOS = ["default", "production"]
+
+
+def scenario_values(scenario: str) -> dict | None:
+    return None if scenario == "default" else load_yaml(PRODUCTION_VALUES)
+
+
+def render(values: dict | None, name: str = RELEASE) -> list[dict]:
+    with helm.Chart.load(str(CHART)) as chart:
+        rendered = chart.render(values, name=name, namespace=NAMESPACE, is_install=True)
+    docs = []
+    for path, text in rendered.items():
+        if path.endswith("NOTES.txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                doc["__template__"] = path
+                docs.append(doc)
+    return docs
+
+
+@pytest.fixture(scope="module", params=SCENARIOS)
+def scenario(request):
+    values = scenario_values(request.param)
+    merged = None
+    with helm.Chart.load(str(CHART)) as chart:
+        merged = chart.merge_values(values)
+    return {"name": request.param, "values": merged, "docs": render(values)}
+
+
+def of_kind(docs, kind):
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs, kind, component):
+    found = [d for d in of_kind(docs, kind) if labels_of(d).get("app.kubernetes.io/component") == component]
+    assert len(found) == 1, f"expected one {kind} for {component}, found {len(found)}"
+    return found[0]
+
+
+def labels_of(doc):
+    return doc["metadata"].get("labels", {})
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """matchLabels semantics (the chart only uses matchLabels)."""
+    assert set(selector) <= {"matchLabels"}, selector
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def pod_specs(docs):
+    """(owner, pod template) for every workload, Deployments and Jobs alike."""
+    for d in docs:
+        if d["kind"] in ("Deployment", "Job"):
+            yield d, d["spec"]["template"]
+
+
+# --- lint -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_chart_lints_strictly(name):
+    report = helm.lint(str(CHART), scenario_values(name), strict=True, namespace=NAMESPACE)
+    assert report["total_charts_linted"] == 1
+    assert report["errors"] == []
+    # strict: warnings count as failures; only informational messages pass.
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert problems == []
+
+
+def test_chart_metadata_and_required_files():
+    with helm.Chart.load(str(CHART)) as chart:
+        meta = chart.metadata
+        assert meta["apiVersion"] == "v2"
+        assert meta["name"] == "ordersys"
+        assert chart.schema is not None, "values.schema.json is missing"
+        names = {t["name"] for t in chart.templates}
+    assert "templates/NOTES.txt" in names
+    for required in ("deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "networkpolicy.yaml",
+                     "serviceaccount.yaml", "ingress.yaml", "servicemonitor.yaml"):
+        assert f"templates/{required}" in names
+
+
+def test_production_values_pass_the_schema(production_values):
+    with helm.Chart.load(str(CHART)) as chart:
+        chart.validate_schema(chart.merge_values(production_values))
+
+
+# --- what is rendered -------------------------------------------------------
+
+
+def test_expected_objects(scenario):
+    docs = scenario["docs"]
+    for component in COMPONENTS:
+        for kind in ("Deployment", "Service", "ConfigMap", "PodDisruptionBudget",
+                     "HorizontalPodAutoscaler", "NetworkPolicy"):
+            one(docs, kind, component)
+    assert len(of_kind(docs, "ServiceAccount")) == 1
+    # The chart references existing Secrets; it never carries secret material.
+    assert of_kind(docs, "Secret") == []
+    if scenario["name"] == "production":
+        assert len(of_kind(docs, "Ingress")) == 1
+        assert len(of_kind(docs, "ServiceMonitor")) == 2
+        assert len(of_kind(docs, "Job")) == 1
+    else:
+        assert of_kind(docs, "Ingress") == []
+        assert of_kind(docs, "ServiceMonitor") == []
+        assert of_kind(docs, "Job") == []
+
+
+def test_names_are_valid_dns_labels(scenario):
+    for d in scenario["docs"]:
+        name = d["metadata"]["name"]
+        assert len(name) <= 63 and name == name.lower(), name
+
+
+# --- pods ------------------------------------------------------------------
+
+
+def test_every_pod_is_hardened(scenario):
+    for owner, template in pod_specs(scenario["docs"]):
+        spec = template["spec"]
+        where = owner["metadata"]["name"]
+        assert spec["automountServiceAccountToken"] is False, where
+        psc = spec["securityContext"]
+        assert psc["runAsNonRoot"] is True and psc["runAsUser"] != 0, where
+        assert psc["seccompProfile"]["type"] == "RuntimeDefault", where
+        for c in spec["containers"] + spec.get("initContainers", []):
+            sc = c["securityContext"]
+            assert sc["runAsNonRoot"] is True, where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc.get("privileged", False) is False, where
+            assert sc["capabilities"]["drop"] == ["ALL"], where
+            assert "add" not in sc["capabilities"], where
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", where
+
+
+def test_every_container_has_requests_and_limits(scenario):
+    for owner, template in pod_specs(scenario["docs"]):
+        for c in template["spec"]["containers"]:
+            res = c["resources"]
+            for section in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(res[section]), (owner["metadata"]["name"], section)
+
+
+def test_images_are_pinned(scenario):
+    for owner, template in pod_specs(scenario["docs"]):
+        for c in template["spec"]["containers"]:
+            image = c["image"]
+            assert "@sha256:" in image or ":" in image.rsplit("/", 1)[-1], image
+            assert not image.endswith(":latest"), image
+
+
+def test_deployments(scenario):
+    docs, values = scenario["docs"], scenario["values"]
+    sa = of_kind(docs, "ServiceAccount")[0]
+    assert sa["automountServiceAccountToken"] is False
+    for component, (port, binary, _listen) in COMPONENTS.items():
+        dep = one(docs, "Deployment", component)
+        spec = dep["spec"]
+        pod = spec["template"]["spec"]
+        assert selects(spec["selector"], spec["template"]["metadata"]["labels"])
+        assert pod["serviceAccountName"] == sa["metadata"]["name"]
+        # Graceful shutdown takes up to 30 s.
+        assert pod["terminationGracePeriodSeconds"] >= 35
+        # Rolling updates never drop below the desired capacity.
+        assert spec["strategy"]["type"] == "RollingUpdate"
+        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        keys = {t["topologyKey"] for t in pod["topologySpreadConstraints"]}
+        assert {"topology.kubernetes.io/zone", "kubernetes.io/hostname"} <= keys
+        for t in pod["topologySpreadConstraints"]:
+            assert selects(t["labelSelector"], spec["template"]["metadata"]["labels"])
+
+        (container,) = pod["containers"]
+        assert container["command"] == [binary]
+        assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        probes = {k: container[k] for k in ("startupProbe", "livenessProbe", "readinessProbe")}
+        assert probes["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert probes["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert probes["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        # The startup probe leaves room for migrations on a cold start.
+        startup = probes["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
+
+        key = "orderService" if component == "order-service" else "txlogService"
+        if values[key]["autoscaling"]["enabled"]:
+            assert "replicas" not in spec, "the HPA owns the replica count"
+        else:
+            assert spec["replicas"] == values[key]["replicaCount"]
+
+
+def test_config_change_rolls_the_pods():
+    base = render(None)
+    changed = render({"logging": {"level": "debug", "format": "json"}})
+    for component in COMPONENTS:
+        a = one(base, "Deployment", component)["spec"]["template"]["metadata"]["annotations"]
+        b = one(changed, "Deployment", component)["spec"]["template"]["metadata"]["annotations"]
+        assert a["checksum/config"] != b["checksum/config"]
+
+
+# --- configuration and secrets ---------------------------------------------
+
+
+def container_env(docs, component) -> dict[str, dict]:
+    """Every variable a service container sees: envFrom ConfigMaps + env."""
+    dep = one(docs, "Deployment", component)
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    env: dict[str, dict] = {}
+    configmaps = {d["metadata"]["name"]: d for d in of_kind(docs, "ConfigMap")}
+    for source in container.get("envFrom", []):
+        assert set(source) == {"configMapRef"}, "envFrom only from ConfigMaps (secrets go by secretKeyRef)"
+        data = configmaps[source["configMapRef"]["name"]]["data"]
+        for k, v in data.items():
+            env[k] = {"configMap": v}
+    for e in container.get("env", []):
+        env[e["name"]] = e
+    return env
+
+
+def test_only_spec_variables_are_set(scenario):
+    for _owner, template in pod_specs(scenario["docs"]):
+        for c in template["spec"]["containers"]:
+            for e in c.get("env", []):
+                assert is_spec_env(e["name"]), e["name"]
+    for cm in of_kind(scenario["docs"], "ConfigMap"):
+        for k in cm["data"]:
+            assert is_spec_env(k), k
+
+
+def test_secrets_only_by_reference(scenario):
+    docs = scenario["docs"]
+    # ConfigMaps: no credential variables, no credential-looking values.
+    for cm in of_kind(docs, "ConfigMap"):
+        for k, v in cm["data"].items():
+            assert k not in SECRET_ENV, f"{k} must come from a Secret"
+            assert not URL_WITH_PASSWORD.search(str(v)), k
+            assert "password" not in str(v).lower() and "secret" not in k.lower(), k
+    # Plain env: credential variables only via secretKeyRef, literals are clean.
+    for owner, template in pod_specs(docs):
+        for c in template["spec"]["containers"]:
+            for e in c.get("env", []):
+                if e["name"] in SECRET_ENV:
+                    assert "value" not in e, e["name"]
+                    assert set(e["valueFrom"]) == {"secretKeyRef"}, e["name"]
+                elif "value" in e:
+                    assert not URL_WITH_PASSWORD.search(str(e["value"])), e["name"]
+
+
+def test_service_configuration(scenario):
+    docs, values = scenario["docs"], scenario["values"]
+    order = container_env(docs, "order-service")
+    txlog = container_env(docs, "txlog-service")
+    txlog_svc = one(docs, "Service", "txlog-service")["metadata"]["name"]
+
+    assert order["ORDERS_LISTEN"]["configMap"] == "0.0.0.0:8080"
+    assert txlog["TXLOG_LISTEN"]["configMap"] == "0.0.0.0:8081"
+    assert order["ORDERS_TXLOG_URL"]["configMap"] == f"http://{txlog_svc}.{NAMESPACE}.svc:8081"
+    assert order["ORDERS_AUTH_AUDIENCE"]["configMap"] == "order-service"
+    assert txlog["TXLOG_AUTH_AUDIENCE"]["configMap"] == "txlog-service"
+    assert order["ORDERS_AUTH_ISSUER"]["configMap"] == values["auth"]["issuer"]
+    assert txlog["TXLOG_AUTH_ISSUER"]["configMap"] == values["auth"]["issuer"]
+
+    db = values["orderService"]["database"]
+    assert order["ORDERS_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": db["existingSecret"], "key": db["urlKey"]}
+    cc = values["orderService"]["txlog"]
+    assert order["ORDERS_TXLOG_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": cc["existingSecret"], "key": cc["clientSecretKey"]}
+    assert order["ORDERS_TXLOG_CLIENT_ID"]["valueFrom"]["secretKeyRef"] == {"name": cc["existingSecret"], "key": cc["clientIdKey"]}
+    assert "ORDERS_TXLOG_TOKEN_URL" in order
+    db = values["txlogService"]["database"]
+    assert txlog["TXLOG_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": db["existingSecret"], "key": db["urlKey"]}
+    # Each service sees only its own variables.
+    assert not any(k.startswith("TXLOG_") for k in order)
+    assert not any(k.startswith("ORDERS_") for k in txlog)
+
+    if values["otel"]["endpoint"]:
+        for env in (order, txlog):
+            assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["configMap"] == values["otel"]["endpoint"]
+            assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["configMap"] in ("http/protobuf", "grpc")
+
+
+def test_setup_job_runs_txlog_setup(production_values):
+    docs = render(production_values)
+    (job,) = of_kind(docs, "Job")
+    assert "pre-install" in job["metadata"]["annotations"]["helm.sh/hook"]
+    assert "pre-upgrade" in job["metadata"]["annotations"]["helm.sh/hook"]
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    assert c["command"][:2] == ["/usr/local/bin/txlog-service", "setup"]
+    pw_file = c["command"][c["command"].index("--app-password-file") + 1]
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    (mount,) = [m for m in mounts.values() if pw_file.startswith(m["mountPath"] + "/")]
+    assert mount["readOnly"] is True
+    assert "secret" in volumes[mount["name"]]
+    env = {e["name"]: e for e in c["env"]}
+    assert set(env["TXLOG_DATABASE_URL"]["valueFrom"]) == {"secretKeyRef"}
+
+
+# --- services, PDB, HPA, ingress, monitoring ---------------------------------
+
+
+def test_services_match_pods(scenario):
+    docs = scenario["docs"]
+    for component, (port, _binary, _listen) in COMPONENTS.items():
+        svc = one(docs, "Service", component)
+        dep = one(docs, "Deployment", component)
+        pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert all(pod_labels.get(k) == v for k, v in svc["spec"]["selector"].items())
+        # The selector must not also pick the other component's pods.
+        assert svc["spec"]["selector"]["app.kubernetes.io/component"] == component
+        (p,) = svc["spec"]["ports"]
+        assert p["port"] == port and p["targetPort"] == "http"
+
+
+def test_disruption_budgets_and_autoscalers(scenario):
+    docs = scenario["docs"]
+    for component in COMPONENTS:
+        dep = one(docs, "Deployment", component)
+        pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+        pdb = one(docs, "PodDisruptionBudget", component)
+        assert selects(pdb["spec"]["selector"], pod_labels)
+        # A budget that always allows at least one eviction: drains never stall.
+        assert pdb["spec"].get("maxUnavailable", 0) >= 1 or "minAvailable" in pdb["spec"]
+        hpa = one(docs, "HorizontalPodAutoscaler", component)
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                 "name": dep["metadata"]["name"]}
+        assert 2 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        assert hpa["spec"]["metrics"], "an HPA needs a metric"
+
+
+def test_ingress_and_service_monitor(production_values):
+    docs = render(production_values)
+    (ing,) = of_kind(docs, "Ingress")
+    order_svc = one(docs, "Service", "order-service")["metadata"]["name"]
+    backends = [p["backend"]["service"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]]
+    assert backends and all(b == {"name": order_svc, "port": {"name": "http"}} for b in backends)
+    assert ing["spec"]["tls"]
+    for sm in of_kind(docs, "ServiceMonitor"):
+        component = labels_of(sm)["app.kubernetes.io/component"]
+        svc = one(docs, "Service", component)
+        assert selects(sm["spec"]["selector"], labels_of(svc))
+        assert sm["spec"]["endpoints"] == [{**sm["spec"]["endpoints"][0], "port": "http", "path": "/metrics"}]
+        assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+# --- network policy -----------------------------------------------------------
+
+
+def policies_for(docs, pod_labels):
+    return [np for np in of_kind(docs, "NetworkPolicy") if selects(np["spec"]["podSelector"], pod_labels)]
+
+
+def rule_ports(rule):
+    return {p["port"] for p in rule["ports"]}
+
+
+def test_every_pod_is_isolated_both_ways(scenario):
+    for owner, template in pod_specs(scenario["docs"]):
+        nps = policies_for(scenario["docs"], template["metadata"]["labels"])
+        assert nps, f"no NetworkPolicy selects {owner['metadata']['name']}"
+        types = {t for np in nps for t in np["spec"]["policyTypes"]}
+        assert types == {"Ingress", "Egress"}
+
+
+def test_egress_is_an_allow_list(scenario):
+    docs = scenario["docs"]
+    expected = {
+        "order-service": {53, 5432, 443, 8081} ,
+        "txlog-service": {53, 27017, 443},
+    }
+    collector_ports = set(scenario["values"]["networkPolicy"]["egress"]["collector"]["ports"])
+    for component, ports in expected.items():
+        pod_labels = one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
+        (np,) = policies_for(docs, pod_labels)
+        rules = np["spec"]["egress"]
+        for rule in rules:
+            # No rule without destinations or ports: that would allow everything.
+            assert rule.get("to") and rule.get("ports"), rule
+        allowed = set().union(*(rule_ports(r) for r in rules))
+        assert allowed == ports | collector_ports, (component, allowed)
+        dns = [r for r in rules if 53 in rule_ports(r)]
+        assert {p["protocol"] for r in dns for p in r["ports"]} == {"UDP", "TCP"}
+    # The order service reaches the transaction log pods, and only on 8081.
+    order_np = policies_for(docs, one(docs, "Deployment", "order-service")["spec"]["template"]["metadata"]["labels"])[0]
+    txlog_labels = one(docs, "Deployment", "txlog-service")["spec"]["template"]["metadata"]["labels"]
+    (to_txlog,) = [r for r in order_np["spec"]["egress"] if 8081 in rule_ports(r)]
+    assert rule_ports(to_txlog) == {8081}
+    assert all(selects(peer["podSelector"], txlog_labels) for peer in to_txlog["to"])
+
+
+def test_transaction_log_ingress_only_from_order_service_and_auditors(scenario):
+    docs, np_values = scenario["docs"], scenario["values"]["networkPolicy"]
+    order_labels = one(docs, "Deployment", "order-service")["spec"]["template"]["metadata"]["labels"]
+    txlog_labels = one(docs, "Deployment", "txlog-service")["spec"]["template"]["metadata"]["labels"]
+    (np,) = policies_for(docs, txlog_labels)
+    allowed_extra = [p for p in np_values["metricsFrom"]]
+    peers = []
+    for rule in np["spec"]["ingress"]:
+        assert rule_ports(rule) == {8081}
+        assert rule.get("from"), "an ingress rule without `from` would admit everyone"
+        peers += rule["from"]
+    order_peers = [p for p in peers if set(p) == {"podSelector"} and selects(p["podSelector"], order_labels)]
+    assert order_peers, "the order service must be able to deliver"
+    for p in peers:
+        if p in order_peers or p in allowed_extra:
+            continue
+        # The only other peer: the auditors' namespace, by name.
+        assert set(p) == {"namespaceSelector"}, p
+        assert p["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": np_values["auditorsNamespace"]}}
+    auditors = [p for p in peers if "namespaceSelector" in p and p not in allowed_extra]
+    assert len(auditors) == (1 if np_values["auditorsNamespace"] else 0)
+    # No pod selector that would also match other pods of the release.
+    for p in peers:
+        if set(p) == {"podSelector"}:
+            assert p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "order-service"
+
+
+def test_order_service_ingress_only_on_its_port(scenario):
+    docs = scenario["docs"]
+    labels = one(docs, "Deployment", "order-service")["spec"]["template"]["metadata"]["labels"]
+    (np,) = policies_for(docs, labels)
+    for rule in np["spec"]["ingress"]:
+        assert rule_ports(rule) == {8080}
+    if scenario["values"]["networkPolicy"]["orderIngressFrom"]:
+        assert all(rule.get("from") for rule in np["spec"]["ingress"])
+
+
+def test_network_policy_can_be_disabled():
+    docs = render({"networkPolicy": {"enabled": False}})
+    assert of_kind(docs, "NetworkPolicy") == []
+
+
+# --- the schema refuses unsafe values ---------------------------------------
+
+
+BAD_VALUES = {
+    "latest tag": {"image": {"tag": "latest"}},
+    "secret in plain env": {"orderService": {"extraEnv": {"ORDERS_TXLOG_CLIENT_SECRET": "s3cret"}}},
+    "database url in plain env": {"txlogService": {"extraEnv": {"TXLOG_DATABASE_URL": "mongodb://u:p@h/db"}}},
+    "unknown variable": {"orderService": {"extraEnv": {"FOO": "bar"}}},
+    "no limits": {"orderService": {"resources": {"limits": None}}},
+    "short grace period": {"terminationGracePeriodSeconds": 10},
+    "typo in a key": {"orderSevice": {"replicaCount": 3}},
+    "no issuer and no jwks": {"auth": {"issuer": "", "jwksUrl": ""}},
+    "no database secret": {"txlogService": {"database": {"existingSecret": ""}}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_schema_rejects(case):
+    with pytest.raises(helm.HelmValuesError):
+        render(copy.deepcopy(BAD_VALUES[case]))
+
+
+def test_extra_env_accepts_otel_settings():
+    docs = render({"txlogService": {"extraEnv": {"OTEL_TRACES_SAMPLER": "always_on"}}})
+    assert container_env(docs, "txlog-service")["OTEL_TRACES_SAMPLER"]["configMap"] == "always_on"
+
+
+def test_image_digest_wins_over_tag():
+    digest = "sha256:" + "a" * 64
+    docs = render({"image": {"digest": digest}})
+    for _owner, template in pod_specs(docs):
+        assert template["spec"]["containers"][0]["image"].endswith("@" + digest)
