@@ -1,0 +1,253 @@
+"""Static checks of compose.yaml and the files it mounts (Keycloak realm,
+OpenTelemetry Collector config). No Docker engine is needed or used."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from conftest import ROOT, is_spec_env, load_yaml
+
+COMPOSE = ROOT / "compose.yaml"
+REALM = ROOT / "deploy" / "keycloak" / "ordersys-realm.json"
+COLLECTOR = ROOT / "deploy" / "otel-collector" / "config.yaml"
+
+# Our long-running services and the one-shot MongoDB setup, all from our image.
+OURS = {
+    "order-service": ("/usr/local/bin/order-service", "ORDERS_LISTEN"),
+    "txlog-service": ("/usr/local/bin/txlog-service", "TXLOG_LISTEN"),
+}
+SCOPES = {"orders:read", "orders:write", "orders:admin", "txlog:write", "txlog:read"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return load_yaml(COMPOSE)
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def realm() -> dict:
+    return json.loads(REALM.read_text())
+
+
+def env(service: dict) -> dict[str, str]:
+    e = service.get("environment", {})
+    if isinstance(e, list):
+        e = dict(item.split("=", 1) for item in e)
+    return {k: str(v) for k, v in e.items()}
+
+
+def our_services(services) -> dict:
+    return {n: s for n, s in services.items() if str(s.get("image", "")).startswith("ordersys:")}
+
+
+def published(service) -> dict[int, int]:
+    """container port -> host port"""
+    out = {}
+    for p in service.get("ports", []):
+        host, container = str(p).split(":")[-2:]  # "[ip:]host:container"
+        out[int(container)] = int(host)
+    return out
+
+
+def test_the_stack_is_complete(services):
+    assert {"postgres", "mongo", "txlog-setup", "keycloak", "otel-collector",
+            "order-service", "txlog-service"} <= set(services)
+
+
+def test_images_are_pinned(services):
+    for name, s in services.items():
+        if "build" in s:
+            assert (ROOT / s["build"]["context"] / s["build"].get("dockerfile", "Dockerfile")).is_file()
+            continue
+        image = s["image"]
+        repo_tag = image.rsplit("/", 1)[-1]
+        assert ":" in repo_tag or "@sha256:" in image, f"{name}: untagged image {image}"
+        tag = repo_tag.split(":", 1)[1]
+        assert tag != "latest" and re.search(r"\d", tag), f"{name}: {image} is not pinned to a version"
+
+
+def test_our_services_use_only_spec_variables(services):
+    ours = our_services(services)
+    assert set(ours) == {"order-service", "txlog-service", "txlog-setup"}
+    for name, s in ours.items():
+        for var in env(s):
+            assert is_spec_env(var), f"{name}: {var} is not a variable SPEC names"
+
+
+def test_our_services_are_locked_down(services):
+    for name, s in our_services(services).items():
+        assert s["read_only"] is True, name
+        assert s["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in s["security_opt"], name
+        assert "user" not in s or s["user"] not in ("root", "0"), name
+
+
+def test_commands_ports_and_healthchecks(services):
+    for name, (binary, listen_var) in OURS.items():
+        s = services[name]
+        assert s["command"] == [binary]
+        listen = env(s)[listen_var]
+        host, port = listen.rsplit(":", 1)
+        assert host == "0.0.0.0", f"{name} must listen on all interfaces in a container"
+        assert published(s) == {int(port): int(port)}
+        # The runtime image has no shell or curl: the binary checks itself.
+        assert s["healthcheck"]["test"] == ["CMD", binary, "healthcheck"]
+        assert int(str(s["stop_grace_period"]).rstrip("s")) >= 35
+
+
+def test_start_order(services):
+    def conditions(name):
+        return {dep: c["condition"] for dep, c in services[name]["depends_on"].items()}
+
+    assert conditions("txlog-setup") == {"mongo": "service_healthy"}
+    assert conditions("txlog-service")["txlog-setup"] == "service_completed_successfully"
+    assert conditions("txlog-service")["keycloak"] == "service_healthy"
+    assert conditions("order-service")["postgres"] == "service_healthy"
+    assert conditions("order-service")["keycloak"] == "service_healthy"
+    assert services["txlog-setup"]["restart"] == "no"
+    # Every `service_healthy` dependency has a health check to wait for.
+    for name, s in services.items():
+        for dep, c in s.get("depends_on", {}).items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            if c["condition"] == "service_healthy":
+                assert "healthcheck" in services[dep], f"{dep} has no healthcheck"
+
+
+def test_postgres_url_matches_the_database(services):
+    pg = env(services["postgres"])
+    url = urlsplit(env(services["order-service"])["ORDERS_DATABASE_URL"])
+    assert url.scheme == "postgres" and url.hostname == "postgres" and url.port == 5432
+    assert (url.username, url.password, url.path.lstrip("/")) == (
+        pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], pg["POSTGRES_DB"])
+
+
+def test_mongodb_setup_and_app_user(services):
+    mongo = env(services["mongo"])
+    setup = services["txlog-setup"]
+    cmd = setup["command"]
+    assert cmd[:2] == ["/usr/local/bin/txlog-service", "setup"]
+    app_user = cmd[cmd.index("--app-user") + 1]
+    password_file = cmd[cmd.index("--app-password-file") + 1]
+
+    admin = urlsplit(env(setup)["TXLOG_DATABASE_URL"])
+    assert admin.scheme == "mongodb" and admin.hostname == "mongo"
+    assert (admin.username, admin.password) == (
+        mongo["MONGO_INITDB_ROOT_USERNAME"], mongo["MONGO_INITDB_ROOT_PASSWORD"])
+
+    # The password file is a compose secret; the service logs in as that user.
+    (secret_name,) = setup["secrets"]
+    assert password_file == f"/run/secrets/{secret_name}"
+    secret_file = ROOT / load_yaml(COMPOSE)["secrets"][secret_name]["file"]
+    password = secret_file.read_text()
+    assert password and password == password.strip(), "no trailing newline in the password file"
+
+    app = urlsplit(env(services["txlog-service"])["TXLOG_DATABASE_URL"])
+    assert app.scheme == "mongodb" and app.hostname == "mongo"
+    assert (app.username, app.password) == (app_user, password)
+    assert app.username != admin.username, "the service must not run with admin credentials"
+    assert app.path == admin.path, "setup and service use the same database"
+    assert parse_qs(app.query)["authSource"] == [app.path.lstrip("/")]
+
+
+def test_delivery_and_telemetry_targets(services):
+    order = env(services["order-service"])
+    txlog_port = env(services["txlog-service"])["TXLOG_LISTEN"].rsplit(":", 1)[1]
+    assert order["ORDERS_TXLOG_URL"] == f"http://txlog-service:{txlog_port}"
+    collector = load_yaml(COLLECTOR)
+    http_port = collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"].rsplit(":", 1)[1]
+    grpc_port = collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].rsplit(":", 1)[1]
+    for name, s in our_services(services).items():
+        e = env(s)
+        endpoint = urlsplit(e["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        assert endpoint.hostname == "otel-collector"
+        expected = {"http/protobuf": http_port, "grpc": grpc_port}[e["OTEL_EXPORTER_OTLP_PROTOCOL"]]
+        assert str(endpoint.port) == expected, name
+        assert e["LOG_FORMAT"] == "json"
+    assert services["otel-collector"]["volumes"][0].split(":")[0] == "./deploy/otel-collector/config.yaml"
+
+
+def test_keycloak_imports_the_realm_and_issuer_matches(services, realm):
+    kc = services["keycloak"]
+    assert "--import-realm" in kc["command"]
+    mount = [v for v in kc["volumes"] if v.startswith("./deploy/keycloak:")]
+    assert mount and mount[0].split(":")[1] == "/opt/keycloak/data/import"
+    issuer = f"{env(kc)['KC_HOSTNAME']}/realms/{realm['realm']}"
+    # The issuer is reachable from the containers under the same name tokens carry.
+    assert urlsplit(issuer).hostname == "keycloak"
+    assert urlsplit(issuer).port == 8080 and 8080 in published(kc)
+    order, txlog = env(services["order-service"]), env(services["txlog-service"])
+    assert order["ORDERS_AUTH_ISSUER"] == issuer
+    assert txlog["TXLOG_AUTH_ISSUER"] == issuer
+    assert order["ORDERS_TXLOG_TOKEN_URL"] == f"{issuer}/protocol/openid-connect/token"
+    assert order["ORDERS_AUTH_AUDIENCE"] == "order-service"
+    assert txlog["TXLOG_AUTH_AUDIENCE"] == "txlog-service"
+
+
+def audiences(client) -> set[str]:
+    return {m["config"]["included.custom.audience"] for m in client.get("protocolMappers", [])
+            if m["protocolMapper"] == "oidc-audience-mapper"}
+
+
+def test_realm_clients_users_and_scopes(services, realm):
+    assert {r["name"] for r in realm["roles"]["realm"]} >= SCOPES
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    users = {u["username"]: u for u in realm["users"]}
+
+    # The order service's delivery identity: confidential, client credentials,
+    # txlog:write, audience txlog-service, same secret compose hands the service.
+    order = env(services["order-service"])
+    delivery = clients[order["ORDERS_TXLOG_CLIENT_ID"]]
+    assert delivery["publicClient"] is False and delivery["serviceAccountsEnabled"] is True
+    assert delivery["secret"] == order["ORDERS_TXLOG_CLIENT_SECRET"]
+    assert audiences(delivery) == {"txlog-service"}
+    (sa,) = [u for u in realm["users"] if u.get("serviceAccountClientId") == delivery["clientId"]]
+    assert "txlog:write" in sa["realmRoles"]
+
+    # A client for people, with tokens accepted by both services.
+    people = [c for c in realm["clients"] if c.get("publicClient") and c.get("directAccessGrantsEnabled")]
+    assert len(people) == 1
+    assert audiences(people[0]) == {"order-service", "txlog-service"}
+
+    expected = {
+        "alice": {"orders:read", "orders:write"},
+        "admin": {"orders:admin"},
+        "auditor": {"txlog:read"},
+    }
+    for name, roles in expected.items():
+        u = users[name]
+        assert u["enabled"] and roles <= set(u["realmRoles"]), name
+        assert set(u["realmRoles"]) & SCOPES <= roles | {"orders:read", "orders:write"}, name
+        assert [c["type"] for c in u["credentials"]] == ["password"]
+        # Keycloak 24+ refuses password grants for incomplete profiles.
+        assert u["email"] and u["firstName"] and u["lastName"] and u["emailVerified"]
+    assert "txlog:read" not in users["alice"]["realmRoles"]
+    assert "orders:admin" not in users["alice"]["realmRoles"]
+
+    # Scopes reach the token as realm_access.roles, which the services read.
+    for c in (delivery, people[0]):
+        mappers = {m["protocolMapper"]: m for m in c["protocolMappers"]}
+        assert mappers["oidc-usermodel-realm-role-mapper"]["config"]["claim.name"] == "realm_access.roles"
+
+
+def test_collector_pipelines_are_consistent():
+    cfg = load_yaml(COLLECTOR)
+    for kind in ("traces", "logs"):
+        assert kind in cfg["service"]["pipelines"]
+    for name, p in cfg["service"]["pipelines"].items():
+        for section in ("receivers", "processors", "exporters"):
+            for component in p.get(section, []):
+                assert component in cfg[section], f"pipeline {name}: {component} is not defined"
+    assert "debug" in cfg["exporters"]
+    text = COLLECTOR.read_text()
+    # Ready-to-uncomment exporters for the three big clouds.
+    for exporter in ("googlecloud:", "awsxray:", "awscloudwatchlogs:", "azuremonitor:"):
+        assert re.search(rf"^\s*#\s*{exporter}", text, re.M), exporter
