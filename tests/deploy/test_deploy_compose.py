@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from conftest import ROOT, is_spec_env, load_yaml
+from deploy_support import ROOT, is_spec_env, load_yaml
 
 COMPOSE = ROOT / "compose.yaml"
 REALM = ROOT / "deploy" / "keycloak" / "ordersys-realm.json"

@@ -1,6 +1,6 @@
 """docs/OPERATIONS.md keeps the sections operators (and other docs) rely on."""
 
-from conftest import ROOT
+from deploy_support import ROOT
 
 DOC = ROOT / "docs" / "OPERATIONS.md"
 SECTIONS = [

@@ -12,7 +12,7 @@ import copy
 import pytest
 import yaml
 
-from conftest import (
+from deploy_support import (
     CHART,
     PRODUCTION_VALUES,
     SECRET_ENV,

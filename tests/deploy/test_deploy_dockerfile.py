@@ -12,7 +12,7 @@ import tomllib
 
 import pytest
 
-from conftest import ROOT, is_spec_env
+from deploy_support import ROOT, is_spec_env
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

@@ -1,0 +1,67 @@
+"""Shared constants and helpers for the deployment tests (Dockerfile, compose.yaml, Helm chart).
+
+A plain module (not conftest.py) so that `from deploy_support import ...` is
+unambiguous when other test directories have their own conftest.py.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "ordersys"
+PRODUCTION_VALUES = CHART / "ci" / "values-production.yaml"
+
+# Every environment variable SPEC section 3 names (plus the standard OTEL_*
+# family). Deployment files may set nothing else for our services.
+SPEC_ENV = frozenset(
+    {
+        "ORDERS_LISTEN",
+        "ORDERS_DATABASE_URL",
+        "ORDERS_TXLOG_URL",
+        "ORDERS_TXLOG_TOKEN",
+        "ORDERS_TXLOG_TOKEN_URL",
+        "ORDERS_TXLOG_CLIENT_ID",
+        "ORDERS_TXLOG_CLIENT_SECRET",
+        "ORDERS_TXLOG_SCOPE",
+        "TXLOG_LISTEN",
+        "TXLOG_DATABASE_URL",
+        "LOG_FORMAT",
+        "RUST_LOG",
+    }
+    | {
+        f"{p}_AUTH_{v}"
+        for p in ("ORDERS", "TXLOG")
+        for v in ("ISSUER", "JWKS_URL", "AUDIENCE", "HS256_SECRET", "PUBLIC_KEY_FILE")
+    }
+)
+OTEL_ENV = re.compile(r"^OTEL_[A-Z0-9_]+$")
+
+# Variables whose values are credentials: in Kubernetes they must come from a
+# Secret (secretKeyRef), never from a literal value or a ConfigMap.
+SECRET_ENV = frozenset(
+    {
+        "ORDERS_DATABASE_URL",
+        "TXLOG_DATABASE_URL",
+        "ORDERS_TXLOG_TOKEN",
+        "ORDERS_TXLOG_CLIENT_ID",
+        "ORDERS_TXLOG_CLIENT_SECRET",
+        "ORDERS_AUTH_HS256_SECRET",
+        "TXLOG_AUTH_HS256_SECRET",
+    }
+)
+
+# user:password@ inside a URL
+URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+
+
+def is_spec_env(name: str) -> bool:
+    return name in SPEC_ENV or bool(OTEL_ENV.match(name))
+
+
+def load_yaml(path: Path):
+    with path.open() as f:
+        return yaml.safe_load(f)
