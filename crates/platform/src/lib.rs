@@ -1,1 +1,14 @@
+//! What both ordersys services share: configuration helpers, JWT verification, RFC 9457
+//! problem errors, request context (request id, trace context), HTTP middleware, metrics,
+//! telemetry and graceful shutdown.
 
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod http;
+pub mod metrics;
+pub mod problem;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use problem::{FieldError, Problem};

@@ -1,1 +1,8 @@
+//! Wire types of business transactions: what the order service sends to the transaction log
+//! (`POST /v1/transactions`) and what the transaction log answers and stores.
 
+mod event;
+mod record;
+
+pub use event::{Actor, Event, Outcome, RequestRecord, ResponseRecord, BODY_RECORD_LIMIT};
+pub use record::{AppendResult, Batch, BatchResult, Record, RecordPage, VerifyHead, VerifyReport};

@@ -1,0 +1,97 @@
+use std::path::PathBuf;
+
+use crate::config::{optional_env, ConfigError};
+
+/// Where verification keys come from.
+#[derive(Clone)]
+pub enum KeyConfig {
+    Hs256Secret(String),
+    PublicKeyFile(PathBuf),
+    JwksUrl(String),
+    Issuer(String),
+}
+
+/// `<P>_AUTH_*` settings of one service.
+#[derive(Clone)]
+pub struct AuthConfig {
+    pub keys: KeyConfig,
+    pub audience: Option<String>,
+    /// The `realm` of `WWW-Authenticate` challenges.
+    pub realm: String,
+    /// `ORDERS` or `TXLOG`: names variables in error messages.
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = match &self.keys {
+            KeyConfig::Hs256Secret(_) => "hs256-secret(redacted)".to_owned(),
+            KeyConfig::PublicKeyFile(p) => format!("public-key-file({})", p.display()),
+            KeyConfig::JwksUrl(u) => format!("jwks({u})"),
+            KeyConfig::Issuer(i) => format!("issuer({i})"),
+        };
+        f.debug_struct("AuthConfig").field("keys", &keys).field("audience", &self.audience).finish()
+    }
+}
+
+impl AuthConfig {
+    /// Reads `<prefix>_AUTH_ISSUER`, `_JWKS_URL`, `_AUDIENCE`, `_HS256_SECRET`, `_PUBLIC_KEY_FILE`.
+    /// Exactly one key source must be set; issuer and JWKS need an audience.
+    pub fn from_env(prefix: &str, realm: &str) -> Result<Self, ConfigError> {
+        let var = |name: &str| format!("{prefix}_AUTH_{name}");
+        let issuer = optional_env(&var("ISSUER"))?;
+        let jwks = optional_env(&var("JWKS_URL"))?;
+        let secret = optional_env(&var("HS256_SECRET"))?;
+        let pem = optional_env(&var("PUBLIC_KEY_FILE"))?;
+        let audience = optional_env(&var("AUDIENCE"))?;
+        let set: Vec<&str> = [("ISSUER", &issuer), ("JWKS_URL", &jwks), ("HS256_SECRET", &secret), ("PUBLIC_KEY_FILE", &pem)]
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(n, _)| *n)
+            .collect();
+        let keys = match set.as_slice() {
+            [] => {
+                return Err(ConfigError::new(
+                    var("ISSUER"),
+                    format!(
+                        "no token verification is configured: set one of {0}_AUTH_ISSUER, {0}_AUTH_JWKS_URL, {0}_AUTH_HS256_SECRET or {0}_AUTH_PUBLIC_KEY_FILE",
+                        prefix
+                    ),
+                ))
+            }
+            [_] => {
+                if let Some(url) = issuer {
+                    check_url(&var("ISSUER"), &url)?;
+                    KeyConfig::Issuer(url.trim_end_matches('/').to_owned())
+                } else if let Some(url) = jwks {
+                    check_url(&var("JWKS_URL"), &url)?;
+                    KeyConfig::JwksUrl(url)
+                } else if let Some(secret) = secret {
+                    if secret.len() < 32 {
+                        return Err(ConfigError::new(var("HS256_SECRET"), "must be at least 32 bytes long"));
+                    }
+                    KeyConfig::Hs256Secret(secret)
+                } else {
+                    KeyConfig::PublicKeyFile(PathBuf::from(pem.unwrap_or_default()))
+                }
+            }
+            many => {
+                return Err(ConfigError::new(
+                    var(many[1]),
+                    format!("contradicts {}: set only one way to verify tokens", var(many[0])),
+                ))
+            }
+        };
+        if matches!(keys, KeyConfig::Issuer(_) | KeyConfig::JwksUrl(_)) && audience.is_none() {
+            return Err(ConfigError::new(var("AUDIENCE"), "is required with an issuer or a JWKS URL"));
+        }
+        Ok(Self { keys, audience, realm: realm.to_owned(), prefix: prefix.to_owned() })
+    }
+}
+
+fn check_url(var: &str, url: &str) -> Result<(), ConfigError> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
+        _ => Err(ConfigError::new(var, "must be an http(s) URL")),
+    }
+}

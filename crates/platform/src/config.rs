@@ -1,0 +1,55 @@
+//! Small helpers for reading configuration from the environment with one clear error line.
+
+use std::net::SocketAddr;
+
+/// An invalid or contradictory setting, naming the variable. Never carries the value, which
+/// may be a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {var} {message}")]
+pub struct ConfigError {
+    pub var: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(var: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { var: var.into(), message: message.into() }
+    }
+}
+
+/// The variable's value; unset and empty both mean "not set".
+pub fn optional_env(var: &str) -> Result<Option<String>, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::new(var, "is not valid UTF-8")),
+    }
+}
+
+pub fn env_or(var: &str, default: &str) -> Result<String, ConfigError> {
+    Ok(optional_env(var)?.unwrap_or_else(|| default.to_owned()))
+}
+
+/// A `host:port` listen address.
+pub fn listen_addr(var: &str, default: &str) -> Result<SocketAddr, ConfigError> {
+    env_or(var, default)?
+        .parse()
+        .map_err(|_| ConfigError::new(var, "must be an address like 127.0.0.1:8080"))
+}
+
+/// An `http(s)://` URL.
+pub fn http_url(var: &str, value: &str) -> Result<reqwest::Url, ConfigError> {
+    match reqwest::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
+        _ => Err(ConfigError::new(var, "must be an http(s) URL")),
+    }
+}
+
+/// Prints the error as one line on stderr and exits with status 2.
+pub fn exit_on_error<T>(result: Result<T, ConfigError>) -> T {
+    result.unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    })
+}

@@ -1,0 +1,159 @@
+//! HTTP plumbing shared by both services: the JSON body extractor with precise errors, the
+//! problem+json normaliser, the access log, fallbacks and the server loop.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::http::header::{CONTENT_TYPE, USER_AGENT};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{FieldError, Problem};
+
+/// Largest request body the order API accepts.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// A JSON request body: 415 for the wrong media type, 413 when too large, 400 when the bytes
+/// are not JSON, 422 naming the field when the JSON has the wrong shape.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let allow_merge_patch = request.method() == Method::PATCH;
+        let media_type = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        let accepted = match media_type.as_deref() {
+            Some("application/json") => true,
+            Some("application/merge-patch+json") => allow_merge_patch,
+            _ => false,
+        };
+        if !accepted {
+            let expected = if allow_merge_patch {
+                "application/merge-patch+json or application/json"
+            } else {
+                "application/json"
+            };
+            return Err(Problem::unsupported_media_type(expected));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::payload_too_large()
+            } else {
+                Problem::malformed("the request body could not be read")
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON bytes into `T`, telling malformed JSON (400) from the wrong shape (422).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { "body".to_owned() } else { path };
+                Problem::validation(vec![FieldError::new(field, clean_serde_message(&inner))])
+            }
+            _ => Problem::malformed(format!("the body is not valid JSON: {inner}")),
+        }
+    })?;
+    deserializer.end().map_err(|e| Problem::malformed(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde's message without the " at line 1 column 5" suffix.
+fn clean_serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// Middleware: any error response that is not problem+json yet (from a layer, a rejection or
+/// a fallback) becomes the problem of its status, keeping `Allow` and `WWW-Authenticate`.
+pub async fn problem_json(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(crate::problem::CONTENT_TYPE.as_bytes()));
+    if status.as_u16() < 400 || is_problem {
+        return response;
+    }
+    let mut problem = Problem::for_status(status).into_response();
+    for name in ["allow", "www-authenticate", "retry-after"] {
+        if let Some(v) = response.headers().get(name) {
+            problem.headers_mut().insert(name, v.clone());
+        }
+    }
+    problem
+}
+
+/// Fallback for unknown paths.
+pub async fn not_found() -> Problem {
+    Problem::not_found("no such resource")
+}
+
+/// Middleware: one access line per request with a Google Cloud Logging `httpRequest` object.
+pub async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let url = request.uri().path().to_owned();
+    let user_agent = header_str(request.headers().get(USER_AGENT));
+    let remote_ip = client_ip(&request);
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let size = response.headers().get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("0").to_owned();
+    let http_request = json!({
+        "requestMethod": method.as_str(),
+        "requestUrl": url,
+        "status": status,
+        "latency": format!("{:.6}s", started.elapsed().as_secs_f64()),
+        "userAgent": user_agent,
+        "remoteIp": remote_ip,
+        "responseSize": size,
+    })
+    .to_string();
+    if status >= 500 {
+        tracing::error!(target: "access", httpRequest = %http_request, "{} {} {}", method, url, status);
+    } else {
+        tracing::info!(target: "access", httpRequest = %http_request, "{} {} {}", method, url, status);
+    }
+    response
+}
+
+/// The peer address of the connection.
+pub fn client_ip(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+pub fn header_str(value: Option<&HeaderValue>) -> String {
+    value.and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// Serves `app` until `shutdown` is cancelled, then lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}

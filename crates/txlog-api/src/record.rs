@@ -1,0 +1,65 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::Event;
+
+/// `POST /v1/transactions` body: 1 to 1 000 events.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub transactions: Vec<Event>,
+}
+
+/// The outcome of appending one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AppendResult {
+    pub event_id: Uuid,
+    pub transaction_id: Uuid,
+    pub seq: u64,
+    /// True when the event had been stored before; the ids are those of the first storage.
+    pub duplicate: bool,
+}
+
+/// `POST /v1/transactions` answer, in input order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BatchResult {
+    pub results: Vec<AppendResult>,
+}
+
+/// A stored business transaction: the event plus its place in the hash chain.
+/// `hash` = hex SHA-256 of `prev_hash` (hex) followed by the RFC 8785 canonical JSON of the
+/// record without `hash`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Record {
+    #[serde(flatten)]
+    pub event: Event,
+    pub transaction_id: Uuid,
+    pub seq: u64,
+    pub recorded_at: DateTime<Utc>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// `GET /v1/transactions` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecordPage {
+    pub items: Vec<Record>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/transactions/verify` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VerifyReport {
+    pub valid: bool,
+    pub checked: u64,
+    pub head: Option<VerifyHead>,
+    pub first_invalid_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VerifyHead {
+    pub seq: u64,
+    pub hash: String,
+}
