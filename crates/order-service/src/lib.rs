@@ -1,1 +1,66 @@
+//! The order service: a REST API for product orders on PostgreSQL or SQLite, authenticated by
+//! JWT, recording every call as a business transaction.
 
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod recording;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use platform::auth::Verifier;
+use platform::shutdown::GRACE_PERIOD;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+
+use crate::recording::{GroupCommit, Recording, Relay, TokenSource, TxlogClient};
+use crate::store::OrderStore;
+
+/// A built service: store connected and migrated, listener bound.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    relay: Relay,
+    store: Arc<dyn OrderStore>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let verifier = Arc::new(Verifier::new(&config.auth)?);
+        verifier.warm_up().await;
+        let store = store::connect(&config.database_url).await?;
+        let http = reqwest::Client::builder().build()?;
+        let tokens = Arc::new(TokenSource::new(config.txlog_auth.clone(), http.clone()));
+        let relay = Relay::new(store.clone(), Arc::new(TxlogClient::new(&config.txlog_url, http, tokens)));
+        let recording = Recording {
+            outbox: GroupCommit::spawn(store.clone()),
+            enabled: config.record_calls,
+            body_limit: platform::http::BODY_LIMIT,
+        };
+        let router = api::router(api::AppState { store: store.clone() }, verifier, recording);
+        let listener = TcpListener::bind(config.listen).await?;
+        Ok(Self { listener, router, relay, store })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn store(&self) -> Arc<dyn OrderStore> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown`; then finishes in-flight requests and drains the outbox for at
+    /// most 30 s.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr(), "order service listening");
+        let relay = tokio::spawn(self.relay.run(shutdown.clone(), GRACE_PERIOD));
+        platform::http::serve(self.listener, self.router, shutdown).await?;
+        relay.await?;
+        Ok(())
+    }
+}

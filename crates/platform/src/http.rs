@@ -27,35 +27,38 @@ pub struct JsonBody<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = Problem;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let allow_merge_patch = request.method() == Method::PATCH;
-        let media_type = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
-        let accepted = match media_type.as_deref() {
-            Some("application/json") => true,
-            Some("application/merge-patch+json") => allow_merge_patch,
-            _ => false,
-        };
-        if !accepted {
-            let expected = if allow_merge_patch {
-                "application/merge-patch+json or application/json"
-            } else {
-                "application/json"
-            };
-            return Err(Problem::unsupported_media_type(expected));
-        }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::payload_too_large()
-            } else {
-                Problem::malformed("the request body could not be read")
-            }
-        })?;
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_json_body(request).await?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// The bytes of a JSON request body, after the media-type check (`application/json`, and
+/// `application/merge-patch+json` on PATCH) and the body limit.
+pub async fn read_json_body(request: Request) -> Result<Bytes, Problem> {
+    let allow_merge_patch = request.method() == Method::PATCH;
+    let media_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    let accepted = match media_type.as_deref() {
+        Some("application/json") => true,
+        Some("application/merge-patch+json") => allow_merge_patch,
+        _ => false,
+    };
+    if !accepted {
+        let expected =
+            if allow_merge_patch { "application/merge-patch+json or application/json" } else { "application/json" };
+        return Err(Problem::unsupported_media_type(expected));
+    }
+    Bytes::from_request(request, &()).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::payload_too_large()
+        } else {
+            Problem::malformed("the request body could not be read")
+        }
+    })
 }
 
 /// Parses JSON bytes into `T`, telling malformed JSON (400) from the wrong shape (422).
@@ -66,14 +69,30 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = if path == "." { "body".to_owned() } else { path };
-                Problem::validation(vec![FieldError::new(field, clean_serde_message(&inner))])
+                let message = clean_serde_message(&inner);
+                Problem::validation(vec![FieldError::new(field_name(&path, &message), message)])
             }
             _ => Problem::malformed(format!("the body is not valid JSON: {inner}")),
         }
     })?;
     deserializer.end().map_err(|e| Problem::malformed(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// The field an error is about: serde reports missing and unknown fields at the parent's path.
+fn field_name(path: &str, message: &str) -> String {
+    let base = if path == "." { "" } else { path };
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next())
+        .filter(|name| !base.ends_with(name));
+    match (base, named) {
+        ("", Some(name)) => name.to_owned(),
+        (base, Some(name)) => format!("{base}.{name}"),
+        ("", None) => "body".to_owned(),
+        (base, None) => base.to_owned(),
+    }
 }
 
 /// serde's message without the " at line 1 column 5" suffix.
@@ -156,4 +175,23 @@ pub fn header_str(value: Option<&HeaderValue>) -> String {
 pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: CancellationToken) -> std::io::Result<()> {
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+/// Probes `GET /readyz` of a service listening on `listen` (0.0.0.0 means this host); returns
+/// the process exit status: 0 when ready.
+pub async fn healthcheck(listen: SocketAddr) -> i32 {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build();
+    let ready = match client {
+        Ok(client) => client
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK),
+        Err(_) => false,
+    };
+    i32::from(!ready)
 }

@@ -113,15 +113,8 @@ pub struct ResponseRecord {
     pub body_truncated: bool,
 }
 
-impl RequestRecord {
-    /// Turns raw body bytes into the recorded form: JSON when it parses, else text, cut at
-    /// [`BODY_RECORD_LIMIT`].
-    pub fn body_from_bytes(bytes: &[u8]) -> (Option<Value>, bool) {
-        body_from_bytes(bytes)
-    }
-}
-
-/// See [`RequestRecord::body_from_bytes`].
+/// Turns raw body bytes into the recorded form: JSON when it parses, else text, cut at
+/// [`BODY_RECORD_LIMIT`] and marked.
 pub fn body_from_bytes(bytes: &[u8]) -> (Option<Value>, bool) {
     if bytes.is_empty() {
         return (None, false);

@@ -27,8 +27,11 @@ pub async fn authenticate(State(state): State<AuthState>, mut request: Request, 
     };
     match result {
         Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
+            request.extensions_mut().insert(principal.clone());
+            let mut response = next.run(request).await;
+            // Outer layers (call recording) learn who called from the response.
+            response.extensions_mut().insert(principal);
+            response
         }
         Err(AuthError::Missing) => {
             Problem::unauthorized(realm, None, "a bearer token is required").into_response()

@@ -1,0 +1,49 @@
+//! The HTTP surface: routes, extractors and the OpenAPI description.
+
+mod headers;
+mod list;
+mod openapi;
+mod ops;
+mod orders;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{middleware, Router};
+use platform::auth::{AuthState, Verifier};
+use platform::http::BODY_LIMIT;
+
+use crate::recording::Recording;
+use crate::store::OrderStore;
+
+pub use openapi::ApiDoc;
+
+/// The realm named in `WWW-Authenticate` challenges.
+pub const REALM: &str = "order-service";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn OrderStore>,
+}
+
+/// The whole application: the order API behind authentication and call recording, and the
+/// operational endpoints.
+pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) -> Router {
+    let api = Router::new()
+        .route("/v1/orders", get(orders::list).post(orders::create))
+        .route("/v1/orders/{id}", get(orders::get).patch(orders::update).delete(orders::delete))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(platform::metrics::render))
+        .with_state(state)
+        .merge(ops::docs())
+        .fallback(platform::http::not_found);
+    api.layer(middleware::from_fn_with_state(AuthState { verifier }, platform::auth::authenticate))
+        .layer(middleware::from_fn(platform::http::problem_json))
+        .layer(middleware::from_fn_with_state(recording, crate::recording::record))
+        .layer(middleware::from_fn(platform::metrics::track))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(platform::http::access_log))
+        .layer(middleware::from_fn(platform::context::middleware))
+}

@@ -1,0 +1,308 @@
+//! The order endpoints.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use platform::auth::{require_scope, Principal};
+use platform::http::{parse_json, read_json_body};
+use platform::Problem;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::headers::{idempotency_key, IfMatch};
+use super::{list, AppState, REALM};
+use crate::domain::{apply_patch, Order, OrderInput, PatchError, PatchOutcome, Status};
+use crate::recording::{CreatedOrder, EventDraft, Recorded};
+use crate::store::{Claim, IdempotencyKey, StoredResponse};
+
+const ADMIN: &str = "orders:admin";
+/// Attempts of a read-modify-write without `If-Match` before giving up with 409.
+const WRITE_ATTEMPTS: usize = 5;
+
+type Draft = Option<Extension<Arc<EventDraft>>>;
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderPage {
+    items: Vec<Order>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Create an order.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters; replays the first response for 24 h")),
+    responses(
+        (status = 201, description = "Created", body = Order, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is in flight", body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["orders:write"])))]
+pub async fn create(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    draft: Draft,
+    request: Request,
+) -> Result<Response, Problem> {
+    require_scope(&caller, REALM, "orders:write")?;
+    let key = idempotency_key(request.headers())?;
+    let bytes = read_json_body(request).await?;
+    let input: OrderInput = parse_json(&bytes)?;
+    let (customer, content) = input.validate().map_err(Problem::validation)?;
+    let customer = customer.unwrap_or_else(|| caller.sub.clone());
+    if customer != caller.sub && !caller.has(ADMIN) {
+        return Err(Problem::forbidden("creating an order for another customer needs orders:admin"));
+    }
+    let key = key.map(|key| IdempotencyKey { caller: caller.sub.clone(), key });
+    if let Some(key) = &key {
+        match app.store.claim_idempotency_key(key, &request_hash(&bytes)).await.map_err(internal)? {
+            Claim::Claimed => {}
+            Claim::InFlight => return Err(Problem::conflict("a request with this Idempotency-Key is still in flight")),
+            Claim::Mismatch => {
+                let mut problem = Problem::validation(Vec::new());
+                problem.slug = "idempotency-key-mismatch";
+                problem.title = "Idempotency key mismatch";
+                problem.detail = "this Idempotency-Key was used with a different request body".into();
+                return Err(problem);
+            }
+            Claim::Completed(stored) => return Ok(replay(stored)),
+        }
+    }
+    let order = Order::new(customer, content);
+    let body = serde_json::to_vec(&order).map_err(|e| internal(e.into()))?;
+    let location = format!("/v1/orders/{}", order.id);
+    let stored = StoredResponse {
+        status: 201,
+        location: Some(location.clone()),
+        etag: Some(order.etag()),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let event = draft.as_ref().map(|d| d.finish(StatusCode::CREATED, &body, Some(&caller), "order.create", Some(order.id)));
+    if let Err(e) = app.store.create(&order, key.as_ref().map(|k| (k, &stored)), event.as_ref()).await {
+        if let Some(key) = &key {
+            let _ = app.store.release_idempotency_key(key).await;
+        }
+        return Err(internal(e));
+    }
+    let mut response = json_response(StatusCode::CREATED, body, &order.etag(), draft.is_some());
+    response.headers_mut().insert(header::LOCATION, header_value(&location));
+    response.extensions_mut().insert(CreatedOrder(order.id));
+    Ok(response)
+}
+
+/// Read one order.
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 200, body = Order, headers(("ETag" = String))),
+        (status = 400, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["orders:read"])))]
+pub async fn get(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    require_scope(&caller, REALM, "orders:read")?;
+    let order = load(&app, &caller, &id).await?;
+    let body = serde_json::to_vec(&order).map_err(|e| internal(e.into()))?;
+    Ok(json_response(StatusCode::OK, body, &order.etag(), false))
+}
+
+/// List orders, newest first.
+#[utoipa::path(get, path = "/v1/orders", tag = "orders",
+    params(
+        ("status" = Option<Status>, Query),
+        ("customer_id" = Option<String>, Query, description = "Needs orders:admin for other customers"),
+        ("created_after" = Option<String>, Query, format = DateTime),
+        ("created_before" = Option<String>, Query, format = DateTime),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200),
+        ("cursor" = Option<String>, Query),
+    ),
+    responses(
+        (status = 200, body = OrderPage),
+        (status = 400, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["orders:read"])))]
+pub async fn list(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<OrderPage>, Problem> {
+    require_scope(&caller, REALM, "orders:read")?;
+    let mut q = list::parse(query.as_deref(), &caller, caller.has(ADMIN))?;
+    let limit = q.limit as usize;
+    q.limit += 1;
+    let mut items = app.store.list(&q).await.map_err(internal)?;
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(list::encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(OrderPage { items, next_cursor }))
+}
+
+/// Change an order with a JSON merge patch.
+#[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "The ETag read before")),
+    request_body(content = serde_json::Value, content_type = "application/merge-patch+json",
+        description = "Any of status, items, currency, shipping_address, notes"),
+    responses(
+        (status = 200, body = Order, headers(("ETag" = String))),
+        (status = 400, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["orders:write"])))]
+pub async fn update(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(id): Path<String>,
+    draft: Draft,
+    request: Request,
+) -> Result<Response, Problem> {
+    require_scope(&caller, REALM, "orders:write")?;
+    let if_match = IfMatch::from_headers(request.headers());
+    let patch: Value = parse_json(&read_json_body(request).await?)?;
+    for _ in 0..WRITE_ATTEMPTS {
+        let order = load(&app, &caller, &id).await?;
+        if_match.check(order.version)?;
+        let next = match apply_patch(&order, &patch, caller.has(ADMIN)) {
+            Ok(PatchOutcome::Changed(next)) => next,
+            Ok(PatchOutcome::Unchanged) => {
+                let body = serde_json::to_vec(&order).map_err(|e| internal(e.into()))?;
+                return Ok(json_response(StatusCode::OK, body, &order.etag(), false));
+            }
+            Err(PatchError::Invalid(errors)) => return Err(Problem::validation(errors)),
+            Err(PatchError::Conflict(why)) => return Err(Problem::conflict(why)),
+            Err(PatchError::NeedsAdmin(why)) => return Err(Problem::forbidden(why)),
+        };
+        let body = serde_json::to_vec(&next).map_err(|e| internal(e.into()))?;
+        let event = draft.as_ref().map(|d| d.finish(StatusCode::OK, &body, Some(&caller), "order.update", Some(next.id)));
+        if app.store.update(&next, order.version, event.as_ref()).await.map_err(internal)? {
+            return Ok(json_response(StatusCode::OK, body, &next.etag(), draft.is_some()));
+        }
+        if if_match.is_given() {
+            return Err(Problem::precondition_failed("the order changed since the given If-Match version"));
+        }
+    }
+    Err(Problem::conflict("the order kept changing during this update; try again"))
+}
+
+/// Delete an order. Owners may delete pending or cancelled orders; admins any.
+#[utoipa::path(delete, path = "/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["orders:write"])))]
+pub async fn delete(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(id): Path<String>,
+    draft: Draft,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    require_scope(&caller, REALM, "orders:write")?;
+    let if_match = IfMatch::from_headers(&headers);
+    for _ in 0..WRITE_ATTEMPTS {
+        let order = load(&app, &caller, &id).await?;
+        if_match.check(order.version)?;
+        if !caller.has(ADMIN) && !matches!(order.status, Status::Pending | Status::Cancelled) {
+            return Err(Problem::conflict(format!(
+                "a {} order cannot be deleted; only pending or cancelled ones",
+                order.status.as_str()
+            )));
+        }
+        let event = draft.as_ref().map(|d| d.finish(StatusCode::NO_CONTENT, b"", Some(&caller), "order.delete", Some(order.id)));
+        if app.store.delete(order.id, order.version, event.as_ref()).await.map_err(internal)? {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            if draft.is_some() {
+                response.extensions_mut().insert(Recorded);
+            }
+            return Ok(response);
+        }
+        if if_match.is_given() {
+            return Err(Problem::precondition_failed("the order changed since the given If-Match version"));
+        }
+    }
+    Err(Problem::conflict("the order kept changing during this delete; try again"))
+}
+
+/// The order if it exists and the caller may see it; "not yours" is exactly "missing".
+async fn load(app: &AppState, caller: &Principal, id: &str) -> Result<Order, Problem> {
+    let id = Uuid::parse_str(id).map_err(|_| Problem::malformed("the order id must be a UUID"))?;
+    match app.store.get(id).await.map_err(internal)? {
+        Some(order) if order.customer_id == caller.sub || caller.has(ADMIN) => Ok(order),
+        _ => Err(Problem::not_found("no such order")),
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>, etag: &str, recorded: bool) -> Response {
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    response.headers_mut().insert(header::ETAG, header_value(etag));
+    if recorded {
+        response.extensions_mut().insert(Recorded);
+    }
+    response
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], stored.body.clone()).into_response();
+    let headers = response.headers_mut();
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    if let Some(location) = &stored.location {
+        headers.insert(header::LOCATION, header_value(location));
+        if let Some(id) = location.rsplit('/').next().and_then(|id| Uuid::parse_str(id).ok()) {
+            response.extensions_mut().insert(CreatedOrder(id));
+        }
+    }
+    if let Some(etag) = &stored.etag {
+        response.headers_mut().insert(header::ETAG, header_value(etag));
+    }
+    response
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The same body, however its keys are ordered or spaced, hashes the same.
+fn request_hash(bytes: &[u8]) -> String {
+    let normal = serde_json::from_slice::<Value>(bytes).map(|v| v.to_string()).unwrap_or_default();
+    hex::encode(Sha256::digest(normal.as_bytes()))
+}
+
+fn internal(e: anyhow::Error) -> Problem {
+    tracing::error!(error = format!("{e:#}"), "order store failure");
+    Problem::internal()
+}

@@ -1,0 +1,67 @@
+//! The order service's configuration, from the environment (SPEC section 3).
+
+use std::net::SocketAddr;
+
+use platform::auth::AuthConfig;
+use platform::config::{env_or, http_url, listen_addr, optional_env, ConfigError};
+
+use crate::recording::TxlogAuth;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub txlog_url: String,
+    pub txlog_auth: TxlogAuth,
+    pub auth: AuthConfig,
+    /// Record every call (always, except in benchmarks that price the recording).
+    pub record_calls: bool,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let listen = listen_addr("ORDERS_LISTEN", "127.0.0.1:8080")?;
+        let database_url = env_or("ORDERS_DATABASE_URL", "sqlite://data/orders.db")?;
+        if !["postgres://", "postgresql://", "sqlite:"].iter().any(|s| database_url.starts_with(s)) {
+            return Err(ConfigError::new("ORDERS_DATABASE_URL", "must start with postgres:// or sqlite://"));
+        }
+        let txlog_url = env_or("ORDERS_TXLOG_URL", "http://127.0.0.1:8081")?;
+        http_url("ORDERS_TXLOG_URL", &txlog_url)?;
+        Ok(Self {
+            listen,
+            database_url,
+            txlog_url,
+            txlog_auth: txlog_auth()?,
+            auth: AuthConfig::from_env("ORDERS", "order-service")?,
+            record_calls: true,
+        })
+    }
+}
+
+fn txlog_auth() -> Result<TxlogAuth, ConfigError> {
+    let token = optional_env("ORDERS_TXLOG_TOKEN")?;
+    let token_url = optional_env("ORDERS_TXLOG_TOKEN_URL")?;
+    let client_id = optional_env("ORDERS_TXLOG_CLIENT_ID")?;
+    let client_secret = optional_env("ORDERS_TXLOG_CLIENT_SECRET")?;
+    let scope = optional_env("ORDERS_TXLOG_SCOPE")?;
+    let any_client = token_url.is_some() || client_id.is_some() || client_secret.is_some() || scope.is_some();
+    match (token, any_client) {
+        (Some(_), true) => Err(ConfigError::new(
+            "ORDERS_TXLOG_TOKEN",
+            "contradicts ORDERS_TXLOG_TOKEN_URL/CLIENT_ID/CLIENT_SECRET/SCOPE: use a static token or client credentials",
+        )),
+        (Some(token), false) => Ok(TxlogAuth::Static(token)),
+        (None, false) => Ok(TxlogAuth::None),
+        (None, true) => {
+            let token_url = token_url.ok_or_else(|| ConfigError::new("ORDERS_TXLOG_TOKEN_URL", "is required for client credentials"))?;
+            http_url("ORDERS_TXLOG_TOKEN_URL", &token_url)?;
+            Ok(TxlogAuth::ClientCredentials {
+                token_url,
+                client_id: client_id.ok_or_else(|| ConfigError::new("ORDERS_TXLOG_CLIENT_ID", "is required for client credentials"))?,
+                client_secret: client_secret
+                    .ok_or_else(|| ConfigError::new("ORDERS_TXLOG_CLIENT_SECRET", "is required for client credentials"))?,
+                scope,
+            })
+        }
+    }
+}

@@ -1,0 +1,40 @@
+use clap::{Parser, Subcommand};
+use platform::config::exit_on_error;
+
+/// The ordersys order service: a REST API for product orders.
+///
+/// Configuration comes from the environment: ORDERS_LISTEN, ORDERS_DATABASE_URL,
+/// ORDERS_TXLOG_URL, ORDERS_TXLOG_TOKEN or ORDERS_TXLOG_TOKEN_URL/CLIENT_ID/CLIENT_SECRET/SCOPE,
+/// ORDERS_AUTH_ISSUER, ORDERS_AUTH_JWKS_URL, ORDERS_AUTH_AUDIENCE, ORDERS_AUTH_HS256_SECRET,
+/// ORDERS_AUTH_PUBLIC_KEY_FILE, LOG_FORMAT, RUST_LOG and the standard OTEL_* variables.
+/// See docs/OPERATIONS.md.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Exit 0 when the running service on ORDERS_LISTEN is ready (for container health checks).
+    Healthcheck,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Healthcheck) = cli.command {
+        let listen = exit_on_error(platform::config::listen_addr("ORDERS_LISTEN", "127.0.0.1:8080"));
+        std::process::exit(platform::http::healthcheck(listen).await);
+    }
+    exit_on_error(platform::telemetry::init("order-service"));
+    let config = exit_on_error(order_service::Config::from_env());
+    let shutdown = platform::shutdown::on_signal();
+    let app = order_service::Application::build(config).await.inspect_err(|e| {
+        tracing::error!(error = format!("{e:#}"), "the order service could not start");
+    })?;
+    app.run(shutdown).await
+}

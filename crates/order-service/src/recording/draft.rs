@@ -1,0 +1,89 @@
+use std::time::Instant;
+
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use chrono::Utc;
+use platform::auth::Principal;
+use platform::context::RequestContext;
+use txlog_api::{body_from_bytes, Actor, Event, Outcome, RequestRecord, ResponseRecord};
+use uuid::Uuid;
+
+use crate::store::OutboxEvent;
+
+/// Response extension: the handler already wrote this call's event with its change.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded;
+
+/// What is known of a call when its request arrives; finished into an [`Event`] once the
+/// response is known.
+#[derive(Debug, Clone)]
+pub struct EventDraft {
+    event_id: Uuid,
+    started: Instant,
+    occurred_at: chrono::DateTime<Utc>,
+    request: RequestRecord,
+    trace_id: Option<String>,
+}
+
+impl EventDraft {
+    pub fn new(parts: &Parts, body: &[u8], ctx: Option<&RequestContext>, client_ip: String) -> Self {
+        let (body, body_truncated) = body_from_bytes(body);
+        let text = |name: header::HeaderName| {
+            parts.headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(512).collect())
+        };
+        Self {
+            event_id: Uuid::now_v7(),
+            started: Instant::now(),
+            occurred_at: Utc::now(),
+            request: RequestRecord {
+                method: parts.method.as_str().to_owned(),
+                path: parts.uri.path().chars().take(2048).collect(),
+                query: parts.uri.query().map(|q| q.chars().take(8192).collect()),
+                request_id: ctx.map(|c| c.request_id.clone()).unwrap_or_default(),
+                client_ip: Some(client_ip).filter(|ip| !ip.is_empty()),
+                user_agent: text(header::USER_AGENT),
+                body,
+                body_truncated,
+            },
+            trace_id: ctx.map(|c| c.trace_id.clone()),
+        }
+    }
+
+    /// The finished event for a response.
+    pub fn finish(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+        actor: Option<&Principal>,
+        operation: &str,
+        order_id: Option<Uuid>,
+    ) -> OutboxEvent {
+        let (response_body, response_truncated) = body_from_bytes(body);
+        let event = Event {
+            event_id: self.event_id,
+            occurred_at: self.occurred_at,
+            source: "order-service".to_owned(),
+            operation: operation.to_owned(),
+            outcome: Outcome::from_status(status.as_u16()),
+            actor: actor.map(|p| Actor { sub: p.sub.clone(), scopes: p.scopes.iter().cloned().collect() }),
+            order_id: order_id.map(|id| id.to_string()),
+            request: self.request.clone(),
+            response: ResponseRecord { status: status.as_u16(), body: response_body, body_truncated: response_truncated },
+            duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            trace_id: self.trace_id.clone(),
+        };
+        OutboxEvent { event_id: self.event_id, payload: serde_json::to_string(&event).unwrap_or_default() }
+    }
+}
+
+/// The business operation of a route: `order.create`, … or `request` when no route matched.
+pub fn operation_for(method: &Method, route: Option<&str>) -> &'static str {
+    match (route, method.as_str()) {
+        (Some("/v1/orders"), "POST") => "order.create",
+        (Some("/v1/orders"), "GET") => "order.list",
+        (Some("/v1/orders/{id}"), "GET") => "order.get",
+        (Some("/v1/orders/{id}"), "PATCH") => "order.update",
+        (Some("/v1/orders/{id}"), "DELETE") => "order.delete",
+        _ => "request",
+    }
+}

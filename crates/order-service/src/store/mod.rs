@@ -1,0 +1,122 @@
+//! Persistence of orders, idempotency keys and the outbox of business transactions, behind
+//! one trait with a PostgreSQL and a SQLite implementation.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::{Order, Status};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Opens the store named by the URL scheme, and brings its schema up to date.
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn OrderStore>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        anyhow::bail!("unsupported database URL scheme (expected postgres:// or sqlite://)")
+    }
+}
+
+/// Filters and position of one page of `GET /v1/orders`, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListQuery {
+    pub customer_id: Option<String>,
+    pub status: Option<Status>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Orders strictly older than this `(created_at, id)` position.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: u32,
+}
+
+/// A business transaction ready for the outbox: its id and its JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub event_id: Uuid,
+    pub payload: String,
+}
+
+/// Idempotency keys are scoped per caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub caller: String,
+    pub key: String,
+}
+
+/// The first answer to an idempotent request, replayed to later ones.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub location: Option<String>,
+    pub etag: Option<String>,
+    pub body: String,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is ours: go ahead, and complete it in the write's transaction.
+    Claimed,
+    /// Another request with this key is still being served.
+    InFlight,
+    /// The key was used with a different body.
+    Mismatch,
+    Completed(StoredResponse),
+}
+
+/// Receives a batch of outbox payloads; `Ok` means every one is durably delivered.
+#[async_trait]
+pub trait Deliver: Send + Sync {
+    async fn deliver(&self, payloads: Vec<String>) -> anyhow::Result<()>;
+}
+
+/// Everything the order service keeps. Every write that changes an order takes its outbox
+/// event along, in the same database transaction.
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    async fn ping(&self) -> anyhow::Result<()>;
+    async fn get(&self, id: Uuid) -> anyhow::Result<Option<Order>>;
+    async fn list(&self, query: &ListQuery) -> anyhow::Result<Vec<Order>>;
+    /// Inserts the order, stores the idempotent response when a key was claimed, and appends
+    /// the event (absent only when call recording is switched off for benchmarks).
+    async fn create(
+        &self,
+        order: &Order,
+        idempotency: Option<(&IdempotencyKey, &StoredResponse)>,
+        event: Option<&OutboxEvent>,
+    ) -> anyhow::Result<()>;
+    /// Replaces the order if its stored version is still `expected`; false otherwise.
+    async fn update(&self, order: &Order, expected: i64, event: Option<&OutboxEvent>) -> anyhow::Result<bool>;
+    /// Deletes the order if its stored version is still `expected`; false otherwise.
+    async fn delete(&self, id: Uuid, expected: i64, event: Option<&OutboxEvent>) -> anyhow::Result<bool>;
+
+    async fn claim_idempotency_key(&self, key: &IdempotencyKey, request_hash: &str) -> anyhow::Result<Claim>;
+    /// Gives a claimed key back after the request failed without effect.
+    async fn release_idempotency_key(&self, key: &IdempotencyKey) -> anyhow::Result<()>;
+    /// Forgets keys older than `before`; returns how many.
+    async fn purge_idempotency_keys(&self, before: DateTime<Utc>) -> anyhow::Result<u64>;
+
+    /// Appends events in one statement (group commit of reads and failed calls).
+    async fn append_outbox(&self, events: &[OutboxEvent]) -> anyhow::Result<()>;
+    /// Hands up to `limit` of the oldest events to `deliver`, and removes them once delivered.
+    /// Returns how many were delivered.
+    async fn deliver_outbox(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize>;
+    /// Events waiting, and when the oldest was written.
+    async fn outbox_backlog(&self) -> anyhow::Result<(i64, Option<DateTime<Utc>>)>;
+}
+
+/// How long idempotency keys live.
+pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
+/// A claimed key whose request has not finished after this long is taken to be abandoned
+/// (its process died) and may be claimed again.
+pub const IDEMPOTENCY_IN_FLIGHT_TTL: chrono::Duration = chrono::Duration::seconds(60);

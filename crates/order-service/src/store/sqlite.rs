@@ -1,0 +1,50 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use super::sql::impl_order_store;
+use super::Deliver;
+
+/// The embedded store: one file, WAL, writers take the lock up front (`BEGIN IMMEDIATE`).
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Delivers the oldest events, then deletes them. Rows are numbered by AUTOINCREMENT under
+    /// SQLite's single writer, so the delivered rows are exactly the id range read.
+    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize> {
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, payload FROM outbox ORDER BY id LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0)) else {
+            return Ok(0);
+        };
+        let count = rows.len();
+        deliver.deliver(rows.into_iter().map(|r| r.1).collect()).await?;
+        sqlx::query("DELETE FROM outbox WHERE id BETWEEN $1 AND $2")
+            .bind(first)
+            .bind(last)
+            .execute(&self.pool)
+            .await?;
+        Ok(count)
+    }
+}
+
+impl_order_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
