@@ -1,0 +1,220 @@
+//! `GET /v1/transactions`: filtered, paged by an opaque cursor (base64url of the last `seq`).
+
+use axum::extract::{Query, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use platform::problem::ProblemDoc;
+use platform::{FieldError, Problem};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use txlog_api::{Outcome, RecordPage};
+use utoipa::IntoParams;
+
+use super::caller::{Caller, SCOPE_READ};
+use super::{internal, AppState};
+use crate::store::{ListQuery, SortOrder};
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 500;
+
+/// Query parameters; any other parameter is refused with 400.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only records of this order.
+    order_id: Option<String>,
+    /// Only records whose `actor.sub` is this.
+    actor: Option<String>,
+    /// Only records of this operation, e.g. `order.create`.
+    operation: Option<String>,
+    /// `success`, `denied`, `client_error` or `server_error`.
+    outcome: Option<String>,
+    /// RFC 3339; records with `recorded_at` at or after this instant.
+    from: Option<String>,
+    /// RFC 3339; records with `recorded_at` before this instant.
+    to: Option<String>,
+    /// `desc` (newest first, the default) or `asc`.
+    order: Option<String>,
+    /// 1 to 500, default 50.
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Records, newest first unless `order=asc`.
+#[utoipa::path(
+    get, path = "/v1/transactions", tag = "transactions",
+    params(ListParams),
+    security(("bearer" = ["txlog:read"])),
+    responses(
+        (status = 200, description = "A page of records", body = RecordPage),
+        (status = 400, description = "A bad or unknown parameter", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks txlog:read", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Response, Problem> {
+    caller.require(&state, SCOPE_READ)?;
+    let Query(params) = Query::<ListParams>::try_from_uri(&uri)
+        .map_err(|e| Problem::malformed(format!("bad query parameters: {}", e.body_text())))?;
+    let mut query = params.into_query()?;
+    let limit = query.limit;
+    query.limit = limit + 1;
+    let mut records = state
+        .store
+        .list(&query)
+        .await
+        .map_err(|e| internal(e, "listing records failed"))?;
+    let next_cursor = (records.len() > limit as usize).then(|| {
+        records.truncate(limit as usize);
+        records.last().map(|r| encode_cursor(r.index.seq))
+    });
+    let items = records
+        .iter()
+        .map(|r| r.to_json())
+        .collect::<anyhow::Result<Vec<Value>>>()
+        .map_err(|e| internal(e, "a stored record is unreadable"))?;
+    Ok(Json(json!({"items": items, "next_cursor": next_cursor.flatten()})).into_response())
+}
+
+fn bad(field: &str, message: impl Into<String>) -> Problem {
+    let message = message.into();
+    let mut problem = Problem::malformed(format!("{field} {message}"));
+    problem.errors = vec![FieldError::new(field, message)];
+    problem
+}
+
+impl ListParams {
+    fn into_query(self) -> Result<ListQuery, Problem> {
+        let outcomes = [
+            Outcome::Success,
+            Outcome::Denied,
+            Outcome::ClientError,
+            Outcome::ServerError,
+        ];
+        if let Some(outcome) = &self.outcome {
+            if !outcomes.iter().any(|o| o.as_str() == outcome) {
+                return Err(bad(
+                    "outcome",
+                    "must be success, denied, client_error or server_error",
+                ));
+            }
+        }
+        let order = match self.order.as_deref() {
+            None | Some("desc") => SortOrder::Desc,
+            Some("asc") => SortOrder::Asc,
+            Some(_) => return Err(bad("order", "must be asc or desc")),
+        };
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_LIMIT,
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(bad(
+                        "limit",
+                        format!("must be an integer from 1 to {MAX_LIMIT}"),
+                    ))
+                }
+            },
+        };
+        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        Ok(ListQuery {
+            from: self
+                .from
+                .as_deref()
+                .map(|t| instant("from", t))
+                .transpose()?,
+            to: self.to.as_deref().map(|t| instant("to", t)).transpose()?,
+            order_id: self.order_id,
+            actor: self.actor,
+            operation: self.operation,
+            outcome: self.outcome,
+            order,
+            after,
+            limit,
+        })
+    }
+}
+
+/// An RFC 3339 instant, rounded up to the millisecond (the precision of `recorded_at`), so
+/// that `from` stays inclusive and `to` exclusive.
+fn instant(field: &str, text: &str) -> Result<DateTime<Utc>, Problem> {
+    let t = DateTime::parse_from_rfc3339(text)
+        .map_err(|_| {
+            bad(
+                field,
+                "must be an RFC 3339 date-time like 2026-11-25T10:00:00Z",
+            )
+        })?
+        .with_timezone(&Utc);
+    let floor = crate::chain::to_millis(t);
+    Ok(if floor < t {
+        floor + chrono::Duration::milliseconds(1)
+    } else {
+        floor
+    })
+}
+
+pub fn encode_cursor(seq: u64) -> String {
+    URL_SAFE_NO_PAD.encode(seq.to_string())
+}
+
+fn decode_cursor(cursor: &str) -> Result<u64, Problem> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| bad("cursor", "is not a cursor this service issued"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_tampering_is_refused() {
+        assert_eq!(decode_cursor(&encode_cursor(42)).unwrap(), 42);
+        assert_eq!(decode_cursor("!!").unwrap_err().status, 400);
+        assert_eq!(
+            decode_cursor(&URL_SAFE_NO_PAD.encode("-1"))
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn instants_round_up_to_the_millisecond() {
+        let t = instant("from", "2026-11-25T10:00:00.1231+00:00").unwrap();
+        assert_eq!(crate::chain::format_time(t), "2026-11-25T10:00:00.124Z");
+        assert_eq!(instant("to", "yesterday").unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        let params = |order: &str, limit: &str| ListParams {
+            order: Some(order.into()),
+            limit: Some(limit.into()),
+            ..ListParams::default()
+        };
+        assert_eq!(
+            params("asc", "500").into_query().unwrap().order,
+            SortOrder::Asc
+        );
+        assert!(params("up", "5").into_query().is_err());
+        assert!(params("asc", "0").into_query().is_err());
+        assert!(params("asc", "501").into_query().is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! `POST /v1/transactions` (append a batch) and `GET /v1/transactions/{transaction_id}`.
+
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use platform::http::JsonBody;
+use platform::problem::ProblemDoc;
+use platform::Problem;
+use serde::Deserialize;
+use serde_json::Value;
+use txlog_api::{Batch, BatchResult, Record};
+use uuid::Uuid;
+
+use super::caller::{Caller, SCOPE_READ, SCOPE_WRITE};
+use super::{internal, validate, AppState};
+
+/// The body as received: events stay raw JSON until each is checked on its own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBatch {
+    transactions: Vec<Value>,
+}
+
+/// Appends 1 to 1 000 events; an invalid event rejects the whole batch and nothing is stored.
+#[utoipa::path(
+    post, path = "/v1/transactions", tag = "transactions",
+    request_body = Batch,
+    security(("bearer" = ["txlog:write"])),
+    responses(
+        (status = 200, description = "Stored, or found stored before (duplicate), in input order", body = BatchResult),
+        (status = 400, description = "The body is not JSON", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks txlog:write", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than 32 MiB", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not application/json", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "An event is invalid; nothing was stored", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+pub async fn append(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Result<Response, Problem> {
+    caller.require(&state, SCOPE_WRITE)?;
+    let JsonBody(raw) = JsonBody::<RawBatch>::from_request(request, &()).await?;
+    let events = validate::batch(raw.transactions)?;
+    let results = state
+        .store
+        .append(&events)
+        .await
+        .map_err(|e| internal(e, "appending a batch failed"))?;
+    crate::store::count_appended(&results);
+    Ok(Json(BatchResult { results }).into_response())
+}
+
+/// One record, exactly as hashed plus its `hash`.
+#[utoipa::path(
+    get, path = "/v1/transactions/{transaction_id}", tag = "transactions",
+    params(("transaction_id" = Uuid, Path, description = "The record's transaction_id")),
+    security(("bearer" = ["txlog:read"])),
+    responses(
+        (status = 200, description = "The record", body = Record),
+        (status = 400, description = "Malformed id", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks txlog:read", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such record", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 500, description = "Internal error", body = ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(transaction_id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(&state, SCOPE_READ)?;
+    let id: Uuid = transaction_id
+        .parse()
+        .map_err(|_| Problem::malformed("the transaction id is not a UUID"))?;
+    let record = state
+        .store
+        .get(id)
+        .await
+        .map_err(|e| internal(e, "reading a record failed"))?;
+    let record = record.ok_or_else(|| Problem::not_found("no transaction with this id"))?;
+    let json = record
+        .to_json()
+        .map_err(|e| internal(e, "a stored record is unreadable"))?;
+    Ok(Json(json).into_response())
+}

@@ -1,0 +1,342 @@
+//! The hash chain (SPEC section 8): how a record is sealed and how a chain is verified.
+//!
+//! `hash = hex(sha256(prev_hash_hex ++ jcs(record without hash)))`, the first `prev_hash` is
+//! 64 zeros. Stores keep the canonical JSON text of each record verbatim, so that the API
+//! returns exactly the bytes that were hashed.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use txlog_api::{Event, VerifyHead, VerifyReport};
+use uuid::Uuid;
+
+/// `prev_hash` of the first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The link a new record attaches to: the current head of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A record ready to store: its canonical text (what was hashed), its hash and the fields the
+/// stores index for queries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedRecord {
+    pub canonical: String,
+    pub hash: String,
+    pub index: IndexFields,
+}
+
+/// The query fields a store keeps beside the canonical text. They are derived from the
+/// canonical text and checked against it by `verify`, so that editing them is detected too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFields {
+    pub seq: u64,
+    pub event_id: Uuid,
+    pub transaction_id: Uuid,
+    pub order_id: Option<String>,
+    pub actor: Option<String>,
+    pub operation: String,
+    pub outcome: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A stored record as read back: what verification and the API need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub canonical: String,
+    pub hash: String,
+    pub index: IndexFields,
+}
+
+impl StoredRecord {
+    /// The record as the API returns it: the canonical JSON plus `hash`.
+    pub fn to_json(&self) -> anyhow::Result<Value> {
+        let mut value: Value = serde_json::from_str(&self.canonical)?;
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| anyhow::anyhow!("record {} is not an object", self.index.seq))?;
+        object.insert("hash".into(), Value::String(self.hash.clone()));
+        Ok(value)
+    }
+}
+
+/// `recorded_at` is kept to the millisecond and written in one fixed form, so that it sorts
+/// as text and fits a BSON date exactly.
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Truncates to whole milliseconds.
+pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// The `recorded_at` of the next record: now, but never before the head's, so that the order
+/// of `recorded_at` follows `seq` even when replicas' clocks disagree a little.
+pub fn next_recorded_at(head: Option<&Head>) -> DateTime<Utc> {
+    let now = to_millis(Utc::now());
+    match head {
+        Some(h) if h.recorded_at > now => h.recorded_at,
+        _ => now,
+    }
+}
+
+/// `hex(sha256(prev_hash ++ canonical))`
+pub fn link_hash(prev_hash: &str, canonical: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(canonical.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Seals `event` as the record after `head`.
+pub fn seal(
+    event: &Event,
+    head: Option<&Head>,
+    recorded_at: DateTime<Utc>,
+) -> anyhow::Result<SealedRecord> {
+    let seq = head.map_or(0, |h| h.seq + 1);
+    let prev_hash = head.map_or(GENESIS_HASH, |h| h.hash.as_str());
+    let mut object = match serde_json::to_value(event)? {
+        Value::Object(map) => map,
+        _ => anyhow::bail!("an event must serialize to a JSON object"),
+    };
+    let transaction_id = Uuid::now_v7();
+    object.insert(
+        "transaction_id".into(),
+        Value::String(transaction_id.to_string()),
+    );
+    object.insert("seq".into(), Value::from(seq));
+    object.insert(
+        "recorded_at".into(),
+        Value::String(format_time(recorded_at)),
+    );
+    object.insert("prev_hash".into(), Value::String(prev_hash.to_owned()));
+    let canonical = serde_json_canonicalizer::to_string(&Value::Object(object))?;
+    let hash = link_hash(prev_hash, &canonical);
+    let index = IndexFields {
+        seq,
+        event_id: event.event_id,
+        transaction_id,
+        order_id: event.order_id.clone(),
+        actor: event.actor.as_ref().map(|a| a.sub.clone()),
+        operation: event.operation.clone(),
+        outcome: event.outcome.as_str().to_owned(),
+        recorded_at,
+    };
+    Ok(SealedRecord {
+        canonical,
+        hash,
+        index,
+    })
+}
+
+/// What the canonical text of a record says about itself.
+struct Parsed {
+    index: IndexFields,
+    prev_hash: String,
+}
+
+fn parse(canonical: &str) -> Option<Parsed> {
+    let value: Map<String, Value> = serde_json::from_str(canonical).ok()?;
+    let text = |key: &str| value.get(key).and_then(Value::as_str);
+    let optional_text = |key: &str| match value.get(key) {
+        Some(Value::Null) | None => Some(None),
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => None,
+    };
+    let actor = match value.get("actor") {
+        Some(Value::Null) | None => None,
+        Some(actor) => Some(actor.get("sub")?.as_str()?.to_owned()),
+    };
+    let index = IndexFields {
+        seq: value.get("seq")?.as_u64()?,
+        event_id: text("event_id")?.parse().ok()?,
+        transaction_id: text("transaction_id")?.parse().ok()?,
+        order_id: optional_text("order_id")?,
+        actor,
+        operation: text("operation")?.to_owned(),
+        outcome: text("outcome")?.to_owned(),
+        recorded_at: DateTime::parse_from_rfc3339(text("recorded_at")?)
+            .ok()?
+            .with_timezone(&Utc),
+    };
+    Some(Parsed {
+        index,
+        prev_hash: text("prev_hash")?.to_owned(),
+    })
+}
+
+/// Walks a chain one record at a time, in `seq` order, in constant memory.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    expected_seq: u64,
+    prev_hash: String,
+    checked: u64,
+    head: Option<VerifyHead>,
+    first_invalid_seq: Option<u64>,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            expected_seq: 0,
+            prev_hash: GENESIS_HASH.to_owned(),
+            checked: 0,
+            head: None,
+            first_invalid_seq: None,
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks the next stored record: `seq` continuity, `prev_hash` linkage, the hash, and that
+    /// the stored query fields agree with the canonical text.
+    pub fn push(&mut self, record: &StoredRecord) {
+        let seq = record.index.seq;
+        let valid = self.first_invalid_seq.is_none() && self.is_valid(record);
+        if !valid && self.first_invalid_seq.is_none() {
+            // A missing record is reported at the first seq that is missing.
+            self.first_invalid_seq = Some(self.expected_seq.min(seq));
+        }
+        self.checked += 1;
+        self.expected_seq = seq + 1;
+        self.prev_hash.clone_from(&record.hash);
+        self.head = Some(VerifyHead {
+            seq,
+            hash: record.hash.clone(),
+        });
+    }
+
+    fn is_valid(&self, record: &StoredRecord) -> bool {
+        let Some(parsed) = parse(&record.canonical) else {
+            return false;
+        };
+        record.index.seq == self.expected_seq
+            && parsed.index == record.index
+            && parsed.prev_hash == self.prev_hash
+            && link_hash(&self.prev_hash, &record.canonical) == record.hash
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.expected_seq
+    }
+
+    pub fn report(self) -> VerifyReport {
+        VerifyReport {
+            valid: self.first_invalid_seq.is_none(),
+            checked: self.checked,
+            head: self.head,
+            first_invalid_seq: self.first_invalid_seq,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use txlog_api::{Outcome, RequestRecord, ResponseRecord};
+
+    fn event() -> Event {
+        Event {
+            event_id: Uuid::now_v7(),
+            occurred_at: Utc::now(),
+            source: "order-service".into(),
+            operation: "order.get".into(),
+            outcome: Outcome::Success,
+            actor: None,
+            order_id: Some("o-1".into()),
+            request: RequestRecord {
+                method: "GET".into(),
+                path: "/v1/orders/o-1".into(),
+                query: None,
+                request_id: "r1".into(),
+                client_ip: None,
+                user_agent: None,
+                body: Some(serde_json::json!({"b": 1.5, "a": "é"})),
+                body_truncated: false,
+            },
+            response: ResponseRecord {
+                status: 200,
+                body: None,
+                body_truncated: false,
+            },
+            duration_us: 12,
+            trace_id: None,
+        }
+    }
+
+    fn stored(sealed: SealedRecord) -> StoredRecord {
+        StoredRecord {
+            canonical: sealed.canonical,
+            hash: sealed.hash,
+            index: sealed.index,
+        }
+    }
+
+    fn chain(n: usize) -> Vec<StoredRecord> {
+        let mut head = None;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let sealed = seal(&event(), head.as_ref(), next_recorded_at(head.as_ref())).unwrap();
+            head = Some(Head {
+                seq: sealed.index.seq,
+                hash: sealed.hash.clone(),
+                recorded_at: sealed.index.recorded_at,
+            });
+            out.push(stored(sealed));
+        }
+        out
+    }
+
+    #[test]
+    fn the_hash_follows_the_spec_rule() {
+        let record = &chain(1)[0];
+        let mut value: Value = serde_json::from_str(&record.canonical).unwrap();
+        assert_eq!(value["prev_hash"], GENESIS_HASH);
+        assert_eq!(value["seq"], 0);
+        assert!(value.get("hash").is_none());
+        let recanonical = serde_json_canonicalizer::to_string(&value).unwrap();
+        assert_eq!(recanonical, record.canonical);
+        let expected = hex::encode(Sha256::digest(format!(
+            "{GENESIS_HASH}{}",
+            record.canonical
+        )));
+        assert_eq!(record.hash, expected);
+        value["hash"] = Value::String(record.hash.clone());
+        assert_eq!(record.to_json().unwrap(), value);
+    }
+
+    #[test]
+    fn a_good_chain_verifies() {
+        let mut verifier = ChainVerifier::default();
+        let records = chain(5);
+        records.iter().for_each(|r| verifier.push(r));
+        let report = verifier.report();
+        assert!(report.valid);
+        assert_eq!(report.checked, 5);
+        assert_eq!(report.head.unwrap().hash, records[4].hash);
+    }
+
+    #[test]
+    fn tampering_gaps_and_edited_index_fields_are_found() {
+        let records = chain(5);
+        let mut edited = records.clone();
+        edited[2].canonical = edited[2].canonical.replace("order.get", "order.del");
+        let mut gap = records.clone();
+        gap.remove(3);
+        let mut index = records.clone();
+        index[1].index.order_id = Some("other".into());
+        for (chain, bad) in [(edited, 2), (gap, 3), (index, 1)] {
+            let mut verifier = ChainVerifier::default();
+            chain.iter().for_each(|r| verifier.push(r));
+            let report = verifier.report();
+            assert!(!report.valid);
+            assert_eq!(report.first_invalid_seq, Some(bad));
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! `txlog-service`: serves (no arguments), probes readiness, or prepares the database.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use platform::config::exit_on_error;
+use txlog_service::{config, healthcheck, setup, Application, Config};
+
+const ENVIRONMENT: &str = "\
+Environment:
+  TXLOG_LISTEN                address to serve on (default 127.0.0.1:8081)
+  TXLOG_DATABASE_URL          sqlite://path, mongodb://… or mongodb+srv://… (default sqlite://data/txlog.db)
+  TXLOG_AUTH_ISSUER           OIDC issuer URL (discovery, then jwks_uri)
+  TXLOG_AUTH_JWKS_URL         JWKS URL, when there is no discovery
+  TXLOG_AUTH_AUDIENCE         expected aud (required with an issuer or JWKS URL)
+  TXLOG_AUTH_HS256_SECRET     HS256 secret for local verification (dev only)
+  TXLOG_AUTH_PUBLIC_KEY_FILE  RS256/ES256/EdDSA public key PEM file
+  LOG_FORMAT                  json or pretty (default: pretty on a terminal, else json)
+  RUST_LOG                    log filter (default info)
+  OTEL_EXPORTER_OTLP_ENDPOINT OTLP export of logs and traces";
+
+#[derive(Parser)]
+#[command(name = "txlog-service", version, about = "The ordersys transaction log service", after_help = ENVIRONMENT)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Exit 0 when the local service answers GET /readyz with 200, else 1.
+    Healthcheck,
+    /// Create the collections, indexes, the ordersysTxlogAppender role (insert and find
+    /// only) and optionally an application user; safe to re-run. Uses TXLOG_DATABASE_URL with
+    /// admin credentials. For SQLite it creates the schema.
+    Setup {
+        /// Create or update this user with only the appender role, in the URL's database.
+        #[arg(long, requires = "app_password_file")]
+        app_user: Option<String>,
+        /// File holding the user's password (a trailing newline is ignored).
+        #[arg(long, requires = "app_user")]
+        app_password_file: Option<PathBuf>,
+        /// Do not create the role (MongoDB Atlas: create it in the Atlas UI or CLI).
+        #[arg(long)]
+        skip_role: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        None => serve().await,
+        Some(Command::Healthcheck) => {
+            let listen = exit_on_error(platform::config::listen_addr(
+                config::LISTEN_VAR,
+                config::DEFAULT_LISTEN,
+            ));
+            std::process::exit(if healthcheck::is_ready(listen).await {
+                0
+            } else {
+                1
+            })
+        }
+        Some(Command::Setup {
+            app_user,
+            app_password_file,
+            skip_role,
+        }) => {
+            exit_on_error(platform::telemetry::init("txlog-service"));
+            let url = exit_on_error(config::database_url_from_env());
+            let options = setup::SetupOptions {
+                app_user,
+                app_password_file,
+                skip_role,
+            };
+            for line in setup::run(&url, &options).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    exit_on_error(platform::telemetry::init("txlog-service"));
+    let config = exit_on_error(Config::from_env());
+    let shutdown = platform::shutdown::on_signal();
+    let app = Application::build(config).await?;
+    app.run(shutdown).await
+}

@@ -1,0 +1,24 @@
+//! The transaction log's own Prometheus series (request metrics come from `platform`).
+
+/// Records stored (duplicates not counted).
+pub const RECORDS_APPENDED: &str = "txlog_records_appended_total";
+/// Events received again and answered with their first storage.
+pub const DUPLICATES: &str = "txlog_duplicates_total";
+/// The highest `seq` this process has seen stored.
+pub const CHAIN_HEAD_SEQ: &str = "txlog_chain_head_seq";
+
+/// Declares the series so that they appear at 0 before the first append.
+pub fn describe() {
+    metrics::describe_counter!(RECORDS_APPENDED, "records appended to the chain");
+    metrics::describe_counter!(DUPLICATES, "events received again (idempotent redelivery)");
+    metrics::describe_gauge!(
+        CHAIN_HEAD_SEQ,
+        "highest seq of the chain seen by this process"
+    );
+    metrics::counter!(RECORDS_APPENDED).increment(0);
+    metrics::counter!(DUPLICATES).increment(0);
+}
+
+pub fn observe_head(seq: u64) {
+    metrics::gauge!(CHAIN_HEAD_SEQ).set(seq as f64);
+}

@@ -1,0 +1,128 @@
+//! `txlog-service setup`: prepares a database for the service, idempotently. For MongoDB:
+//! the records collection and its indexes, the role `ordersysTxlogAppender` with only
+//! `insert` and `find` on it, and optionally an application user holding only that role.
+//! For SQLite: the schema (tables, indexes, append-only triggers).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use mongodb::bson::{doc, Document};
+use mongodb::Database;
+
+use crate::store::{self, RECORDS_COLLECTION};
+
+pub const APPENDER_ROLE: &str = "ordersysTxlogAppender";
+
+#[derive(Debug, Clone, Default)]
+pub struct SetupOptions {
+    /// Create or update this user with only the appender role.
+    pub app_user: Option<String>,
+    /// Its password, read from this file (a trailing newline is dropped).
+    pub app_password_file: Option<PathBuf>,
+    /// Do not create the role (MongoDB Atlas: roles are made in the Atlas UI or CLI).
+    pub skip_role: bool,
+}
+
+/// Runs the setup against `database_url` and returns what was done, one line per step.
+pub async fn run(database_url: &str, options: &SetupOptions) -> anyhow::Result<Vec<String>> {
+    if database_url.starts_with("sqlite:") {
+        store::SqliteStore::connect(database_url).await?;
+        return Ok(vec![
+            "SQLite schema (records table, indexes, append-only triggers) is in place".to_owned(),
+        ]);
+    }
+    let password = match (&options.app_user, &options.app_password_file) {
+        (Some(_), Some(path)) => Some(read_password(path)?),
+        (Some(_), None) => anyhow::bail!("--app-user needs --app-password-file"),
+        (None, Some(_)) => anyhow::bail!("--app-password-file needs --app-user"),
+        (None, None) => None,
+    };
+    let database = store::mongo::open(database_url).await?;
+    let mut done = Vec::new();
+    store::mongo::ensure_schema(&database).await?;
+    done.push(format!(
+        "collection {}.{RECORDS_COLLECTION} and its indexes are in place",
+        database.name()
+    ));
+    if options.skip_role {
+        done.push(format!("role {APPENDER_ROLE} skipped (--skip-role)"));
+    } else {
+        done.push(ensure_role(&database).await?);
+    }
+    if let (Some(user), Some(password)) = (&options.app_user, password) {
+        done.push(ensure_user(&database, user, &password).await?);
+    }
+    Ok(done)
+}
+
+fn read_password(path: &PathBuf) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let password = text.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(
+        !password.is_empty(),
+        "the password file {} is empty",
+        path.display()
+    );
+    Ok(password)
+}
+
+/// The role's privileges: `insert` and `find` on the records collection, nothing else.
+pub fn role_privileges(database: &str) -> Vec<Document> {
+    vec![doc! {
+        "resource": {"db": database, "collection": RECORDS_COLLECTION},
+        "actions": ["insert", "find"],
+    }]
+}
+
+async fn ensure_role(database: &Database) -> anyhow::Result<String> {
+    let info = database
+        .run_command(doc! {"rolesInfo": APPENDER_ROLE})
+        .await
+        .context("rolesInfo failed")?;
+    let exists = info.get_array("roles").is_ok_and(|roles| !roles.is_empty());
+    let privileges = role_privileges(database.name());
+    if exists {
+        database
+            .run_command(doc! {"updateRole": APPENDER_ROLE, "privileges": privileges, "roles": []})
+            .await
+            .context("updateRole failed")?;
+        Ok(format!(
+            "role {APPENDER_ROLE} updated: insert and find on {RECORDS_COLLECTION} only"
+        ))
+    } else {
+        database
+            .run_command(doc! {"createRole": APPENDER_ROLE, "privileges": privileges, "roles": []})
+            .await
+            .context("createRole failed")?;
+        Ok(format!(
+            "role {APPENDER_ROLE} created: insert and find on {RECORDS_COLLECTION} only"
+        ))
+    }
+}
+
+async fn ensure_user(database: &Database, user: &str, password: &str) -> anyhow::Result<String> {
+    let info = database
+        .run_command(doc! {"usersInfo": user})
+        .await
+        .context("usersInfo failed")?;
+    let exists = info.get_array("users").is_ok_and(|users| !users.is_empty());
+    let roles = vec![doc! {"role": APPENDER_ROLE, "db": database.name()}];
+    if exists {
+        database
+            .run_command(doc! {"updateUser": user, "pwd": password, "roles": roles})
+            .await
+            .context("updateUser failed")?;
+        Ok(format!(
+            "user {user} updated with only the role {APPENDER_ROLE}"
+        ))
+    } else {
+        database
+            .run_command(doc! {"createUser": user, "pwd": password, "roles": roles})
+            .await
+            .context("createUser failed")?;
+        Ok(format!(
+            "user {user} created with only the role {APPENDER_ROLE}"
+        ))
+    }
+}

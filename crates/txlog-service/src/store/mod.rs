@@ -1,0 +1,132 @@
+//! Where records live: one trait, one implementation per backend (SQLite embedded, MongoDB in
+//! production), chosen by the database URL's scheme.
+
+pub mod mongo;
+mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use txlog_api::{AppendResult, Event};
+use uuid::Uuid;
+
+pub use mongo::{MongoStore, RECORDS_COLLECTION};
+pub use sqlite::SqliteStore;
+
+use crate::chain::StoredRecord;
+
+/// Records per page when the whole chain is walked.
+pub const CHAIN_PAGE: u32 = 1000;
+
+/// The transaction log's storage. Every method is safe with several replicas at once.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The database answers.
+    async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Appends validated events to the chain, in order; an `event_id` stored before (or earlier
+    /// in the batch) answers with its first storage's ids and `duplicate: true`. Results are in
+    /// input order.
+    async fn append(&self, events: &[Event]) -> anyhow::Result<Vec<AppendResult>>;
+
+    async fn get(&self, transaction_id: Uuid) -> anyhow::Result<Option<StoredRecord>>;
+
+    /// Records matching `query`, in its order, at most `query.limit`.
+    async fn list(&self, query: &ListQuery) -> anyhow::Result<Vec<StoredRecord>>;
+
+    /// Records with `seq` above `after` (from the start when `None`), ascending, at most `limit`.
+    async fn chain_page(&self, after: Option<u64>, limit: u32)
+        -> anyhow::Result<Vec<StoredRecord>>;
+
+    /// The highest `seq` stored.
+    async fn head_seq(&self) -> anyhow::Result<Option<u64>>;
+}
+
+/// Opens the store named by `url` (`sqlite://…`, `mongodb://…` or `mongodb+srv://…`) and
+/// makes sure its schema exists.
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+        Ok(Arc::new(MongoStore::connect(url).await?))
+    } else {
+        anyhow::bail!("unsupported database URL scheme (expected sqlite:// or mongodb://)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Desc,
+    Asc,
+}
+
+/// Filters of `GET /v1/transactions`. `from` is inclusive, `to` exclusive.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub order_id: Option<String>,
+    pub actor: Option<String>,
+    pub operation: Option<String>,
+    pub outcome: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub order: SortOrder,
+    /// Continue after this `seq` (in `order`).
+    pub after: Option<u64>,
+    pub limit: u32,
+}
+
+/// Where an event was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub transaction_id: Uuid,
+    pub seq: u64,
+}
+
+/// The distinct events of a batch in input order (the first of each `event_id`) that are not
+/// in `known`.
+pub(crate) fn pending<'a>(events: &'a [Event], known: &HashMap<Uuid, Placement>) -> Vec<&'a Event> {
+    let mut seen = std::collections::HashSet::new();
+    events
+        .iter()
+        .filter(|e| !known.contains_key(&e.event_id) && seen.insert(e.event_id))
+        .collect()
+}
+
+/// The answer for each input event: `stored` holds what this call stored, `existing` what was
+/// there before.
+pub(crate) fn results(
+    events: &[Event],
+    stored: &HashMap<Uuid, Placement>,
+    existing: &HashMap<Uuid, Placement>,
+) -> anyhow::Result<Vec<AppendResult>> {
+    let mut reported = std::collections::HashSet::new();
+    events
+        .iter()
+        .map(|e| {
+            let (placement, new) = match (stored.get(&e.event_id), existing.get(&e.event_id)) {
+                (Some(p), _) => (p, reported.insert(e.event_id)),
+                (None, Some(p)) => (p, false),
+                (None, None) => anyhow::bail!("event {} was neither stored nor found", e.event_id),
+            };
+            Ok(AppendResult {
+                event_id: e.event_id,
+                transaction_id: placement.transaction_id,
+                seq: placement.seq,
+                duplicate: !new,
+            })
+        })
+        .collect()
+}
+
+/// Records what an append did in the process metrics.
+pub(crate) fn count_appended(results: &[AppendResult]) {
+    let duplicates = results.iter().filter(|r| r.duplicate).count() as u64;
+    metrics::counter!(crate::metrics::RECORDS_APPENDED)
+        .increment(results.len() as u64 - duplicates);
+    metrics::counter!(crate::metrics::DUPLICATES).increment(duplicates);
+    if let Some(head) = results.iter().filter(|r| !r.duplicate).map(|r| r.seq).max() {
+        crate::metrics::observe_head(head);
+    }
+}

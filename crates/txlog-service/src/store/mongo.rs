@@ -1,0 +1,387 @@
+//! The production store: MongoDB through the official driver. Records are documents whose
+//! `_id` is their `seq`, so `_id` uniqueness keeps the chain gap-free and linear with several
+//! replicas appending at once: a replica reads the head, inserts at head + 1 (one ordered
+//! `insert_many` per batch), and after any insert error reads back what was stored and by
+//! whom, then retries on the new head. Reads go through aggregation pipelines only.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use mongodb::bson::{self, doc, Bson, Document};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, Database, IndexModel};
+use rand::Rng;
+use txlog_api::{AppendResult, Event};
+use uuid::Uuid;
+
+use super::{pending, results, ListQuery, Placement, SortOrder, Store};
+use crate::chain::{self, Head, IndexFields, SealedRecord, StoredRecord};
+
+/// The collection holding the chain.
+pub const RECORDS_COLLECTION: &str = "txlog_records";
+/// Used when the URL names no database.
+pub const DEFAULT_DATABASE: &str = "txlog";
+/// How long one append keeps retrying when other replicas win the race for the head.
+const APPEND_DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct MongoStore {
+    records: Collection<Document>,
+}
+
+impl MongoStore {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let database = open(url).await?;
+        ensure_schema(&database).await?;
+        Ok(Self {
+            records: database.collection(RECORDS_COLLECTION),
+        })
+    }
+
+    async fn aggregate(&self, pipeline: Vec<Document>) -> anyhow::Result<Vec<Document>> {
+        let cursor = self.records.aggregate(pipeline).await?;
+        Ok(cursor.try_collect().await?)
+    }
+
+    async fn head(&self) -> anyhow::Result<Option<Head>> {
+        let docs = self
+            .aggregate(vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}])
+            .await?;
+        docs.first()
+            .map(|d| {
+                let record = record_from_doc(d)?;
+                Ok(Head {
+                    seq: record.index.seq,
+                    hash: record.hash,
+                    recorded_at: record.index.recorded_at,
+                })
+            })
+            .transpose()
+    }
+
+    /// Where the given events are stored already.
+    async fn placements(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, Placement>> {
+        let ids: Vec<Bson> = ids.iter().map(|id| Bson::String(id.to_string())).collect();
+        let docs = self
+            .aggregate(vec![doc! {"$match": {"event_id": {"$in": ids}}}])
+            .await?;
+        docs.iter()
+            .map(|d| {
+                let index = record_from_doc(d)?.index;
+                Ok((
+                    index.event_id,
+                    Placement {
+                        transaction_id: index.transaction_id,
+                        seq: index.seq,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn range(&self, first: u64, last: u64) -> anyhow::Result<Vec<StoredRecord>> {
+        let filter = doc! {"_id": {"$gte": to_i64(first)?, "$lte": to_i64(last)?}};
+        let docs = self.aggregate(vec![doc! {"$match": filter}]).await?;
+        docs.iter().map(record_from_doc).collect()
+    }
+}
+
+/// Connects and returns the URL's database (`txlog` when it names none).
+pub async fn open(url: &str) -> anyhow::Result<Database> {
+    let mut options = ClientOptions::parse(url)
+        .await
+        .context("invalid MongoDB URL")?;
+    options
+        .app_name
+        .get_or_insert_with(|| "txlog-service".to_owned());
+    let name = options
+        .default_database
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+    let client = Client::with_options(options).context("cannot configure the MongoDB client")?;
+    Ok(client.database(&name))
+}
+
+/// Creates the records collection and its indexes when the server and the credentials allow
+/// it; a server or a user that cannot create indexes gets a warning, not a failure (the
+/// appender role has only `insert` and `find`; run `txlog-service setup` as an admin).
+pub async fn ensure_schema(database: &Database) -> anyhow::Result<()> {
+    let names = database.list_collection_names().await.unwrap_or_default();
+    if !names.iter().any(|n| n == RECORDS_COLLECTION) {
+        if let Err(e) = database.create_collection(RECORDS_COLLECTION).await {
+            tracing::debug!(error = %e, "the records collection was not created here (it may exist already)");
+        }
+    }
+    let records = database.collection::<Document>(RECORDS_COLLECTION);
+    let unique = || IndexOptions::builder().unique(true).build();
+    let indexes = vec![
+        IndexModel::builder()
+            .keys(doc! {"event_id": 1})
+            .options(unique())
+            .build(),
+        IndexModel::builder()
+            .keys(doc! {"transaction_id": 1})
+            .options(unique())
+            .build(),
+        IndexModel::builder()
+            .keys(doc! {"order_id": 1, "_id": -1})
+            .build(),
+        IndexModel::builder()
+            .keys(doc! {"actor": 1, "_id": -1})
+            .build(),
+        IndexModel::builder()
+            .keys(doc! {"operation": 1, "_id": -1})
+            .build(),
+        IndexModel::builder()
+            .keys(doc! {"outcome": 1, "_id": -1})
+            .build(),
+        IndexModel::builder().keys(doc! {"recorded_at": 1}).build(),
+    ];
+    if let Err(e) = records.create_indexes(indexes).await {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "could not create the MongoDB indexes (unique event_id, query filters): run `txlog-service setup` with \
+             admin credentials; without them queries are slower and only a pre-check guards against storing one \
+             event twice"
+        );
+    }
+    Ok(())
+}
+
+fn to_i64(seq: u64) -> anyhow::Result<i64> {
+    Ok(i64::try_from(seq)?)
+}
+
+fn to_doc(sealed: &SealedRecord) -> anyhow::Result<Document> {
+    let i = &sealed.index;
+    let text = |v: &Option<String>| v.clone().map_or(Bson::Null, Bson::String);
+    Ok(doc! {
+        "_id": to_i64(i.seq)?,
+        "event_id": i.event_id.to_string(),
+        "transaction_id": i.transaction_id.to_string(),
+        "order_id": text(&i.order_id),
+        "actor": text(&i.actor),
+        "operation": &i.operation,
+        "outcome": &i.outcome,
+        "recorded_at": bson::DateTime::from_millis(i.recorded_at.timestamp_millis()),
+        "canonical": &sealed.canonical,
+        "hash": &sealed.hash,
+    })
+}
+
+fn record_from_doc(d: &Document) -> anyhow::Result<StoredRecord> {
+    let seq = match d.get("_id") {
+        Some(Bson::Int64(n)) => u64::try_from(*n)?,
+        Some(Bson::Int32(n)) => u64::try_from(*n)?,
+        other => anyhow::bail!("a record has an unexpected _id {other:?}"),
+    };
+    let context = || format!("record {seq} is malformed");
+    let text = |key: &str| d.get_str(key).map(str::to_owned).with_context(context);
+    let optional = |key: &str| match d.get(key) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(anyhow::anyhow!("{key} is not a string")).with_context(context),
+    };
+    let millis = d
+        .get_datetime("recorded_at")
+        .with_context(context)?
+        .timestamp_millis();
+    let recorded_at = DateTime::<Utc>::from_timestamp_millis(millis).with_context(context)?;
+    Ok(StoredRecord {
+        canonical: text("canonical")?,
+        hash: text("hash")?,
+        index: IndexFields {
+            seq,
+            event_id: text("event_id")?.parse().with_context(context)?,
+            transaction_id: text("transaction_id")?.parse().with_context(context)?,
+            order_id: optional("order_id")?,
+            actor: optional("actor")?,
+            operation: text("operation")?,
+            outcome: text("outcome")?,
+            recorded_at,
+        },
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for MongoStore {
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.aggregate(vec![doc! {"$limit": 1}]).await?;
+        Ok(())
+    }
+
+    async fn append(&self, events: &[Event]) -> anyhow::Result<Vec<AppendResult>> {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let started = Instant::now();
+        let mut stored: HashMap<Uuid, Placement> = HashMap::new();
+        let mut existing: HashMap<Uuid, Placement> = HashMap::new();
+        let mut attempt = 0u32;
+        loop {
+            for (id, placement) in self.placements(&ids).await? {
+                if !stored.contains_key(&id) {
+                    existing.insert(id, placement);
+                }
+            }
+            let known: HashMap<Uuid, Placement> = existing
+                .iter()
+                .chain(stored.iter())
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            let todo = pending(events, &known);
+            if todo.is_empty() {
+                return results(events, &stored, &existing);
+            }
+            let mut head = self.head().await?;
+            let mut sealed = Vec::with_capacity(todo.len());
+            for event in todo {
+                let record =
+                    chain::seal(event, head.as_ref(), chain::next_recorded_at(head.as_ref()))?;
+                head = Some(Head {
+                    seq: record.index.seq,
+                    hash: record.hash.clone(),
+                    recorded_at: record.index.recorded_at,
+                });
+                sealed.push(record);
+            }
+            let docs = sealed
+                .iter()
+                .map(to_doc)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let insert = self.records.insert_many(docs).ordered(true).await;
+            let error = match insert {
+                Ok(_) => {
+                    for s in &sealed {
+                        stored.insert(
+                            s.index.event_id,
+                            Placement {
+                                transaction_id: s.index.transaction_id,
+                                seq: s.index.seq,
+                            },
+                        );
+                    }
+                    return results(events, &stored, &existing);
+                }
+                Err(e) => e,
+            };
+            // Learn what happened from the data, not from the error code: which of ours were
+            // stored, and whether another writer took the first seq we wanted.
+            let (first, last) = (sealed[0].index.seq, sealed[sealed.len() - 1].index.seq);
+            let found = self
+                .range(first, last)
+                .await
+                .context("cannot read back after a failed insert")?;
+            let mut progressed = false;
+            for record in &found {
+                if let Some(ours) = sealed
+                    .iter()
+                    .find(|s| s.index.transaction_id == record.index.transaction_id)
+                {
+                    stored.insert(
+                        ours.index.event_id,
+                        Placement {
+                            transaction_id: ours.index.transaction_id,
+                            seq: ours.index.seq,
+                        },
+                    );
+                    progressed = true;
+                } else if record.index.seq == first {
+                    progressed = true; // another replica appended first
+                }
+            }
+            if !progressed {
+                // Perhaps another replica stored one of these events (unique event_id index).
+                let now = self.placements(&ids).await?;
+                progressed = now
+                    .keys()
+                    .any(|id| !stored.contains_key(id) && !existing.contains_key(id));
+            }
+            if !progressed {
+                return Err(anyhow::Error::new(error).context("cannot insert records"));
+            }
+            if started.elapsed() > APPEND_DEADLINE {
+                return Err(
+                    anyhow::Error::new(error).context("gave up appending after repeated conflicts")
+                );
+            }
+            attempt += 1;
+            let cap = 2u64.saturating_pow(attempt.min(7));
+            let pause = Duration::from_millis(rand::thread_rng().gen_range(0..=cap));
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    async fn get(&self, transaction_id: Uuid) -> anyhow::Result<Option<StoredRecord>> {
+        let docs = self
+            .aggregate(vec![
+                doc! {"$match": {"transaction_id": transaction_id.to_string()}},
+                doc! {"$limit": 1},
+            ])
+            .await?;
+        docs.first().map(record_from_doc).transpose()
+    }
+
+    async fn list(&self, query: &ListQuery) -> anyhow::Result<Vec<StoredRecord>> {
+        let mut filter = Document::new();
+        for (field, value) in [
+            ("order_id", &query.order_id),
+            ("actor", &query.actor),
+            ("operation", &query.operation),
+            ("outcome", &query.outcome),
+        ] {
+            if let Some(value) = value {
+                filter.insert(field, value.clone());
+            }
+        }
+        let mut time = Document::new();
+        if let Some(from) = query.from {
+            time.insert("$gte", bson::DateTime::from_millis(from.timestamp_millis()));
+        }
+        if let Some(to) = query.to {
+            time.insert("$lt", bson::DateTime::from_millis(to.timestamp_millis()));
+        }
+        if !time.is_empty() {
+            filter.insert("recorded_at", time);
+        }
+        let (comparison, direction) = match query.order {
+            SortOrder::Asc => ("$gt", 1),
+            SortOrder::Desc => ("$lt", -1),
+        };
+        if let Some(after) = query.after {
+            filter.insert("_id", doc! {comparison: to_i64(after)?});
+        }
+        let pipeline = vec![
+            doc! {"$match": filter},
+            doc! {"$sort": {"_id": direction}},
+            doc! {"$limit": i64::from(query.limit)},
+        ];
+        self.aggregate(pipeline)
+            .await?
+            .iter()
+            .map(record_from_doc)
+            .collect()
+    }
+
+    async fn chain_page(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<StoredRecord>> {
+        let mut pipeline = Vec::new();
+        if let Some(after) = after {
+            pipeline.push(doc! {"$match": {"_id": {"$gt": to_i64(after)?}}});
+        }
+        pipeline.push(doc! {"$sort": {"_id": 1}});
+        pipeline.push(doc! {"$limit": i64::from(limit)});
+        self.aggregate(pipeline)
+            .await?
+            .iter()
+            .map(record_from_doc)
+            .collect()
+    }
+
+    async fn head_seq(&self) -> anyhow::Result<Option<u64>> {
+        Ok(self.head().await?.map(|h| h.seq))
+    }
+}

@@ -1,0 +1,271 @@
+//! The embedded store: one SQLite file in WAL mode. Appends run in `BEGIN IMMEDIATE`
+//! transactions, so several processes on one file stay gap-free; triggers refuse UPDATE and
+//! DELETE.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use txlog_api::{AppendResult, Event};
+use uuid::Uuid;
+
+use super::{pending, results, ListQuery, Placement, SortOrder, Store};
+use crate::chain::{self, format_time, Head, IndexFields, StoredRecord};
+
+const SCHEMA: &str = include_str!("sqlite_schema.sql");
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+const COLUMNS: &str = "seq, event_id, transaction_id, order_id, actor, operation, outcome, recorded_at, canonical, hash";
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating the directory and file when missing) and migrates the database.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if let Some(dir) = file_path(url).and_then(|p| p.parent().map(Path::to_path_buf)) {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .context("invalid SQLite URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await
+            .context("cannot open the SQLite database")?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&mut *tx)
+            .await
+            .context("cannot create the SQLite schema")?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn head(tx: &mut sqlx::SqliteConnection) -> anyhow::Result<Option<Head>> {
+        let row =
+            sqlx::query("SELECT seq, hash, recorded_at FROM records ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        row.map(|row| {
+            Ok(Head {
+                seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
+                hash: row.try_get("hash")?,
+                recorded_at: parse_time(row.try_get("recorded_at")?)?,
+            })
+        })
+        .transpose()
+    }
+}
+
+/// The file path of a `sqlite://path?options` URL (`None` for in-memory databases).
+fn file_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
+fn parse_time(text: String) -> anyhow::Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(&text)
+        .with_context(|| format!("bad stored time {text:?}"))?
+        .with_timezone(&Utc))
+}
+
+fn record_from_row(row: &SqliteRow) -> anyhow::Result<StoredRecord> {
+    let uuid =
+        |name: &str| -> anyhow::Result<Uuid> { Ok(row.try_get::<String, _>(name)?.parse()?) };
+    Ok(StoredRecord {
+        canonical: row.try_get("canonical")?,
+        hash: row.try_get("hash")?,
+        index: IndexFields {
+            seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
+            event_id: uuid("event_id")?,
+            transaction_id: uuid("transaction_id")?,
+            order_id: row.try_get("order_id")?,
+            actor: row.try_get("actor")?,
+            operation: row.try_get("operation")?,
+            outcome: row.try_get("outcome")?,
+            recorded_at: parse_time(row.try_get("recorded_at")?)?,
+        },
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn append(&self, events: &[Event]) -> anyhow::Result<Vec<AppendResult>> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("cannot start an append")?;
+        let mut existing = HashMap::new();
+        for event in events {
+            let row = sqlx::query("SELECT transaction_id, seq FROM records WHERE event_id = ?")
+                .bind(event.event_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = row {
+                let placement = Placement {
+                    transaction_id: row.try_get::<String, _>("transaction_id")?.parse()?,
+                    seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
+                };
+                existing.insert(event.event_id, placement);
+            }
+        }
+        let mut head = Self::head(&mut tx).await?;
+        let mut stored = HashMap::new();
+        for event in pending(events, &existing) {
+            let sealed = chain::seal(event, head.as_ref(), chain::next_recorded_at(head.as_ref()))?;
+            let index = &sealed.index;
+            sqlx::query(&format!(
+                "INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(i64::try_from(index.seq)?)
+            .bind(index.event_id.to_string())
+            .bind(index.transaction_id.to_string())
+            .bind(&index.order_id)
+            .bind(&index.actor)
+            .bind(&index.operation)
+            .bind(&index.outcome)
+            .bind(format_time(index.recorded_at))
+            .bind(&sealed.canonical)
+            .bind(&sealed.hash)
+            .execute(&mut *tx)
+            .await
+            .context("cannot insert a record")?;
+            stored.insert(
+                index.event_id,
+                Placement {
+                    transaction_id: index.transaction_id,
+                    seq: index.seq,
+                },
+            );
+            head = Some(Head {
+                seq: index.seq,
+                hash: sealed.hash,
+                recorded_at: index.recorded_at,
+            });
+        }
+        tx.commit().await.context("cannot commit an append")?;
+        results(events, &stored, &existing)
+    }
+
+    async fn get(&self, transaction_id: Uuid) -> anyhow::Result<Option<StoredRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM records WHERE transaction_id = ?"
+        ))
+        .bind(transaction_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn list(&self, query: &ListQuery) -> anyhow::Result<Vec<StoredRecord>> {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM records WHERE 1 = 1"));
+        for (column, value) in [
+            ("order_id", &query.order_id),
+            ("actor", &query.actor),
+            ("operation", &query.operation),
+            ("outcome", &query.outcome),
+        ] {
+            if let Some(value) = value {
+                sql.push(format!(" AND {column} = "))
+                    .push_bind(value.clone());
+            }
+        }
+        if let Some(from) = query.from {
+            sql.push(" AND recorded_at >= ")
+                .push_bind(format_time(from));
+        }
+        if let Some(to) = query.to {
+            sql.push(" AND recorded_at < ").push_bind(format_time(to));
+        }
+        let (comparison, direction) = match query.order {
+            SortOrder::Asc => (" > ", " ASC"),
+            SortOrder::Desc => (" < ", " DESC"),
+        };
+        if let Some(after) = query.after {
+            sql.push(" AND seq")
+                .push(comparison)
+                .push_bind(i64::try_from(after)?);
+        }
+        sql.push(" ORDER BY seq")
+            .push(direction)
+            .push(" LIMIT ")
+            .push_bind(i64::from(query.limit));
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn chain_page(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<StoredRecord>> {
+        let after = after.map(i64::try_from).transpose()?.unwrap_or(-1);
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM records WHERE seq > ? ORDER BY seq ASC LIMIT ?"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn head_seq(&self) -> anyhow::Result<Option<u64>> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM records")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq.map(u64::try_from).transpose()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_path;
+    use std::path::Path;
+
+    #[test]
+    fn file_paths_come_from_the_url() {
+        assert_eq!(
+            file_path("sqlite://data/txlog.db"),
+            Some(Path::new("data/txlog.db"))
+        );
+        assert_eq!(
+            file_path("sqlite:///tmp/x.db?mode=rwc"),
+            Some(Path::new("/tmp/x.db"))
+        );
+        assert_eq!(file_path("sqlite::memory:"), None);
+    }
+}
