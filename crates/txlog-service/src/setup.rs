@@ -39,11 +39,12 @@ pub async fn run(database_url: &str, options: &SetupOptions) -> anyhow::Result<V
     };
     let database = store::mongo::open(database_url).await?;
     let mut done = Vec::new();
-    store::mongo::ensure_schema(&database).await?;
-    done.push(format!(
-        "collection {}.{RECORDS_COLLECTION} and its indexes are in place",
-        database.name()
-    ));
+    let place = format!("{}.{RECORDS_COLLECTION}", database.name());
+    if store::mongo::ensure_schema(&database).await {
+        done.push(format!("collection {place} and its indexes are in place"));
+    } else {
+        done.push(format!("WARNING: the indexes on {place} could not be created (see the log); the service still works"));
+    }
     if options.skip_role {
         done.push(format!("role {APPENDER_ROLE} skipped (--skip-role)"));
     } else {

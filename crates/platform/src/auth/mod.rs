@@ -1,6 +1,7 @@
 //! JWT verification (SPEC section 4): HS256 secret, public-key PEM, JWKS URL or OIDC discovery.
 
 mod claims;
+pub mod dev;
 mod config;
 mod jwks;
 mod keys;

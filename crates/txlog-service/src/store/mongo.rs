@@ -34,7 +34,7 @@ pub struct MongoStore {
 impl MongoStore {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let database = open(url).await?;
-        ensure_schema(&database).await?;
+        ensure_schema(&database).await;
         Ok(Self {
             records: database.collection(RECORDS_COLLECTION),
         })
@@ -107,7 +107,8 @@ pub async fn open(url: &str) -> anyhow::Result<Database> {
 /// Creates the records collection and its indexes when the server and the credentials allow
 /// it; a server or a user that cannot create indexes gets a warning, not a failure (the
 /// appender role has only `insert` and `find`; run `txlog-service setup` as an admin).
-pub async fn ensure_schema(database: &Database) -> anyhow::Result<()> {
+/// Returns whether the indexes are in place.
+pub async fn ensure_schema(database: &Database) -> bool {
     let names = database.list_collection_names().await.unwrap_or_default();
     if !names.iter().any(|n| n == RECORDS_COLLECTION) {
         if let Err(e) = database.create_collection(RECORDS_COLLECTION).await {
@@ -146,8 +147,9 @@ pub async fn ensure_schema(database: &Database) -> anyhow::Result<()> {
              admin credentials; without them queries are slower and only a pre-check guards against storing one \
              event twice"
         );
+        return false;
     }
-    Ok(())
+    true
 }
 
 fn to_i64(seq: u64) -> anyhow::Result<i64> {

@@ -1,0 +1,167 @@
+//! Test support: the real order service on port 0 against a real database, a capturing
+//! transaction-log receiver, and tokens.
+#![allow(dead_code)]
+
+pub mod oidc;
+pub mod receiver;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use order_service::recording::TxlogAuth;
+use order_service::store::OrderStore;
+use order_service::{Application, Config};
+use platform::auth::{AuthConfig, KeyConfig};
+use tokio_util::sync::CancellationToken;
+
+pub use receiver::Receiver;
+
+pub const SECRET: &str = "test-secret-0123456789-0123456789-abcdef";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database for one test.
+pub async fn database_url(backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempdir();
+            format!("sqlite://{}/orders.db", dir.display())
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let admin = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL is required for this test ({admin}): {e}"));
+            let name = format!("ordersys_test_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+            format!("{base}/{name}")
+        }
+    }
+}
+
+/// A new directory under the system temp dir, kept for post-mortems.
+pub fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ordersys-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    dir
+}
+
+pub fn hs256_auth() -> AuthConfig {
+    AuthConfig {
+        keys: KeyConfig::Hs256Secret(SECRET.into()),
+        audience: None,
+        realm: "order-service".into(),
+        prefix: "ORDERS".into(),
+    }
+}
+
+/// A token signed with the test secret.
+pub fn token(sub: &str, scopes: &str) -> String {
+    platform::auth::dev::sign_hs256(SECRET, sub, scopes, 3600)
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn OrderStore>,
+    pub receiver: Receiver,
+    pub database_url: String,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// The service on a fresh database, delivering to a capturing receiver.
+    pub async fn spawn(backend: Backend) -> Self {
+        let url = database_url(backend).await;
+        Self::spawn_on(&url, hs256_auth(), Receiver::start().await).await
+    }
+
+    pub async fn spawn_on(database_url: &str, auth: AuthConfig, receiver: Receiver) -> Self {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: database_url.to_owned(),
+            txlog_url: receiver.base.clone(),
+            txlog_auth: TxlogAuth::Static("delivery-token".into()),
+            auth,
+            record_calls: true,
+        };
+        let app = Application::build(config).await.expect("the order service builds");
+        let addr = app.local_addr();
+        let store = app.store();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.run(shutdown.clone()));
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            store,
+            receiver,
+            database_url: database_url.to_owned(),
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the service gracefully (relay drained).
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("the service task").expect("the service stops cleanly");
+        }
+    }
+
+    /// Waits until the receiver holds `n` events (or panics after 20 s).
+    pub async fn recorded(&self, n: usize) -> Vec<serde_json::Value> {
+        self.receiver.wait_for(n).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A minimal valid order body.
+pub fn order_body() -> serde_json::Value {
+    serde_json::json!({
+        "currency": "EUR",
+        "items": [{"sku": "SKU-1", "name": "Widget", "quantity": 2, "unit_price": 1250}],
+        "shipping_address": {"name": "A. Lovelace", "line1": "1 Main St", "city": "London", "postal_code": "N1", "country": "GB"}
+    })
+}
+
+/// Runs an async test body once per backend, each on its own runtime.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident => $body:path;)*) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $body($crate::support::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $body($crate::support::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,1 @@
+//! Starts the real OpenID Connect provider of `tests/oidc` (npm's oidc-provider).

@@ -1,0 +1,95 @@
+//! A stand-in transaction log: accepts `POST /v1/transactions`, keeps every event (deduplicated
+//! by `event_id`, like the real one), and can be switched down to answer 503.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+#[derive(Default)]
+struct Inner {
+    events: Mutex<Vec<Value>>,
+    seen: Mutex<HashMap<String, u64>>,
+    down: AtomicBool,
+    batches: Mutex<Vec<usize>>,
+    tokens: Mutex<Vec<String>>,
+}
+
+#[derive(Clone)]
+pub struct Receiver {
+    pub base: String,
+    inner: Arc<Inner>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Inner::default());
+        let app = Router::new().route("/v1/transactions", post(accept)).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { base, inner }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.inner.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Every distinct event received, in arrival order.
+    pub fn events(&self) -> Vec<Value> {
+        self.inner.events.lock().unwrap().clone()
+    }
+
+    pub fn batch_sizes(&self) -> Vec<usize> {
+        self.inner.batches.lock().unwrap().clone()
+    }
+
+    pub fn bearer_tokens(&self) -> Vec<String> {
+        self.inner.tokens.lock().unwrap().clone()
+    }
+
+    pub async fn wait_for(&self, n: usize) -> Vec<Value> {
+        for _ in 0..400 {
+            let events = self.events();
+            if events.len() >= n {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} recorded events, got {}", self.events().len());
+    }
+}
+
+async fn accept(State(inner): State<Arc<Inner>>, headers: HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    if inner.down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"title": "down"})));
+    }
+    if let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        inner.tokens.lock().unwrap().push(auth.to_owned());
+    }
+    let events = body["transactions"].as_array().cloned().unwrap_or_default();
+    inner.batches.lock().unwrap().push(events.len());
+    let mut results = Vec::new();
+    let mut seen = inner.seen.lock().unwrap();
+    let mut stored = inner.events.lock().unwrap();
+    for event in events {
+        let id = event["event_id"].as_str().unwrap_or_default().to_owned();
+        let next = seen.len() as u64;
+        let (seq, duplicate) = match seen.get(&id) {
+            Some(seq) => (*seq, true),
+            None => {
+                seen.insert(id.clone(), next);
+                stored.push(event);
+                (next, false)
+            }
+        };
+        results.push(json!({"event_id": id, "transaction_id": uuid::Uuid::now_v7(), "seq": seq, "duplicate": duplicate}));
+    }
+    (StatusCode::OK, Json(json!({"results": results})))
+}
