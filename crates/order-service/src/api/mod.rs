@@ -30,6 +30,7 @@ pub struct AppState {
 /// The whole application: the order API behind authentication and call recording, and the
 /// operational endpoints.
 pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) -> Router {
+    platform::metrics::handle();
     let api = Router::new()
         .route("/v1/orders", get(orders::list).post(orders::create))
         .route("/v1/orders/{id}", get(orders::get).patch(orders::update).delete(orders::delete))

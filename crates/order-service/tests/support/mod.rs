@@ -37,7 +37,7 @@ pub async fn database_url(backend: Backend) -> String {
             let mut conn = sqlx::PgConnection::connect(&admin)
                 .await
                 .unwrap_or_else(|e| panic!("PostgreSQL is required for this test ({admin}): {e}"));
-            let name = format!("ordersys_test_{}", uuid::Uuid::new_v4().simple());
+            let name = format!("ordersys_test_{}", uuid::Uuid::now_v7().simple());
             sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
             let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
             format!("{base}/{name}")
@@ -47,7 +47,7 @@ pub async fn database_url(backend: Backend) -> String {
 
 /// A new directory under the system temp dir, kept for post-mortems.
 pub fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ordersys-test-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!("ordersys-test-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).expect("create a temp dir");
     dir
 }
@@ -146,12 +146,12 @@ pub fn order_body() -> serde_json::Value {
 /// Runs an async test body once per backend, each on its own runtime.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident => $body:path;)*) => {
+    ($($name:ident => $body:ident;)*) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    $body($crate::support::Backend::Sqlite).await
+                    super::$body($crate::support::Backend::Sqlite).await
                 }
             )*
         }
@@ -159,7 +159,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    $body($crate::support::Backend::Postgres).await
+                    super::$body($crate::support::Backend::Postgres).await
                 }
             )*
         }
