@@ -26,6 +26,8 @@ pub const RECORDS_COLLECTION: &str = "txlog_records";
 pub const DEFAULT_DATABASE: &str = "txlog";
 /// How long one append keeps retrying when other replicas win the race for the head.
 const APPEND_DEADLINE: Duration = Duration::from_secs(30);
+/// Tries of one read before its error is returned.
+const READ_ATTEMPTS: u32 = 5;
 
 pub struct MongoStore {
     records: Collection<Document>,
@@ -40,9 +42,26 @@ impl MongoStore {
         })
     }
 
+    /// Runs a read pipeline; reads are idempotent, so a failed one (a lost cursor, a
+    /// failover) is retried a few times before the error is returned.
     async fn aggregate(&self, pipeline: Vec<Document>) -> anyhow::Result<Vec<Document>> {
-        let cursor = self.records.aggregate(pipeline).await?;
-        Ok(cursor.try_collect().await?)
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let cursor = self.records.aggregate(pipeline.clone()).await?;
+                cursor.try_collect::<Vec<Document>>().await
+            }
+            .await;
+            match result {
+                Ok(docs) => return Ok(docs),
+                Err(e) if attempt < READ_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "a MongoDB read failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     async fn head(&self) -> anyhow::Result<Option<Head>> {

@@ -1,0 +1,228 @@
+//! Test harness: the real application on port 0 with real HS256 JWTs, on SQLite in a temp dir
+//! or on a PoloDB (MongoDB wire protocol) server started for the test.
+#![allow(dead_code)]
+
+pub mod polodb;
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use platform::auth::{AuthConfig, KeyConfig};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use txlog_service::{Application, Config};
+use uuid::Uuid;
+
+pub use polodb::Polodb;
+
+pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+pub const WRITE: &str = "txlog:write";
+pub const READ: &str = "txlog:read";
+
+pub fn auth_config() -> AuthConfig {
+    AuthConfig {
+        keys: KeyConfig::Hs256Secret(SECRET.to_owned()),
+        audience: None,
+        realm: "txlog-service".to_owned(),
+        prefix: "TXLOG".to_owned(),
+    }
+}
+
+/// A signed token for `sub` with these scopes, valid for an hour.
+pub fn token(sub: &str, scopes: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({"sub": sub, "scope": scopes, "iat": now, "exp": now + 3600});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Mongo,
+}
+
+/// A store for one test: a SQLite file in a temp dir, or a fresh PoloDB server.
+pub struct TestDb {
+    pub url: String,
+    pub dir: TempDir,
+    pub polodb: Option<Polodb>,
+}
+
+impl TestDb {
+    /// `None` only outside CI when PoloDB is not installed.
+    pub fn new(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("data/txlog.db").display());
+                Some(TestDb {
+                    url,
+                    dir,
+                    polodb: None,
+                })
+            }
+            Backend::Mongo => {
+                let server = Polodb::start(dir.path())?;
+                Some(TestDb {
+                    url: server.url(),
+                    dir,
+                    polodb: Some(server),
+                })
+            }
+        }
+    }
+}
+
+/// The real application serving on a free port until dropped.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let db = TestDb::new(backend)?;
+        Some(Self::spawn_on(db).await)
+    }
+
+    pub async fn spawn_on(db: TestDb) -> TestApp {
+        if std::env::var_os("TEST_LOG").is_some() {
+            platform::telemetry::init("txlog-service").unwrap();
+        }
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: db.url.clone(),
+            auth: auth_config(),
+        };
+        let app = Application::build(config)
+            .await
+            .expect("the application builds");
+        let addr = app.local_addr();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.run(shutdown.clone()));
+        TestApp {
+            addr,
+            db,
+            client: reqwest::Client::new(),
+            shutdown,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn post_batch(&self, events: &[Value]) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/transactions"))
+            .bearer_auth(token("order-service", WRITE))
+            .json(&json!({"transactions": events}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Appends and returns the `results`, asserting 200.
+    pub async fn append(&self, events: &[Value]) -> Vec<Value> {
+        let response = self.post_batch(events).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "append failed: {:?}",
+            response.text().await
+        );
+        let body: Value = response.json().await.unwrap();
+        body["results"].as_array().unwrap().clone()
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path_and_query))
+            .bearer_auth(token("auditor", READ))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path_and_query: &str) -> Value {
+        let response = self.get(path_and_query).await;
+        assert_eq!(
+            response.status(),
+            200,
+            "GET {path_and_query}: {:?}",
+            response.text().await
+        );
+        response.json().await.unwrap()
+    }
+
+    pub async fn verify(&self) -> Value {
+        self.get_json("/v1/transactions/verify").await
+    }
+
+    /// Every record, following the cursors, in the given order.
+    pub async fn all(&self, query: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/transactions?{query}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.get_json(&path).await;
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return items,
+            }
+        }
+    }
+
+    pub async fn stop(self) -> TestDb {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+        self.db
+    }
+}
+
+/// A valid event; `tweak` edits its JSON.
+pub fn event(tweak: impl FnOnce(&mut Value)) -> Value {
+    let mut e = json!({
+        "event_id": Uuid::now_v7(),
+        "occurred_at": "2026-11-25T10:00:00.123Z",
+        "source": "order-service",
+        "operation": "order.get",
+        "outcome": "success",
+        "actor": {"sub": "alice", "scopes": ["orders:read"]},
+        "order_id": null,
+        "request": {"method": "GET", "path": "/v1/orders", "query": "limit=5", "request_id": "req-1",
+                    "client_ip": "127.0.0.1", "user_agent": "test", "body": null, "body_truncated": false},
+        "response": {"status": 200, "body": {"items": [], "note": "é ✓", "n": 1.5}, "body_truncated": false},
+        "duration_us": 1234,
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"
+    });
+    tweak(&mut e);
+    e
+}
+
+pub fn events(n: usize) -> Vec<Value> {
+    (0..n).map(|_| event(|_| {})).collect()
+}
+
+/// Seqs of records, in the order given.
+pub fn seqs(items: &[Value]) -> Vec<u64> {
+    items.iter().map(|r| r["seq"].as_u64().unwrap()).collect()
+}

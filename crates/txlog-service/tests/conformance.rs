@@ -1,0 +1,276 @@
+//! The store conformance suite, run over HTTP against the real application on each backend:
+//! SQLite (embedded) and MongoDB (PoloDB's MongoDB-wire server).
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{event, events, seqs, Backend, TestApp};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod mongo {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Mongo).await })*
+        }
+    };
+}
+
+conformance!(
+    records_follow_the_chain_rule,
+    an_invalid_event_stores_nothing,
+    redelivery_is_idempotent,
+    filters_select_records,
+    cursors_page_in_both_orders,
+    concurrent_appends_stay_gap_free,
+);
+
+/// sha256(prev_hash ++ JCS(record without hash)), as an auditor computes it.
+fn recompute(record: &Value) -> String {
+    let mut unsealed = record.clone();
+    unsealed.as_object_mut().unwrap().remove("hash");
+    let canonical = serde_json_canonicalizer::to_string(&unsealed).unwrap();
+    let prev = record["prev_hash"].as_str().unwrap();
+    hex::encode(Sha256::digest(format!("{prev}{canonical}")))
+}
+
+async fn records_follow_the_chain_rule(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let sent = events(3);
+    let results = app.append(&sent).await;
+    assert_eq!(seqs(&results), [0, 1, 2]);
+    let mut prev = "0".repeat(64);
+    for (input, result) in sent.iter().zip(&results) {
+        assert_eq!(result["event_id"], input["event_id"]);
+        assert_eq!(result["duplicate"], false);
+        let id = result["transaction_id"].as_str().unwrap();
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
+        let record = app.get_json(&format!("/v1/transactions/{id}")).await;
+        for key in txlog_api::Event::FIELDS {
+            assert_eq!(record[key], input[key], "{key}");
+        }
+        assert_eq!(record["seq"], result["seq"]);
+        assert_eq!(record["prev_hash"], prev.as_str());
+        assert_eq!(record["hash"].as_str().unwrap(), recompute(&record));
+        assert!(record["recorded_at"].as_str().unwrap().ends_with('Z'));
+        prev = record["hash"].as_str().unwrap().to_owned();
+    }
+    let report = app.verify().await;
+    assert_eq!(
+        report,
+        json!({"valid": true, "checked": 3, "head": {"seq": 2, "hash": prev}, "first_invalid_seq": null})
+    );
+}
+
+async fn an_invalid_event_stores_nothing(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mut batch = events(3);
+    batch.push(event(|e| e["outcome"] = json!("maybe")));
+    let response = app.post_batch(&batch).await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/validation-error");
+    assert_eq!(problem["errors"][0]["field"], "transactions[3].outcome");
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.get_json("/v1/transactions").await,
+        json!({"items": [], "next_cursor": null})
+    );
+    assert_eq!(
+        app.verify().await,
+        json!({"valid": true, "checked": 0, "head": null, "first_invalid_seq": null})
+    );
+    let results = app.append(&batch[..3]).await;
+    assert_eq!(seqs(&results), [0, 1, 2], "the refused batch used no seq");
+}
+
+async fn redelivery_is_idempotent(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (a, b, c) = (event(|_| {}), event(|_| {}), event(|_| {}));
+    let first = app.append(&[a.clone(), b.clone(), a.clone()]).await;
+    assert_eq!(seqs(&first), [0, 1, 0]);
+    assert_eq!(
+        first
+            .iter()
+            .map(|r| r["duplicate"].as_bool().unwrap())
+            .collect::<Vec<_>>(),
+        [false, false, true]
+    );
+    assert_eq!(first[2]["transaction_id"], first[0]["transaction_id"]);
+    let again = app.append(&[b.clone(), c.clone()]).await;
+    assert_eq!(again[0]["transaction_id"], first[1]["transaction_id"]);
+    assert_eq!(again[0]["seq"], 1);
+    assert_eq!(again[0]["duplicate"], true);
+    assert_eq!(again[1]["seq"], 2);
+    assert_eq!(again[1]["duplicate"], false);
+    // A redelivered event with a changed body still answers with its first storage.
+    let changed = event(|e| {
+        e["event_id"] = a["event_id"].clone();
+        e["operation"] = json!("order.delete");
+    });
+    let third = app.append(&[changed]).await;
+    assert_eq!(
+        (third[0]["seq"].as_u64(), third[0]["duplicate"].as_bool()),
+        (Some(0), Some(true))
+    );
+    let all = app.all("order=asc").await;
+    assert_eq!(seqs(&all), [0, 1, 2]);
+    assert_eq!(all[0]["operation"], "order.get");
+    assert_eq!(app.verify().await["checked"], 3);
+}
+
+/// 12 records: order `o-{i % 3}`, actor alice/bob alternating, operation create for i < 4,
+/// outcome denied for i % 4 == 3; the last 6 are appended a little later than the first 6.
+async fn twelve(app: &TestApp) -> Vec<Value> {
+    let make = |i: usize| {
+        event(move |e| {
+            e["order_id"] = json!(format!("o-{}", i % 3));
+            e["actor"] = if i % 2 == 0 {
+                json!({"sub": "alice", "scopes": []})
+            } else {
+                json!({"sub": "bob", "scopes": ["x"]})
+            };
+            if i < 4 {
+                e["operation"] = json!("order.create");
+            }
+            if i % 4 == 3 {
+                e["outcome"] = json!("denied");
+                e["actor"] = Value::Null;
+            }
+        })
+    };
+    app.append(&(0..6).map(make).collect::<Vec<_>>()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    app.append(&(6..12).map(make).collect::<Vec<_>>()).await;
+    app.all("order=asc").await
+}
+
+async fn filters_select_records(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let all = twelve(&app).await;
+    assert_eq!(seqs(&all), (0..12).collect::<Vec<u64>>());
+    let query = |q: &'static str| {
+        let app = &app;
+        async move {
+            seqs(
+                app.get_json(&format!("/v1/transactions?{q}")).await["items"]
+                    .as_array()
+                    .unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        query("").await,
+        (0..12).rev().collect::<Vec<u64>>(),
+        "newest first by default"
+    );
+    assert_eq!(query("order_id=o-1").await, [10, 7, 4, 1]);
+    assert_eq!(query("actor=bob").await, [9, 5, 1]);
+    assert_eq!(query("operation=order.create").await, [3, 2, 1, 0]);
+    assert_eq!(query("outcome=denied").await, [11, 7, 3]);
+    assert_eq!(query("order_id=o-0&actor=alice&order=asc").await, [0, 6]);
+    assert_eq!(query("order_id=nope").await, Vec::<u64>::new());
+    let later = all[6]["recorded_at"]
+        .as_str()
+        .unwrap()
+        .replace('Z', "+00:00")
+        .replace('+', "%2B");
+    assert!(all[5]["recorded_at"].as_str() < all[6]["recorded_at"].as_str());
+    let from = seqs(
+        app.get_json(&format!("/v1/transactions?order=asc&from={later}"))
+            .await["items"]
+            .as_array()
+            .unwrap(),
+    );
+    assert_eq!(from, (6..12).collect::<Vec<u64>>(), "from is inclusive");
+    let to = seqs(
+        app.get_json(&format!("/v1/transactions?order=asc&to={later}"))
+            .await["items"]
+            .as_array()
+            .unwrap(),
+    );
+    assert_eq!(to, (0..6).collect::<Vec<u64>>(), "to is exclusive");
+}
+
+async fn cursors_page_in_both_orders(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    twelve(&app).await;
+    let first = app.get_json("/v1/transactions?limit=5").await;
+    assert_eq!(seqs(first["items"].as_array().unwrap()), [11, 10, 9, 8, 7]);
+    assert!(first["next_cursor"].is_string());
+    assert_eq!(
+        seqs(&app.all("limit=5").await),
+        (0..12).rev().collect::<Vec<u64>>()
+    );
+    assert_eq!(
+        seqs(&app.all("limit=5&order=asc").await),
+        (0..12).collect::<Vec<u64>>()
+    );
+    assert_eq!(
+        seqs(&app.all("limit=2&order=asc&actor=alice").await),
+        [0, 2, 4, 6, 8, 10]
+    );
+    assert_eq!(
+        seqs(&app.all("limit=1&order=desc&outcome=denied").await),
+        [11, 7, 3]
+    );
+    let exact = app.get_json("/v1/transactions?limit=12").await;
+    assert_eq!(exact["items"].as_array().unwrap().len(), 12);
+    assert_eq!(
+        exact["next_cursor"],
+        Value::Null,
+        "no cursor when nothing follows"
+    );
+}
+
+async fn concurrent_appends_stay_gap_free(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..4 {
+                app.append(&events(5)).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let report = app.verify().await;
+    assert_eq!(
+        (report["valid"].as_bool(), report["checked"].as_u64()),
+        (Some(true), Some(120)),
+        "{report}"
+    );
+    let all = app.all("order=asc&limit=500").await;
+    assert_eq!(seqs(&all), (0..120).collect::<Vec<u64>>());
+    let ids: HashSet<&str> = all
+        .iter()
+        .map(|r| r["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 120);
+}
