@@ -123,6 +123,8 @@ async fn list_pages_and_filters(backend: Backend) {
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(create_ok(&app, &alice).await["id"].as_str().unwrap().to_owned());
+        // Timestamps have millisecond resolution; keep the time filters unambiguous.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     create_ok(&app, &bob).await;
     ids.reverse();

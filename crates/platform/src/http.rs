@@ -107,7 +107,7 @@ fn clean_serde_message(e: &serde_json::Error) -> String {
 /// Middleware: any error response that is not problem+json yet (from a layer, a rejection or
 /// a fallback) becomes the problem of its status, keeping `Allow` and `WWW-Authenticate`.
 pub async fn problem_json(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let status = response.status();
     let is_problem = response
         .headers()
@@ -117,6 +117,7 @@ pub async fn problem_json(request: Request, next: Next) -> Response {
         return response;
     }
     let mut problem = Problem::for_status(status).into_response();
+    *problem.extensions_mut() = std::mem::take(response.extensions_mut());
     for name in ["allow", "www-authenticate", "retry-after"] {
         if let Some(v) = response.headers().get(name) {
             problem.headers_mut().insert(name, v.clone());

@@ -40,7 +40,8 @@ pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) ->
         .with_state(state)
         .merge(ops::docs())
         .fallback(platform::http::not_found);
-    api.layer(middleware::from_fn_with_state(AuthState { verifier }, platform::auth::authenticate))
+    api.layer(middleware::from_fn_with_state(recording.clone(), crate::recording::capture_body))
+        .layer(middleware::from_fn_with_state(AuthState { verifier }, platform::auth::authenticate))
         .layer(middleware::from_fn(platform::http::problem_json))
         .layer(middleware::from_fn_with_state(recording, crate::recording::record))
         .layer(middleware::from_fn(platform::metrics::track))

@@ -1,3 +1,4 @@
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::http::request::Parts;
@@ -22,12 +23,13 @@ pub struct EventDraft {
     started: Instant,
     occurred_at: chrono::DateTime<Utc>,
     request: RequestRecord,
+    /// Filled in once the body was read (after authentication); absent for refused calls.
+    body: OnceLock<(Option<serde_json::Value>, bool)>,
     trace_id: Option<String>,
 }
 
 impl EventDraft {
-    pub fn new(parts: &Parts, body: &[u8], ctx: Option<&RequestContext>, client_ip: String) -> Self {
-        let (body, body_truncated) = body_from_bytes(body);
+    pub fn new(parts: &Parts, ctx: Option<&RequestContext>, client_ip: String) -> Self {
         let text = |name: header::HeaderName| {
             parts.headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(512).collect())
         };
@@ -42,11 +44,17 @@ impl EventDraft {
                 request_id: ctx.map(|c| c.request_id.clone()).unwrap_or_default(),
                 client_ip: Some(client_ip).filter(|ip| !ip.is_empty()),
                 user_agent: text(header::USER_AGENT),
-                body,
-                body_truncated,
+                body: None,
+                body_truncated: false,
             },
+            body: OnceLock::new(),
             trace_id: ctx.map(|c| c.trace_id.clone()),
         }
+    }
+
+    /// Records the request body (cut at 64 KiB).
+    pub fn set_body(&self, bytes: &[u8]) {
+        let _ = self.body.set(body_from_bytes(bytes));
     }
 
     /// The finished event for a response.
@@ -59,6 +67,11 @@ impl EventDraft {
         order_id: Option<Uuid>,
     ) -> OutboxEvent {
         let (response_body, response_truncated) = body_from_bytes(body);
+        let mut request = self.request.clone();
+        if let Some((body, truncated)) = self.body.get() {
+            request.body = body.clone();
+            request.body_truncated = *truncated;
+        }
         let event = Event {
             event_id: self.event_id,
             occurred_at: self.occurred_at,
@@ -67,7 +80,7 @@ impl EventDraft {
             outcome: Outcome::from_status(status.as_u16()),
             actor: actor.map(|p| Actor { sub: p.sub.clone(), scopes: p.scopes.iter().cloned().collect() }),
             order_id: order_id.map(|id| id.to_string()),
-            request: self.request.clone(),
+            request,
             response: ResponseRecord { status: status.as_u16(), body: response_body, body_truncated: response_truncated },
             duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             trace_id: self.trace_id.clone(),

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -26,11 +26,10 @@ pub struct Recording {
 #[derive(Debug, Clone, Copy)]
 pub struct CreatedOrder(pub Uuid);
 
-/// Middleware for `/v1/` paths: buffers the request body (413 past the limit), hands the
-/// handler an [`EventDraft`], and unless the handler recorded the call with its change,
-/// writes the event to the outbox before the response leaves. A call that cannot be recorded
-/// is answered 503, never silently.
-pub async fn record(State(recording): State<Recording>, request: Request, next: Next) -> Response {
+/// Middleware for `/v1/` paths: hands the inner layers an [`EventDraft`], and unless the
+/// handler recorded the call with its change, writes the event to the outbox before the
+/// response leaves. A call that cannot be recorded is answered 503, never silently.
+pub async fn record(State(recording): State<Recording>, mut request: Request, next: Next) -> Response {
     if !recording.enabled || !request.uri().path().starts_with("/v1") {
         return next.run(request).await;
     }
@@ -44,20 +43,10 @@ pub async fn record(State(recording): State<Recording>, request: Request, next: 
     let ctx = request.extensions().get::<RequestContext>().cloned();
     let client_ip = platform::http::client_ip(&request);
     let (parts, body) = request.into_parts();
-    let (bytes, early) = match Limited::new(body, recording.body_limit).collect().await {
-        Ok(collected) => (collected.to_bytes(), None),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => (Bytes::new(), Some(Problem::payload_too_large())),
-        Err(_) => (Bytes::new(), Some(Problem::malformed("the request body could not be read"))),
-    };
-    let draft = Arc::new(EventDraft::new(&parts, &bytes, ctx.as_ref(), client_ip));
-    let response = match early {
-        Some(problem) => problem.into_response(),
-        None => {
-            let mut request = Request::from_parts(parts, Body::from(bytes));
-            request.extensions_mut().insert(draft.clone());
-            next.run(request).await
-        }
-    };
+    let draft = Arc::new(EventDraft::new(&parts, ctx.as_ref(), client_ip));
+    request = Request::from_parts(parts, body);
+    request.extensions_mut().insert(draft.clone());
+    let response = next.run(request).await;
     if response.extensions().get::<Recorded>().is_some() {
         return response;
     }
@@ -82,4 +71,19 @@ pub async fn record(State(recording): State<Recording>, request: Request, next: 
         return Response::from_parts(head, Body::empty());
     }
     Response::from_parts(head, Body::from(body))
+}
+
+/// Middleware inside authentication: reads the request body under the size limit (413 past
+/// it) and gives it to the call's [`EventDraft`].
+pub async fn capture_body(State(recording): State<Recording>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match Limited::new(body, recording.body_limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Problem::payload_too_large().into_response(),
+        Err(_) => return Problem::malformed("the request body could not be read").into_response(),
+    };
+    if let Some(draft) = parts.extensions.get::<Arc<EventDraft>>() {
+        draft.set_body(&bytes);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }

@@ -12,6 +12,6 @@ mod token;
 pub use delivery::TxlogClient;
 pub use draft::{operation_for, EventDraft, Recorded};
 pub use group_commit::GroupCommit;
-pub use middleware::{record, CreatedOrder, Recording};
+pub use middleware::{capture_body, record, CreatedOrder, Recording};
 pub use relay::Relay;
 pub use token::{TokenSource, TxlogAuth};
