@@ -140,7 +140,7 @@ pub async fn access_log(request: Request, next: Next) -> Response {
     let remote_ip = client_ip(&request);
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    let size = response.headers().get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("0").to_owned();
+    let size = axum::body::HttpBody::size_hint(response.body()).exact().unwrap_or_default().to_string();
     let http_request = json!({
         "requestMethod": method.as_str(),
         "requestUrl": url,

@@ -1,0 +1,201 @@
+//! End-to-end support: the real `order-service` and `txlog-service` binaries as processes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const SECRET: &str = "e2e-secret-0123456789-0123456789-abcdef";
+
+/// A binary of this workspace, built by the same `cargo test`/`nextest` run.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is not built; run the tests through cargo", path.display());
+    path
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ordersys-e2e-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn token(sub: &str, scopes: &str) -> String {
+    platform::auth::dev::sign_hs256(SECRET, sub, scopes, 3600)
+}
+
+pub async fn postgres_url() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("PostgreSQL is required ({admin}): {e}"));
+    let name = format!("ordersys_e2e_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}
+
+/// A service process, killed when dropped.
+pub struct Service {
+    pub base: String,
+    name: &'static str,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Service {
+    pub async fn start(name: &'static str, env: Vec<(String, String)>, log_dir: &Path) -> Self {
+        let listen = env.iter().find(|(k, _)| k.ends_with("_LISTEN")).map(|(_, v)| v.clone()).unwrap();
+        let mut service =
+            Self { base: format!("http://{listen}"), name, env, child: None, log: log_dir.join(format!("{name}.log")) };
+        service.restart().await;
+        service
+    }
+
+    pub async fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(bin(self.name))
+            .envs(self.env.iter().cloned())
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{} did not become ready; see {}", self.name, self.log.display());
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "{} exited with {status}", self.name);
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The two services wired together: orders on PostgreSQL, the log on SQLite.
+pub struct System {
+    pub orders: Service,
+    pub txlog: Service,
+    pub dir: PathBuf,
+}
+
+impl System {
+    pub async fn start() -> Self {
+        let dir = tempdir();
+        let txlog_addr = format!("127.0.0.1:{}", free_port());
+        let txlog = Service::start(
+            "txlog-service",
+            vec![
+                ("TXLOG_LISTEN".into(), txlog_addr.clone()),
+                ("TXLOG_DATABASE_URL".into(), format!("sqlite://{}/txlog.db", dir.display())),
+                ("TXLOG_AUTH_HS256_SECRET".into(), SECRET.into()),
+            ],
+            &dir,
+        )
+        .await;
+        let orders = Service::start(
+            "order-service",
+            vec![
+                ("ORDERS_LISTEN".into(), format!("127.0.0.1:{}", free_port())),
+                ("ORDERS_DATABASE_URL".into(), postgres_url().await),
+                ("ORDERS_TXLOG_URL".into(), format!("http://{txlog_addr}")),
+                ("ORDERS_TXLOG_TOKEN".into(), token("order-service", "txlog:write")),
+                ("ORDERS_AUTH_HS256_SECRET".into(), SECRET.into()),
+            ],
+            &dir,
+        )
+        .await;
+        Self { orders, txlog, dir }
+    }
+
+    /// Every record in the log, oldest first.
+    pub async fn records(&self) -> Vec<Value> {
+        let http = reqwest::Client::new();
+        let auditor = token("auditor", "txlog:read");
+        let mut records = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = vec![("order", "asc".to_owned()), ("limit", "500".to_owned())];
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let page: Value = http
+                .get(format!("{}/v1/transactions", self.txlog.base))
+                .query(&query)
+                .bearer_auth(&auditor)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            records.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return records,
+            }
+        }
+    }
+
+    /// Waits until the log holds at least `n` records.
+    pub async fn wait_for_records(&self, n: usize) -> Vec<Value> {
+        for _ in 0..300 {
+            let records = self.records().await;
+            if records.len() >= n {
+                return records;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the log did not reach {n} records (has {})", self.records().await.len());
+    }
+
+    pub async fn verify(&self) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}/v1/transactions/verify", self.txlog.base))
+            .bearer_auth(token("auditor", "txlog:read"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
