@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use mongodb::bson::{self, doc, Bson, Document};
+use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 use rand::Rng;
@@ -54,7 +55,10 @@ impl MongoStore {
             .await;
             match result {
                 Ok(docs) => return Ok(docs),
-                Err(e) if attempt < READ_ATTEMPTS => {
+                Err(e)
+                    if attempt < READ_ATTEMPTS
+                        && !matches!(*e.kind, ErrorKind::ServerSelection { .. }) =>
+                {
                     tracing::debug!(error = %e, attempt, "a MongoDB read failed; retrying");
                     tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
                     attempt += 1;
