@@ -6,7 +6,10 @@ mod up;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(version, about = "ordersys developer launcher: run both services locally, mint dev tokens")]
+#[command(
+    version,
+    about = "ordersys developer launcher: run both services locally, mint dev tokens"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,9 +40,17 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up::run(args).await,
-        Command::Token { sub, scopes, ttl, data_dir } => {
+        Command::Token {
+            sub,
+            scopes,
+            ttl,
+            data_dir,
+        } => {
             let secret = up::dev_secret(&data_dir)?;
-            println!("{}", platform::auth::dev::sign_hs256(&secret, &sub, &scopes, ttl));
+            println!(
+                "{}",
+                platform::auth::dev::sign_hs256(&secret, &sub, &scopes, ttl)
+            );
             Ok(())
         }
     }

@@ -56,7 +56,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     })
     .await?;
     let txlog_url = format!("http://{}", txlog.local_addr());
-    let delivery_token = dev::sign_hs256(&secret, "order-service", "txlog:write", 10 * 365 * 86_400);
+    let delivery_token =
+        dev::sign_hs256(&secret, "order-service", "txlog:write", 10 * 365 * 86_400);
     let orders = order_service::Application::build(order_service::Config {
         listen: args.orders_listen,
         database_url: sqlite("orders.db"),

@@ -23,9 +23,17 @@ async fn call(http: &reqwest::Client, base: &str, i: usize, request_id: &str) ->
         0 => http.post(format!("{base}/v1/orders")).json(&order()),
         1 => http.get(format!("{base}/v1/orders?limit=3")),
         2 => http.get(format!("{base}/v1/orders/{}", uuid::Uuid::now_v7())),
-        _ => http.post(format!("{base}/v1/orders")).json(&json!({"currency": 1})),
+        _ => http
+            .post(format!("{base}/v1/orders"))
+            .json(&json!({"currency": 1})),
     };
-    let r = builder.bearer_auth(alice).header("x-request-id", request_id).timeout(Duration::from_secs(10)).send().await.ok()?;
+    let r = builder
+        .bearer_auth(alice)
+        .header("x-request-id", request_id)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
     Some(r.status().as_u16())
 }
 
@@ -33,7 +41,9 @@ async fn call(http: &reqwest::Client, base: &str, i: usize, request_id: &str) ->
 fn counts(records: &[Value]) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for r in records {
-        *counts.entry(r["request"]["request_id"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+        *counts
+            .entry(r["request"]["request_id"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
     }
     counts
 }
@@ -51,16 +61,27 @@ async fn log_down_during_200_calls_then_everything_arrives_once() {
     let http = reqwest::Client::new();
     for i in 0..200 {
         let status = call(&http, &system.orders.base, i, &format!("outage-{i}")).await;
-        assert!(matches!(status, Some(201 | 200 | 404 | 422)), "answered normally while the log is down: {status:?}");
+        assert!(
+            matches!(status, Some(201 | 200 | 404 | 422)),
+            "answered normally while the log is down: {status:?}"
+        );
     }
     system.txlog.restart().await;
     let records = system.wait_for_records(200).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let records = if system.records().await.len() > records.len() { system.records().await } else { records };
+    let records = if system.records().await.len() > records.len() {
+        system.records().await
+    } else {
+        records
+    };
     let counts = counts(&records);
     assert_eq!(records.len(), 200);
     for i in 0..200 {
-        assert_eq!(counts.get(&format!("outage-{i}")), Some(&1), "outage-{i} recorded exactly once");
+        assert_eq!(
+            counts.get(&format!("outage-{i}")),
+            Some(&1),
+            "outage-{i} recorded exactly once"
+        );
     }
     assert_gap_free(&records);
     assert_eq!(system.verify().await["valid"], true);
@@ -91,14 +112,26 @@ async fn order_service_killed_under_load_loses_no_answered_call() {
         worker.await.unwrap();
     }
     let answered = answered.lock().unwrap().clone();
-    assert!(answered.len() > 50, "the load ran ({} calls)", answered.len());
+    assert!(
+        answered.len() > 50,
+        "the load ran ({} calls)",
+        answered.len()
+    );
     system.orders.restart().await;
     let records = system.wait_for_records(answered.len()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let records = if system.records().await.len() > records.len() { system.records().await } else { records };
+    let records = if system.records().await.len() > records.len() {
+        system.records().await
+    } else {
+        records
+    };
     let counts = counts(&records);
     for id in &answered {
-        assert_eq!(counts.get(id), Some(&1), "{id} got a response, so it is recorded exactly once");
+        assert_eq!(
+            counts.get(id),
+            Some(&1),
+            "{id} got a response, so it is recorded exactly once"
+        );
     }
     assert!(counts.values().all(|c| *c == 1), "nothing is stored twice");
     assert_gap_free(&records);
@@ -112,12 +145,11 @@ async fn log_killed_mid_batch_stores_nothing_twice() {
     let http = reqwest::Client::new();
     let base = system.orders.base.clone();
     for chunk in (0..1200).collect::<Vec<usize>>().chunks(50) {
-        let results =
-            futures::future::join_all(chunk.iter().map(|i| {
-                let (http, base) = (&http, &base);
-                async move { call(http, base, 1, &format!("batch-{i}")).await }
-            }))
-            .await;
+        let results = futures::future::join_all(chunk.iter().map(|i| {
+            let (http, base) = (&http, &base);
+            async move { call(http, base, 1, &format!("batch-{i}")).await }
+        }))
+        .await;
         assert!(results.iter().all(|s| *s == Some(200)));
     }
     system.txlog.restart().await;
@@ -131,7 +163,11 @@ async fn log_killed_mid_batch_stores_nothing_twice() {
     system.txlog.restart().await;
     let records = system.wait_for_records(1200).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let records = if system.records().await.len() > records.len() { system.records().await } else { records };
+    let records = if system.records().await.len() > records.len() {
+        system.records().await
+    } else {
+        records
+    };
     assert_eq!(records.len(), 1200, "every call once, none twice");
     assert!(counts(&records).values().all(|c| *c == 1));
     assert_gap_free(&records);

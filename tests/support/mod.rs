@@ -12,14 +12,25 @@ pub const SECRET: &str = "e2e-secret-0123456789-0123456789-abcdef";
 /// A binary of this workspace, built by the same `cargo test`/`nextest` run.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile dir");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is not built; run the tests through cargo", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests through cargo",
+        path.display()
+    );
     path
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn tempdir() -> PathBuf {
@@ -34,10 +45,16 @@ pub fn token(sub: &str, scopes: &str) -> String {
 
 pub async fn postgres_url() -> String {
     use sqlx::Connection;
-    let admin = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("PostgreSQL is required ({admin}): {e}"));
+    let admin = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required ({admin}): {e}"));
     let name = format!("ordersys_e2e_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
 }
 
@@ -52,15 +69,28 @@ pub struct Service {
 
 impl Service {
     pub async fn start(name: &'static str, env: Vec<(String, String)>, log_dir: &Path) -> Self {
-        let listen = env.iter().find(|(k, _)| k.ends_with("_LISTEN")).map(|(_, v)| v.clone()).unwrap();
-        let mut service =
-            Self { base: format!("http://{listen}"), name, env, child: None, log: log_dir.join(format!("{name}.log")) };
+        let listen = env
+            .iter()
+            .find(|(k, _)| k.ends_with("_LISTEN"))
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let mut service = Self {
+            base: format!("http://{listen}"),
+            name,
+            env,
+            child: None,
+            log: log_dir.join(format!("{name}.log")),
+        };
         service.restart().await;
         service
     }
 
     pub async fn restart(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(bin(self.name))
             .envs(self.env.iter().cloned())
             .env("LOG_FORMAT", "json")
@@ -80,7 +110,11 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{} did not become ready; see {}", self.name, self.log.display());
+        panic!(
+            "{} did not become ready; see {}",
+            self.name,
+            self.log.display()
+        );
     }
 
     /// SIGKILL: no chance to flush anything.
@@ -94,7 +128,10 @@ impl Service {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let status = child.wait().unwrap();
             assert!(status.success(), "{} exited with {status}", self.name);
         }
@@ -125,7 +162,10 @@ impl System {
             "txlog-service",
             vec![
                 ("TXLOG_LISTEN".into(), txlog_addr.clone()),
-                ("TXLOG_DATABASE_URL".into(), format!("sqlite://{}/txlog.db", dir.display())),
+                (
+                    "TXLOG_DATABASE_URL".into(),
+                    format!("sqlite://{}/txlog.db", dir.display()),
+                ),
                 ("TXLOG_AUTH_HS256_SECRET".into(), SECRET.into()),
             ],
             &dir,
@@ -137,7 +177,10 @@ impl System {
                 ("ORDERS_LISTEN".into(), format!("127.0.0.1:{}", free_port())),
                 ("ORDERS_DATABASE_URL".into(), postgres_url().await),
                 ("ORDERS_TXLOG_URL".into(), format!("http://{txlog_addr}")),
-                ("ORDERS_TXLOG_TOKEN".into(), token("order-service", "txlog:write")),
+                (
+                    "ORDERS_TXLOG_TOKEN".into(),
+                    token("order-service", "txlog:write"),
+                ),
                 ("ORDERS_AUTH_HS256_SECRET".into(), SECRET.into()),
             ],
             &dir,
@@ -184,7 +227,10 @@ impl System {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the log did not reach {n} records (has {})", self.records().await.len());
+        panic!(
+            "the log did not reach {n} records (has {})",
+            self.records().await.len()
+        );
     }
 
     pub async fn verify(&self) -> Value {

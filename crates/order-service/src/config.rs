@@ -22,8 +22,14 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let listen = listen_addr("ORDERS_LISTEN", "127.0.0.1:8080")?;
         let database_url = env_or("ORDERS_DATABASE_URL", "sqlite://data/orders.db")?;
-        if !["postgres://", "postgresql://", "sqlite:"].iter().any(|s| database_url.starts_with(s)) {
-            return Err(ConfigError::new("ORDERS_DATABASE_URL", "must start with postgres:// or sqlite://"));
+        if !["postgres://", "postgresql://", "sqlite:"]
+            .iter()
+            .any(|s| database_url.starts_with(s))
+        {
+            return Err(ConfigError::new(
+                "ORDERS_DATABASE_URL",
+                "must start with postgres:// or sqlite://",
+            ));
         }
         let txlog_url = env_or("ORDERS_TXLOG_URL", "http://127.0.0.1:8081")?;
         http_url("ORDERS_TXLOG_URL", &txlog_url)?;
@@ -44,7 +50,8 @@ fn txlog_auth() -> Result<TxlogAuth, ConfigError> {
     let client_id = optional_env("ORDERS_TXLOG_CLIENT_ID")?;
     let client_secret = optional_env("ORDERS_TXLOG_CLIENT_SECRET")?;
     let scope = optional_env("ORDERS_TXLOG_SCOPE")?;
-    let any_client = token_url.is_some() || client_id.is_some() || client_secret.is_some() || scope.is_some();
+    let any_client =
+        token_url.is_some() || client_id.is_some() || client_secret.is_some() || scope.is_some();
     match (token, any_client) {
         (Some(_), true) => Err(ConfigError::new(
             "ORDERS_TXLOG_TOKEN",

@@ -35,19 +35,35 @@ impl Application {
         let store = store::connect(&config.database_url).await?;
         let http = reqwest::Client::builder().build()?;
         let tokens = Arc::new(TokenSource::new(config.txlog_auth.clone(), http.clone()));
-        let relay = Relay::new(store.clone(), Arc::new(TxlogClient::new(&config.txlog_url, http, tokens)));
+        let relay = Relay::new(
+            store.clone(),
+            Arc::new(TxlogClient::new(&config.txlog_url, http, tokens)),
+        );
         let recording = Recording {
             outbox: GroupCommit::spawn(store.clone()),
             enabled: config.record_calls,
             body_limit: platform::http::BODY_LIMIT,
         };
-        let router = api::router(api::AppState { store: store.clone() }, verifier, recording);
+        let router = api::router(
+            api::AppState {
+                store: store.clone(),
+            },
+            verifier,
+            recording,
+        );
         let listener = TcpListener::bind(config.listen).await?;
-        Ok(Self { listener, router, relay, store })
+        Ok(Self {
+            listener,
+            router,
+            relay,
+            store,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn store(&self) -> Arc<dyn OrderStore> {

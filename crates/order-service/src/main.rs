@@ -27,14 +27,22 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck) = cli.command {
-        let listen = exit_on_error(platform::config::listen_addr("ORDERS_LISTEN", "127.0.0.1:8080"));
+        let listen = exit_on_error(platform::config::listen_addr(
+            "ORDERS_LISTEN",
+            "127.0.0.1:8080",
+        ));
         std::process::exit(platform::http::healthcheck(listen).await);
     }
     exit_on_error(platform::telemetry::init("order-service"));
     let config = exit_on_error(order_service::Config::from_env());
     let shutdown = platform::shutdown::on_signal();
-    let app = order_service::Application::build(config).await.inspect_err(|e| {
-        tracing::error!(error = format!("{e:#}"), "the order service could not start");
-    })?;
+    let app = order_service::Application::build(config)
+        .await
+        .inspect_err(|e| {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "the order service could not start"
+            );
+        })?;
     app.run(shutdown).await
 }

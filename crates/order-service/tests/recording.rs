@@ -12,7 +12,10 @@ const RW: &str = "orders:read orders:write";
 
 /// Makes one call of every kind, each with its own request id; returns id → expected
 /// (status, operation, outcome).
-async fn one_of_each(app: &TestApp, tag: &str) -> HashMap<String, (u16, &'static str, &'static str)> {
+async fn one_of_each(
+    app: &TestApp,
+    tag: &str,
+) -> HashMap<String, (u16, &'static str, &'static str)> {
     let alice = token("alice", RW);
     let mut expected = HashMap::new();
     let mut call = |n: &str, status, op, outcome| {
@@ -22,21 +25,116 @@ async fn one_of_each(app: &TestApp, tag: &str) -> HashMap<String, (u16, &'static
     };
     let h = &app.http;
     let id = call("create", 201, "order.create", "success");
-    let created: Value = h.post(app.url("/v1/orders")).bearer_auth(&alice).header("x-request-id", id).json(&order_body()).send().await.unwrap().json().await.unwrap();
+    let created: Value = h
+        .post(app.url("/v1/orders"))
+        .bearer_auth(&alice)
+        .header("x-request-id", id)
+        .json(&order_body())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let path = format!("/v1/orders/{}", created["id"].as_str().unwrap());
     let cases: Vec<(reqwest::RequestBuilder, u16, &str, &str, &str)> = vec![
-        (h.get(app.url(&path)).bearer_auth(&alice), 200, "order.get", "success", "get"),
-        (h.get(app.url("/v1/orders")).bearer_auth(&alice), 200, "order.list", "success", "list"),
-        (h.patch(app.url(&path)).bearer_auth(&alice).json(&json!({"notes": "n"})), 200, "order.update", "success", "patch"),
-        (h.get(app.url(&format!("/v1/orders/{}", uuid::Uuid::now_v7()))).bearer_auth(&alice), 404, "order.get", "client_error", "missing"),
-        (h.get(app.url("/v1/orders")), 401, "order.list", "denied", "anonymous"),
-        (h.post(app.url("/v1/orders")).bearer_auth(token("alice", "orders:read")).json(&order_body()), 403, "order.create", "denied", "scope"),
-        (h.put(app.url("/v1/orders")).bearer_auth(&alice), 405, "request", "client_error", "method"),
-        (h.post(app.url("/v1/orders")).bearer_auth(&alice).header("content-type", "application/json").body(vec![b' '; 300 * 1024]), 413, "order.create", "client_error", "huge"),
-        (h.post(app.url("/v1/orders")).bearer_auth(&alice).header("content-type", "text/plain").body("x"), 415, "order.create", "client_error", "media"),
-        (h.post(app.url("/v1/orders")).bearer_auth(&alice).json(&json!({"currency": "EUR", "items": []})), 422, "order.create", "client_error", "invalid"),
-        (h.get(app.url("/v1/unknown")).bearer_auth(&alice), 404, "request", "client_error", "unmatched"),
-        (h.delete(app.url(&path)).bearer_auth(&alice), 204, "order.delete", "success", "delete"),
+        (
+            h.get(app.url(&path)).bearer_auth(&alice),
+            200,
+            "order.get",
+            "success",
+            "get",
+        ),
+        (
+            h.get(app.url("/v1/orders")).bearer_auth(&alice),
+            200,
+            "order.list",
+            "success",
+            "list",
+        ),
+        (
+            h.patch(app.url(&path))
+                .bearer_auth(&alice)
+                .json(&json!({"notes": "n"})),
+            200,
+            "order.update",
+            "success",
+            "patch",
+        ),
+        (
+            h.get(app.url(&format!("/v1/orders/{}", uuid::Uuid::now_v7())))
+                .bearer_auth(&alice),
+            404,
+            "order.get",
+            "client_error",
+            "missing",
+        ),
+        (
+            h.get(app.url("/v1/orders")),
+            401,
+            "order.list",
+            "denied",
+            "anonymous",
+        ),
+        (
+            h.post(app.url("/v1/orders"))
+                .bearer_auth(token("alice", "orders:read"))
+                .json(&order_body()),
+            403,
+            "order.create",
+            "denied",
+            "scope",
+        ),
+        (
+            h.put(app.url("/v1/orders")).bearer_auth(&alice),
+            405,
+            "request",
+            "client_error",
+            "method",
+        ),
+        (
+            h.post(app.url("/v1/orders"))
+                .bearer_auth(&alice)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 300 * 1024]),
+            413,
+            "order.create",
+            "client_error",
+            "huge",
+        ),
+        (
+            h.post(app.url("/v1/orders"))
+                .bearer_auth(&alice)
+                .header("content-type", "text/plain")
+                .body("x"),
+            415,
+            "order.create",
+            "client_error",
+            "media",
+        ),
+        (
+            h.post(app.url("/v1/orders"))
+                .bearer_auth(&alice)
+                .json(&json!({"currency": "EUR", "items": []})),
+            422,
+            "order.create",
+            "client_error",
+            "invalid",
+        ),
+        (
+            h.get(app.url("/v1/unknown")).bearer_auth(&alice),
+            404,
+            "request",
+            "client_error",
+            "unmatched",
+        ),
+        (
+            h.delete(app.url(&path)).bearer_auth(&alice),
+            204,
+            "order.delete",
+            "success",
+            "delete",
+        ),
     ];
     for (request, status, op, outcome, name) in cases {
         let id = call(name, status, op, outcome);
@@ -51,7 +149,11 @@ async fn every_call_is_recorded_once(backend: Backend) {
     let expected = one_of_each(&app, "r").await;
     let events = app.recorded(expected.len()).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let events = if app.receiver.events().len() > events.len() { app.receiver.events() } else { events };
+    let events = if app.receiver.events().len() > events.len() {
+        app.receiver.events()
+    } else {
+        events
+    };
     assert_eq!(events.len(), expected.len(), "exactly one event per call");
     let alice_token = token("alice", RW);
     for event in &events {
@@ -68,23 +170,49 @@ async fn every_call_is_recorded_once(backend: Backend) {
         } else {
             assert_eq!(event["actor"]["sub"], "alice", "{id}");
         }
-        assert!(!event.to_string().contains(&alice_token), "tokens are never recorded");
+        assert!(
+            !event.to_string().contains(&alice_token),
+            "tokens are never recorded"
+        );
     }
-    let create = events.iter().find(|e| e["operation"] == "order.create" && e["outcome"] == "success").unwrap();
+    let create = events
+        .iter()
+        .find(|e| e["operation"] == "order.create" && e["outcome"] == "success")
+        .unwrap();
     assert_eq!(create["order_id"], create["response"]["body"]["id"]);
     assert_eq!(create["request"]["body"]["currency"], "EUR");
-    let huge = events.iter().find(|e| e["request"]["request_id"] == "r-huge").unwrap();
-    assert_eq!(huge["response"]["body"]["type"], "/problems/payload-too-large");
-    let deleted = events.iter().find(|e| e["operation"] == "order.delete").unwrap();
+    let huge = events
+        .iter()
+        .find(|e| e["request"]["request_id"] == "r-huge")
+        .unwrap();
+    assert_eq!(
+        huge["response"]["body"]["type"],
+        "/problems/payload-too-large"
+    );
+    let deleted = events
+        .iter()
+        .find(|e| e["operation"] == "order.delete")
+        .unwrap();
     assert_eq!(deleted["order_id"], create["order_id"]);
-    assert!(app.receiver.bearer_tokens().iter().all(|t| t == "Bearer delivery-token"));
+    assert!(app
+        .receiver
+        .bearer_tokens()
+        .iter()
+        .all(|t| t == "Bearer delivery-token"));
 }
 
 async fn large_bodies_are_cut_and_marked(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut body = order_body();
     body["notes"] = json!("n".repeat(100 * 1024));
-    let r = app.http.post(app.url("/v1/orders")).bearer_auth(token("alice", RW)).json(&body).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/v1/orders"))
+        .bearer_auth(token("alice", RW))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
     let events = app.recorded(1).await;
     assert_eq!(events[0]["request"]["body_truncated"], true);
@@ -102,22 +230,33 @@ async fn outage_then_recovery_loses_nothing(backend: Backend) {
         let r = match i % 4 {
             0 => app.http.post(app.url("/v1/orders")).json(&order_body()),
             1 => app.http.get(app.url("/v1/orders?limit=5")),
-            2 => app.http.get(app.url(&format!("/v1/orders/{}", uuid::Uuid::now_v7()))),
-            _ => app.http.post(app.url("/v1/orders")).json(&json!({"currency": "x"})),
+            2 => app
+                .http
+                .get(app.url(&format!("/v1/orders/{}", uuid::Uuid::now_v7()))),
+            _ => app
+                .http
+                .post(app.url("/v1/orders"))
+                .json(&json!({"currency": "x"})),
         }
         .bearer_auth(&alice)
         .header("x-request-id", &id)
         .send()
         .await
         .unwrap();
-        assert!([201, 200, 404, 422].contains(&r.status().as_u16()), "answered normally while the log is down");
+        assert!(
+            [201, 200, 404, 422].contains(&r.status().as_u16()),
+            "answered normally while the log is down"
+        );
         ids.push(id);
     }
     let (backlog, _) = app.store.outbox_backlog().await.unwrap();
     assert_eq!(backlog, 200, "everything waits in the outbox");
     app.receiver.set_down(false);
     let events = app.recorded(200).await;
-    let mut got: Vec<String> = events.iter().map(|e| e["request"]["request_id"].as_str().unwrap().to_owned()).collect();
+    let mut got: Vec<String> = events
+        .iter()
+        .map(|e| e["request"]["request_id"].as_str().unwrap().to_owned())
+        .collect();
     got.sort();
     ids.sort();
     assert_eq!(got, ids, "every call recorded exactly once");
@@ -129,7 +268,12 @@ async fn restart_delivers_the_backlog(backend: Backend) {
     receiver.set_down(true);
     let app = TestApp::spawn_on(&url, support::hs256_auth(), receiver.clone()).await;
     for _ in 0..10 {
-        app.http.get(app.url("/v1/orders")).bearer_auth(token("alice", RW)).send().await.unwrap();
+        app.http
+            .get(app.url("/v1/orders"))
+            .bearer_auth(token("alice", RW))
+            .send()
+            .await
+            .unwrap();
     }
     app.stop().await;
     assert_eq!(receiver.events().len(), 0);

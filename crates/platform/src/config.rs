@@ -13,7 +13,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(var: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { var: var.into(), message: message.into() }
+        Self {
+            var: var.into(),
+            message: message.into(),
+        }
     }
 }
 

@@ -35,9 +35,17 @@ impl RequestContext {
             .filter(|id| is_valid_request_id(id))
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let parent = headers.get(TRACEPARENT_HEADER).and_then(|v| v.to_str().ok()).and_then(parse_traceparent);
+        let parent = headers
+            .get(TRACEPARENT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_traceparent);
         let (trace_id, flags) = parent.unwrap_or_else(|| (random_hex(16), "01".to_owned()));
-        Self { request_id, trace_id, span_id: random_hex(8), flags }
+        Self {
+            request_id,
+            trace_id,
+            span_id: random_hex(8),
+            flags,
+        }
     }
 
     /// The `traceparent` value that continues this trace in a downstream call.
@@ -48,14 +56,22 @@ impl RequestContext {
 
 /// `[A-Za-z0-9._-]{1,128}`
 pub fn is_valid_request_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Parses `00-<32 hex>-<16 hex>-<2 hex>`; returns the trace id and the flags.
 pub fn parse_traceparent(value: &str) -> Option<(String, String)> {
     let mut parts = value.trim().split('-');
-    let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
     let valid = hex(version, 2)
         && version != "ff"
         && hex(trace, 32)
@@ -118,9 +134,18 @@ mod tests {
     #[test]
     fn traceparent_is_parsed_strictly() {
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(parse_traceparent(tp), Some(("4bf92f3577b34da6a3ce929d0e0e4736".into(), "01".into())));
-        assert_eq!(parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
-        assert_eq!(parse_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"), None);
+        assert_eq!(
+            parse_traceparent(tp),
+            Some(("4bf92f3577b34da6a3ce929d0e0e4736".into(), "01".into()))
+        );
+        assert_eq!(
+            parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
+        assert_eq!(
+            parse_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+            None
+        );
         assert_eq!(parse_traceparent("garbage"), None);
     }
 }

@@ -41,24 +41,35 @@ pub async fn read_json_body(request: Request) -> Result<Bytes, Problem> {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
     let accepted = match media_type.as_deref() {
         Some("application/json") => true,
         Some("application/merge-patch+json") => allow_merge_patch,
         _ => false,
     };
     if !accepted {
-        let expected =
-            if allow_merge_patch { "application/merge-patch+json or application/json" } else { "application/json" };
+        let expected = if allow_merge_patch {
+            "application/merge-patch+json or application/json"
+        } else {
+            "application/json"
+        };
         return Err(Problem::unsupported_media_type(expected));
     }
-    Bytes::from_request(request, &()).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::payload_too_large()
-        } else {
-            Problem::malformed("the request body could not be read")
-        }
-    })
+    Bytes::from_request(request, &())
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::payload_too_large()
+            } else {
+                Problem::malformed("the request body could not be read")
+            }
+        })
 }
 
 /// Parses JSON bytes into `T`, telling malformed JSON (400) from the wrong shape (422).
@@ -75,7 +86,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             _ => Problem::malformed(format!("the body is not valid JSON: {inner}")),
         }
     })?;
-    deserializer.end().map_err(|e| Problem::malformed(format!("the body is not valid JSON: {e}")))?;
+    deserializer
+        .end()
+        .map_err(|e| Problem::malformed(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -109,10 +122,10 @@ fn clean_serde_message(e: &serde_json::Error) -> String {
 pub async fn problem_json(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(crate::problem::CONTENT_TYPE.as_bytes()));
+    let is_problem = response.headers().get(CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes()
+            .starts_with(crate::problem::CONTENT_TYPE.as_bytes())
+    });
     if status.as_u16() < 400 || is_problem {
         return response;
     }
@@ -140,7 +153,10 @@ pub async fn access_log(request: Request, next: Next) -> Response {
     let remote_ip = client_ip(&request);
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    let size = axum::body::HttpBody::size_hint(response.body()).exact().unwrap_or_default().to_string();
+    let size = axum::body::HttpBody::size_hint(response.body())
+        .exact()
+        .unwrap_or_default()
+        .to_string();
     let http_request = json!({
         "requestMethod": method.as_str(),
         "requestUrl": url,
@@ -169,13 +185,22 @@ pub fn client_ip(request: &Request) -> String {
 }
 
 pub fn header_str(value: Option<&HeaderValue>) -> String {
-    value.and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    value
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Serves `app` until `shutdown` is cancelled, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, app: axum::Router, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
 /// Probes `GET /readyz` of a service listening on `listen` (0.0.0.0 means this host); returns
@@ -185,7 +210,9 @@ pub async fn healthcheck(listen: SocketAddr) -> i32 {
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build();
     let ready = match client {
         Ok(client) => client
             .get(format!("http://{addr}/readyz"))

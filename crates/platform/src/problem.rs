@@ -17,7 +17,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -45,12 +48,29 @@ struct Body<'a> {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, slug, title, detail: detail.into(), errors: Vec::new(), www_authenticate: None }
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            www_authenticate: None,
+        }
     }
 
     pub fn malformed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed-request", "Malformed request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+            detail,
+        )
     }
 
     pub fn unauthorized(realm: &str, error: Option<&str>, detail: impl Into<String>) -> Self {
@@ -58,7 +78,12 @@ impl Problem {
             Some(error) => format!("Bearer realm=\"{realm}\", error=\"{error}\""),
             None => format!("Bearer realm=\"{realm}\""),
         };
-        let mut problem = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail);
+        let mut problem = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        );
         problem.www_authenticate = Some(challenge);
         problem
     }
@@ -70,8 +95,9 @@ impl Problem {
             "Forbidden",
             format!("this call needs the scope {scope}"),
         );
-        problem.www_authenticate =
-            Some(format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{scope}\""));
+        problem.www_authenticate = Some(format!(
+            "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{scope}\""
+        ));
         problem
     }
 
@@ -97,7 +123,12 @@ impl Problem {
     }
 
     pub fn precondition_failed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PRECONDITION_FAILED, "precondition-failed", "Precondition failed", detail)
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition failed",
+            detail,
+        )
     }
 
     pub fn payload_too_large() -> Self {
@@ -144,7 +175,12 @@ impl Problem {
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            detail,
+        )
     }
 
     /// The generic problem for a status produced outside our handlers (a layer, a fallback).
@@ -155,7 +191,12 @@ impl Problem {
             403 => Self::forbidden("not allowed"),
             404 => Self::not_found("no such resource"),
             405 => Self::method_not_allowed(),
-            408 => Self::new(status, "request-timeout", "Request timeout", "the request took too long to arrive"),
+            408 => Self::new(
+                status,
+                "request-timeout",
+                "Request timeout",
+                "the request took too long to arrive",
+            ),
             409 => Self::conflict("the request conflicts with the current state"),
             412 => Self::precondition_failed("the precondition failed"),
             413 => Self::payload_too_large(),
@@ -163,7 +204,12 @@ impl Problem {
             422 => Self::validation(Vec::new()),
             503 => Self::unavailable("the service is not available"),
             s if s >= 500 => Self::internal(),
-            _ => Self::new(status, "malformed-request", "Bad request", "the request was rejected"),
+            _ => Self::new(
+                status,
+                "malformed-request",
+                "Bad request",
+                "the request was rejected",
+            ),
         }
     }
 }
@@ -182,7 +228,10 @@ impl IntoResponse for Problem {
         let mut response = (self.status, bytes).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-        if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(challenge) = self
+            .www_authenticate
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         response

@@ -37,13 +37,16 @@ impl LogFormat {
 pub fn init(service: &'static str) -> Result<(), ConfigError> {
     let format = LogFormat::from_env()?;
     let filter = match optional_env("RUST_LOG")? {
-        Some(spec) => EnvFilter::try_new(spec).map_err(|_| ConfigError::new("RUST_LOG", "is not a valid log filter"))?,
+        Some(spec) => EnvFilter::try_new(spec)
+            .map_err(|_| ConfigError::new("RUST_LOG", "is not a valid log filter"))?,
         None => EnvFilter::new("info"),
     };
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Json => registry.with(JsonLines { service }).try_init(),
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().compact()).try_init(),
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().compact())
+            .try_init(),
     };
     drop(result);
     Ok(())
@@ -59,10 +62,25 @@ impl<S: Subscriber> Layer<S> for JsonLines {
         let mut fields = FieldMap(Map::new());
         event.record(&mut fields);
         let mut line = Map::new();
-        line.insert("time".into(), Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
-        line.insert("severity".into(), Value::String(severity(*event.metadata().level()).into()));
-        line.insert("message".into(), fields.0.remove("message").unwrap_or(Value::String(String::new())));
-        line.insert("target".into(), Value::String(event.metadata().target().into()));
+        line.insert(
+            "time".into(),
+            Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        );
+        line.insert(
+            "severity".into(),
+            Value::String(severity(*event.metadata().level()).into()),
+        );
+        line.insert(
+            "message".into(),
+            fields
+                .0
+                .remove("message")
+                .unwrap_or(Value::String(String::new())),
+        );
+        line.insert(
+            "target".into(),
+            Value::String(event.metadata().target().into()),
+        );
         line.insert("service".into(), Value::String(self.service.into()));
         if let Some(ctx) = context::current() {
             line.insert("request_id".into(), Value::String(ctx.request_id));
@@ -96,10 +114,12 @@ struct FieldMap(Map<String, Value>);
 
 impl Visit for FieldMap {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().into(), Value::String(format!("{value:?}")));
+        self.0
+            .insert(field.name().into(), Value::String(format!("{value:?}")));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), Value::String(value.into()));
+        self.0
+            .insert(field.name().into(), Value::String(value.into()));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.0.insert(field.name().into(), value.into());

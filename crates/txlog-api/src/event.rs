@@ -123,13 +123,21 @@ pub fn body_from_bytes(bytes: &[u8]) -> (Option<Value>, bool) {
         if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
             return (Some(value), false);
         }
-        return (Some(Value::String(String::from_utf8_lossy(bytes).into_owned())), false);
+        return (
+            Some(Value::String(String::from_utf8_lossy(bytes).into_owned())),
+            false,
+        );
     }
     let mut end = BODY_RECORD_LIMIT;
     while end > 0 && !is_char_boundary(bytes, end) {
         end -= 1;
     }
-    (Some(Value::String(String::from_utf8_lossy(&bytes[..end]).into_owned())), true)
+    (
+        Some(Value::String(
+            String::from_utf8_lossy(&bytes[..end]).into_owned(),
+        )),
+        true,
+    )
 }
 
 fn is_char_boundary(bytes: &[u8], i: usize) -> bool {
@@ -143,8 +151,14 @@ mod tests {
     #[test]
     fn bodies_are_recorded_as_json_text_or_cut() {
         assert_eq!(body_from_bytes(b""), (None, false));
-        assert_eq!(body_from_bytes(br#"{"a":1}"#), (Some(serde_json::json!({"a": 1})), false));
-        assert_eq!(body_from_bytes(b"not json"), (Some(Value::String("not json".into())), false));
+        assert_eq!(
+            body_from_bytes(br#"{"a":1}"#),
+            (Some(serde_json::json!({"a": 1})), false)
+        );
+        assert_eq!(
+            body_from_bytes(b"not json"),
+            (Some(Value::String("not json".into())), false)
+        );
         let big = "é".repeat(BODY_RECORD_LIMIT);
         let (body, cut) = body_from_bytes(big.as_bytes());
         assert!(cut);

@@ -4,5 +4,7 @@
 mod event;
 mod record;
 
-pub use event::{body_from_bytes, Actor, Event, Outcome, RequestRecord, ResponseRecord, BODY_RECORD_LIMIT};
+pub use event::{
+    body_from_bytes, Actor, Event, Outcome, RequestRecord, ResponseRecord, BODY_RECORD_LIMIT,
+};
 pub use record::{AppendResult, Batch, BatchResult, Record, RecordPage, VerifyHead, VerifyReport};

@@ -22,7 +22,13 @@ impl IfMatch {
         }
         let versions = value
             .split(',')
-            .filter_map(|tag| tag.trim().strip_prefix('"')?.strip_suffix('"')?.parse().ok())
+            .filter_map(|tag| {
+                tag.trim()
+                    .strip_prefix('"')?
+                    .strip_suffix('"')?
+                    .parse()
+                    .ok()
+            })
             .collect();
         Self::Versions(versions)
     }
@@ -30,9 +36,9 @@ impl IfMatch {
     /// `Err(412)` when a precondition was given and `version` does not satisfy it.
     pub fn check(&self, version: i64) -> Result<(), Problem> {
         match self {
-            Self::Versions(v) if !v.contains(&version) => Err(Problem::precondition_failed(format!(
-                "If-Match does not match the current version \"{version}\""
-            ))),
+            Self::Versions(v) if !v.contains(&version) => Err(Problem::precondition_failed(
+                format!("If-Match does not match the current version \"{version}\""),
+            )),
             _ => Ok(()),
         }
     }
@@ -44,12 +50,19 @@ impl IfMatch {
 
 /// `Idempotency-Key`: 1 to 255 visible ASCII characters, or absent.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
     match value.to_str() {
-        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => {
+        Ok(key)
+            if (1..=255).contains(&key.len())
+                && key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') =>
+        {
             Ok(Some(key.to_owned()))
         }
-        _ => Err(Problem::malformed("Idempotency-Key must be 1 to 255 visible ASCII characters")),
+        _ => Err(Problem::malformed(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )),
     }
 }
 
@@ -66,15 +79,28 @@ mod tests {
     #[test]
     fn if_match_forms() {
         assert_eq!(IfMatch::from_headers(&HeaderMap::new()), IfMatch::Absent);
-        assert_eq!(IfMatch::from_headers(&headers("if-match", "*")), IfMatch::Any);
-        assert_eq!(IfMatch::from_headers(&headers("if-match", "\"3\", \"4\"")), IfMatch::Versions(vec![3, 4]));
-        assert!(IfMatch::from_headers(&headers("if-match", "W/\"3\"")).check(3).is_err());
-        assert!(IfMatch::from_headers(&headers("if-match", "\"3\"")).check(3).is_ok());
+        assert_eq!(
+            IfMatch::from_headers(&headers("if-match", "*")),
+            IfMatch::Any
+        );
+        assert_eq!(
+            IfMatch::from_headers(&headers("if-match", "\"3\", \"4\"")),
+            IfMatch::Versions(vec![3, 4])
+        );
+        assert!(IfMatch::from_headers(&headers("if-match", "W/\"3\""))
+            .check(3)
+            .is_err());
+        assert!(IfMatch::from_headers(&headers("if-match", "\"3\""))
+            .check(3)
+            .is_ok());
     }
 
     #[test]
     fn idempotency_keys_are_bounded() {
-        assert_eq!(idempotency_key(&headers("idempotency-key", "abc")).unwrap(), Some("abc".into()));
+        assert_eq!(
+            idempotency_key(&headers("idempotency-key", "abc")).unwrap(),
+            Some("abc".into())
+        );
         assert!(idempotency_key(&headers("idempotency-key", &"k".repeat(256))).is_err());
         assert!(idempotency_key(&headers("idempotency-key", "")).is_err());
     }

@@ -12,12 +12,22 @@ use crate::store::ListQuery;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
-const PARAMS: [&str; 6] = ["status", "customer_id", "created_after", "created_before", "limit", "cursor"];
+const PARAMS: [&str; 6] = [
+    "status",
+    "customer_id",
+    "created_after",
+    "created_before",
+    "limit",
+    "cursor",
+];
 
 /// Parses the query string; any unknown, repeated or invalid parameter is a 400. A caller
 /// without `orders:admin` only ever sees its own orders.
 pub fn parse(query: Option<&str>, caller: &Principal, admin: bool) -> Result<ListQuery, Problem> {
-    let mut q = ListQuery { limit: DEFAULT_LIMIT, ..ListQuery::default() };
+    let mut q = ListQuery {
+        limit: DEFAULT_LIMIT,
+        ..ListQuery::default()
+    };
     let mut seen = Vec::new();
     let mut customer = None;
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -28,7 +38,14 @@ pub fn parse(query: Option<&str>, caller: &Principal, admin: bool) -> Result<Lis
             return Err(bad(format!("query parameter {name} is repeated")));
         }
         match name.as_ref() {
-            "status" => q.status = Some(Status::parse(&value).ok_or_else(|| bad("status must be one of pending, confirmed, shipped, delivered, cancelled".into()))?),
+            "status" => {
+                q.status = Some(Status::parse(&value).ok_or_else(|| {
+                    bad(
+                        "status must be one of pending, confirmed, shipped, delivered, cancelled"
+                            .into(),
+                    )
+                })?)
+            }
             "customer_id" => customer = Some(value.to_string()),
             "created_after" => q.created_after = Some(timestamp("created_after", &value)?),
             "created_before" => q.created_before = Some(timestamp("created_before", &value)?),
@@ -39,13 +56,20 @@ pub fn parse(query: Option<&str>, caller: &Principal, admin: bool) -> Result<Lis
                     .filter(|l| (1..=MAX_LIMIT).contains(l))
                     .ok_or_else(|| bad(format!("limit must be an integer from 1 to {MAX_LIMIT}")))?
             }
-            _ => q.after = Some(decode_cursor(&value).ok_or_else(|| bad("cursor is not valid".into()))?),
+            _ => {
+                q.after =
+                    Some(decode_cursor(&value).ok_or_else(|| bad("cursor is not valid".into()))?)
+            }
         }
         seen.push(name);
     }
     q.customer_id = match (admin, customer) {
         (true, customer) => customer,
-        (false, Some(c)) if c != caller.sub => return Err(Problem::forbidden("listing another customer's orders needs orders:admin")),
+        (false, Some(c)) if c != caller.sub => {
+            return Err(Problem::forbidden(
+                "listing another customer's orders needs orders:admin",
+            ))
+        }
         (false, _) => Some(caller.sub.clone()),
     };
     Ok(q)
@@ -58,18 +82,29 @@ fn bad(detail: String) -> Problem {
 fn timestamp(name: &str, value: &str) -> Result<DateTime<Utc>, Problem> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| bad(format!("{name} must be an RFC 3339 timestamp like 2026-11-25T10:00:00Z")))
+        .map_err(|_| {
+            bad(format!(
+                "{name} must be an RFC 3339 timestamp like 2026-11-25T10:00:00Z"
+            ))
+        })
 }
 
 /// The cursor after `order`: its position in the newest-first order.
 pub fn encode_cursor(order: &Order) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", order.created_at.timestamp_micros(), order.id))
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}:{}",
+        order.created_at.timestamp_micros(),
+        order.id
+    ))
 }
 
 fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
     let (micros, id) = text.split_once(':')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, Uuid::parse_str(id).ok()?))
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        Uuid::parse_str(id).ok()?,
+    ))
 }
 
 #[cfg(test)]
@@ -77,18 +112,57 @@ mod tests {
     use super::*;
 
     fn alice() -> Principal {
-        Principal { sub: "alice".into(), scopes: Default::default() }
+        Principal {
+            sub: "alice".into(),
+            scopes: Default::default(),
+        }
     }
 
     #[test]
     fn parameters_are_checked() {
-        let q = parse(Some("status=pending&limit=10&created_after=2026-01-01T00:00:00Z"), &alice(), false).unwrap();
-        assert_eq!((q.status, q.limit, q.customer_id.as_deref()), (Some(Status::Pending), 10, Some("alice")));
-        for bad in ["limit=0", "limit=201", "limit=x", "status=lost", "created_before=yesterday", "cursor=zz", "foo=1", "limit=1&limit=2"] {
-            assert_eq!(parse(Some(bad), &alice(), false).unwrap_err().status.as_u16(), 400, "{bad}");
+        let q = parse(
+            Some("status=pending&limit=10&created_after=2026-01-01T00:00:00Z"),
+            &alice(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (q.status, q.limit, q.customer_id.as_deref()),
+            (Some(Status::Pending), 10, Some("alice"))
+        );
+        for bad in [
+            "limit=0",
+            "limit=201",
+            "limit=x",
+            "status=lost",
+            "created_before=yesterday",
+            "cursor=zz",
+            "foo=1",
+            "limit=1&limit=2",
+        ] {
+            assert_eq!(
+                parse(Some(bad), &alice(), false)
+                    .unwrap_err()
+                    .status
+                    .as_u16(),
+                400,
+                "{bad}"
+            );
         }
-        assert_eq!(parse(Some("customer_id=bob"), &alice(), false).unwrap_err().status.as_u16(), 403);
-        assert_eq!(parse(Some("customer_id=bob"), &alice(), true).unwrap().customer_id.as_deref(), Some("bob"));
+        assert_eq!(
+            parse(Some("customer_id=bob"), &alice(), false)
+                .unwrap_err()
+                .status
+                .as_u16(),
+            403
+        );
+        assert_eq!(
+            parse(Some("customer_id=bob"), &alice(), true)
+                .unwrap()
+                .customer_id
+                .as_deref(),
+            Some("bob")
+        );
         assert_eq!(parse(None, &alice(), true).unwrap().customer_id, None);
     }
 }

@@ -33,19 +33,33 @@ pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) ->
     platform::metrics::handle();
     let api = Router::new()
         .route("/v1/orders", get(orders::list).post(orders::create))
-        .route("/v1/orders/{id}", get(orders::get).patch(orders::update).delete(orders::delete))
+        .route(
+            "/v1/orders/{id}",
+            get(orders::get)
+                .patch(orders::update)
+                .delete(orders::delete),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(platform::metrics::render))
         .with_state(state)
         .merge(ops::docs())
         .fallback(platform::http::not_found);
-    api.layer(middleware::from_fn_with_state(recording.clone(), crate::recording::capture_body))
-        .layer(middleware::from_fn_with_state(AuthState { verifier }, platform::auth::authenticate))
-        .layer(middleware::from_fn(platform::http::problem_json))
-        .layer(middleware::from_fn_with_state(recording, crate::recording::record))
-        .layer(middleware::from_fn(platform::metrics::track))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(platform::http::access_log))
-        .layer(middleware::from_fn(platform::context::middleware))
+    api.layer(middleware::from_fn_with_state(
+        recording.clone(),
+        crate::recording::capture_body,
+    ))
+    .layer(middleware::from_fn_with_state(
+        AuthState { verifier },
+        platform::auth::authenticate,
+    ))
+    .layer(middleware::from_fn(platform::http::problem_json))
+    .layer(middleware::from_fn_with_state(
+        recording,
+        crate::recording::record,
+    ))
+    .layer(middleware::from_fn(platform::metrics::track))
+    .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(middleware::from_fn(platform::http::access_log))
+    .layer(middleware::from_fn(platform::context::middleware))
 }

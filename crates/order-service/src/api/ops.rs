@@ -27,5 +27,7 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, Problem>
 
 /// `GET /openapi.json` and the browsable `GET /docs`, served from assets built into the binary.
 pub fn docs() -> axum::Router {
-    SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()).into()
+    SwaggerUi::new("/docs")
+        .url("/openapi.json", ApiDoc::openapi())
+        .into()
 }

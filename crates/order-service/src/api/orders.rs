@@ -61,18 +61,33 @@ pub async fn create(
     let (customer, content) = input.validate().map_err(Problem::validation)?;
     let customer = customer.unwrap_or_else(|| caller.sub.clone());
     if customer != caller.sub && !caller.has(ADMIN) {
-        return Err(Problem::forbidden("creating an order for another customer needs orders:admin"));
+        return Err(Problem::forbidden(
+            "creating an order for another customer needs orders:admin",
+        ));
     }
-    let key = key.map(|key| IdempotencyKey { caller: caller.sub.clone(), key });
+    let key = key.map(|key| IdempotencyKey {
+        caller: caller.sub.clone(),
+        key,
+    });
     if let Some(key) = &key {
-        match app.store.claim_idempotency_key(key, &request_hash(&bytes)).await.map_err(internal)? {
+        match app
+            .store
+            .claim_idempotency_key(key, &request_hash(&bytes))
+            .await
+            .map_err(internal)?
+        {
             Claim::Claimed => {}
-            Claim::InFlight => return Err(Problem::conflict("a request with this Idempotency-Key is still in flight")),
+            Claim::InFlight => {
+                return Err(Problem::conflict(
+                    "a request with this Idempotency-Key is still in flight",
+                ))
+            }
             Claim::Mismatch => {
                 let mut problem = Problem::validation(Vec::new());
                 problem.slug = "idempotency-key-mismatch";
                 problem.title = "Idempotency key mismatch";
-                problem.detail = "this Idempotency-Key was used with a different request body".into();
+                problem.detail =
+                    "this Idempotency-Key was used with a different request body".into();
                 return Err(problem);
             }
             Claim::Completed(stored) => return Ok(replay(stored)),
@@ -87,15 +102,29 @@ pub async fn create(
         etag: Some(order.etag()),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    let event = draft.as_ref().map(|d| d.finish(StatusCode::CREATED, &body, Some(&caller), "order.create", Some(order.id)));
-    if let Err(e) = app.store.create(&order, key.as_ref().map(|k| (k, &stored)), event.as_ref()).await {
+    let event = draft.as_ref().map(|d| {
+        d.finish(
+            StatusCode::CREATED,
+            &body,
+            Some(&caller),
+            "order.create",
+            Some(order.id),
+        )
+    });
+    if let Err(e) = app
+        .store
+        .create(&order, key.as_ref().map(|k| (k, &stored)), event.as_ref())
+        .await
+    {
         if let Some(key) = &key {
             let _ = app.store.release_idempotency_key(key).await;
         }
         return Err(internal(e));
     }
     let mut response = json_response(StatusCode::CREATED, body, &order.etag(), draft.is_some());
-    response.headers_mut().insert(header::LOCATION, header_value(&location));
+    response
+        .headers_mut()
+        .insert(header::LOCATION, header_value(&location));
     response.extensions_mut().insert(CreatedOrder(order.id));
     Ok(response)
 }
@@ -200,15 +229,37 @@ pub async fn update(
             Err(PatchError::NeedsAdmin(why)) => return Err(Problem::forbidden(why)),
         };
         let body = serde_json::to_vec(&next).map_err(|e| internal(e.into()))?;
-        let event = draft.as_ref().map(|d| d.finish(StatusCode::OK, &body, Some(&caller), "order.update", Some(next.id)));
-        if app.store.update(&next, order.version, event.as_ref()).await.map_err(internal)? {
-            return Ok(json_response(StatusCode::OK, body, &next.etag(), draft.is_some()));
+        let event = draft.as_ref().map(|d| {
+            d.finish(
+                StatusCode::OK,
+                &body,
+                Some(&caller),
+                "order.update",
+                Some(next.id),
+            )
+        });
+        if app
+            .store
+            .update(&next, order.version, event.as_ref())
+            .await
+            .map_err(internal)?
+        {
+            return Ok(json_response(
+                StatusCode::OK,
+                body,
+                &next.etag(),
+                draft.is_some(),
+            ));
         }
         if if_match.is_given() {
-            return Err(Problem::precondition_failed("the order changed since the given If-Match version"));
+            return Err(Problem::precondition_failed(
+                "the order changed since the given If-Match version",
+            ));
         }
     }
-    Err(Problem::conflict("the order kept changing during this update; try again"))
+    Err(Problem::conflict(
+        "the order kept changing during this update; try again",
+    ))
 }
 
 /// Delete an order. Owners may delete pending or cancelled orders; admins any.
@@ -242,8 +293,21 @@ pub async fn delete(
                 order.status.as_str()
             )));
         }
-        let event = draft.as_ref().map(|d| d.finish(StatusCode::NO_CONTENT, b"", Some(&caller), "order.delete", Some(order.id)));
-        if app.store.delete(order.id, order.version, event.as_ref()).await.map_err(internal)? {
+        let event = draft.as_ref().map(|d| {
+            d.finish(
+                StatusCode::NO_CONTENT,
+                b"",
+                Some(&caller),
+                "order.delete",
+                Some(order.id),
+            )
+        });
+        if app
+            .store
+            .delete(order.id, order.version, event.as_ref())
+            .await
+            .map_err(internal)?
+        {
             let mut response = StatusCode::NO_CONTENT.into_response();
             if draft.is_some() {
                 response.extensions_mut().insert(Recorded);
@@ -251,10 +315,14 @@ pub async fn delete(
             return Ok(response);
         }
         if if_match.is_given() {
-            return Err(Problem::precondition_failed("the order changed since the given If-Match version"));
+            return Err(Problem::precondition_failed(
+                "the order changed since the given If-Match version",
+            ));
         }
     }
-    Err(Problem::conflict("the order kept changing during this delete; try again"))
+    Err(Problem::conflict(
+        "the order kept changing during this delete; try again",
+    ))
 }
 
 /// The order if it exists and the caller may see it; "not yours" is exactly "missing".
@@ -268,7 +336,9 @@ async fn load(app: &AppState, caller: &Principal, id: &str) -> Result<Order, Pro
 
 fn json_response(status: StatusCode, body: Vec<u8>, etag: &str, recorded: bool) -> Response {
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    response.headers_mut().insert(header::ETAG, header_value(etag));
+    response
+        .headers_mut()
+        .insert(header::ETAG, header_value(etag));
     if recorded {
         response.extensions_mut().insert(Recorded);
     }
@@ -277,17 +347,28 @@ fn json_response(status: StatusCode, body: Vec<u8>, etag: &str, recorded: bool) 
 
 fn replay(stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], stored.body.clone()).into_response();
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        stored.body.clone(),
+    )
+        .into_response();
     let headers = response.headers_mut();
     headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     if let Some(location) = &stored.location {
         headers.insert(header::LOCATION, header_value(location));
-        if let Some(id) = location.rsplit('/').next().and_then(|id| Uuid::parse_str(id).ok()) {
+        if let Some(id) = location
+            .rsplit('/')
+            .next()
+            .and_then(|id| Uuid::parse_str(id).ok())
+        {
             response.extensions_mut().insert(CreatedOrder(id));
         }
     }
     if let Some(etag) = &stored.etag {
-        response.headers_mut().insert(header::ETAG, header_value(etag));
+        response
+            .headers_mut()
+            .insert(header::ETAG, header_value(etag));
     }
     response
 }
@@ -298,7 +379,9 @@ fn header_value(text: &str) -> HeaderValue {
 
 /// The same body, however its keys are ordered or spaced, hashes the same.
 fn request_hash(bytes: &[u8]) -> String {
-    let normal = serde_json::from_slice::<Value>(bytes).map(|v| v.to_string()).unwrap_or_default();
+    let normal = serde_json::from_slice::<Value>(bytes)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
     hex::encode(Sha256::digest(normal.as_bytes()))
 }
 

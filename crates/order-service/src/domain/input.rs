@@ -85,7 +85,14 @@ impl OrderInput {
     pub fn validate(self) -> Result<(Option<String>, OrderContent), Vec<FieldError>> {
         let mut errors = Vec::new();
         if let Some(customer) = &self.customer_id {
-            check_text(&mut errors, "customer_id", customer, 1, MAX_CUSTOMER_ID, false);
+            check_text(
+                &mut errors,
+                "customer_id",
+                customer,
+                1,
+                MAX_CUSTOMER_ID,
+                false,
+            );
         }
         let content = ContentInput {
             currency: self.currency,
@@ -108,26 +115,44 @@ impl ContentInput {
     pub fn validate(self) -> Result<OrderContent, Vec<FieldError>> {
         let mut errors = Vec::new();
         if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
-            errors.push(FieldError::new("currency", "must be 3 uppercase letters (ISO 4217)"));
+            errors.push(FieldError::new(
+                "currency",
+                "must be 3 uppercase letters (ISO 4217)",
+            ));
         }
         if self.items.is_empty() || self.items.len() > MAX_ITEMS {
-            errors.push(FieldError::new("items", format!("must hold 1 to {MAX_ITEMS} items")));
+            errors.push(FieldError::new(
+                "items",
+                format!("must hold 1 to {MAX_ITEMS} items"),
+            ));
         }
         let mut items = Vec::with_capacity(self.items.len());
         let mut total: Option<i64> = Some(0);
         for (i, item) in self.items.into_iter().enumerate() {
             let at = |f: &str| format!("items[{i}].{f}");
             let sku_ok = (1..=64).contains(&item.sku.len())
-                && item.sku.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                && item
+                    .sku
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
             if !sku_ok {
-                errors.push(FieldError::new(at("sku"), "must be 1 to 64 of A-Z a-z 0-9 . _ -"));
+                errors.push(FieldError::new(
+                    at("sku"),
+                    "must be 1 to 64 of A-Z a-z 0-9 . _ -",
+                ));
             }
             check_text(&mut errors, &at("name"), &item.name, 0, MAX_TEXT, false);
             if !(1..=MAX_QUANTITY).contains(&item.quantity) {
-                errors.push(FieldError::new(at("quantity"), format!("must be an integer from 1 to {MAX_QUANTITY}")));
+                errors.push(FieldError::new(
+                    at("quantity"),
+                    format!("must be an integer from 1 to {MAX_QUANTITY}"),
+                ));
             }
             if !(0..=MAX_UNIT_PRICE).contains(&item.unit_price) {
-                errors.push(FieldError::new(at("unit_price"), format!("must be an integer from 0 to {MAX_UNIT_PRICE}")));
+                errors.push(FieldError::new(
+                    at("unit_price"),
+                    format!("must be an integer from 0 to {MAX_UNIT_PRICE}"),
+                ));
             }
             let line_total = item.quantity.checked_mul(item.unit_price);
             total = total.zip(line_total).and_then(|(t, l)| t.checked_add(l));
@@ -148,7 +173,13 @@ impl ContentInput {
             check_text(&mut errors, "notes", notes, 0, MAX_NOTES, true);
         }
         if errors.is_empty() {
-            Ok(OrderContent { currency: self.currency, items, total, shipping_address, notes: self.notes })
+            Ok(OrderContent {
+                currency: self.currency,
+                items,
+                total,
+                shipping_address,
+                notes: self.notes,
+            })
         } else {
             Err(errors)
         }
@@ -158,16 +189,25 @@ impl ContentInput {
 impl AddressInput {
     fn validate(self, errors: &mut Vec<FieldError>) -> Address {
         let at = |f: &str| format!("shipping_address.{f}");
-        for (field, value, min) in [("line1", Some(&self.line1), 1), ("city", Some(&self.city), 1)]
-            .into_iter()
-            .chain([("name", self.name.as_ref(), 0), ("line2", self.line2.as_ref(), 0), ("postal_code", self.postal_code.as_ref(), 0)])
-        {
+        for (field, value, min) in [
+            ("line1", Some(&self.line1), 1),
+            ("city", Some(&self.city), 1),
+        ]
+        .into_iter()
+        .chain([
+            ("name", self.name.as_ref(), 0),
+            ("line2", self.line2.as_ref(), 0),
+            ("postal_code", self.postal_code.as_ref(), 0),
+        ]) {
             if let Some(value) = value {
                 check_text(errors, &at(field), value, min, MAX_TEXT, false);
             }
         }
         if !(self.country.len() == 2 && self.country.bytes().all(|b| b.is_ascii_uppercase())) {
-            errors.push(FieldError::new(at("country"), "must be 2 uppercase letters (ISO 3166-1)"));
+            errors.push(FieldError::new(
+                at("country"),
+                "must be 2 uppercase letters (ISO 3166-1)",
+            ));
         }
         Address {
             name: self.name,
@@ -182,19 +222,34 @@ impl AddressInput {
 
 /// Length in characters, and no control or bidirectional formatting characters (line breaks
 /// and tabs only where `multiline`).
-fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, min: usize, max: usize, multiline: bool) {
+fn check_text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+    multiline: bool,
+) {
     let len = value.chars().count();
     if len < min || len > max {
-        let rule = if min == 0 { format!("at most {max} characters") } else { format!("{min} to {max} characters") };
+        let rule = if min == 0 {
+            format!("at most {max} characters")
+        } else {
+            format!("{min} to {max} characters")
+        };
         errors.push(FieldError::new(field, format!("must be {rule}")));
     } else if value.chars().any(|c| is_forbidden_char(c, multiline)) {
-        errors.push(FieldError::new(field, "must not contain control or bidirectional formatting characters"));
+        errors.push(FieldError::new(
+            field,
+            "must not contain control or bidirectional formatting characters",
+        ));
     }
 }
 
 fn is_forbidden_char(c: char, multiline: bool) -> bool {
     let allowed_whitespace = multiline && matches!(c, '\n' | '\r' | '\t');
-    (c.is_control() && !allowed_whitespace) || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    (c.is_control() && !allowed_whitespace)
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
 #[cfg(test)]
@@ -247,14 +302,22 @@ mod tests {
 
     #[test]
     fn item_count_and_control_characters() {
-        let none = input(json!({"currency": "EUR", "items": []})).validate().unwrap_err();
+        let none = input(json!({"currency": "EUR", "items": []}))
+            .validate()
+            .unwrap_err();
         assert_eq!(fields(none), ["items"]);
         let item = json!({"sku": "A", "quantity": 1, "unit_price": 1});
-        let many = input(json!({"currency": "EUR", "items": vec![item; 101]})).validate().unwrap_err();
+        let many = input(json!({"currency": "EUR", "items": vec![item; 101]}))
+            .validate()
+            .unwrap_err();
         assert_eq!(fields(many), ["items"]);
-        let bidi = input(json!({"currency": "EUR", "items": [{"sku": "A", "name": "a\u{202E}b", "quantity": 1, "unit_price": 1}]}));
+        let bidi = input(
+            json!({"currency": "EUR", "items": [{"sku": "A", "name": "a\u{202E}b", "quantity": 1, "unit_price": 1}]}),
+        );
         assert_eq!(fields(bidi.validate().unwrap_err()), ["items[0].name"]);
-        let notes = input(json!({"currency": "EUR", "items": [{"sku": "A", "quantity": 1, "unit_price": 1}], "notes": "line\nline"}));
+        let notes = input(
+            json!({"currency": "EUR", "items": [{"sku": "A", "quantity": 1, "unit_price": 1}], "notes": "line\nline"}),
+        );
         assert!(notes.validate().is_ok());
     }
 }

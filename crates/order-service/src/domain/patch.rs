@@ -30,7 +30,10 @@ pub enum PatchOutcome {
 /// with its version incremented when anything changed.
 pub fn apply_patch(order: &Order, patch: &Value, admin: bool) -> Result<PatchOutcome, PatchError> {
     let Value::Object(fields) = patch else {
-        return Err(PatchError::Invalid(vec![FieldError::new("body", "must be a JSON object")]));
+        return Err(PatchError::Invalid(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
     };
     let unknown: Vec<FieldError> = fields
         .keys()
@@ -42,7 +45,7 @@ pub fn apply_patch(order: &Order, patch: &Value, admin: bool) -> Result<PatchOut
     }
     let new_status = match fields.get("status") {
         None => None,
-        Some(Value::String(s)) => Some(Status::parse(s).ok_or_else(|| invalid_status())?),
+        Some(Value::String(s)) => Some(Status::parse(s).ok_or_else(invalid_status)?),
         Some(_) => return Err(invalid_status()),
     };
     let mut content_patch: Map<String, Value> = fields.clone();
@@ -57,13 +60,16 @@ pub fn apply_patch(order: &Order, patch: &Value, admin: bool) -> Result<PatchOut
         }
         for required in ["items", "currency"] {
             if content_patch.get(required).is_some_and(Value::is_null) {
-                return Err(PatchError::Invalid(vec![FieldError::new(required, "cannot be removed")]));
+                return Err(PatchError::Invalid(vec![FieldError::new(
+                    required,
+                    "cannot be removed",
+                )]));
             }
         }
         let mut merged = order.content_json();
         merge(&mut merged, &Value::Object(content_patch));
-        let input: ContentInput =
-            platform::http::parse_json(merged.to_string().as_bytes()).map_err(|p| PatchError::Invalid(p.errors))?;
+        let input: ContentInput = platform::http::parse_json(merged.to_string().as_bytes())
+            .map_err(|p| PatchError::Invalid(p.errors))?;
         next.set_content(input.validate().map_err(PatchError::Invalid)?);
     }
     if let Some(to) = new_status {
@@ -76,7 +82,10 @@ pub fn apply_patch(order: &Order, patch: &Value, admin: bool) -> Result<PatchOut
                 )))
             }
             Transition::Admin if !admin => {
-                return Err(PatchError::NeedsAdmin(format!("moving an order to {} needs orders:admin", to.as_str())))
+                return Err(PatchError::NeedsAdmin(format!(
+                    "moving an order to {} needs orders:admin",
+                    to.as_str()
+                )))
             }
             _ => next.status = to,
         }
@@ -105,7 +114,9 @@ fn merge(target: &mut Value, patch: &Value) {
     if !target.is_object() {
         *target = Value::Object(Map::new());
     }
-    let Value::Object(target) = target else { return };
+    let Value::Object(target) = target else {
+        return;
+    };
     for (key, value) in patch {
         if value.is_null() {
             target.remove(key);
@@ -147,10 +158,18 @@ mod tests {
                 .unwrap(),
         );
         let address = next.shipping_address.clone().unwrap();
-        assert_eq!((address.city.as_str(), address.line1.as_str(), address.line2.as_deref()), ("Paris", "1 Main St", Some("Flat 2")));
+        assert_eq!(
+            (
+                address.city.as_str(),
+                address.line1.as_str(),
+                address.line2.as_deref()
+            ),
+            ("Paris", "1 Main St", Some("Flat 2"))
+        );
         assert_eq!(next.total, 15);
         assert_eq!(next.version, 2);
-        let cleared = changed(apply_patch(&next, &json!({"shipping_address": null}), false).unwrap());
+        let cleared =
+            changed(apply_patch(&next, &json!({"shipping_address": null}), false).unwrap());
         assert_eq!(cleared.shipping_address, None);
         assert_eq!(cleared.version, 3);
     }
@@ -158,13 +177,26 @@ mod tests {
     #[test]
     fn transitions_and_permissions() {
         let o = order();
-        assert!(matches!(apply_patch(&o, &json!({"status": "confirmed"}), false), Err(PatchError::NeedsAdmin(_))));
+        assert!(matches!(
+            apply_patch(&o, &json!({"status": "confirmed"}), false),
+            Err(PatchError::NeedsAdmin(_))
+        ));
         let confirmed = changed(apply_patch(&o, &json!({"status": "confirmed"}), true).unwrap());
-        assert!(matches!(apply_patch(&confirmed, &json!({"notes": "x"}), true), Err(PatchError::Conflict(_))));
-        assert!(matches!(apply_patch(&confirmed, &json!({"status": "delivered"}), true), Err(PatchError::Conflict(_))));
-        let cancelled = changed(apply_patch(&confirmed, &json!({"status": "cancelled"}), false).unwrap());
+        assert!(matches!(
+            apply_patch(&confirmed, &json!({"notes": "x"}), true),
+            Err(PatchError::Conflict(_))
+        ));
+        assert!(matches!(
+            apply_patch(&confirmed, &json!({"status": "delivered"}), true),
+            Err(PatchError::Conflict(_))
+        ));
+        let cancelled =
+            changed(apply_patch(&confirmed, &json!({"status": "cancelled"}), false).unwrap());
         assert_eq!(cancelled.status, Status::Cancelled);
-        assert_eq!(apply_patch(&o, &json!({}), false).unwrap(), PatchOutcome::Unchanged);
+        assert_eq!(
+            apply_patch(&o, &json!({}), false).unwrap(),
+            PatchOutcome::Unchanged
+        );
     }
 
     #[test]
@@ -175,9 +207,25 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(fields(apply_patch(&o, &json!({"id": "x"}), false)), ["id"]);
-        assert_eq!(fields(apply_patch(&o, &json!({"items": null}), false)), ["items"]);
-        assert_eq!(fields(apply_patch(&o, &json!({"items": [{"sku": "A", "quantity": 1.5, "unit_price": 1}]}), false)), ["items[0].quantity"]);
-        assert_eq!(fields(apply_patch(&o, &json!({"status": "lost"}), false)), ["status"]);
-        assert_eq!(fields(apply_patch(&o, &json!({"currency": "euro"}), false)), ["currency"]);
+        assert_eq!(
+            fields(apply_patch(&o, &json!({"items": null}), false)),
+            ["items"]
+        );
+        assert_eq!(
+            fields(apply_patch(
+                &o,
+                &json!({"items": [{"sku": "A", "quantity": 1.5, "unit_price": 1}]}),
+                false
+            )),
+            ["items[0].quantity"]
+        );
+        assert_eq!(
+            fields(apply_patch(&o, &json!({"status": "lost"}), false)),
+            ["status"]
+        );
+        assert_eq!(
+            fields(apply_patch(&o, &json!({"currency": "euro"}), false)),
+            ["currency"]
+        );
     }
 }

@@ -23,7 +23,13 @@ pub enum Transition {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [Self::Pending, Self::Confirmed, Self::Shipped, Self::Delivered, Self::Cancelled];
+    pub const ALL: [Status; 5] = [
+        Self::Pending,
+        Self::Confirmed,
+        Self::Shipped,
+        Self::Delivered,
+        Self::Cancelled,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

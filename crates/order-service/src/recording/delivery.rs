@@ -19,11 +19,16 @@ pub struct TxlogClient {
 
 impl TxlogClient {
     pub fn new(base_url: &str, http: reqwest::Client, tokens: Arc<TokenSource>) -> Self {
-        Self { url: format!("{}/v1/transactions", base_url.trim_end_matches('/')), http, tokens }
+        Self {
+            url: format!("{}/v1/transactions", base_url.trim_end_matches('/')),
+            http,
+            tokens,
+        }
     }
 
     async fn post(&self, payloads: &[String]) -> anyhow::Result<()> {
-        let mut body = String::with_capacity(payloads.iter().map(|p| p.len() + 1).sum::<usize>() + 32);
+        let mut body =
+            String::with_capacity(payloads.iter().map(|p| p.len() + 1).sum::<usize>() + 32);
         body.push_str("{\"transactions\":[");
         for (i, payload) in payloads.iter().enumerate() {
             if i > 0 {
@@ -41,18 +46,31 @@ impl TxlogClient {
         if let Some(token) = self.tokens.token().await? {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| anyhow::anyhow!("POST {} failed: {e}", self.url))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("POST {} failed: {e}", self.url))?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
             self.tokens.invalidate().await;
         }
         if !status.is_success() {
-            let detail: String = response.text().await.unwrap_or_default().chars().take(500).collect();
+            let detail: String = response
+                .text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(500)
+                .collect();
             anyhow::bail!("POST {} answered {status}: {detail}", self.url);
         }
         let result: BatchResult = response.json().await?;
         if result.results.len() != payloads.len() {
-            anyhow::bail!("the transaction log acknowledged {} of {} events", result.results.len(), payloads.len());
+            anyhow::bail!(
+                "the transaction log acknowledged {} of {} events",
+                result.results.len(),
+                payloads.len()
+            );
         }
         Ok(())
     }
@@ -65,7 +83,9 @@ impl Deliver for TxlogClient {
         while start < payloads.len() {
             let mut end = start;
             let mut size = 0;
-            while end < payloads.len() && (end == start || size + payloads[end].len() < MAX_REQUEST_BYTES) {
+            while end < payloads.len()
+                && (end == start || size + payloads[end].len() < MAX_REQUEST_BYTES)
+            {
                 size += payloads[end].len() + 1;
                 end += 1;
             }

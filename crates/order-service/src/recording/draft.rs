@@ -31,7 +31,11 @@ pub struct EventDraft {
 impl EventDraft {
     pub fn new(parts: &Parts, ctx: Option<&RequestContext>, client_ip: String) -> Self {
         let text = |name: header::HeaderName| {
-            parts.headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(512).collect())
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(512).collect())
         };
         Self {
             event_id: Uuid::now_v7(),
@@ -78,14 +82,24 @@ impl EventDraft {
             source: "order-service".to_owned(),
             operation: operation.to_owned(),
             outcome: Outcome::from_status(status.as_u16()),
-            actor: actor.map(|p| Actor { sub: p.sub.clone(), scopes: p.scopes.iter().cloned().collect() }),
+            actor: actor.map(|p| Actor {
+                sub: p.sub.clone(),
+                scopes: p.scopes.iter().cloned().collect(),
+            }),
             order_id: order_id.map(|id| id.to_string()),
             request,
-            response: ResponseRecord { status: status.as_u16(), body: response_body, body_truncated: response_truncated },
+            response: ResponseRecord {
+                status: status.as_u16(),
+                body: response_body,
+                body_truncated: response_truncated,
+            },
             duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             trace_id: self.trace_id.clone(),
         };
-        OutboxEvent { event_id: self.event_id, payload: serde_json::to_string(&event).unwrap_or_default() }
+        OutboxEvent {
+            event_id: self.event_id,
+            payload: serde_json::to_string(&event).unwrap_or_default(),
+        }
     }
 }
 

@@ -28,7 +28,9 @@ impl GroupCommit {
                 loop {
                     let batch = {
                         let mut receiver = receiver.lock().await;
-                        let Some(first) = receiver.recv().await else { break };
+                        let Some(first) = receiver.recv().await else {
+                            break;
+                        };
                         let mut batch = vec![first];
                         while batch.len() < MAX_BATCH {
                             match receiver.try_recv() {
@@ -39,7 +41,10 @@ impl GroupCommit {
                         batch
                     };
                     let (events, acks): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    let result = store.append_outbox(&events).await.map_err(|e| format!("{e:#}"));
+                    let result = store
+                        .append_outbox(&events)
+                        .await
+                        .map_err(|e| format!("{e:#}"));
                     metrics::histogram!("outbox_group_commit_size").record(events.len() as f64);
                     for ack in acks {
                         let _ = ack.send(result.clone());
@@ -53,7 +58,10 @@ impl GroupCommit {
     /// Returns once the event is durable in the outbox.
     pub async fn append(&self, event: OutboxEvent) -> anyhow::Result<()> {
         let (ack, done) = oneshot::channel();
-        self.sender.send((event, ack)).await.map_err(|_| anyhow::anyhow!("the outbox writer has stopped"))?;
+        self.sender
+            .send((event, ack))
+            .await
+            .map_err(|_| anyhow::anyhow!("the outbox writer has stopped"))?;
         done.await
             .map_err(|_| anyhow::anyhow!("the outbox writer has stopped"))?
             .map_err(|e| anyhow::anyhow!("writing the outbox failed: {e}"))

@@ -29,11 +29,18 @@ pub struct CreatedOrder(pub Uuid);
 /// Middleware for `/v1/` paths: hands the inner layers an [`EventDraft`], and unless the
 /// handler recorded the call with its change, writes the event to the outbox before the
 /// response leaves. A call that cannot be recorded is answered 503, never silently.
-pub async fn record(State(recording): State<Recording>, mut request: Request, next: Next) -> Response {
+pub async fn record(
+    State(recording): State<Recording>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if !recording.enabled || !request.uri().path().starts_with("/v1") {
         return next.run(request).await;
     }
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let operation = operation_for(request.method(), route.as_deref());
     let path_order_id = route
         .as_deref()
@@ -62,7 +69,10 @@ pub async fn record(State(recording): State<Recording>, mut request: Request, ne
     let order_id = path_order_id.or_else(|| head.extensions.get::<CreatedOrder>().map(|c| c.0));
     let event = draft.finish(head.status, &body, actor, operation, order_id);
     if let Err(e) = recording.outbox.append(event).await {
-        tracing::error!(error = format!("{e:#}"), "a call could not be recorded; answering 503");
+        tracing::error!(
+            error = format!("{e:#}"),
+            "a call could not be recorded; answering 503"
+        );
         metrics::counter!("outbox_write_failures_total").increment(1);
         return Problem::unavailable("the call could not be recorded; retry later").into_response();
     }
@@ -75,15 +85,22 @@ pub async fn record(State(recording): State<Recording>, mut request: Request, ne
 
 /// Middleware inside authentication: reads the request body under the size limit (413 past
 /// it) and gives it to the call's [`EventDraft`].
-pub async fn capture_body(State(recording): State<Recording>, request: Request, next: Next) -> Response {
+pub async fn capture_body(
+    State(recording): State<Recording>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
     let bytes = match Limited::new(body, recording.body_limit).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Problem::payload_too_large().into_response(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Problem::payload_too_large().into_response()
+        }
         Err(_) => return Problem::malformed("the request body could not be read").into_response(),
     };
     if let Some(draft) = parts.extensions.get::<Arc<EventDraft>>() {
         draft.set_body(&bytes);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }

@@ -25,7 +25,10 @@ impl Relay {
 
     /// Delivers one batch; returns how many events left the outbox.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
-        let delivered = self.store.deliver_outbox(BATCH, self.deliver.as_ref()).await?;
+        let delivered = self
+            .store
+            .deliver_outbox(BATCH, self.deliver.as_ref())
+            .await?;
         metrics::counter!("outbox_delivered_total").increment(delivered as u64);
         Ok(delivered)
     }
@@ -49,7 +52,11 @@ impl Relay {
                 }
                 Err(e) => {
                     metrics::counter!("outbox_delivery_failures_total").increment(1);
-                    tracing::error!(error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "delivering business transactions failed");
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "delivering business transactions failed"
+                    );
                     let jittered = backoff.mul_f64(rand::thread_rng().gen_range(0.5..1.0));
                     backoff = (backoff * 2).min(BACKOFF_CAP);
                     jittered
@@ -78,13 +85,19 @@ impl Relay {
     async fn report_backlog(&self) {
         if let Ok((count, oldest)) = self.store.outbox_backlog().await {
             metrics::gauge!("outbox_backlog").set(count as f64);
-            let age = oldest.map_or(0.0, |t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
+            let age = oldest.map_or(0.0, |t| {
+                (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+            });
             metrics::gauge!("outbox_oldest_age_seconds").set(age);
         }
     }
 
     async fn purge_idempotency_keys(&self) {
-        match self.store.purge_idempotency_keys(chrono::Utc::now() - IDEMPOTENCY_TTL).await {
+        match self
+            .store
+            .purge_idempotency_keys(chrono::Utc::now() - IDEMPOTENCY_TTL)
+            .await
+        {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = format!("{e:#}"), "purging idempotency keys failed"),

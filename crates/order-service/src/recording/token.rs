@@ -8,7 +8,12 @@ use tokio::sync::Mutex;
 pub enum TxlogAuth {
     None,
     Static(String),
-    ClientCredentials { token_url: String, client_id: String, client_secret: String, scope: Option<String> },
+    ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for TxlogAuth {
@@ -16,7 +21,12 @@ impl std::fmt::Debug for TxlogAuth {
         match self {
             Self::None => f.write_str("None"),
             Self::Static(_) => f.write_str("Static(redacted)"),
-            Self::ClientCredentials { token_url, client_id, scope, .. } => f
+            Self::ClientCredentials {
+                token_url,
+                client_id,
+                scope,
+                ..
+            } => f
                 .debug_struct("ClientCredentials")
                 .field("token_url", token_url)
                 .field("client_id", client_id)
@@ -46,16 +56,23 @@ struct TokenResponse {
 
 impl TokenSource {
     pub fn new(auth: TxlogAuth, http: reqwest::Client) -> Self {
-        Self { auth, http, cached: Mutex::new(None) }
+        Self {
+            auth,
+            http,
+            cached: Mutex::new(None),
+        }
     }
 
     pub async fn token(&self) -> anyhow::Result<Option<String>> {
         let (token_url, client_id, client_secret, scope) = match &self.auth {
             TxlogAuth::None => return Ok(None),
             TxlogAuth::Static(token) => return Ok(Some(token.clone())),
-            TxlogAuth::ClientCredentials { token_url, client_id, client_secret, scope } => {
-                (token_url, client_id, client_secret, scope)
-            }
+            TxlogAuth::ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+            } => (token_url, client_id, client_secret, scope),
         };
         let mut cached = self.cached.lock().await;
         if let Some((token, renew_at)) = cached.as_ref() {

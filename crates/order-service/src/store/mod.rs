@@ -96,11 +96,25 @@ pub trait OrderStore: Send + Sync + 'static {
         event: Option<&OutboxEvent>,
     ) -> anyhow::Result<()>;
     /// Replaces the order if its stored version is still `expected`; false otherwise.
-    async fn update(&self, order: &Order, expected: i64, event: Option<&OutboxEvent>) -> anyhow::Result<bool>;
+    async fn update(
+        &self,
+        order: &Order,
+        expected: i64,
+        event: Option<&OutboxEvent>,
+    ) -> anyhow::Result<bool>;
     /// Deletes the order if its stored version is still `expected`; false otherwise.
-    async fn delete(&self, id: Uuid, expected: i64, event: Option<&OutboxEvent>) -> anyhow::Result<bool>;
+    async fn delete(
+        &self,
+        id: Uuid,
+        expected: i64,
+        event: Option<&OutboxEvent>,
+    ) -> anyhow::Result<bool>;
 
-    async fn claim_idempotency_key(&self, key: &IdempotencyKey, request_hash: &str) -> anyhow::Result<Claim>;
+    async fn claim_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        request_hash: &str,
+    ) -> anyhow::Result<Claim>;
     /// Gives a claimed key back after the request failed without effect.
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> anyhow::Result<()>;
     /// Forgets keys older than `before`; returns how many.

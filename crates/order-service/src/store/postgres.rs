@@ -30,17 +30,21 @@ impl PgStore {
     /// them, and deletes them in the same transaction.
     async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, payload FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, payload FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
         if rows.is_empty() {
             return Ok(0);
         }
         let (ids, payloads): (Vec<i64>, Vec<String>) = rows.into_iter().unzip();
         deliver.deliver(payloads).await?;
-        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(ids.len())
     }

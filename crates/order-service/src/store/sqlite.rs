@@ -1,7 +1,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use super::sql::impl_order_store;
 use super::Deliver;
@@ -18,10 +20,17 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
-        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = options
+            .get_filename()
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir)?;
         }
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -29,15 +38,19 @@ impl SqliteStore {
     /// Delivers the oldest events, then deletes them. Rows are numbered by AUTOINCREMENT under
     /// SQLite's single writer, so the delivered rows are exactly the id range read.
     async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize> {
-        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, payload FROM outbox ORDER BY id LIMIT $1")
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0)) else {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, payload FROM outbox ORDER BY id LIMIT $1")
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0))
+        else {
             return Ok(0);
         };
         let count = rows.len();
-        deliver.deliver(rows.into_iter().map(|r| r.1).collect()).await?;
+        deliver
+            .deliver(rows.into_iter().map(|r| r.1).collect())
+            .await?;
         sqlx::query("DELETE FROM outbox WHERE id BETWEEN $1 AND $2")
             .bind(first)
             .bind(last)

@@ -33,13 +33,20 @@ pub async fn database_url(backend: Backend) -> String {
         }
         Backend::Postgres => {
             use sqlx::Connection;
-            let admin = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let admin = std::env::var("TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
             let mut conn = sqlx::PgConnection::connect(&admin)
                 .await
                 .unwrap_or_else(|e| panic!("PostgreSQL is required for this test ({admin}): {e}"));
             let name = format!("ordersys_test_{}", uuid::Uuid::now_v7().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create a test database");
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create a test database");
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_owned())
+                .unwrap_or(admin);
             format!("{base}/{name}")
         }
     }
@@ -93,7 +100,9 @@ impl TestApp {
             auth,
             record_calls: true,
         };
-        let app = Application::build(config).await.expect("the order service builds");
+        let app = Application::build(config)
+            .await
+            .expect("the order service builds");
         let addr = app.local_addr();
         let store = app.store();
         let shutdown = CancellationToken::new();
@@ -118,7 +127,9 @@ impl TestApp {
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            task.await.expect("the service task").expect("the service stops cleanly");
+            task.await
+                .expect("the service task")
+                .expect("the service stops cleanly");
         }
     }
 

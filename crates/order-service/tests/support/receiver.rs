@@ -30,7 +30,9 @@ pub struct Receiver {
 impl Receiver {
     pub async fn start() -> Self {
         let inner = Arc::new(Inner::default());
-        let app = Router::new().route("/v1/transactions", post(accept)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/v1/transactions", post(accept))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -66,9 +68,16 @@ impl Receiver {
     }
 }
 
-async fn accept(State(inner): State<Arc<Inner>>, headers: HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+async fn accept(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
     if inner.down.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"title": "down"})));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"title": "down"})),
+        );
     }
     if let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
         inner.tokens.lock().unwrap().push(auth.to_owned());

@@ -16,7 +16,10 @@ impl Principal {
     }
 
     pub fn from_claims(claims: &Value) -> Option<Self> {
-        let sub = claims.get("sub")?.as_str().filter(|s| !s.is_empty() && s.len() <= 255)?;
+        let sub = claims
+            .get("sub")?
+            .as_str()
+            .filter(|s| !s.is_empty() && s.len() <= 255)?;
         let mut scopes = BTreeSet::new();
         let mut add_words = |v: &Value| {
             if let Some(s) = v.as_str() {
@@ -26,16 +29,23 @@ impl Principal {
         if let Some(scope) = claims.get("scope") {
             add_words(scope);
         }
-        for value in [claims.get("scp"), claims.get("roles"), claims.pointer("/realm_access/roles")]
-            .into_iter()
-            .flatten()
+        for value in [
+            claims.get("scp"),
+            claims.get("roles"),
+            claims.pointer("/realm_access/roles"),
+        ]
+        .into_iter()
+        .flatten()
         {
             match value {
                 Value::Array(items) => items.iter().for_each(&mut add_words),
                 other => add_words(other),
             }
         }
-        Some(Self { sub: sub.to_owned(), scopes })
+        Some(Self {
+            sub: sub.to_owned(),
+            scopes,
+        })
     }
 }
 
@@ -55,7 +65,13 @@ mod tests {
         });
         let p = Principal::from_claims(&claims).unwrap();
         assert_eq!(p.sub, "alice");
-        for s in ["orders:read", "openid", "orders:write", "orders:admin", "txlog:read"] {
+        for s in [
+            "orders:read",
+            "openid",
+            "orders:write",
+            "orders:admin",
+            "txlog:read",
+        ] {
             assert!(p.has(s), "{s}");
         }
         let okta = json!({"sub": "bob", "scp": "orders:read"});

@@ -30,7 +30,10 @@ impl std::fmt::Debug for AuthConfig {
             KeyConfig::JwksUrl(u) => format!("jwks({u})"),
             KeyConfig::Issuer(i) => format!("issuer({i})"),
         };
-        f.debug_struct("AuthConfig").field("keys", &keys).field("audience", &self.audience).finish()
+        f.debug_struct("AuthConfig")
+            .field("keys", &keys)
+            .field("audience", &self.audience)
+            .finish()
     }
 }
 
@@ -44,11 +47,16 @@ impl AuthConfig {
         let secret = optional_env(&var("HS256_SECRET"))?;
         let pem = optional_env(&var("PUBLIC_KEY_FILE"))?;
         let audience = optional_env(&var("AUDIENCE"))?;
-        let set: Vec<&str> = [("ISSUER", &issuer), ("JWKS_URL", &jwks), ("HS256_SECRET", &secret), ("PUBLIC_KEY_FILE", &pem)]
-            .iter()
-            .filter(|(_, v)| v.is_some())
-            .map(|(n, _)| *n)
-            .collect();
+        let set: Vec<&str> = [
+            ("ISSUER", &issuer),
+            ("JWKS_URL", &jwks),
+            ("HS256_SECRET", &secret),
+            ("PUBLIC_KEY_FILE", &pem),
+        ]
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(n, _)| *n)
+        .collect();
         let keys = match set.as_slice() {
             [] => {
                 return Err(ConfigError::new(
@@ -83,9 +91,17 @@ impl AuthConfig {
             }
         };
         if matches!(keys, KeyConfig::Issuer(_) | KeyConfig::JwksUrl(_)) && audience.is_none() {
-            return Err(ConfigError::new(var("AUDIENCE"), "is required with an issuer or a JWKS URL"));
+            return Err(ConfigError::new(
+                var("AUDIENCE"),
+                "is required with an issuer or a JWKS URL",
+            ));
         }
-        Ok(Self { keys, audience, realm: realm.to_owned(), prefix: prefix.to_owned() })
+        Ok(Self {
+            keys,
+            audience,
+            realm: realm.to_owned(),
+            prefix: prefix.to_owned(),
+        })
     }
 }
 

@@ -10,7 +10,10 @@ pub const DEV_ISSUER: &str = "ordersys-dev";
 
 /// An HS256 token for `sub` with space-separated `scopes`, valid for `ttl_secs`.
 pub fn sign_hs256(secret: &str, sub: &str, scopes: &str, ttl_secs: u64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
     let claims = json!({
         "iss": DEV_ISSUER,
         "sub": sub,
@@ -19,7 +22,12 @@ pub fn sign_hs256(secret: &str, sub: &str, scopes: &str, ttl_secs: u64) -> Strin
         "nbf": now,
         "exp": now + ttl_secs,
     });
-    encode(&Header::default(), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap_or_default()
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap_or_default()
 }
 
 /// A random secret suitable for HS256 (64 hex characters).

@@ -40,9 +40,20 @@ impl JwksSource {
     }
 
     fn new(issuer: Option<String>, jwks_uri: Option<String>) -> Self {
-        let http = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().unwrap_or_default();
-        let cache = Cache { jwks_uri, ..Cache::default() };
-        Self { issuer, cache: RwLock::new(cache), refresh_lock: Mutex::new(()), http }
+        let http = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        let cache = Cache {
+            jwks_uri,
+            ..Cache::default()
+        };
+        Self {
+            issuer,
+            cache: RwLock::new(cache),
+            refresh_lock: Mutex::new(()),
+            http,
+        }
     }
 
     /// Keys that may verify a token with this header; refreshes the set (rate limited) when
@@ -67,8 +78,12 @@ impl JwksSource {
         let _guard = self.refresh_lock.lock().await;
         {
             let cache = self.cache.read().await;
-            let recent_success = cache.fetched_at.is_some_and(|t| t.elapsed() < REFRESH_INTERVAL);
-            let recent_attempt = cache.attempted_at.is_some_and(|t| t.elapsed() < RETRY_INTERVAL);
+            let recent_success = cache
+                .fetched_at
+                .is_some_and(|t| t.elapsed() < REFRESH_INTERVAL);
+            let recent_attempt = cache
+                .attempted_at
+                .is_some_and(|t| t.elapsed() < RETRY_INTERVAL);
             if !force && (recent_success || recent_attempt) {
                 return Ok(());
             }
@@ -78,7 +93,14 @@ impl JwksSource {
             Some(uri) => uri,
             None => self.discover().await?,
         };
-        let body: Value = self.http.get(&jwks_uri).send().await?.error_for_status()?.json().await?;
+        let body: Value = self
+            .http
+            .get(&jwks_uri)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
         let keys: Vec<VerificationKey> = body
             .get("keys")
             .and_then(Value::as_array)
@@ -96,12 +118,27 @@ impl JwksSource {
     }
 
     async fn discover(&self) -> anyhow::Result<String> {
-        let issuer = self.issuer.as_deref().ok_or_else(|| anyhow::anyhow!("no issuer to discover"))?;
+        let issuer = self
+            .issuer
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("no issuer to discover"))?;
         let url = format!("{issuer}/.well-known/openid-configuration");
-        let doc: Value = self.http.get(&url).send().await?.error_for_status()?.json().await?;
-        let announced = doc.get("issuer").and_then(Value::as_str).unwrap_or_default();
+        let doc: Value = self
+            .http
+            .get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let announced = doc
+            .get("issuer")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if announced.trim_end_matches('/') != issuer {
-            anyhow::bail!("the discovery document at {url} names issuer {announced:?}, not {issuer:?}");
+            anyhow::bail!(
+                "the discovery document at {url} names issuer {announced:?}, not {issuer:?}"
+            );
         }
         doc.get("jwks_uri")
             .and_then(Value::as_str)

@@ -12,8 +12,14 @@ use crate::config::ConfigError;
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 60;
 
-const RSA_ALGS: [Algorithm; 6] =
-    [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512];
+const RSA_ALGS: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
 
 /// One verification key and the algorithms it may verify (fixed by the key, never by the token).
 #[derive(Clone)]
@@ -37,7 +43,9 @@ impl VerificationKey {
                 EllipticCurve::P384 => vec![Algorithm::ES384],
                 _ => return None,
             },
-            AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => vec![Algorithm::EdDSA],
+            AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
+                vec![Algorithm::EdDSA]
+            }
             _ => return None,
         };
         let algorithms = match jwk.common.key_algorithm {
@@ -52,7 +60,11 @@ impl VerificationKey {
             None => by_type,
         };
         let key = DecodingKey::from_jwk(jwk).ok()?;
-        Some(Self { kid: jwk.common.key_id.clone(), key, algorithms })
+        Some(Self {
+            kid: jwk.common.key_id.clone(),
+            key,
+            algorithms,
+        })
     }
 
     /// A key from a PEM file: RSA (RS*/PS*), EC P-256 (ES256) or Ed25519 (EdDSA).
@@ -66,7 +78,11 @@ impl VerificationKey {
         } else {
             return None;
         };
-        Some(Self { kid: None, key, algorithms })
+        Some(Self {
+            kid: None,
+            key,
+            algorithms,
+        })
     }
 }
 
@@ -97,7 +113,10 @@ impl Verifier {
             ),
             KeyConfig::PublicKeyFile(path) => {
                 let pem = std::fs::read(path).map_err(|e| {
-                    ConfigError::new(prefix_var("PUBLIC_KEY_FILE"), format!("cannot read {}: {e}", path.display()))
+                    ConfigError::new(
+                        prefix_var("PUBLIC_KEY_FILE"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
                 })?;
                 let key = VerificationKey::from_pem(&pem).ok_or_else(|| {
                     ConfigError::new(
@@ -108,9 +127,17 @@ impl Verifier {
                 (Keys::Static(vec![key]), None)
             }
             KeyConfig::JwksUrl(url) => (Keys::Jwks(JwksSource::from_url(url)), None),
-            KeyConfig::Issuer(issuer) => (Keys::Jwks(JwksSource::from_issuer(issuer)), Some(issuer.clone())),
+            KeyConfig::Issuer(issuer) => (
+                Keys::Jwks(JwksSource::from_issuer(issuer)),
+                Some(issuer.clone()),
+            ),
         };
-        Ok(Self { keys, audience: config.audience.clone(), issuer, realm: config.realm.clone() })
+        Ok(Self {
+            keys,
+            audience: config.audience.clone(),
+            issuer,
+            realm: config.realm.clone(),
+        })
     }
 
     pub fn realm(&self) -> &str {
@@ -128,25 +155,36 @@ impl Verifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let header = decode_header(token).map_err(|_| AuthError::Invalid("malformed token".into()))?;
+        let header =
+            decode_header(token).map_err(|_| AuthError::Invalid("malformed token".into()))?;
         let candidates = match &self.keys {
             Keys::Static(keys) => select(keys, &header),
             Keys::Jwks(source) => source.candidates(&header).await,
         };
         if candidates.is_empty() {
-            return Err(AuthError::Invalid("no key matches the token's kid and algorithm".into()));
+            return Err(AuthError::Invalid(
+                "no key matches the token's kid and algorithm".into(),
+            ));
         }
         let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // jsonwebtoken skips the `aud` and `iss` checks when the claim is absent: require them
+        // whenever they are configured.
+        let mut required = vec!["exp", "sub"];
         match &self.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
         if let Some(iss) = &self.issuer {
-            validation.set_issuer(&[iss]);
+            // The configured issuer has no trailing slash; some providers (Auth0) put one in `iss`.
+            validation.set_issuer(&[iss.clone(), format!("{iss}/")]);
+            required.push("iss");
         }
+        validation.set_required_spec_claims(&required);
         let mut last = AuthError::Invalid("bad signature".into());
         for key in candidates {
             match decode::<Value>(token, &key.key, &validation) {
@@ -163,7 +201,10 @@ impl Verifier {
 
 /// Keys that may verify a token with this header: same `kid` (when the token names one) and an
 /// algorithm the key allows.
-pub(super) fn select(keys: &[VerificationKey], header: &jsonwebtoken::Header) -> Vec<VerificationKey> {
+pub(super) fn select(
+    keys: &[VerificationKey],
+    header: &jsonwebtoken::Header,
+) -> Vec<VerificationKey> {
     keys.iter()
         .filter(|k| header.kid.is_none() || k.kid.is_none() || k.kid == header.kid)
         .filter(|k| k.algorithms.contains(&header.alg))

@@ -16,7 +16,11 @@ pub struct AuthState {
 
 /// Middleware for `/v1/` paths: verifies the bearer token and stores the [`Principal`] in the
 /// request extensions; refuses with 401 otherwise. Other paths pass untouched.
-pub async fn authenticate(State(state): State<AuthState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AuthState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if !request.uri().path().starts_with("/v1/") {
         return next.run(request).await;
     }
@@ -36,10 +40,12 @@ pub async fn authenticate(State(state): State<AuthState>, mut request: Request, 
         Err(AuthError::Missing) => {
             Problem::unauthorized(realm, None, "a bearer token is required").into_response()
         }
-        Err(AuthError::Invalid(why)) => {
-            Problem::unauthorized(realm, Some("invalid_token"), format!("the bearer token was refused: {why}"))
-                .into_response()
-        }
+        Err(AuthError::Invalid(why)) => Problem::unauthorized(
+            realm,
+            Some("invalid_token"),
+            format!("the bearer token was refused: {why}"),
+        )
+        .into_response(),
     }
 }
 

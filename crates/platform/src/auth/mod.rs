@@ -1,8 +1,8 @@
 //! JWT verification (SPEC section 4): HS256 secret, public-key PEM, JWKS URL or OIDC discovery.
 
 mod claims;
-pub mod dev;
 mod config;
+pub mod dev;
 mod jwks;
 mod keys;
 mod middleware;
