@@ -127,3 +127,36 @@ async fn ensure_user(database: &Database, user: &str, password: &str) -> anyhow:
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_may_only_insert_and_find_records() {
+        let privileges = role_privileges("txlog");
+        assert_eq!(privileges.len(), 1);
+        let privilege = &privileges[0];
+        assert_eq!(
+            privilege.get_document("resource").unwrap(),
+            &doc! {"db": "txlog", "collection": RECORDS_COLLECTION}
+        );
+        let actions: Vec<&str> = privilege
+            .get_array("actions")
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        assert_eq!(actions, ["insert", "find"]);
+    }
+
+    #[test]
+    fn passwords_lose_only_the_trailing_newline() {
+        let dir = std::env::temp_dir().join(format!("txlog-pw-{}", std::process::id()));
+        std::fs::write(&dir, " p@ss word \n").unwrap();
+        assert_eq!(read_password(&dir).unwrap(), " p@ss word ");
+        std::fs::write(&dir, "\n").unwrap();
+        assert!(read_password(&dir).is_err());
+        std::fs::remove_file(&dir).unwrap();
+    }
+}

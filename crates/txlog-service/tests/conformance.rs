@@ -141,10 +141,9 @@ async fn twelve(app: &TestApp) -> Vec<Value> {
     let make = |i: usize| {
         event(move |e| {
             e["order_id"] = json!(format!("o-{}", i % 3));
-            e["actor"] = if i % 2 == 0 {
-                json!({"sub": "alice", "scopes": []})
-            } else {
-                json!({"sub": "bob", "scopes": ["x"]})
+            e["actor"] = match i % 2 {
+                0 => json!({"sub": "alice", "scopes": []}),
+                _ => json!({"sub": "bob", "scopes": ["x"]}),
             };
             if i < 4 {
                 e["operation"] = json!("order.create");

@@ -193,7 +193,7 @@ fn limits(e: &Event) -> FieldErrors {
 
 fn body_fits(body: &Option<Value>) -> bool {
     body.as_ref()
-        .is_none_or(|b| serde_json::to_vec(b).map_or(false, |v| v.len() <= MAX_BODY_JSON))
+        .is_none_or(|b| serde_json::to_vec(b).is_ok_and(|v| v.len() <= MAX_BODY_JSON))
 }
 
 #[cfg(test)]
@@ -220,8 +220,7 @@ mod tests {
 
     fn fields(result: Result<Vec<Event>, Problem>) -> Vec<String> {
         result
-            .err()
-            .expect("rejected")
+            .expect_err("rejected")
             .errors
             .into_iter()
             .map(|e| e.field)

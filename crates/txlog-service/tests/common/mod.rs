@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod polodb;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};

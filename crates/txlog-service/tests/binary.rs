@@ -1,0 +1,122 @@
+//! The `txlog-service` binary: `--help`, one-line configuration errors, `healthcheck` and an
+//! idempotent `setup`.
+
+mod common;
+
+use std::process::Output;
+
+use common::process::{command, ServiceProcess, BINARY};
+use common::{Backend, TestDb, SECRET};
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_lists_the_variables_without_secret_values() {
+    let output = command("sqlite://unused.db")
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let (stdout, _) = text(&output);
+    for var in [
+        "TXLOG_LISTEN",
+        "TXLOG_DATABASE_URL",
+        "TXLOG_AUTH_ISSUER",
+        "TXLOG_AUTH_AUDIENCE",
+        "TXLOG_AUTH_HS256_SECRET",
+    ] {
+        assert!(stdout.contains(var), "{var} missing from --help");
+    }
+    for sub in ["healthcheck", "setup"] {
+        assert!(stdout.contains(sub), "{sub} missing from --help");
+    }
+    assert!(!stdout.contains(SECRET));
+    let setup_help = command("sqlite://unused.db")
+        .args(["setup", "--help"])
+        .output()
+        .unwrap();
+    let (stdout, _) = text(&setup_help);
+    assert!(
+        stdout.contains("--app-user") && stdout.contains("--skip-role") && !stdout.contains(SECRET)
+    );
+}
+
+#[test]
+fn configuration_errors_are_one_line_naming_the_variable() {
+    for (var, value) in [
+        ("TXLOG_DATABASE_URL", "postgres://db/txlog"),
+        ("TXLOG_LISTEN", "nowhere"),
+        ("TXLOG_AUTH_HS256_SECRET", "short"),
+    ] {
+        let mut cmd = command("sqlite://unused.db");
+        cmd.env(var, value);
+        let output = cmd.output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let (_, stderr) = text(&output);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(var), "{stderr}");
+    }
+}
+
+#[test]
+fn healthcheck_reports_readiness() {
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    let service = ServiceProcess::start(&db.url);
+    let ok = command(&db.url)
+        .env("TXLOG_LISTEN", service.addr.to_string())
+        .arg("healthcheck")
+        .status()
+        .unwrap();
+    assert_eq!(ok.code(), Some(0));
+    let port = service.addr.port();
+    drop(service);
+    let down = command(&db.url)
+        .env("TXLOG_LISTEN", format!("0.0.0.0:{port}"))
+        .arg("healthcheck")
+        .status()
+        .unwrap();
+    assert_eq!(down.code(), Some(1));
+}
+
+#[test]
+fn setup_is_idempotent_on_sqlite() {
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    for _ in 0..2 {
+        let output = command(&db.url).arg("setup").output().unwrap();
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stdout}{stderr}");
+        assert!(stdout.contains("append-only triggers"), "{stdout}");
+    }
+    assert!(db.dir.path().join("data/txlog.db").is_file());
+}
+
+#[test]
+fn setup_is_idempotent_on_mongodb_without_roles() {
+    let Some(db) = TestDb::new(Backend::Mongo) else {
+        return;
+    };
+    for _ in 0..2 {
+        let output = command(&db.url)
+            .args(["setup", "--skip-role"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stdout}{stderr}");
+        assert!(stdout.contains("txlog.txlog_records"), "{stdout}");
+        assert!(stdout.contains("skipped (--skip-role)"), "{stdout}");
+    }
+    let incomplete = command(&db.url)
+        .args(["setup", "--app-user", "app"])
+        .output()
+        .unwrap();
+    assert!(
+        !incomplete.status.success(),
+        "--app-user without a password file is refused"
+    );
+    assert!(std::path::Path::new(BINARY).is_file());
+}

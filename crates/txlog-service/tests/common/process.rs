@@ -1,0 +1,70 @@
+//! The built `txlog-service` binary as a child process, on a port it picks itself.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_txlog-service");
+
+/// A running `txlog-service`, killed when dropped.
+pub struct ServiceProcess {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+/// The binary with a clean `TXLOG_*` environment for `database_url`.
+pub fn command(database_url: &str) -> Command {
+    let mut command = Command::new(BINARY);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("TXLOG_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("TXLOG_DATABASE_URL", database_url)
+        .env("TXLOG_AUTH_HS256_SECRET", super::SECRET)
+        .env("TXLOG_LISTEN", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info");
+    command
+}
+
+impl ServiceProcess {
+    /// Starts the service and waits for its "listening" log line.
+    pub fn start(database_url: &str) -> ServiceProcess {
+        let mut child = command(database_url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let parsed: Option<Value> = serde_json::from_str(&line).ok();
+                if let Some(address) = parsed.as_ref().and_then(|v| v["address"].as_str()) {
+                    let _ = tx.send(address.parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("txlog-service did not start listening");
+        ServiceProcess { addr, child }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
