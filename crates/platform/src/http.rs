@@ -66,6 +66,8 @@ pub async fn read_json_body(request: Request) -> Result<Bytes, Problem> {
         .map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 Problem::payload_too_large()
+            } else if crate::server::is_body_timeout(&rejection) {
+                crate::server::body_timeout_problem()
             } else {
                 Problem::malformed("the request body could not be read")
             }
@@ -191,16 +193,14 @@ pub fn header_str(value: Option<&HeaderValue>) -> String {
         .to_owned()
 }
 
-/// Serves `app` until `shutdown` is cancelled, then lets in-flight requests finish.
+/// Serves `app` until `shutdown` is cancelled, then lets in-flight requests finish; with the
+/// connection, header and body limits of [`crate::server`].
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    crate::server::serve(listener, app, shutdown).await
 }
 
 /// Probes `GET /readyz` of a service listening on `listen` (0.0.0.0 means this host); returns

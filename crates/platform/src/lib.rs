@@ -8,6 +8,7 @@ pub mod context;
 pub mod http;
 pub mod metrics;
 pub mod problem;
+pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 

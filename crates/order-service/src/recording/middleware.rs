@@ -96,6 +96,9 @@ pub async fn capture_body(
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return Problem::payload_too_large().into_response()
         }
+        Err(e) if platform::server::is_body_timeout(e.as_ref()) => {
+            return platform::server::body_timeout_problem().into_response()
+        }
         Err(_) => return Problem::malformed("the request body could not be read").into_response(),
     };
     if let Some(draft) = parts.extensions.get::<Arc<EventDraft>>() {

@@ -1,0 +1,373 @@
+//! The hardened server loop both services run (see `docs/SECURITY.md`, "Input limits").
+//!
+//! On top of what `axum::serve` does (HTTP/1.1 and HTTP/2 with prior knowledge, graceful
+//! shutdown, `ConnectInfo<SocketAddr>`), it bounds what one client can make the process hold:
+//!
+//! - at most [`Limits::max_connections`] connections at once; when full, the oldest connection
+//!   that has not sent a single byte yet is closed to make room, and if there is none the new
+//!   connection is closed at once. Accept errors (such as running out of file descriptors)
+//!   pause accepting briefly instead of ending the process;
+//! - the first bytes and every request head must arrive within [`Limits::header_read_timeout`]
+//!   (slowloris; this also closes idle keep-alive connections);
+//! - a request head is at most [`Limits::max_header_bytes`] bytes and
+//!   [`Limits::max_headers`] header lines (hyper answers 431 past that);
+//! - a request body must keep arriving: a gap of [`Limits::body_idle_timeout`] or a total
+//!   over [`Limits::body_total_timeout`] fails the body read with [`BodyTimeout`], which the
+//!   body extractors answer with a `408 request-timeout` problem.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::body::Bytes;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use axum::response::Response;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::Problem;
+
+/// The bounds of one server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub body_idle_timeout: Duration,
+    pub body_total_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
+            body_idle_timeout: Duration::from_secs(10),
+            body_total_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The error a request body yields when it stalls or takes too long.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyTimeout;
+
+/// Whether `error`, or anything in its source chain, is a [`BodyTimeout`].
+pub fn is_body_timeout(error: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<BodyTimeout>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// The answer to a body that did not arrive in time.
+pub fn body_timeout_problem() -> Problem {
+    Problem::for_status(StatusCode::REQUEST_TIMEOUT)
+}
+
+/// Serves `app` with [`Limits::default`] until `shutdown`, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    serve_with(listener, app, shutdown, Limits::default()).await
+}
+
+/// Serves `app` under `limits` until `shutdown`, then lets in-flight requests finish.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+    limits: Limits,
+) -> std::io::Result<()> {
+    let limits = Arc::new(limits);
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let idle = Arc::new(IdleQueue::default());
+    // Connections hold a receiver; shutdown waits until all are dropped.
+    let (close_tx, close_rx) = watch::channel(());
+    let mut accept_errors = 0u64;
+    loop {
+        let (stream, remote) = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // EMFILE, ENFILE, ECONNABORTED…: never fatal; pause so as not to spin.
+                    accept_errors += 1;
+                    if accept_errors.is_power_of_two() {
+                        tracing::warn!(error = %e, count = accept_errors, "accepting a connection failed");
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Full: make room by closing the oldest connection that never said anything.
+                let evicted = idle.evict_oldest();
+                let waited = if evicted {
+                    tokio::time::timeout(
+                        Duration::from_millis(500),
+                        permits.clone().acquire_owned(),
+                    )
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                } else {
+                    None
+                };
+                match waited {
+                    Some(permit) => permit,
+                    None => {
+                        metrics::counter!("connections_refused_total").increment(1);
+                        drop(stream);
+                        continue;
+                    }
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(
+            stream,
+            remote,
+            app.clone(),
+            limits.clone(),
+            idle.clone(),
+            permit,
+            shutdown.clone(),
+            close_rx.clone(),
+        ));
+    }
+    drop(close_rx);
+    drop(listener);
+    close_tx.closed().await;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    app: axum::Router,
+    limits: Arc<Limits>,
+    idle: Arc<IdleQueue>,
+    permit: OwnedSemaphorePermit,
+    shutdown: CancellationToken,
+    close_rx: watch::Receiver<()>,
+) {
+    let _permit = permit;
+    let _close_rx = close_rx;
+    // Until the first bytes arrive the connection is idle and may be evicted.
+    let waiting = idle.push();
+    let started = tokio::select! {
+        () = shutdown.cancelled() => false,
+        () = waiting.evicted.cancelled() => false,
+        ready = tokio::time::timeout(limits.header_read_timeout, first_bytes(&stream)) => {
+            matches!(ready, Ok(true))
+        }
+    };
+    waiting.started.store(true, Ordering::Release);
+    if !started {
+        return;
+    }
+    let body_limits = (limits.body_idle_timeout, limits.body_total_timeout);
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(remote));
+        let request = request.map(|body| Body::new(TimedBody::new(body, body_limits)));
+        let app = app.clone();
+        async move {
+            Ok::<Response, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {}))
+        }
+    });
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(128);
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let mut shutting_down = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, %remote, "connection ended with an error");
+                }
+                break;
+            }
+            () = shutdown.cancelled(), if !shutting_down => {
+                shutting_down = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// Waits until the peer has sent at least one byte, and, when it starts like the HTTP/2
+/// preface, the whole 24-byte preface (so that protocol detection never waits unbounded).
+/// False when the peer closed first.
+async fn first_bytes(stream: &TcpStream) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = [0u8; 24];
+    loop {
+        match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) if n >= PREFACE.len() || buf[..n] != PREFACE[..n] => return true,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// Connections that have not sent anything yet, oldest first.
+#[derive(Default)]
+struct IdleQueue {
+    queue: Mutex<VecDeque<Arc<Waiting>>>,
+}
+
+struct Waiting {
+    started: AtomicBool,
+    evicted: CancellationToken,
+}
+
+impl IdleQueue {
+    fn push(&self) -> Arc<Waiting> {
+        let waiting = Arc::new(Waiting {
+            started: AtomicBool::new(false),
+            evicted: CancellationToken::new(),
+        });
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget connections that have started (or ended) so the queue stays small.
+        if queue.len() >= 1024 && queue.len().is_power_of_two() {
+            queue.retain(|w| !w.started.load(Ordering::Acquire));
+        }
+        queue.push_back(waiting.clone());
+        waiting
+    }
+
+    /// Closes the oldest still idle connection; false when there is none.
+    fn evict_oldest(&self) -> bool {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(waiting) = queue.pop_front() {
+            if !waiting.started.load(Ordering::Acquire) {
+                waiting.evicted.cancel();
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// A request body that fails with [`BodyTimeout`] when it stalls or takes too long.
+struct TimedBody {
+    inner: Incoming,
+    idle_timeout: Duration,
+    deadline: Instant,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, (idle_timeout, total): (Duration, Duration)) -> Self {
+        let now = Instant::now();
+        let deadline = now + total;
+        Self {
+            inner,
+            idle_timeout,
+            deadline,
+            sleep: Box::pin(tokio::time::sleep_until((now + idle_timeout).min(deadline))),
+        }
+    }
+}
+
+impl HttpBody for TimedBody {
+    type Data = Bytes;
+    type Error = Box<dyn StdError + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = (Instant::now() + this.idle_timeout).min(this.deadline);
+                this.sleep.as_mut().reset(next);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_found_in_source_chains() {
+        let direct: Box<dyn StdError + Send + Sync> = Box::new(BodyTimeout);
+        assert!(is_body_timeout(direct.as_ref()));
+        let wrapped = axum::Error::new(BodyTimeout);
+        assert!(is_body_timeout(&wrapped));
+        let other = std::io::Error::other("x");
+        assert!(!is_body_timeout(&other));
+        assert_eq!(body_timeout_problem().status, StatusCode::REQUEST_TIMEOUT);
+    }
+
+    #[test]
+    fn eviction_skips_started_connections() {
+        let queue = IdleQueue::default();
+        let a = queue.push();
+        let b = queue.push();
+        a.started.store(true, Ordering::Release);
+        assert!(queue.evict_oldest());
+        assert!(!a.evicted.is_cancelled());
+        assert!(b.evicted.is_cancelled());
+        assert!(!queue.evict_oldest());
+    }
+}
