@@ -8,14 +8,16 @@ mod transactions;
 pub mod validate;
 mod verify;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Method;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures::FutureExt as _;
 use platform::auth::{AuthState, Verifier};
 use platform::Problem;
 use utoipa::OpenApi as _;
@@ -58,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .with_state(state)
         .layer(from_fn_with_state(auth, platform::auth::authenticate))
+        .layer(from_fn(catch_panic))
         .layer(from_fn(platform::metrics::track))
         .layer(from_fn(platform::http::problem_json))
         .layer(from_fn(platform::http::access_log))
@@ -84,8 +87,47 @@ async fn fallback(request: Request) -> Response {
     platform::http::not_found().await.into_response()
 }
 
+/// Middleware: a panicking handler answers 500 like any other failure, and is logged.
+async fn catch_panic(request: Request, next: Next) -> Response {
+    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => panicked(panic),
+    }
+}
+
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(error = message, "a request handler panicked");
+    Problem::internal().into_response()
+}
+
 /// A 500 whose cause chain is logged once, here; the body says nothing of it.
 pub fn internal(error: anyhow::Error, what: &str) -> Problem {
     tracing::error!(error = format!("{error:#}"), "{what}");
     Problem::internal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500() {
+        let app = Router::new()
+            .route("/boom", get(|| async { panic!("boom") as &'static str }))
+            .layer(from_fn(catch_panic));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let response = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            response.headers()["content-type"],
+            platform::problem::CONTENT_TYPE
+        );
+    }
 }
