@@ -58,7 +58,10 @@ fn txlog_auth() -> Result<TxlogAuth, ConfigError> {
             "contradicts ORDERS_TXLOG_TOKEN_URL/CLIENT_ID/CLIENT_SECRET/SCOPE: use a static token or client credentials",
         )),
         (Some(token), false) => Ok(TxlogAuth::Static(token)),
-        (None, false) => Ok(TxlogAuth::None),
+        (None, false) => Err(ConfigError::new(
+            "ORDERS_TXLOG_TOKEN",
+            "or ORDERS_TXLOG_TOKEN_URL with ORDERS_TXLOG_CLIENT_ID and ORDERS_TXLOG_CLIENT_SECRET is required to deliver business transactions",
+        )),
         (None, true) => {
             let token_url = token_url.ok_or_else(|| ConfigError::new("ORDERS_TXLOG_TOKEN_URL", "is required for client credentials"))?;
             http_url("ORDERS_TXLOG_TOKEN_URL", &token_url)?;

@@ -70,12 +70,22 @@ impl Application {
         self.store.clone()
     }
 
-    /// Serves until `shutdown`; then finishes in-flight requests and drains the outbox for at
-    /// most 30 s.
+    /// Serves until `shutdown`; then stops accepting, finishes in-flight requests, and drains
+    /// the outbox, all within 30 s.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "order service listening");
-        let relay = tokio::spawn(self.relay.run(shutdown.clone(), GRACE_PERIOD));
-        platform::http::serve(self.listener, self.router, shutdown).await?;
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(relay_stop.clone(), GRACE_PERIOD));
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(GRACE_PERIOD).await;
+        };
+        tokio::select! {
+            served = platform::http::serve(self.listener, self.router, shutdown.clone()) => served?,
+            _ = deadline => tracing::warn!("in-flight requests did not finish within 30 s; stopping anyway"),
+        }
+        // Every answered call is in the outbox now: the relay's last drain takes them all.
+        relay_stop.cancel();
         relay.await?;
         Ok(())
     }

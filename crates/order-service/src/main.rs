@@ -44,5 +44,7 @@ async fn main() -> anyhow::Result<()> {
                 "the order service could not start"
             );
         })?;
-    app.run(shutdown).await
+    let result = app.run(shutdown).await;
+    platform::telemetry::flush();
+    result
 }

@@ -2,7 +2,7 @@
 //! The middleware stores it in the request extensions and a task-local, so that problem bodies
 //! and log lines can carry it without threading it through every call.
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -104,11 +104,44 @@ pub async fn scope<F: std::future::Future>(ctx: RequestContext, fut: F) -> F::Ou
     CURRENT.scope(ctx, fut).await
 }
 
-/// Middleware: establishes the context, and echoes `X-Request-Id` and `traceparent`.
+impl RequestContext {
+    /// A context for work that is not a request (the relay's delivery), continuing the trace
+    /// of `traceparent` when given, inside `span`.
+    pub fn for_span(span: &tracing::Span, traceparent: Option<&str>) -> Self {
+        let parent = traceparent.and_then(parse_traceparent);
+        let (trace_id, flags) = parent.unwrap_or_else(|| (random_hex(16), "01".to_owned()));
+        let mut ctx = Self { request_id: uuid::Uuid::now_v7().to_string(), trace_id, span_id: random_hex(8), flags };
+        if let Some((trace_id, span_id)) = crate::telemetry::continue_trace(span, traceparent) {
+            ctx.trace_id = trace_id;
+            ctx.span_id = span_id;
+        }
+        ctx
+    }
+}
+
+/// Middleware: establishes the context and the request's span (continuing the caller's W3C
+/// trace), and echoes `X-Request-Id` and `traceparent`.
 pub async fn middleware(mut request: Request, next: Next) -> Response {
-    let ctx = RequestContext::from_headers(request.headers());
+    use tracing::Instrument;
+    let mut ctx = RequestContext::from_headers(request.headers());
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        request_id = %ctx.request_id,
+    );
+    let incoming = request.headers().get(TRACEPARENT_HEADER).and_then(|v| v.to_str().ok()).filter(|v| parse_traceparent(v).is_some());
+    if let Some((trace_id, span_id)) = crate::telemetry::continue_trace(&span, incoming) {
+        ctx.trace_id = trace_id;
+        ctx.span_id = span_id;
+    }
     request.extensions_mut().insert(ctx.clone());
-    let mut response = scope(ctx.clone(), next.run(request)).await;
+    let mut response = scope(ctx.clone(), next.run(request)).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&ctx.request_id) {
         headers.insert(REQUEST_ID_HEADER, value);

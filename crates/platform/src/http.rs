@@ -223,3 +223,15 @@ pub async fn healthcheck(listen: SocketAddr) -> i32 {
     };
     i32::from(!ready)
 }
+
+/// For `CatchPanicLayer`: a panicking handler answers an opaque 500 and is logged at ERROR
+/// (the panic message may hold data, so it goes to the log, never to the caller).
+pub fn panic_to_problem(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned());
+    tracing::error!(error = %message, "a request handler panicked");
+    Problem::internal().into_response()
+}

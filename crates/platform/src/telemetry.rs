@@ -1,18 +1,21 @@
-//! Logging set up in one place: JSON lines with Google Cloud Logging field names on stdout
-//! (`time`, `severity`, `message`, `target`, `request_id`, `trace_id`, `httpRequest`), or
-//! pretty lines on a terminal; `RUST_LOG` filters (default `info`).
+//! Logs and traces set up in one place: JSON lines with Google Cloud Logging field names on
+//! stdout (`time`, `severity`, `message`, `target`, `request_id`, `trace_id`, `httpRequest`),
+//! or pretty lines on a terminal; `RUST_LOG` filters (default `info`); and, when the standard
+//! `OTEL_EXPORTER_OTLP_*` variables name a collector, logs and traces exported by OTLP.
 
-use std::io::{IsTerminal, Write};
+mod json;
+mod otlp;
 
-use serde_json::{Map, Value};
-use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::layer::{Context, SubscriberExt};
+use std::io::IsTerminal;
+
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{optional_env, ConfigError};
-use crate::context;
+
+pub use json::JsonLines;
+pub use otlp::{continue_trace, flush, otlp_enabled};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -33,114 +36,20 @@ impl LogFormat {
     }
 }
 
-/// Installs the global subscriber for `service`. Calling it twice is harmless (tests).
+/// Installs the global subscriber for `service` (`service.name` in OTLP). Call [`flush`]
+/// before the process exits. Calling it twice is harmless (tests).
 pub fn init(service: &'static str) -> Result<(), ConfigError> {
     let format = LogFormat::from_env()?;
-    let filter = match optional_env("RUST_LOG")? {
-        Some(spec) => EnvFilter::try_new(spec)
-            .map_err(|_| ConfigError::new("RUST_LOG", "is not a valid log filter"))?,
-        None => EnvFilter::new("info"),
+    let filter = || match optional_env("RUST_LOG") {
+        Ok(Some(spec)) => EnvFilter::try_new(spec).map_err(|_| ConfigError::new("RUST_LOG", "is not a valid log filter")),
+        Ok(None) => Ok(EnvFilter::new("info")),
+        Err(e) => Err(e),
     };
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = match format {
-        LogFormat::Json => registry.with(JsonLines { service }).try_init(),
-        LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().compact())
-            .try_init(),
+    let stdout = match format {
+        LogFormat::Json => JsonLines { service }.boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
     };
-    drop(result);
+    let export = otlp::layers(service)?;
+    let _ = tracing_subscriber::registry().with(stdout.with_filter(filter()?)).with(export).try_init();
     Ok(())
-}
-
-/// Writes each event as one JSON object on stdout.
-pub struct JsonLines {
-    pub service: &'static str,
-}
-
-impl<S: Subscriber> Layer<S> for JsonLines {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut fields = FieldMap(Map::new());
-        event.record(&mut fields);
-        let mut line = Map::new();
-        line.insert(
-            "time".into(),
-            Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        );
-        line.insert(
-            "severity".into(),
-            Value::String(severity(*event.metadata().level()).into()),
-        );
-        line.insert(
-            "message".into(),
-            fields
-                .0
-                .remove("message")
-                .unwrap_or(Value::String(String::new())),
-        );
-        line.insert(
-            "target".into(),
-            Value::String(event.metadata().target().into()),
-        );
-        line.insert("service".into(), Value::String(self.service.into()));
-        if let Some(ctx) = context::current() {
-            line.insert("request_id".into(), Value::String(ctx.request_id));
-            line.insert("trace_id".into(), Value::String(ctx.trace_id));
-            line.insert("span_id".into(), Value::String(ctx.span_id));
-        }
-        if let Some(Value::String(raw)) = fields.0.remove("httpRequest") {
-            if let Ok(object) = serde_json::from_str::<Value>(&raw) {
-                line.insert("httpRequest".into(), object);
-            }
-        }
-        for (k, v) in fields.0 {
-            line.entry(k).or_insert(v);
-        }
-        let mut bytes = serde_json::to_vec(&Value::Object(line)).unwrap_or_default();
-        bytes.push(b'\n');
-        let _ = std::io::stdout().lock().write_all(&bytes);
-    }
-}
-
-fn severity(level: Level) -> &'static str {
-    match level {
-        Level::ERROR => "ERROR",
-        Level::WARN => "WARNING",
-        Level::INFO => "INFO",
-        _ => "DEBUG",
-    }
-}
-
-struct FieldMap(Map<String, Value>);
-
-impl Visit for FieldMap {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().into(), Value::String(format!("{value:?}")));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0
-            .insert(field.name().into(), Value::String(value.into()));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), value.into());
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let mut chain = value.to_string();
-        let mut source = value.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        self.0.insert(field.name().into(), Value::String(chain));
-    }
 }

@@ -7,6 +7,11 @@ use uuid::Uuid;
 /// Request and response bodies larger than this are cut and marked `body_truncated`.
 pub const BODY_RECORD_LIMIT: usize = 64 * 1024;
 
+/// Deepest JSON nesting a body is recorded as JSON with; deeper bodies are recorded as text,
+/// so that the event, wrapped in a batch and a record, stays within every JSON parser's
+/// nesting limit (serde_json's is 128).
+pub const BODY_MAX_DEPTH: usize = 64;
+
 /// One call to a recorded service, as the caller's service saw it.
 ///
 /// Not `deny_unknown_fields` because [`crate::Record`] flattens it; receivers check the
@@ -121,7 +126,9 @@ pub fn body_from_bytes(bytes: &[u8]) -> (Option<Value>, bool) {
     }
     if bytes.len() <= BODY_RECORD_LIMIT {
         if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
-            return (Some(value), false);
+            if depth(&value) <= BODY_MAX_DEPTH {
+                return (Some(value), false);
+            }
         }
         return (
             Some(Value::String(String::from_utf8_lossy(bytes).into_owned())),
@@ -138,6 +145,15 @@ pub fn body_from_bytes(bytes: &[u8]) -> (Option<Value>, bool) {
         )),
         true,
     )
+}
+
+/// Nesting depth of a JSON value (a scalar is 0).
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 fn is_char_boundary(bytes: &[u8], i: usize) -> bool {

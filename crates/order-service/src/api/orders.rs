@@ -379,10 +379,11 @@ fn header_value(text: &str) -> HeaderValue {
 
 /// The same body, however its keys are ordered or spaced, hashes the same.
 fn request_hash(bytes: &[u8]) -> String {
-    let normal = serde_json::from_slice::<Value>(bytes)
-        .map(|v| v.to_string())
-        .unwrap_or_default();
-    hex::encode(Sha256::digest(normal.as_bytes()))
+    let canonical = serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| serde_json_canonicalizer::to_vec(&v).ok())
+        .unwrap_or_else(|| bytes.to_vec());
+    hex::encode(Sha256::digest(canonical))
 }
 
 fn internal(e: anyhow::Error) -> Problem {

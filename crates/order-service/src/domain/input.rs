@@ -12,6 +12,9 @@ pub const MAX_UNIT_PRICE: i64 = 10_000_000_000;
 pub const MAX_NOTES: usize = 2_000;
 pub const MAX_TEXT: usize = 200;
 pub const MAX_CUSTOMER_ID: usize = 255;
+/// Largest order total: 2^53 - 1, the largest integer every JSON reader (and the RFC 8785
+/// canonical form of the audit record) keeps exactly.
+pub const MAX_TOTAL: i64 = (1 << 53) - 1;
 
 /// `POST /v1/orders` body.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -164,8 +167,8 @@ impl ContentInput {
                 line_total: line_total.unwrap_or(0),
             });
         }
-        let Some(total) = total else {
-            errors.push(FieldError::new("items", "the order total is too large"));
+        let Some(total) = total.filter(|t| *t <= MAX_TOTAL) else {
+            errors.push(FieldError::new("items", format!("the order total must not exceed {MAX_TOTAL}")));
             return Err(errors);
         };
         let shipping_address = self.shipping_address.map(|a| a.validate(&mut errors));

@@ -26,6 +26,7 @@ pub struct EventDraft {
     /// Filled in once the body was read (after authentication); absent for refused calls.
     body: OnceLock<(Option<serde_json::Value>, bool)>,
     trace_id: Option<String>,
+    traceparent: Option<String>,
 }
 
 impl EventDraft {
@@ -42,7 +43,8 @@ impl EventDraft {
             started: Instant::now(),
             occurred_at: Utc::now(),
             request: RequestRecord {
-                method: parts.method.as_str().to_owned(),
+                // The transaction log takes 1 to 16 characters.
+                method: parts.method.as_str().chars().take(16).collect(),
                 path: parts.uri.path().chars().take(2048).collect(),
                 query: parts.uri.query().map(|q| q.chars().take(8192).collect()),
                 request_id: ctx.map(|c| c.request_id.clone()).unwrap_or_default(),
@@ -53,6 +55,7 @@ impl EventDraft {
             },
             body: OnceLock::new(),
             trace_id: ctx.map(|c| c.trace_id.clone()),
+            traceparent: ctx.map(RequestContext::traceparent),
         }
     }
 
@@ -99,6 +102,7 @@ impl EventDraft {
         OutboxEvent {
             event_id: self.event_id,
             payload: serde_json::to_string(&event).unwrap_or_default(),
+            traceparent: self.traceparent.clone(),
         }
     }
 }

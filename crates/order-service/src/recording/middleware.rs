@@ -34,7 +34,7 @@ pub async fn record(
     mut request: Request,
     next: Next,
 ) -> Response {
-    if !recording.enabled || !request.uri().path().starts_with("/v1") {
+    if !recording.enabled || !request.uri().path().starts_with("/v1/") {
         return next.run(request).await;
     }
     let route = request

@@ -90,6 +90,9 @@ impl Relay {
             });
             metrics::gauge!("outbox_oldest_age_seconds").set(age);
         }
+        let (open, idle) = self.store.pool_usage();
+        metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(open));
+        metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
     }
 
     async fn purge_idempotency_keys(&self) {

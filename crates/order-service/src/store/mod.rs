@@ -39,11 +39,13 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
-/// A business transaction ready for the outbox: its id and its JSON.
+/// A business transaction ready for the outbox: its id, its JSON, and the W3C trace context
+/// of the call (so that its delivery continues the call's trace).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEvent {
     pub event_id: Uuid,
     pub payload: String,
+    pub traceparent: Option<String>,
 }
 
 /// Idempotency keys are scoped per caller.
@@ -74,10 +76,10 @@ pub enum Claim {
     Completed(StoredResponse),
 }
 
-/// Receives a batch of outbox payloads; `Ok` means every one is durably delivered.
+/// Receives a batch of outbox events; `Ok` means every one is durably delivered.
 #[async_trait]
 pub trait Deliver: Send + Sync {
-    async fn deliver(&self, payloads: Vec<String>) -> anyhow::Result<()>;
+    async fn deliver(&self, events: Vec<OutboxEvent>) -> anyhow::Result<()>;
 }
 
 /// Everything the order service keeps. Every write that changes an order takes its outbox
@@ -127,6 +129,8 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn deliver_outbox(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize>;
     /// Events waiting, and when the oldest was written.
     async fn outbox_backlog(&self) -> anyhow::Result<(i64, Option<DateTime<Utc>>)>;
+    /// Database connections open and idle.
+    fn pool_usage(&self) -> (u32, usize);
 }
 
 /// How long idempotency keys live.

@@ -3,7 +3,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::sql::impl_order_store;
-use super::Deliver;
+use super::{Deliver, OutboxEvent};
 
 /// The production store.
 pub struct PgStore {
@@ -30,8 +30,8 @@ impl PgStore {
     /// them, and deletes them in the same transaction.
     async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, payload FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        let rows: Vec<(i64, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, event_id, payload, traceparent FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
@@ -39,12 +39,10 @@ impl PgStore {
         if rows.is_empty() {
             return Ok(0);
         }
-        let (ids, payloads): (Vec<i64>, Vec<String>) = rows.into_iter().unzip();
-        deliver.deliver(payloads).await?;
-        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let events = rows.into_iter().map(|(_, event_id, payload, traceparent)| OutboxEvent { event_id, payload, traceparent });
+        deliver.deliver(events.collect()).await?;
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(ids.len())
     }

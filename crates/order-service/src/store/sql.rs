@@ -208,9 +208,9 @@ macro_rules! impl_order_store {
                     return Ok(());
                 }
                 let now = $crate::store::sql::micros(chrono::Utc::now());
-                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO outbox (event_id, payload, created_at) ");
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO outbox (event_id, payload, created_at, traceparent) ");
                 qb.push_values(events, |mut row, e| {
-                    row.push_bind(e.event_id).push_bind(e.payload.clone()).push_bind(now);
+                    row.push_bind(e.event_id).push_bind(e.payload.clone()).push_bind(now).push_bind(e.traceparent.clone());
                 });
                 qb.build().execute(&self.pool).await?;
                 Ok(())
@@ -225,6 +225,10 @@ macro_rules! impl_order_store {
                     sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox").fetch_one(&self.pool).await?;
                 Ok((count, oldest.map($crate::store::sql::from_micros)))
             }
+
+            fn pool_usage(&self) -> (u32, usize) {
+                (self.pool.size(), self.pool.num_idle())
+            }
         }
 
         async fn insert_event(
@@ -232,10 +236,11 @@ macro_rules! impl_order_store {
             event: Option<&$crate::store::OutboxEvent>,
         ) -> anyhow::Result<()> {
             let Some(event) = event else { return Ok(()) };
-            sqlx::query("INSERT INTO outbox (event_id, payload, created_at) VALUES ($1, $2, $3)")
+            sqlx::query("INSERT INTO outbox (event_id, payload, created_at, traceparent) VALUES ($1, $2, $3, $4)")
                 .bind(event.event_id)
                 .bind(&event.payload)
                 .bind($crate::store::sql::micros(chrono::Utc::now()))
+                .bind(&event.traceparent)
                 .execute(&mut **tx)
                 .await?;
             Ok(())

@@ -6,9 +6,10 @@ use sqlx::sqlite::{
 };
 
 use super::sql::impl_order_store;
-use super::Deliver;
+use super::{Deliver, OutboxEvent};
 
-/// The embedded store: one file, WAL, writers take the lock up front (`BEGIN IMMEDIATE`).
+/// The embedded store: one file, WAL, fully synchronous commits (an answered call's event
+/// survives power loss), writers take the lock up front (`BEGIN IMMEDIATE`).
 pub struct SqliteStore {
     pool: SqlitePool,
 }
@@ -18,7 +19,7 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
         if let Some(dir) = options
             .get_filename()
@@ -38,19 +39,17 @@ impl SqliteStore {
     /// Delivers the oldest events, then deletes them. Rows are numbered by AUTOINCREMENT under
     /// SQLite's single writer, so the delivered rows are exactly the id range read.
     async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, payload FROM outbox ORDER BY id LIMIT $1")
+        let rows: Vec<(i64, uuid::Uuid, String, Option<String>)> =
+            sqlx::query_as("SELECT id, event_id, payload, traceparent FROM outbox ORDER BY id LIMIT $1")
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
-        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0))
-        else {
+        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0)) else {
             return Ok(0);
         };
         let count = rows.len();
-        deliver
-            .deliver(rows.into_iter().map(|r| r.1).collect())
-            .await?;
+        let events = rows.into_iter().map(|(_, event_id, payload, traceparent)| OutboxEvent { event_id, payload, traceparent });
+        deliver.deliver(events.collect()).await?;
         sqlx::query("DELETE FROM outbox WHERE id BETWEEN $1 AND $2")
             .bind(first)
             .bind(last)

@@ -1,0 +1,53 @@
+//! PostgreSQL: a fresh database per target, and the outbox backlog of the order service.
+
+use std::time::{Duration, Instant};
+
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// Creates `ordersys_bench_<unique>` on the server of `admin_url` and returns its URL.
+pub async fn fresh_database(admin_url: &str, label: &str) -> anyhow::Result<String> {
+    let mut conn = PgConnection::connect(admin_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("PostgreSQL is required at {admin_url}: {e}"))?;
+    let name = format!("ordersys_bench_{label}_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    let server = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url, |(server, _)| server);
+    Ok(format!("{server}/{name}"))
+}
+
+/// Drops the databases this run created (best effort).
+pub async fn drop_database(admin_url: &str, url: &str) {
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    if let Ok(mut conn) = PgConnection::connect(admin_url).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
+    }
+}
+
+/// Events waiting in the order service's outbox.
+pub async fn backlog(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Waits until the outbox is empty (or `timeout`); returns the time it took and what is left.
+pub async fn wait_drained(pool: &PgPool, timeout: Duration) -> anyhow::Result<(Duration, i64)> {
+    let start = Instant::now();
+    loop {
+        let left = backlog(pool).await?;
+        if left == 0 || start.elapsed() >= timeout {
+            return Ok((start.elapsed(), left));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,49 @@
+//! Baseline (d): the order service in this process, with call recording on or off
+//! (`order_service::Config::record_calls`, the bench-only switch). Both variants run here, so
+//! they share this process's runtime and the load generator the same way.
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use order_service::recording::TxlogAuth;
+use platform::auth::{AuthConfig, KeyConfig};
+
+pub struct InProcess {
+    pub base: String,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcess {
+    pub async fn start(
+        database_url: &str,
+        txlog_url: &str,
+        txlog_token: &str,
+        secret: &str,
+        record_calls: bool,
+    ) -> anyhow::Result<Self> {
+        let config = order_service::Config {
+            listen: "127.0.0.1:0".parse()?,
+            database_url: database_url.to_owned(),
+            txlog_url: txlog_url.to_owned(),
+            txlog_auth: TxlogAuth::Static(txlog_token.to_owned()),
+            auth: AuthConfig {
+                keys: KeyConfig::Hs256Secret(secret.to_owned()),
+                audience: None,
+                realm: "order-service".into(),
+                prefix: "ORDERS".into(),
+            },
+            record_calls,
+        };
+        let app = order_service::Application::build(config).await?;
+        let base = format!("http://{}", app.local_addr());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(app.run(stop.clone()));
+        Ok(Self { base, stop, task })
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await?
+    }
+}

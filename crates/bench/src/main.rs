@@ -1,0 +1,97 @@
+//! `bench`: throughput, latency and memory of the ordersys services against baselines
+//! measured in the same run. See docs/BENCHMARKS.md.
+
+mod cli;
+mod database;
+mod fixtures;
+mod in_process;
+mod ingest;
+mod load;
+mod noop;
+mod parts;
+mod processes;
+mod profiles;
+mod raw_postgres;
+mod report;
+mod rss;
+mod system;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+
+use crate::cli::{Args, Part};
+use crate::report::Results;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse().effective();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let dir = system::work_dir()?;
+    eprintln!("work directory (logs, store files): {}", dir.display());
+    let mut results = Results::default();
+    let mut txlog =
+        if args.runs(Part::Services) || args.runs(Part::InProcess) || args.runs(Part::Ingest) {
+            Some(system::Txlog::start(args, &dir).await?)
+        } else {
+            None
+        };
+    if let Some(txlog) = txlog.as_mut() {
+        if args.runs(Part::Services) {
+            parts::services(args, &dir, txlog, &mut results).await?;
+        }
+    }
+    if args.runs(Part::RawPostgres) {
+        parts::raw_postgres(args, &mut results).await?;
+    }
+    if args.runs(Part::Noop) {
+        parts::noop(args, &mut results).await?;
+    }
+    if let Some(txlog) = txlog.as_ref() {
+        if args.runs(Part::InProcess) {
+            parts::in_process(args, txlog, &mut results).await?;
+        }
+        if args.runs(Part::Ingest) {
+            parts::ingest(args, &dir, txlog, &mut results).await?;
+        }
+    }
+    if let Some(mut txlog) = txlog {
+        txlog.process.stop(std::time::Duration::from_secs(30)).await;
+        if let Some((mut polodb, _)) = txlog.polodb {
+            polodb.stop(std::time::Duration::from_secs(10)).await;
+        }
+    }
+    println!(
+        "\n## Results ({} s measured, {} s warm-up per run)\n",
+        args.duration, args.warmup
+    );
+    println!("{}", results.table());
+    println!("## Ratios\n\n{}", results.ratios());
+    if !results.ingest.is_empty() {
+        println!(
+            "## Transaction log ingest (concurrency 1)\n\n{}",
+            results.ingest_table()
+        );
+    }
+    println!("## Targets (issue 6)\n\n{}", results.targets());
+    let errors = results.errors();
+    if !errors.is_empty() {
+        println!("## Errors\n\n{errors}");
+    }
+    println!("total time {:.0} s", started.elapsed().as_secs_f64());
+    if !args.keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}

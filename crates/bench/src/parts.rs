@@ -1,0 +1,258 @@
+//! Each part of the benchmark: the service processes, and the baselines (a) to (d).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgPoolOptions;
+
+use crate::cli::Args;
+use crate::database::{backlog, drop_database, fresh_database, wait_drained};
+use crate::fixtures;
+use crate::in_process::InProcess;
+use crate::ingest::{self, RawStore};
+use crate::load::{self, Op, Stats};
+use crate::profiles::{http_client, OrderApi};
+use crate::raw_postgres::RawPostgres;
+use crate::report::{self, IngestRow, OutboxFlow, Results, Row};
+use crate::rss;
+use crate::system::{self, Orders, Txlog};
+
+/// How long the outbox may take to drain after a run before the run is reported as not
+/// drained.
+fn drain_timeout(args: &Args) -> Duration {
+    if args.smoke {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_secs(180)
+    }
+}
+
+fn progress(target: &str, profile: &str, concurrency: usize, stats: &Stats) {
+    eprintln!(
+        "  {target:<20} {profile:<6} conc {concurrency:>3}: {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+        stats.rate(),
+        stats.ms(0.5),
+        stats.ms(0.99),
+        stats.errors
+    );
+}
+
+fn api(http: &reqwest::Client, base: &str) -> OrderApi {
+    OrderApi {
+        http: http.clone(),
+        base: base.to_owned(),
+        token: system::token(fixtures::CUSTOMER, fixtures::SCOPES),
+        ids: Arc::new(Vec::new()),
+        concurrency: 1,
+    }
+}
+
+/// The real order-service process (orders on a fresh PostgreSQL database) delivering to the
+/// transaction log process.
+pub async fn services(
+    args: &Args,
+    dir: &std::path::Path,
+    txlog: &mut Txlog,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    eprintln!("services: order-service and txlog-service processes");
+    let url = fresh_database(&args.postgres_url, "service").await?;
+    let mut orders = Orders::start(args, dir, &url, &txlog.base).await?;
+    let outbox = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await?;
+    let http = http_client()?;
+    let mut api = api(&http, &orders.base);
+    api.seed(args.seed, 16).await?;
+    wait_drained(&outbox, drain_timeout(args)).await?;
+    for &profile in &args.profiles {
+        for &c in &args.concurrency {
+            let (orders_pid, txlog_pid) = (orders.process.pid(), txlog.process.pid());
+            rss::reset_peak(orders_pid);
+            rss::reset_peak(txlog_pid);
+            let before = backlog(&outbox).await?;
+            let began = Instant::now();
+            let stats = load::run(args.window(c), api.op(profile, c)).await;
+            let loaded = began.elapsed();
+            let after = backlog(&outbox).await?;
+            let (orders_rss, txlog_rss) = (rss::peak_mib(orders_pid), rss::peak_mib(txlog_pid));
+            let (took, left) = wait_drained(&outbox, drain_timeout(args)).await?;
+            anyhow::ensure!(
+                left == 0,
+                "the outbox did not drain within {took:?} ({left} events left)"
+            );
+            let delivered = (before + stats.issued as i64 - after) as f64;
+            let flow = OutboxFlow {
+                delivered_per_s: delivered / loaded.as_secs_f64(),
+                backlog: after,
+                drain_per_s: (after > 0).then(|| after as f64 / took.as_secs_f64()),
+            };
+            orders.process.check_alive()?;
+            txlog.process.check_alive()?;
+            progress(report::SERVICE, profile.name(), c, &stats);
+            results.rows.push(Row {
+                target: report::SERVICE,
+                profile: profile.name(),
+                concurrency: c,
+                stats,
+                orders_rss_mib: orders_rss,
+                txlog_rss_mib: txlog_rss,
+                outbox: Some(flow),
+            });
+        }
+    }
+    orders.process.stop(Duration::from_secs(60)).await;
+    outbox.close().await;
+    if !args.keep {
+        drop_database(&args.postgres_url, &url).await;
+    }
+    Ok(())
+}
+
+/// Baseline (a): the service's statements through sqlx.
+pub async fn raw_postgres(args: &Args, results: &mut Results) -> anyhow::Result<()> {
+    eprintln!("baseline (a): raw PostgreSQL");
+    let url = fresh_database(&args.postgres_url, "raw").await?;
+    let raw = RawPostgres::prepare(&url, args.seed).await?;
+    for &profile in &args.profiles {
+        for &c in &args.concurrency {
+            let stats = load::run(args.window(c), raw.op(profile, c)).await;
+            progress(report::RAW_PG, profile.name(), c, &stats);
+            results
+                .rows
+                .push(plain_row(report::RAW_PG, profile.name(), c, stats));
+        }
+    }
+    raw.close().await;
+    if !args.keep {
+        drop_database(&args.postgres_url, &url).await;
+    }
+    Ok(())
+}
+
+fn plain_row(target: &'static str, profile: &'static str, concurrency: usize, stats: Stats) -> Row {
+    Row {
+        target,
+        profile,
+        concurrency,
+        stats,
+        orders_rss_mib: None,
+        txlog_rss_mib: None,
+        outbox: None,
+    }
+}
+
+/// Baseline (b): an axum handler doing nothing.
+pub async fn noop(args: &Args, results: &mut Results) -> anyhow::Result<()> {
+    eprintln!("baseline (b): axum handler doing nothing");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let addr = crate::noop::serve(stop.clone()).await?;
+    let http = http_client()?;
+    let token = system::token(fixtures::CUSTOMER, fixtures::SCOPES);
+    for &c in &args.concurrency {
+        let stats = load::run(
+            args.window(c),
+            crate::noop::op(http.clone(), addr, token.clone()),
+        )
+        .await;
+        progress(report::NOOP, "noop", c, &stats);
+        results.rows.push(plain_row(report::NOOP, "noop", c, stats));
+    }
+    stop.cancel();
+    Ok(())
+}
+
+/// Baseline (d): the order service in this process, with call recording on and off.
+pub async fn in_process(args: &Args, txlog: &Txlog, results: &mut Results) -> anyhow::Result<()> {
+    for (target, record) in [(report::RECORDING_ON, true), (report::RECORDING_OFF, false)] {
+        eprintln!("baseline (d): order service in-process, record_calls = {record}");
+        let url = fresh_database(&args.postgres_url, if record { "rec" } else { "norec" }).await?;
+        let service = InProcess::start(
+            &url,
+            &txlog.base,
+            &system::delivery_token(),
+            system::SECRET,
+            record,
+        )
+        .await?;
+        let outbox = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await?;
+        let http = http_client()?;
+        let mut api = api(&http, &service.base);
+        api.seed(args.seed, 16).await?;
+        for &profile in &args.profiles {
+            for &c in &args.concurrency {
+                wait_drained(&outbox, drain_timeout(args)).await?;
+                let stats = load::run(args.window(c), api.op(profile, c)).await;
+                progress(target, profile.name(), c, &stats);
+                results
+                    .rows
+                    .push(plain_row(target, profile.name(), c, stats));
+            }
+        }
+        wait_drained(&outbox, drain_timeout(args)).await?;
+        outbox.close().await;
+        service.stop().await?;
+        if !args.keep {
+            drop_database(&args.postgres_url, &url).await;
+        }
+    }
+    Ok(())
+}
+
+/// Baseline (c) against the service: events per second for each batch size, one request or
+/// insert at a time (the chain is linear, and the relay sends one batch at a time).
+pub async fn ingest(
+    args: &Args,
+    dir: &std::path::Path,
+    txlog: &Txlog,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    eprintln!("baseline (c): transaction log ingest against raw store inserts");
+    // A store of its own, like the service's (PoloDB keeps one database per server).
+    let mut raw_server = None;
+    let raw = match &txlog.polodb {
+        Some(_) => {
+            results.store = "mongodb insert_many".into();
+            let (server, port) = system::start_polodb(dir, "polodb-raw").await?;
+            raw_server = Some(server);
+            RawStore::mongo(port).await?
+        }
+        None => {
+            results.store = "sqlite".into();
+            RawStore::sqlite(&dir.join("raw-txlog.db")).await?
+        }
+    };
+    let next_seq = Arc::new(ingest::AtomicI64::new(0));
+    let http = http_client()?;
+    let token = system::token("bench-ingest", "txlog:write");
+    for &batch in &args.batches {
+        let run = |op: Op| load::run(args.window(1), op);
+        let raw_stats = run(raw.op(batch, next_seq.clone())).await;
+        let service = run(ingest::service_op(
+            http.clone(),
+            &txlog.base,
+            token.clone(),
+            batch,
+        ))
+        .await;
+        eprintln!(
+            "  batch {batch:>5}: raw {:>8.0} events/s, service {:>8.0} events/s, errors {}",
+            raw_stats.rate() * batch as f64,
+            service.rate() * batch as f64,
+            raw_stats.errors + service.errors
+        );
+        results.ingest.push(IngestRow {
+            batch,
+            raw: raw_stats,
+            service,
+        });
+    }
+    if let Some(mut server) = raw_server {
+        server.stop(Duration::from_secs(10)).await;
+    }
+    Ok(())
+}

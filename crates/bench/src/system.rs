@@ -1,0 +1,132 @@
+//! The services under test as processes: the transaction log (on PoloDB or SQLite) and the
+//! order service (on a fresh PostgreSQL database), wired together like in production.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{Args, TxlogStore};
+use crate::processes::{free_port, polodb_binary, sibling_binary, Process};
+
+/// Signs every token of the run; both services verify with it.
+pub const SECRET: &str = "ordersys-bench-secret-0123456789-abcdef";
+const READY: Duration = Duration::from_secs(60);
+
+pub fn token(sub: &str, scopes: &str) -> String {
+    platform::auth::dev::sign_hs256(SECRET, sub, scopes, 24 * 3600)
+}
+
+pub struct Txlog {
+    pub base: String,
+    pub process: Process,
+    /// The PoloDB server and its port, for the MongoDB store.
+    pub polodb: Option<(Process, u16)>,
+}
+
+impl Txlog {
+    pub async fn start(args: &Args, dir: &std::path::Path) -> anyhow::Result<Self> {
+        let (polodb, database_url) = match args.txlog_store {
+            TxlogStore::Mongo => {
+                let (polodb, port) = start_polodb(dir, "polodb").await?;
+                let url = format!("mongodb://127.0.0.1:{port}/txlog?directConnection=true");
+                (Some((polodb, port)), url)
+            }
+            TxlogStore::Sqlite => (None, format!("sqlite://{}/txlog.db", dir.display())),
+        };
+        let listen = format!("127.0.0.1:{}", free_port()?);
+        let mut process = Process::spawn(
+            "txlog-service",
+            &[],
+            &sibling_binary("txlog-service")?,
+            &[],
+            &[
+                ("TXLOG_LISTEN".into(), listen.clone()),
+                ("TXLOG_DATABASE_URL".into(), database_url),
+                ("TXLOG_AUTH_HS256_SECRET".into(), SECRET.into()),
+            ],
+            dir,
+        )?;
+        let base = format!("http://{listen}");
+        process.wait_ready(&format!("{base}/readyz"), READY).await?;
+        Ok(Self {
+            base,
+            process,
+            polodb,
+        })
+    }
+}
+
+/// A PoloDB server (MongoDB wire protocol) storing under `dir/name`, and its port.
+pub async fn start_polodb(dir: &std::path::Path, name: &str) -> anyhow::Result<(Process, u16)> {
+    let port = free_port()?;
+    let mut polodb = Process::spawn(
+        name,
+        &[],
+        &polodb_binary()?,
+        &[
+            "serve".into(),
+            "--path".into(),
+            dir.join(name).display().to_string(),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+        ],
+        &[],
+        dir,
+    )?;
+    polodb.wait_listening(port, READY).await?;
+    Ok((polodb, port))
+}
+
+/// The delivery identity of the order service.
+pub fn delivery_token() -> String {
+    token("order-service", "txlog:write")
+}
+
+pub struct Orders {
+    pub base: String,
+    pub process: Process,
+}
+
+impl Orders {
+    pub async fn start(
+        args: &Args,
+        dir: &std::path::Path,
+        database_url: &str,
+        txlog_base: &str,
+    ) -> anyhow::Result<Self> {
+        let listen = format!("127.0.0.1:{}", free_port()?);
+        let mut process = Process::spawn(
+            "order-service",
+            &args.orders_wrapper,
+            &sibling_binary("order-service")?,
+            &[],
+            &[
+                ("ORDERS_LISTEN".into(), listen.clone()),
+                ("ORDERS_DATABASE_URL".into(), database_url.into()),
+                ("ORDERS_TXLOG_URL".into(), txlog_base.into()),
+                ("ORDERS_TXLOG_TOKEN".into(), delivery_token()),
+                ("ORDERS_AUTH_HS256_SECRET".into(), SECRET.into()),
+            ],
+            dir,
+        )?;
+        let base = format!("http://{listen}");
+        let timeout = if args.orders_wrapper.is_empty() {
+            READY
+        } else {
+            READY * 5
+        };
+        process
+            .wait_ready(&format!("{base}/readyz"), timeout)
+            .await?;
+        Ok(Self { base, process })
+    }
+}
+
+/// A fresh work directory for logs and store files.
+pub fn work_dir() -> anyhow::Result<PathBuf> {
+    let dir =
+        std::env::temp_dir().join(format!("ordersys-bench-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
