@@ -64,7 +64,7 @@ pub struct Service {
     name: &'static str,
     env: Vec<(String, String)>,
     child: Option<Child>,
-    log: PathBuf,
+    pub log: PathBuf,
 }
 
 impl Service {
@@ -92,9 +92,9 @@ impl Service {
             .open(&self.log)
             .unwrap();
         let child = Command::new(bin(self.name))
-            .envs(self.env.iter().cloned())
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
+            .envs(self.env.iter().cloned())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
@@ -156,6 +156,15 @@ pub struct System {
 
 impl System {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Both services, with `extra` environment variables for each.
+    pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let dir = tempdir();
         let txlog_addr = format!("127.0.0.1:{}", free_port());
         let txlog = Service::start(
@@ -167,7 +176,10 @@ impl System {
                     format!("sqlite://{}/txlog.db", dir.display()),
                 ),
                 ("TXLOG_AUTH_HS256_SECRET".into(), SECRET.into()),
-            ],
+            ]
+            .into_iter()
+            .chain(extra.clone())
+            .collect(),
             &dir,
         )
         .await;
@@ -182,7 +194,10 @@ impl System {
                     token("order-service", "txlog:write"),
                 ),
                 ("ORDERS_AUTH_HS256_SECRET".into(), SECRET.into()),
-            ],
+            ]
+            .into_iter()
+            .chain(extra)
+            .collect(),
             &dir,
         )
         .await;
@@ -245,3 +260,4 @@ impl System {
             .unwrap()
     }
 }
+pub mod hostile;

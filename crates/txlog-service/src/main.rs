@@ -86,5 +86,7 @@ async fn serve() -> anyhow::Result<()> {
     let config = exit_on_error(Config::from_env());
     let shutdown = platform::shutdown::on_signal();
     let app = Application::build(config).await?;
-    app.run(shutdown).await
+    let result = app.run(shutdown).await;
+    platform::telemetry::flush();
+    result
 }

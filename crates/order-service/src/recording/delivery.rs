@@ -54,7 +54,7 @@ impl TxlogClient {
         if let Some(token) = self.tokens.token().await? {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| anyhow::anyhow!("POST {} failed: {e}", self.url))?;
+        let response = request.send().await.map_err(|e| anyhow::Error::new(e).context(format!("POST {} failed", self.url)))?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
             self.tokens.invalidate().await;

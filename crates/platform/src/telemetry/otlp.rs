@@ -85,10 +85,11 @@ where
     let level = || {
         optional_env("RUST_LOG").ok().flatten().and_then(|s| EnvFilter::try_new(s).ok()).unwrap_or_else(|| EnvFilter::new("info"))
     };
+    // Spans are exported at INFO whatever RUST_LOG says of log lines.
     let traces = tracing_opentelemetry::layer()
         .with_tracer(providers.tracer.tracer(service))
         .with_filter(own_stack())
-        .with_filter(level());
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     let logs = OpenTelemetryTracingBridge::new(&providers.logger).with_filter(own_stack()).with_filter(level());
     Ok(Some(traces.and_then(logs).boxed()))
 }
