@@ -7,7 +7,7 @@ use platform::config::{env_or, http_url, listen_addr, optional_env, ConfigError}
 
 use crate::recording::TxlogAuth;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
@@ -16,6 +16,19 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Record every call (always, except in benchmarks that price the recording).
     pub record_calls: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &platform::config::redact_url(&self.database_url))
+            .field("txlog_url", &self.txlog_url)
+            .field("txlog_auth", &self.txlog_auth)
+            .field("auth", &self.auth)
+            .field("record_calls", &self.record_calls)
+            .finish()
+    }
 }
 
 impl Config {
@@ -73,5 +86,37 @@ fn txlog_auth() -> Result<TxlogAuth, ConfigError> {
                 scope,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_holds_no_secrets() {
+        let config = Config {
+            listen: "127.0.0.1:8080".parse().unwrap(),
+            database_url: "postgres://orders:db-password@db:5432/orders".into(),
+            txlog_url: "http://txlog:8081".into(),
+            txlog_auth: TxlogAuth::ClientCredentials {
+                token_url: "http://idp/token".into(),
+                client_id: "order-service".into(),
+                client_secret: "client-secret-value".into(),
+                scope: None,
+            },
+            auth: AuthConfig {
+                keys: platform::auth::KeyConfig::Hs256Secret("hs256-secret-value-0123456789abcdef".into()),
+                audience: None,
+                realm: "order-service".into(),
+                prefix: "ORDERS".into(),
+            },
+            record_calls: true,
+        };
+        let text = format!("{config:?}");
+        for secret in ["db-password", "client-secret-value", "hs256-secret-value"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        assert!(text.contains("postgres://orders:***@db:5432/orders"), "{text}");
     }
 }

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use platform::auth::AuthConfig;
+pub use platform::config::redact_url;
 use platform::config::{env_or, listen_addr, ConfigError};
 
 pub const LISTEN_VAR: &str = "TXLOG_LISTEN";
@@ -65,20 +66,6 @@ pub fn check_database_url(url: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// The URL with any password replaced by `***`, for logs.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***{}", &rest[at..])
-        }
-        None => url.to_owned(),
-    }
-}
 
 #[cfg(test)]
 mod tests {
