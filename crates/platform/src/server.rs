@@ -33,8 +33,8 @@ use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
@@ -187,17 +187,17 @@ async fn serve_connection(
     let _close_rx = close_rx;
     // Until the first bytes arrive the connection is idle and may be evicted.
     let waiting = idle.push();
-    let started = tokio::select! {
-        () = shutdown.cancelled() => false,
-        () = waiting.evicted.cancelled() => false,
+    let protocol = tokio::select! {
+        () = shutdown.cancelled() => None,
+        () = waiting.evicted.cancelled() => None,
         ready = tokio::time::timeout(limits.header_read_timeout, first_bytes(&stream)) => {
-            matches!(ready, Ok(true))
+            ready.ok().flatten()
         }
     };
     waiting.started.store(true, Ordering::Release);
-    if !started {
+    let Some(protocol) = protocol else {
         return;
-    }
+    };
     let body_limits = (limits.body_idle_timeout, limits.body_total_timeout);
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(remote));
@@ -207,47 +207,65 @@ async fn serve_connection(
             Ok::<Response, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {}))
         }
     });
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .max_headers(limits.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(128);
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    let mut shutting_down = false;
-    loop {
-        tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(error = %e, %remote, "connection ended with an error");
+    let io = TokioIo::new(stream);
+    // One select loop for either protocol: serve, and on shutdown finish in-flight requests.
+    macro_rules! drive {
+        ($connection:expr) => {{
+            let connection = $connection;
+            tokio::pin!(connection);
+            let mut shutting_down = false;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(error = %e, %remote, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = shutdown.cancelled(), if !shutting_down => {
+                        shutting_down = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
                 }
-                break;
             }
-            () = shutdown.cancelled(), if !shutting_down => {
-                shutting_down = true;
-                connection.as_mut().graceful_shutdown();
-            }
-        }
+        }};
+    }
+    if protocol == Protocol::Http2 {
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(128);
+        drive!(builder.serve_connection(io, service));
+    } else {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192) + 16 * 1024)
+            .max_header_size(limits.max_header_bytes)
+            .max_headers(limits.max_headers);
+        drive!(builder.serve_connection(io, service).with_upgrades());
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
 /// Waits until the peer has sent at least one byte, and, when it starts like the HTTP/2
-/// preface, the whole 24-byte preface (so that protocol detection never waits unbounded).
-/// False when the peer closed first.
-async fn first_bytes(stream: &TcpStream) -> bool {
+/// preface, the whole 24-byte preface; tells which protocol it speaks. None when the peer
+/// closed first.
+async fn first_bytes(stream: &TcpStream) -> Option<Protocol> {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     let mut buf = [0u8; 24];
     loop {
         match stream.peek(&mut buf).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) if n >= PREFACE.len() || buf[..n] != PREFACE[..n] => return true,
+            Ok(0) | Err(_) => return None,
+            Ok(n) if buf[..n] != PREFACE[..n.min(PREFACE.len())] => return Some(Protocol::Http1),
+            Ok(n) if n >= PREFACE.len() => return Some(Protocol::Http2),
             Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }

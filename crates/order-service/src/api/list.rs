@@ -46,7 +46,18 @@ pub fn parse(query: Option<&str>, caller: &Principal, admin: bool) -> Result<Lis
                     )
                 })?)
             }
-            "customer_id" => customer = Some(value.to_string()),
+            "customer_id" => {
+                // Databases refuse NUL in text: such an id cannot exist, and must not be a 500.
+                if value.is_empty()
+                    || value.chars().count() > 255
+                    || value.chars().any(char::is_control)
+                {
+                    return Err(bad(
+                        "customer_id must be 1 to 255 characters without control characters".into(),
+                    ));
+                }
+                customer = Some(value.to_string())
+            }
             "created_after" => q.created_after = Some(timestamp("created_after", &value)?),
             "created_before" => q.created_before = Some(timestamp("created_before", &value)?),
             "limit" => {
@@ -139,6 +150,8 @@ mod tests {
             "cursor=zz",
             "foo=1",
             "limit=1&limit=2",
+            "customer_id=a%00b",
+            "customer_id=",
         ] {
             assert_eq!(
                 parse(Some(bad), &alice(), false)

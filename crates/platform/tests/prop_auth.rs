@@ -1,0 +1,177 @@
+//! Property tests (issue 7): JWT parsing and verification never panic; anything but a token
+//! signed with the configured key, with a `sub` and valid times, is refused.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use platform::auth::{AuthConfig, AuthError, KeyConfig, Verifier};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+const SECRET: &str = "prop-secret-0123456789-0123456789-abcdef";
+
+fn verifier() -> Verifier {
+    Verifier::new(&AuthConfig {
+        keys: KeyConfig::Hs256Secret(SECRET.into()),
+        audience: None,
+        realm: "prop".into(),
+        prefix: "PROP".into(),
+    })
+    .unwrap()
+}
+
+fn verify(token: &str) -> Result<platform::auth::Principal, AuthError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(verifier().verify(token))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn hs256(signing_input: &str, secret: &[u8]) -> String {
+    use hmac_sig::sign;
+    b64(&sign(secret, signing_input.as_bytes()))
+}
+
+/// HMAC-SHA256 through jsonwebtoken, so the test needs no extra crate.
+mod hmac_sig {
+    use base64::Engine;
+
+    pub fn sign(secret: &[u8], message: &[u8]) -> Vec<u8> {
+        let key = jsonwebtoken::EncodingKey::from_secret(secret);
+        let text = jsonwebtoken::crypto::sign(message, &key, jsonwebtoken::Algorithm::HS256)
+            .expect("HS256 signs anything");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .expect("jsonwebtoken returns base64url")
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Arbitrary JSON, a few levels deep.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        ".{0,20}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(
+                "[a-z_]{1,8}|sub|exp|nbf|iss|aud|scope|scp|roles",
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+
+    #[test]
+    fn random_text_is_refused(token in ".{0,300}") {
+        prop_assert!(verify(&token).is_err());
+    }
+
+    #[test]
+    fn random_segments_are_refused(
+        header in prop::collection::vec(any::<u8>(), 0..80),
+        claims in prop::collection::vec(any::<u8>(), 0..200),
+        signature in prop::collection::vec(any::<u8>(), 0..64),
+        dots in 0usize..5,
+    ) {
+        let mut token = format!("{}.{}.{}", b64(&header), b64(&claims), b64(&signature));
+        for _ in 0..dots {
+            token.push('.');
+        }
+        prop_assert!(verify(&token).is_err());
+    }
+
+    /// Any header and claims, signed with the right secret: never a panic; accepted only
+    /// with alg HS256, a string `sub` and current times, and then the caller is that `sub`.
+    #[test]
+    fn signed_arbitrary_claims_never_panic(
+        alg in prop_oneof![Just("HS256".to_owned()), Just("none".to_owned()), Just("RS256".to_owned()), Just("HS512".to_owned()), Just("ES256".to_owned()), Just("EdDSA".to_owned()), ".{0,8}"],
+        extra_header in json_value(),
+        claims in json_value(),
+        sub in prop::option::of(".{0,30}"),
+        exp_offset in prop::option::of(-100_000i64..100_000),
+    ) {
+        let mut header = json!({"alg": alg, "typ": "JWT"});
+        if let (Value::Object(h), Value::Object(extra)) = (&mut header, &extra_header) {
+            for (k, v) in extra {
+                if k != "alg" {
+                    h.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let mut claims = match claims {
+            Value::Object(map) => Value::Object(map),
+            other => json!({"x": other}),
+        };
+        if let Some(sub) = &sub {
+            claims["sub"] = json!(sub);
+        }
+        if let Some(offset) = exp_offset {
+            claims["exp"] = json!(now() + offset);
+        }
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let token = format!("{input}.{}", hs256(&input, SECRET.as_bytes()));
+        match verify(&token) {
+            Ok(principal) => {
+                prop_assert_eq!(alg.as_str(), "HS256");
+                prop_assert_eq!(Some(principal.sub.as_str()), claims["sub"].as_str());
+                let exp = claims["exp"].as_i64();
+                prop_assert!(exp.is_some_and(|e| e + 60 >= now()), "expired token accepted: {}", claims);
+            }
+            Err(AuthError::Invalid(_)) => {}
+            Err(AuthError::Missing) => prop_assert!(false, "a non-empty token is not missing"),
+        }
+    }
+
+    /// The same claims under another secret, or with alg none, are always refused.
+    #[test]
+    fn wrong_keys_and_alg_none_are_refused(sub in "[a-z]{1,12}", secret in ".{1,40}") {
+        prop_assume!(secret != SECRET);
+        let claims = json!({"sub": sub, "exp": now() + 600, "scope": "orders:admin txlog:read"});
+        let hs = format!("{}.{}", b64(br#"{"alg":"HS256","typ":"JWT"}"#), b64(claims.to_string().as_bytes()));
+        let forged = format!("{hs}.{}", hs256(&hs, secret.as_bytes()));
+        prop_assert!(verify(&forged).is_err());
+        let none = format!("{}.{}", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(claims.to_string().as_bytes()));
+        let none_dot = format!("{none}.");
+        prop_assert!(verify(&none_dot).is_err());
+        prop_assert!(verify(&none).is_err());
+    }
+
+    /// Changing one character of a good token: refused, unless the change is invisible after
+    /// base64 decoding (the unused low bits of a segment's last character).
+    #[test]
+    fn tampered_tokens_are_refused(index in any::<prop::sample::Index>(), replacement in "[A-Za-z0-9_.=+/-]") {
+        let good = platform::auth::dev::sign_hs256(SECRET, "alice", "orders:read", 600);
+        prop_assert!(verify(&good).is_ok());
+        let i = index.index(good.len());
+        let mut bad = good.clone();
+        bad.replace_range(i..=i, &replacement);
+        prop_assume!(bad != good);
+        if verify(&bad).is_ok() {
+            let decode = |t: &str| -> Vec<Option<Vec<u8>>> {
+                t.split('.').map(|s| URL_SAFE_NO_PAD.decode(s).ok()).collect()
+            };
+            prop_assert_eq!(decode(&bad), decode(&good), "a changed token was accepted: {}", bad);
+        }
+    }
+}

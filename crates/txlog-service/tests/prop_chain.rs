@@ -1,0 +1,144 @@
+//! Property tests (issue 7): canonical-JSON hashing of the chain. Whatever an event holds,
+//! the canonical text is stable (re-canonicalising it changes nothing, key order does not
+//! matter), a sealed chain verifies, and changing any byte of any record is detected.
+
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+use txlog_api::Event;
+use txlog_service::chain::{
+    link_hash, next_recorded_at, seal, ChainVerifier, Head, StoredRecord, GENESIS_HASH,
+};
+
+/// Arbitrary JSON, including the strings and numbers canonicalisation has to get right.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        (-1e6f64..1e6).prop_map(Value::from),
+        any::<String>().prop_map(Value::String),
+        "[\\x00-\\x1f\"\\\\/\u{7f}\u{2028}\u{2029}\u{202e}\u{1f600}é]{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(6, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(any::<String>(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn event(request_body: Value, response_body: Value, text: String) -> Event {
+    serde_json::from_value(json!({
+        "event_id": uuid::Uuid::now_v7(),
+        "occurred_at": "2026-11-25T10:00:00.123Z",
+        "source": "order-service",
+        "operation": "order.create",
+        "outcome": "client_error",
+        "actor": {"sub": text, "scopes": ["orders:write"]},
+        "order_id": null,
+        "request": {"method": "POST", "path": "/v1/orders", "query": text, "request_id": "r-1",
+                    "client_ip": "127.0.0.1", "user_agent": text, "body": request_body, "body_truncated": false},
+        "response": {"status": 422, "body": response_body, "body_truncated": false},
+        "duration_us": 12,
+        "trace_id": null
+    }))
+    .expect("a well-formed event")
+}
+
+/// The same value with every object's keys in reverse insertion order.
+fn reversed(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.reverse();
+            for (k, v) in entries {
+                out.insert(k.clone(), reversed(v));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(reversed).collect()),
+        other => other.clone(),
+    }
+}
+
+fn chain(events: &[Event]) -> Vec<StoredRecord> {
+    let mut head: Option<Head> = None;
+    let mut records = Vec::new();
+    for e in events {
+        let sealed =
+            seal(e, head.as_ref(), next_recorded_at(head.as_ref())).expect("any event seals");
+        head = Some(Head {
+            seq: sealed.index.seq,
+            hash: sealed.hash.clone(),
+            recorded_at: sealed.index.recorded_at,
+        });
+        records.push(StoredRecord {
+            canonical: sealed.canonical,
+            hash: sealed.hash,
+            index: sealed.index,
+        });
+    }
+    records
+}
+
+fn verify(records: &[StoredRecord]) -> txlog_api::VerifyReport {
+    let mut verifier = ChainVerifier::default();
+    for r in records {
+        verifier.push(r);
+    }
+    verifier.report()
+}
+
+proptest! {
+
+    #[test]
+    fn canonical_text_is_stable(value in json_value()) {
+        let canonical = serde_json_canonicalizer::to_string(&value).unwrap();
+        let parsed: Value = serde_json::from_str(&canonical).expect("canonical JSON is JSON");
+        prop_assert_eq!(&serde_json_canonicalizer::to_string(&parsed).unwrap(), &canonical);
+        prop_assert_eq!(&serde_json_canonicalizer::to_string(&reversed(&value)).unwrap(), &canonical);
+    }
+
+    #[test]
+    fn sealed_chains_verify_and_any_change_is_detected(
+        bodies in prop::collection::vec((json_value(), json_value(), any::<String>()), 1..6),
+        which in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let events: Vec<Event> = bodies.into_iter().map(|(a, b, t)| event(a, b, t)).collect();
+        let mut records = chain(&events);
+        let report = verify(&records);
+        prop_assert!(report.valid);
+        prop_assert_eq!(report.checked, records.len() as u64);
+        prop_assert_eq!(records[0].canonical.contains(GENESIS_HASH), true);
+        for r in &records {
+            // What is hashed parses back, and is already canonical.
+            let value: Value = serde_json::from_str(&r.canonical).unwrap();
+            prop_assert_eq!(&serde_json_canonicalizer::to_string(&value).unwrap(), &r.canonical);
+            prop_assert_eq!(r.hash.len(), 64);
+        }
+
+        let i = which.index(records.len());
+        let mut bytes = records[i].canonical.clone().into_bytes();
+        let j = at.index(bytes.len());
+        prop_assume!(bytes[j] != byte);
+        bytes[j] = byte;
+        let Ok(tampered) = String::from_utf8(bytes) else { return Ok(()) };
+        records[i].canonical = tampered;
+        let report = verify(&records);
+        prop_assert!(!report.valid, "a changed record {} verified", i);
+        prop_assert!(report.first_invalid_seq.is_some_and(|s| s <= i as u64));
+    }
+
+    #[test]
+    fn the_link_hash_depends_on_both_inputs(prev in "[0-9a-f]{64}", text in any::<String>(), other in any::<String>()) {
+        prop_assume!(text != other && prev != GENESIS_HASH);
+        prop_assert_ne!(link_hash(&prev, &text), link_hash(&prev, &other));
+        prop_assert_ne!(link_hash(&prev, &text), link_hash(GENESIS_HASH, &text));
+    }
+}
