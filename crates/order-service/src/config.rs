@@ -22,7 +22,10 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field("database_url", &platform::config::redact_url(&self.database_url))
+            .field(
+                "database_url",
+                &platform::config::redact_url(&self.database_url),
+            )
             .field("txlog_url", &self.txlog_url)
             .field("txlog_auth", &self.txlog_auth)
             .field("auth", &self.auth)
@@ -106,7 +109,9 @@ mod tests {
                 scope: None,
             },
             auth: AuthConfig {
-                keys: platform::auth::KeyConfig::Hs256Secret("hs256-secret-value-0123456789abcdef".into()),
+                keys: platform::auth::KeyConfig::Hs256Secret(
+                    "hs256-secret-value-0123456789abcdef".into(),
+                ),
                 audience: None,
                 realm: "order-service".into(),
                 prefix: "ORDERS".into(),
@@ -117,6 +122,9 @@ mod tests {
         for secret in ["db-password", "client-secret-value", "hs256-secret-value"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
-        assert!(text.contains("postgres://orders:***@db:5432/orders"), "{text}");
+        assert!(
+            text.contains("postgres://orders:***@db:5432/orders"),
+            "{text}"
+        );
     }
 }

@@ -110,7 +110,12 @@ impl RequestContext {
     pub fn for_span(span: &tracing::Span, traceparent: Option<&str>) -> Self {
         let parent = traceparent.and_then(parse_traceparent);
         let (trace_id, flags) = parent.unwrap_or_else(|| (random_hex(16), "01".to_owned()));
-        let mut ctx = Self { request_id: uuid::Uuid::now_v7().to_string(), trace_id, span_id: random_hex(8), flags };
+        let mut ctx = Self {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            trace_id,
+            span_id: random_hex(8),
+            flags,
+        };
         if let Some((trace_id, span_id)) = crate::telemetry::continue_trace(span, traceparent) {
             ctx.trace_id = trace_id;
             ctx.span_id = span_id;
@@ -124,7 +129,10 @@ impl RequestContext {
 pub async fn middleware(mut request: Request, next: Next) -> Response {
     use tracing::Instrument;
     let mut ctx = RequestContext::from_headers(request.headers());
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
     let span = tracing::info_span!(
         "request",
         otel.name = %format!("{} {route}", request.method()),
@@ -134,13 +142,19 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         http.response.status_code = tracing::field::Empty,
         request_id = %ctx.request_id,
     );
-    let incoming = request.headers().get(TRACEPARENT_HEADER).and_then(|v| v.to_str().ok()).filter(|v| parse_traceparent(v).is_some());
+    let incoming = request
+        .headers()
+        .get(TRACEPARENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| parse_traceparent(v).is_some());
     if let Some((trace_id, span_id)) = crate::telemetry::continue_trace(&span, incoming) {
         ctx.trace_id = trace_id;
         ctx.span_id = span_id;
     }
     request.extensions_mut().insert(ctx.clone());
-    let mut response = scope(ctx.clone(), next.run(request)).instrument(span.clone()).await;
+    let mut response = scope(ctx.clone(), next.run(request))
+        .instrument(span.clone())
+        .await;
     span.record("http.response.status_code", response.status().as_u16());
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&ctx.request_id) {

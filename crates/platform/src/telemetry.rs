@@ -41,7 +41,8 @@ impl LogFormat {
 pub fn init(service: &'static str) -> Result<(), ConfigError> {
     let format = LogFormat::from_env()?;
     let filter = || match optional_env("RUST_LOG") {
-        Ok(Some(spec)) => EnvFilter::try_new(spec).map_err(|_| ConfigError::new("RUST_LOG", "is not a valid log filter")),
+        Ok(Some(spec)) => EnvFilter::try_new(spec)
+            .map_err(|_| ConfigError::new("RUST_LOG", "is not a valid log filter")),
         Ok(None) => Ok(EnvFilter::new("info")),
         Err(e) => Err(e),
     };
@@ -50,6 +51,9 @@ pub fn init(service: &'static str) -> Result<(), ConfigError> {
         LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
     };
     let export = otlp::layers(service)?;
-    let _ = tracing_subscriber::registry().with(stdout.with_filter(filter()?)).with(export).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(stdout.with_filter(filter()?))
+        .with(export)
+        .try_init();
     Ok(())
 }

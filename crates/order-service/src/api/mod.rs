@@ -54,7 +54,9 @@ pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) ->
         platform::auth::authenticate,
     ))
     .layer(middleware::from_fn(platform::http::problem_json))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(platform::http::panic_to_problem))
+    .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        platform::http::panic_to_problem,
+    ))
     .layer(middleware::from_fn_with_state(
         recording,
         crate::recording::record,

@@ -168,7 +168,10 @@ impl ContentInput {
             });
         }
         let Some(total) = total.filter(|t| *t <= MAX_TOTAL) else {
-            errors.push(FieldError::new("items", format!("the order total must not exceed {MAX_TOTAL}")));
+            errors.push(FieldError::new(
+                "items",
+                format!("the order total must not exceed {MAX_TOTAL}"),
+            ));
             return Err(errors);
         };
         let shipping_address = self.shipping_address.map(|a| a.validate(&mut errors));

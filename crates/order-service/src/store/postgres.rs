@@ -40,9 +40,18 @@ impl PgStore {
             return Ok(0);
         }
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let events = rows.into_iter().map(|(_, event_id, payload, traceparent)| OutboxEvent { event_id, payload, traceparent });
+        let events = rows
+            .into_iter()
+            .map(|(_, event_id, payload, traceparent)| OutboxEvent {
+                event_id,
+                payload,
+                traceparent,
+            });
         deliver.deliver(events.collect()).await?;
-        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(ids.len())
     }

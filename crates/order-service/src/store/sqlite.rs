@@ -39,16 +39,24 @@ impl SqliteStore {
     /// Delivers the oldest events, then deletes them. Rows are numbered by AUTOINCREMENT under
     /// SQLite's single writer, so the delivered rows are exactly the id range read.
     async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize> {
-        let rows: Vec<(i64, uuid::Uuid, String, Option<String>)> =
-            sqlx::query_as("SELECT id, event_id, payload, traceparent FROM outbox ORDER BY id LIMIT $1")
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0)) else {
+        let rows: Vec<(i64, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, event_id, payload, traceparent FROM outbox ORDER BY id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0))
+        else {
             return Ok(0);
         };
         let count = rows.len();
-        let events = rows.into_iter().map(|(_, event_id, payload, traceparent)| OutboxEvent { event_id, payload, traceparent });
+        let events = rows
+            .into_iter()
+            .map(|(_, event_id, payload, traceparent)| OutboxEvent {
+                event_id,
+                payload,
+                traceparent,
+            });
         deliver.deliver(events.collect()).await?;
         sqlx::query("DELETE FROM outbox WHERE id BETWEEN $1 AND $2")
             .bind(first)

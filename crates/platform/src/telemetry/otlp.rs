@@ -45,7 +45,10 @@ fn protocol() -> Result<Protocol, ConfigError> {
     match optional_env("OTEL_EXPORTER_OTLP_PROTOCOL")?.as_deref() {
         None | Some("http/protobuf") => Ok(Protocol::Http),
         Some("grpc") => Ok(Protocol::Grpc),
-        Some(_) => Err(ConfigError::new("OTEL_EXPORTER_OTLP_PROTOCOL", "must be http/protobuf or grpc")),
+        Some(_) => Err(ConfigError::new(
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "must be http/protobuf or grpc",
+        )),
     }
 }
 
@@ -53,7 +56,11 @@ fn wanted() -> Result<bool, ConfigError> {
     if optional_env("OTEL_SDK_DISABLED")?.as_deref() == Some("true") {
         return Ok(false);
     }
-    for var in ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] {
+    for var in [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    ] {
         if optional_env(var)?.is_some() {
             return Ok(true);
         }
@@ -64,7 +71,9 @@ fn wanted() -> Result<bool, ConfigError> {
 /// The OTLP layers, or none when no collector is configured. The exporters' own HTTP stacks
 /// are never exported (no feedback loop); export runs on background threads with bounded
 /// queues, so a slow or absent collector never blocks a request.
-pub fn layers<S>(service: &'static str) -> Result<Option<Box<dyn Layer<S> + Send + Sync>>, ConfigError>
+pub fn layers<S>(
+    service: &'static str,
+) -> Result<Option<Box<dyn Layer<S> + Send + Sync>>, ConfigError>
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
@@ -72,25 +81,38 @@ where
         return Ok(None);
     }
     let protocol = protocol()?;
-    let providers = PROVIDERS.get_or_init(|| build(service, &protocol).unwrap_or_else(|e| {
-        eprintln!("invalid configuration: OTEL_EXPORTER_OTLP_ENDPOINT cannot be used: {e}");
-        std::process::exit(2)
-    }));
+    let providers = PROVIDERS.get_or_init(|| {
+        build(service, &protocol).unwrap_or_else(|e| {
+            eprintln!("invalid configuration: OTEL_EXPORTER_OTLP_ENDPOINT cannot be used: {e}");
+            std::process::exit(2)
+        })
+    });
     let own_stack = || {
         filter_fn(|m| {
             let t = m.target();
-            !(t.starts_with("opentelemetry") || t.starts_with("hyper") || t.starts_with("h2") || t.starts_with("tonic") || t.starts_with("reqwest") || t.starts_with("tower"))
+            !(t.starts_with("opentelemetry")
+                || t.starts_with("hyper")
+                || t.starts_with("h2")
+                || t.starts_with("tonic")
+                || t.starts_with("reqwest")
+                || t.starts_with("tower"))
         })
     };
     let level = || {
-        optional_env("RUST_LOG").ok().flatten().and_then(|s| EnvFilter::try_new(s).ok()).unwrap_or_else(|| EnvFilter::new("info"))
+        optional_env("RUST_LOG")
+            .ok()
+            .flatten()
+            .and_then(|s| EnvFilter::try_new(s).ok())
+            .unwrap_or_else(|| EnvFilter::new("info"))
     };
     // Spans are exported at INFO whatever RUST_LOG says of log lines.
     let traces = tracing_opentelemetry::layer()
         .with_tracer(providers.tracer.tracer(service))
         .with_filter(own_stack())
         .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
-    let logs = OpenTelemetryTracingBridge::new(&providers.logger).with_filter(own_stack()).with_filter(level());
+    let logs = OpenTelemetryTracingBridge::new(&providers.logger)
+        .with_filter(own_stack())
+        .with_filter(level());
     Ok(Some(traces.and_then(logs).boxed()))
 }
 
@@ -100,15 +122,28 @@ fn build(service: &'static str, protocol: &Protocol) -> anyhow::Result<Providers
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
         .build();
     let (spans, logs) = match protocol {
-        Protocol::Http => (SpanExporter::builder().with_http().build()?, LogExporter::builder().with_http().build()?),
-        Protocol::Grpc => (SpanExporter::builder().with_tonic().build()?, LogExporter::builder().with_tonic().build()?),
+        Protocol::Http => (
+            SpanExporter::builder().with_http().build()?,
+            LogExporter::builder().with_http().build()?,
+        ),
+        Protocol::Grpc => (
+            SpanExporter::builder().with_tonic().build()?,
+            LogExporter::builder().with_tonic().build()?,
+        ),
     };
-    let tracer = SdkTracerProvider::builder().with_resource(resource.clone()).with_batch_exporter(spans).build();
-    let logger = SdkLoggerProvider::builder().with_resource(resource).with_batch_exporter(logs).build();
-    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    let tracer = SdkTracerProvider::builder()
+        .with_resource(resource.clone())
+        .with_batch_exporter(spans)
+        .build();
+    let logger = SdkLoggerProvider::builder()
+        .with_resource(resource)
+        .with_batch_exporter(logs)
+        .build();
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
     Ok(Providers { tracer, logger })
 }
-
 
 /// Makes `span` continue the W3C trace named by `traceparent` (when exporting), and returns
 /// the span's own trace and span ids (None when nothing is exported).
@@ -121,10 +156,12 @@ pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) -> Option
     }
     if let Some(tp) = traceparent {
         let carrier = std::collections::HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
-        let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+        let parent =
+            opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
         let _ = span.set_parent(parent);
     }
     let context = span.context();
     let sc = context.span().span_context().clone();
-    sc.is_valid().then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+    sc.is_valid()
+        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
 }
