@@ -66,7 +66,6 @@ pub fn check_database_url(url: &str) -> Result<(), ConfigError> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
