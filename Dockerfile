@@ -11,7 +11,7 @@
 #   gcr.io/distroless/cc-debian12:nonroot@sha256:<digest>
 
 ############################ builder ##########################################
-FROM rust:1.85-bookworm AS builder
+FROM rust:1.95-bookworm AS builder
 WORKDIR /build
 ENV CARGO_TERM_COLOR=never \
     CARGO_INCREMENTAL=0
