@@ -75,14 +75,16 @@ impl Application {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "order service listening");
         let relay_stop = CancellationToken::new();
-        let relay = tokio::spawn(self.relay.run(relay_stop.clone(), GRACE_PERIOD));
-        let deadline = async {
+        let deadline = Arc::new(std::sync::OnceLock::new());
+        let relay = tokio::spawn(self.relay.run(relay_stop.clone(), deadline.clone()));
+        let grace_over = async {
             shutdown.cancelled().await;
-            tokio::time::sleep(GRACE_PERIOD).await;
+            let end = *deadline.get_or_init(|| tokio::time::Instant::now() + GRACE_PERIOD);
+            tokio::time::sleep_until(end).await;
         };
         tokio::select! {
             served = platform::http::serve(self.listener, self.router, shutdown.clone()) => served?,
-            _ = deadline => tracing::warn!("in-flight requests did not finish within 30 s; stopping anyway"),
+            _ = grace_over => tracing::warn!("in-flight requests did not finish within 30 s; stopping anyway"),
         }
         // Every answered call is in the outbox now: the relay's last drain takes them all.
         relay_stop.cancel();

@@ -33,8 +33,13 @@ impl Relay {
         Ok(delivered)
     }
 
-    /// Runs until `shutdown`, then keeps draining for at most `grace`.
-    pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
+    /// Runs until `shutdown`, then keeps draining until `deadline` (the outbox holds every
+    /// answered call by then; what is left is delivered after the next start).
+    pub async fn run(
+        self,
+        shutdown: CancellationToken,
+        deadline: Arc<std::sync::OnceLock<tokio::time::Instant>>,
+    ) {
         let mut backoff = BACKOFF_START;
         let mut housekeeping = tokio::time::interval(Duration::from_secs(60));
         loop {
@@ -76,7 +81,11 @@ impl Relay {
                 }
             }
         };
-        if tokio::time::timeout(grace, drain).await.is_err() {
+        let deadline = deadline
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now);
+        if tokio::time::timeout_at(deadline, drain).await.is_err() {
             tracing::warn!("stopping with business transactions still in the outbox; they are delivered after restart");
         }
         self.report_backlog().await;

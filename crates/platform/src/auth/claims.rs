@@ -19,7 +19,7 @@ impl Principal {
         let sub = claims
             .get("sub")?
             .as_str()
-            .filter(|s| !s.is_empty() && s.len() <= 255)?;
+            .filter(|s| !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control))?;
         let mut scopes = BTreeSet::new();
         let mut add_words = |v: &Value| {
             if let Some(s) = v.as_str() {
