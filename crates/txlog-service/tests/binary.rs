@@ -84,6 +84,19 @@ fn healthcheck_reports_readiness() {
 }
 
 #[test]
+fn sigterm_stops_the_service_cleanly() {
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    let service = ServiceProcess::start(&db.url);
+    let started = std::time::Instant::now();
+    let status = service.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "an idle service stops at once"
+    );
+}
+
+#[test]
 fn setup_is_idempotent_on_sqlite() {
     let db = TestDb::new(Backend::Sqlite).unwrap();
     for _ in 0..2 {

@@ -29,6 +29,7 @@ conformance!(
     filters_select_records,
     cursors_page_in_both_orders,
     concurrent_appends_stay_gap_free,
+    simultaneous_redelivery_keeps_the_chain_valid,
 );
 
 /// sha256(prev_hash ++ JCS(record without hash)), as an auditor computes it.
@@ -272,4 +273,29 @@ async fn concurrent_appends_stay_gap_free(backend: Backend) {
         .map(|r| r["event_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), 120);
+}
+
+/// The same batch delivered four times at once: each event is stored once, and the chain
+/// stays valid and gap-free. On MongoDB this holds without the unique `event_id` index too
+/// (PoloDB cannot create it), because a writer reads the head before its duplicate pre-check.
+async fn simultaneous_redelivery_keeps_the_chain_valid(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let batch = events(20);
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (app, batch) = (app.clone(), batch.clone());
+        tasks.push(tokio::spawn(async move { app.append(&batch).await }));
+    }
+    for task in tasks {
+        let results = task.await.unwrap();
+        assert_eq!(results.len(), 20);
+    }
+    let report = app.verify().await;
+    assert_eq!(report["valid"], true, "{report}");
+    let all = app.all("order=asc&limit=500").await;
+    assert_eq!(seqs(&all), (0..all.len() as u64).collect::<Vec<u64>>());
+    assert_eq!(all.len(), 20, "each event stored exactly once");
 }

@@ -13,30 +13,46 @@ const CLIENTS_PER_PROCESS: usize = 3;
 const BATCHES_PER_CLIENT: usize = 8;
 const EVENTS_PER_BATCH: usize = 10;
 
+async fn post(client: &reqwest::Client, url: &str, batch: &[Value]) -> Vec<Value> {
+    let response = client
+        .post(url)
+        .bearer_auth(token("order-service", WRITE))
+        .json(&json!({"transactions": batch}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let body: Value = response.json().await.unwrap();
+    body["results"].as_array().unwrap().clone()
+}
+
+/// Clients on every process append fresh batches; every other batch is also delivered to the
+/// other process at the same moment, as a relay retrying against another replica would.
 async fn append_concurrently(services: &[ServiceProcess]) -> Vec<Value> {
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
-    for service in services {
+    for (k, service) in services.iter().enumerate() {
+        let other = &services[(k + 1) % services.len()];
         for _ in 0..CLIENTS_PER_PROCESS {
-            let (client, url) = (client.clone(), service.url("/v1/transactions"));
+            let client = client.clone();
+            let (url, other_url) = (
+                service.url("/v1/transactions"),
+                other.url("/v1/transactions"),
+            );
             tasks.push(tokio::spawn(async move {
                 let mut results = Vec::new();
                 for i in 0..BATCHES_PER_CLIENT {
                     let batch = events(EVENTS_PER_BATCH);
-                    // Every other batch is delivered twice, as a relay retrying after a lost answer would.
-                    let times = 2 - i % 2;
-                    for _ in 0..times {
-                        let response = client
-                            .post(&url)
-                            .bearer_auth(token("order-service", WRITE))
-                            .json(&json!({"transactions": batch}))
-                            .send()
-                            .await
-                            .unwrap();
-                        assert_eq!(response.status(), 200, "{:?}", response.text().await);
-                        let body: Value = response.json().await.unwrap();
-                        results.extend(body["results"].as_array().unwrap().iter().cloned());
+                    if i % 2 == 1 {
+                        results.extend(post(&client, &url, &batch).await);
+                        continue;
                     }
+                    let (a, b) = tokio::join!(
+                        post(&client, &url, &batch),
+                        post(&client, &other_url, &batch)
+                    );
+                    results.extend(a);
+                    results.extend(b);
                 }
                 results
             }));

@@ -28,7 +28,7 @@ pub const DEFAULT_DATABASE: &str = "txlog";
 /// How long one append keeps retrying when other replicas win the race for the head.
 const APPEND_DEADLINE: Duration = Duration::from_secs(30);
 /// Tries of one read before its error is returned.
-const READ_ATTEMPTS: u32 = 5;
+const READ_ATTEMPTS: u32 = 10;
 
 pub struct MongoStore {
     records: Collection<Document>,
@@ -60,7 +60,7 @@ impl MongoStore {
                         && !matches!(*e.kind, ErrorKind::ServerSelection { .. }) =>
                 {
                     tracing::debug!(error = %e, attempt, "a MongoDB read failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
                 Err(e) => return Err(e.into()),
@@ -175,6 +175,13 @@ pub async fn ensure_schema(database: &Database) -> bool {
     true
 }
 
+/// A random pause of up to 2^attempt ms (at most 128 ms), so that writers and readers that
+/// collided do not collide again in step.
+fn backoff(attempt: u32) -> Duration {
+    let cap = 2u64.saturating_pow(attempt.min(7));
+    Duration::from_millis(rand::thread_rng().gen_range(1..=cap.max(1)))
+}
+
 fn to_i64(seq: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(seq)?)
 }
@@ -244,6 +251,11 @@ impl Store for MongoStore {
         let mut existing: HashMap<Uuid, Placement> = HashMap::new();
         let mut attempt = 0u32;
         loop {
+            // The head is read BEFORE the duplicate pre-check: an event another writer stores
+            // after our head read lands on a seq we also try, so one of the two inserts fails
+            // and the loser sees the event on its next pre-check. The unique event_id index is
+            // a second guard.
+            let mut head = self.head().await?;
             for (id, placement) in self.placements(&ids).await? {
                 if !stored.contains_key(&id) {
                     existing.insert(id, placement);
@@ -258,7 +270,6 @@ impl Store for MongoStore {
             if todo.is_empty() {
                 return results(events, &stored, &existing);
             }
-            let mut head = self.head().await?;
             let mut sealed = Vec::with_capacity(todo.len());
             for event in todo {
                 let record =
@@ -331,9 +342,7 @@ impl Store for MongoStore {
                 );
             }
             attempt += 1;
-            let cap = 2u64.saturating_pow(attempt.min(7));
-            let pause = Duration::from_millis(rand::thread_rng().gen_range(0..=cap));
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(backoff(attempt)).await;
         }
     }
 

@@ -46,6 +46,12 @@ impl ServiceProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let parsed: Option<Value> = serde_json::from_str(&line).ok();
+                if parsed
+                    .as_ref()
+                    .is_some_and(|v| v["severity"] == "ERROR" || v["severity"] == "WARNING")
+                {
+                    eprintln!("txlog-service: {line}");
+                }
                 if let Some(address) = parsed.as_ref().and_then(|v| v["address"].as_str()) {
                     let _ = tx.send(address.parse::<SocketAddr>().unwrap());
                 }
@@ -55,6 +61,27 @@ impl ServiceProcess {
             .recv_timeout(Duration::from_secs(30))
             .expect("txlog-service did not start listening");
         ServiceProcess { addr, child }
+    }
+
+    /// Sends SIGTERM and waits (at most 35 s) for the process to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(35);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "txlog-service ignored SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
