@@ -6,7 +6,6 @@ pub mod api;
 mod app;
 pub mod chain;
 pub mod config;
-pub mod healthcheck;
 pub mod metrics;
 pub mod setup;
 pub mod store;

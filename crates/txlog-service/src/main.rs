@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use platform::config::exit_on_error;
-use txlog_service::{config, healthcheck, setup, Application, Config};
+use txlog_service::{config, setup, Application, Config};
 
 const ENVIRONMENT: &str = "\
 Environment:
@@ -55,11 +55,7 @@ async fn main() -> anyhow::Result<()> {
                 config::LISTEN_VAR,
                 config::DEFAULT_LISTEN,
             ));
-            std::process::exit(if healthcheck::is_ready(listen).await {
-                0
-            } else {
-                1
-            })
+            std::process::exit(platform::http::healthcheck(listen).await)
         }
         Some(Command::Setup {
             app_user,

@@ -91,18 +91,8 @@ async fn fallback(request: Request) -> Response {
 async fn catch_panic(request: Request, next: Next) -> Response {
     match AssertUnwindSafe(next.run(request)).catch_unwind().await {
         Ok(response) => response,
-        Err(panic) => panicked(panic),
+        Err(panic) => platform::http::panic_to_problem(panic),
     }
-}
-
-fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("a panic without a message");
-    tracing::error!(error = message, "a request handler panicked");
-    Problem::internal().into_response()
 }
 
 /// A 500 whose cause chain is logged once, here; the body says nothing of it.
