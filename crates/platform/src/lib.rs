@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod server;
 pub mod shutdown;

@@ -1,6 +1,8 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use platform::openapi::ProblemResponses;
+
 use super::orders;
 
 /// The OpenAPI 3.1 description, generated from the handlers and types.
@@ -9,7 +11,7 @@ use super::orders;
     info(title = "ordersys order service", description = "Create, read, list, update and delete product orders. Every call is recorded in the transaction log."),
     paths(orders::create, orders::get, orders::list, orders::update, orders::delete),
     components(schemas(platform::FieldError, platform::problem::ProblemDoc)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     tags((name = "orders", description = "Product orders"))
 )]
 pub struct ApiDoc;

@@ -39,13 +39,7 @@ pub struct OrderPage {
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters; replays the first response for 24 h")),
     responses(
         (status = 201, description = "Created", body = Order, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "A request with this Idempotency-Key is in flight", body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 413, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 415, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["orders:write"])))]
 pub async fn create(
@@ -134,9 +128,6 @@ pub async fn create(
     params(("id" = Uuid, Path, description = "Order id")),
     responses(
         (status = 200, body = Order, headers(("ETag" = String))),
-        (status = 400, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 404, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["orders:read"])))]
@@ -163,9 +154,6 @@ pub async fn get(
     ),
     responses(
         (status = 200, body = OrderPage),
-        (status = 400, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["orders:read"])))]
 pub async fn list(
@@ -194,15 +182,9 @@ pub async fn list(
         description = "Any of status, items, currency, shipping_address, notes"),
     responses(
         (status = 200, body = Order, headers(("ETag" = String))),
-        (status = 400, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 404, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 412, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 413, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 415, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["orders:write"])))]
 pub async fn update(
@@ -267,9 +249,6 @@ pub async fn update(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 404, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 412, body = platform::problem::ProblemDoc, content_type = "application/problem+json"),
