@@ -21,6 +21,11 @@ use crate::chain::{self, format_time, Head, IndexFields, StoredRecord};
 
 const SCHEMA: &str = include_str!("sqlite_schema.sql");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Event ids looked up per statement (SQLite allows 32 766 parameters).
+const LOOKUP_CHUNK: usize = 500;
+/// Records inserted per statement (10 parameters each).
+const INSERT_CHUNK: usize = 100;
+
 const COLUMNS: &str = "seq, event_id, transaction_id, order_id, actor, operation, outcome, recorded_at, canonical, hash";
 
 pub struct SqliteStore {
@@ -128,40 +133,29 @@ impl Store for SqliteStore {
             .await
             .context("cannot start an append")?;
         let mut existing = HashMap::new();
-        for event in events {
-            let row = sqlx::query("SELECT transaction_id, seq FROM records WHERE event_id = ?")
-                .bind(event.event_id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = row {
+        for chunk in events.chunks(LOOKUP_CHUNK) {
+            let mut lookup = QueryBuilder::<Sqlite>::new(
+                "SELECT event_id, transaction_id, seq FROM records WHERE event_id IN (",
+            );
+            let mut ids = lookup.separated(", ");
+            for event in chunk {
+                ids.push_bind(event.event_id.to_string());
+            }
+            lookup.push(")");
+            for row in lookup.build().fetch_all(&mut *tx).await? {
                 let placement = Placement {
                     transaction_id: row.try_get::<String, _>("transaction_id")?.parse()?,
                     seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
                 };
-                existing.insert(event.event_id, placement);
+                existing.insert(row.try_get::<String, _>("event_id")?.parse()?, placement);
             }
         }
         let mut head = Self::head(&mut tx).await?;
         let mut stored = HashMap::new();
+        let mut sealed_records = Vec::new();
         for event in pending(events, &existing) {
             let sealed = chain::seal(event, head.as_ref(), chain::next_recorded_at(head.as_ref()))?;
             let index = &sealed.index;
-            sqlx::query(&format!(
-                "INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(i64::try_from(index.seq)?)
-            .bind(index.event_id.to_string())
-            .bind(index.transaction_id.to_string())
-            .bind(&index.order_id)
-            .bind(&index.actor)
-            .bind(&index.operation)
-            .bind(&index.outcome)
-            .bind(format_time(index.recorded_at))
-            .bind(&sealed.canonical)
-            .bind(&sealed.hash)
-            .execute(&mut *tx)
-            .await
-            .context("cannot insert a record")?;
             stored.insert(
                 index.event_id,
                 Placement {
@@ -171,9 +165,40 @@ impl Store for SqliteStore {
             );
             head = Some(Head {
                 seq: index.seq,
-                hash: sealed.hash,
+                hash: sealed.hash.clone(),
                 recorded_at: index.recorded_at,
             });
+            sealed_records.push(sealed);
+        }
+        for chunk in sealed_records.chunks(INSERT_CHUNK) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new(format!("INSERT INTO records ({COLUMNS}) "));
+            let mut failed = None;
+            insert.push_values(chunk, |mut row, sealed| {
+                let index = &sealed.index;
+                let seq = i64::try_from(index.seq).unwrap_or_else(|e| {
+                    failed = Some(e);
+                    0
+                });
+                row.push_bind(seq)
+                    .push_bind(index.event_id.to_string())
+                    .push_bind(index.transaction_id.to_string())
+                    .push_bind(index.order_id.clone())
+                    .push_bind(index.actor.clone())
+                    .push_bind(index.operation.clone())
+                    .push_bind(index.outcome.clone())
+                    .push_bind(format_time(index.recorded_at))
+                    .push_bind(sealed.canonical.clone())
+                    .push_bind(sealed.hash.clone());
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .context("cannot insert records")?;
         }
         tx.commit().await.context("cannot commit an append")?;
         results(events, &stored, &existing)
