@@ -8,6 +8,7 @@ use platform::problem::ProblemDoc;
 use platform::Problem;
 use serde::Deserialize;
 use serde_json::Value;
+use tracing::Instrument;
 use txlog_api::{Batch, BatchResult, Record};
 use uuid::Uuid;
 
@@ -45,9 +46,11 @@ pub async fn append(
     caller.require(&state, SCOPE_WRITE)?;
     let JsonBody(raw) = JsonBody::<RawBatch>::from_request(request, &()).await?;
     let events = validate::batch(raw.transactions)?;
+    let span = tracing::info_span!("append to the chain", events = events.len());
     let results = state
         .store
         .append(&events)
+        .instrument(span)
         .await
         .map_err(|e| internal(e, "appending a batch failed"))?;
     crate::store::count_appended(&results);
