@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 MAX_EXAMPLES="${1:-${SCHEMATHESIS_MAX_EXAMPLES:-30}}"
 command -v st >/dev/null || pip install -q -r tests/schemathesis/requirements.txt
-[ -x target/debug/order-service ] && [ -x target/debug/txlog-service ] && [ -x target/debug/ordersys ] \
-  || cargo build --locked --bins
+# Up to date binaries (a no-op when the test run already built them).
+cargo build --locked --bins -q
+BIN="${CARGO_TARGET_DIR:-target}/debug"
 
 DIR="$(mktemp -d)"
 PIDS=()
@@ -22,18 +23,18 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SECRET="schemathesis-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 printf '%s' "$SECRET" > "$DIR/dev-signing-key"
-token() { target/debug/ordersys token --data-dir "$DIR" --sub "$1" --scopes "$2" --ttl 3600; }
+token() { "$BIN/ordersys" token --data-dir "$DIR" --sub "$1" --scopes "$2" --ttl 3600; }
 TXLOG_PORT="$(free_port)"
 ORDERS_PORT="$(free_port)"
 
 TXLOG_LISTEN="127.0.0.1:$TXLOG_PORT" TXLOG_DATABASE_URL="sqlite://$DIR/txlog.db" \
   TXLOG_AUTH_HS256_SECRET="$SECRET" LOG_FORMAT=json RUST_LOG=warn \
-  target/debug/txlog-service >"$DIR/txlog.log" 2>&1 &
+  "$BIN/txlog-service" >"$DIR/txlog.log" 2>&1 &
 PIDS+=($!)
 ORDERS_LISTEN="127.0.0.1:$ORDERS_PORT" ORDERS_DATABASE_URL="sqlite://$DIR/orders.db" \
   ORDERS_TXLOG_URL="http://127.0.0.1:$TXLOG_PORT" ORDERS_TXLOG_TOKEN="$(token order-service txlog:write)" \
   ORDERS_AUTH_HS256_SECRET="$SECRET" LOG_FORMAT=json RUST_LOG=warn \
-  target/debug/order-service >"$DIR/orders.log" 2>&1 &
+  "$BIN/order-service" >"$DIR/orders.log" 2>&1 &
 PIDS+=($!)
 
 for port in "$TXLOG_PORT" "$ORDERS_PORT"; do
