@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 MAX_EXAMPLES="${1:-${SCHEMATHESIS_MAX_EXAMPLES:-30}}"
 command -v st >/dev/null || pip install -q -r tests/schemathesis/requirements.txt
 # Up to date binaries (a no-op when the test run already built them).
-cargo build --locked --bins -q
+cargo build --locked --workspace --bins -q
 BIN="${CARGO_TARGET_DIR:-target}/debug"
 
 DIR="$(mktemp -d)"
