@@ -4,7 +4,7 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{order_body, token, Backend, TestApp};
+use support::{get_json, order_body, token, Backend, TestApp};
 
 const RW: &str = "orders:read orders:write";
 const ADMIN: &str = "orders:read orders:write orders:admin";
@@ -291,16 +291,7 @@ async fn list_pages_and_filters(backend: Backend) {
     let mut seen = Vec::new();
     let mut url = app.url("/v1/orders?limit=2");
     loop {
-        let page: Value = app
-            .http
-            .get(&url)
-            .bearer_auth(&alice)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = get_json(&app, &url, &alice).await;
         seen.extend(
             page["items"]
                 .as_array()
@@ -324,50 +315,14 @@ async fn list_pages_and_filters(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let page: Value = app
-        .http
-        .get(app.url("/v1/orders?status=cancelled"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&app, app.url("/v1/orders?status=cancelled"), &alice).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["items"][0]["id"], cancelled.as_str());
-    let all: Value = app
-        .http
-        .get(app.url("/v1/orders?limit=200"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = get_json(&app, app.url("/v1/orders?limit=200"), &admin).await;
     assert_eq!(all["items"].as_array().unwrap().len(), 6);
-    let bobs: Value = app
-        .http
-        .get(app.url("/v1/orders?customer_id=bob"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bobs: Value = get_json(&app, app.url("/v1/orders?customer_id=bob"), &admin).await;
     assert_eq!(bobs["items"].as_array().unwrap().len(), 1);
-    let third: Value = app
-        .http
-        .get(app.url(&format!("/v1/orders/{}", ids[2])))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let third: Value = get_json(&app, app.url(&format!("/v1/orders/{}", ids[2])), &alice).await;
     let at = third["created_at"].as_str().unwrap();
     let before: Value = app
         .http
@@ -538,16 +493,7 @@ async fn patch_follows_the_rules(backend: Backend) {
             .unwrap();
         assert_eq!(r.status(), 200, "{to}");
     }
-    let done: Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done: Value = get_json(&app, &url, &alice).await;
     assert_eq!(
         (done["status"].as_str(), done["version"].as_i64()),
         (Some("delivered"), Some(5))
@@ -705,16 +651,7 @@ async fn idempotency_keys(backend: Backend) {
         "malformed-request",
     )
     .await;
-    let list: Value = app
-        .http
-        .get(app.url("/v1/orders"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&app, app.url("/v1/orders"), &alice).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
 

@@ -4,7 +4,7 @@ mod support;
 
 use futures::future::join_all;
 use serde_json::{json, Value};
-use support::{order_body, token, Backend, TestApp};
+use support::{get_json, order_body, token, Backend, TestApp};
 
 const RW: &str = "orders:read orders:write";
 
@@ -46,16 +46,7 @@ async fn parallel_patches_with_one_if_match(backend: Backend) {
         19,
         "{statuses:?}"
     );
-    let now: Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now: Value = get_json(&app, &url, &alice).await;
     assert_eq!(now["version"], 2);
 }
 
@@ -86,16 +77,7 @@ async fn parallel_patches_without_if_match_lose_nothing(backend: Backend) {
         .into_iter()
         .filter(|r| r.as_ref().unwrap().status() == 200)
         .count();
-    let now: Value = app
-        .http
-        .get(&url)
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let now: Value = get_json(&app, &url, &admin).await;
     assert_eq!(
         now["version"].as_u64().unwrap() as usize,
         1 + ok,
@@ -131,16 +113,7 @@ async fn parallel_posts_with_one_idempotency_key(backend: Backend) {
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "one order, replayed");
-    let list: Value = app
-        .http
-        .get(app.url("/v1/orders"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&app, app.url("/v1/orders"), &alice).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
 

@@ -176,3 +176,16 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// `GET url` with a bearer token, answered with JSON.
+pub async fn get_json(app: &TestApp, url: impl reqwest::IntoUrl, token: &str) -> serde_json::Value {
+    app.http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
