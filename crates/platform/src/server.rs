@@ -30,7 +30,7 @@ use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -184,7 +184,7 @@ async fn serve_connection(
     close_rx: watch::Receiver<()>,
 ) {
     let _permit = permit;
-    let _close_rx = close_rx;
+    // Held by the connection and by each of its requests: shutdown waits for all of them.
     // Until the first bytes arrive the connection is idle and may be evicted.
     let waiting = idle.push();
     let protocol = tokio::select! {
@@ -199,12 +199,23 @@ async fn serve_connection(
         return;
     };
     let body_limits = (limits.body_idle_timeout, limits.body_total_timeout);
+    let in_flight = close_rx;
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(remote));
         let request = request.map(|body| Body::new(TimedBody::new(body, body_limits)));
-        let app = app.clone();
+        let (app, in_flight) = (app.clone(), in_flight.clone());
+        // Each request runs in a task of its own, so that a client that goes away does not
+        // cancel its handler half-way (a database transaction left open, a call unrecorded):
+        // the handler finishes, and shutdown waits for it like for a connection.
+        let handler = tokio::spawn(async move {
+            let _in_flight = in_flight;
+            app.oneshot(request).await.unwrap_or_else(|e| match e {})
+        });
         async move {
-            Ok::<Response, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {}))
+            Ok::<Response, Infallible>(handler.await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a request handler failed");
+                Problem::internal().into_response()
+            }))
         }
     });
     let io = TokioIo::new(stream);

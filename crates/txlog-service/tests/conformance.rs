@@ -30,6 +30,7 @@ conformance!(
     cursors_page_in_both_orders,
     concurrent_appends_stay_gap_free,
     simultaneous_redelivery_keeps_the_chain_valid,
+    abandoned_deliveries_leave_the_store_working,
 );
 
 /// sha256(prev_hash ++ JCS(record without hash)), as an auditor computes it.
@@ -298,4 +299,33 @@ async fn simultaneous_redelivery_keeps_the_chain_valid(backend: Backend) {
     let all = app.all("order=asc&limit=500").await;
     assert_eq!(seqs(&all), (0..all.len() as u64).collect::<Vec<u64>>());
     assert_eq!(all.len(), 20, "each event stored exactly once");
+}
+
+/// Senders that give up mid-request (a client timeout, a killed order service): whatever
+/// point an append had reached, the store keeps working, the chain stays valid and gap-free,
+/// and redelivering every batch stores each event exactly once.
+async fn abandoned_deliveries_leave_the_store_working(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let batches: Vec<Vec<Value>> = (0..30).map(|_| events(20)).collect();
+    let impatient = reqwest::Client::new();
+    for (i, batch) in batches.iter().enumerate() {
+        // From well before to just after the append's commit.
+        let patience = std::time::Duration::from_micros(500 + (i as u64 % 10) * 700);
+        let _ = impatient
+            .post(app.url("/v1/transactions"))
+            .bearer_auth(common::token("order-service", common::WRITE))
+            .json(&json!({ "transactions": batch }))
+            .timeout(patience)
+            .send()
+            .await;
+    }
+    for batch in &batches {
+        assert_eq!(app.append(batch).await.len(), 20);
+    }
+    let report = app.verify().await;
+    assert_eq!(report["valid"], true, "{report}");
+    let all = app.all("order=asc&limit=500").await;
+    assert_eq!(seqs(&all), (0..600).collect::<Vec<u64>>());
 }

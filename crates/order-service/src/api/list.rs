@@ -109,7 +109,8 @@ pub fn encode_cursor(order: &Order) -> String {
     ))
 }
 
-fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+/// The position a cursor names, or `None` for anything [`encode_cursor`] did not make.
+pub fn decode_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
     let (micros, id) = text.split_once(':')?;
     Some((

@@ -1,7 +1,7 @@
 //! The HTTP surface: routes, extractors and the OpenAPI description.
 
 mod headers;
-mod list;
+pub mod list;
 mod openapi;
 mod ops;
 mod orders;

@@ -6,21 +6,13 @@ use axum::Json;
 use platform::http::JsonBody;
 use platform::problem::ProblemDoc;
 use platform::Problem;
-use serde::Deserialize;
-use serde_json::Value;
 use tracing::Instrument;
 use txlog_api::{Batch, BatchResult, Record};
 use uuid::Uuid;
 
 use super::caller::{Caller, SCOPE_READ, SCOPE_WRITE};
-use super::{internal, validate, AppState};
-
-/// The body as received: events stay raw JSON until each is checked on its own.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBatch {
-    transactions: Vec<Value>,
-}
+use super::validate::{self, RawBatch};
+use super::{internal, AppState};
 
 /// Appends 1 to 1 000 events; an invalid event rejects the whole batch and nothing is stored.
 #[utoipa::path(

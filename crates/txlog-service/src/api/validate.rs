@@ -2,6 +2,7 @@
 //! and every problem is reported with its path (`transactions[3].outcome`).
 
 use platform::{FieldError, Problem};
+use serde::Deserialize;
 use serde_json::Value;
 use txlog_api::Event;
 
@@ -15,6 +16,13 @@ const MAX_USER_AGENT: usize = 8 * 1024;
 const MAX_BODY_JSON: usize = 1024 * 1024;
 /// Integers above this lose precision in RFC 8785 canonical JSON (IEEE 754 doubles).
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// The body as received: events stay raw JSON until each is checked on its own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBatch {
+    pub transactions: Vec<Value>,
+}
 
 /// The events of a batch, or a 422 naming every invalid field.
 pub fn batch(raw: Vec<Value>) -> Result<Vec<Event>, Problem> {
