@@ -282,7 +282,75 @@ async fn restart_delivers_the_backlog(backend: Backend) {
     assert_eq!(again.recorded(10).await.len(), 10);
 }
 
+/// Clients that give up before the answer: the service keeps working, and the orders in the
+/// database are exactly the creates it recorded, each once.
+async fn abandoned_calls_leave_orders_and_records_consistent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = token("alice", RW);
+    for i in 0..40u64 {
+        let _ = app
+            .http
+            .post(app.url("/v1/orders"))
+            .bearer_auth(&alice)
+            .header("x-request-id", format!("gone-{i}"))
+            .json(&order_body())
+            .timeout(std::time::Duration::from_micros(300 + (i % 10) * 600))
+            .send()
+            .await;
+    }
+    let r = app
+        .http
+        .post(app.url("/v1/orders"))
+        .bearer_auth(&alice)
+        .header("x-request-id", "patient")
+        .json(&order_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "the service still works");
+    // Abandoned calls still run to the end; wait until the database and the deliveries settle.
+    let creates = |events: &[Value]| -> Vec<String> {
+        let mut ids: Vec<String> = events
+            .iter()
+            .filter(|e| e["operation"] == "order.create" && e["outcome"] == "success")
+            .map(|e| e["order_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let (mut stored, mut created) = (Vec::new(), Vec::new());
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let listed = support::get_json(&app, app.url("/v1/orders?limit=200"), &alice).await;
+        stored = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect();
+        stored.sort();
+        created = creates(&app.receiver.events());
+        if created == stored {
+            break;
+        }
+    }
+    let events = app.receiver.events();
+    assert_eq!(
+        created, stored,
+        "stored orders = recorded creates, each once"
+    );
+    let mut ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["request"]["request_id"].as_str().unwrap())
+        .collect();
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "no call recorded twice");
+}
+
 on_both_backends! {
+    abandoned_calls_leave_orders_and_records_consistent => abandoned_calls_leave_orders_and_records_consistent;
     every_call_is_recorded_once => every_call_is_recorded_once;
     large_bodies_are_cut_and_marked => large_bodies_are_cut_and_marked;
     outage_then_recovery_loses_nothing => outage_then_recovery_loses_nothing;
