@@ -5,22 +5,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use platform::http::parse_json;
 use txlog_api::Record;
 use txlog_service::api::validate::{self, RawBatch};
 use txlog_service::chain::{next_recorded_at, seal, ChainVerifier, Head, StoredRecord};
 
 fuzz_target!(|bytes: &[u8]| {
-    let raw: RawBatch = match parse_json(bytes) {
-        Ok(raw) => raw,
-        Err(problem) => {
-            assert!(
-                matches!(problem.status.as_u16(), 400 | 422),
-                "{}",
-                problem.status
-            );
-            return;
-        }
+    let Some(raw) = ordersys_fuzz::parse_body::<RawBatch>(bytes) else {
+        return;
     };
     let events = match validate::batch(raw.transactions) {
         Ok(events) => events,

@@ -7,6 +7,22 @@ use order_service::domain::{apply_patch, Order, OrderInput, PatchOutcome};
 use platform::http::parse_json;
 use serde_json::{json, Map, Value};
 
+/// Parses a JSON request body as the services do; a refusal must be a 400 (not JSON) or a
+/// 422 (wrong shape), and then there is nothing more to check.
+pub fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    match parse_json::<T>(bytes) {
+        Ok(value) => Some(value),
+        Err(problem) => {
+            assert!(
+                matches!(problem.status.as_u16(), 400 | 422),
+                "{}",
+                problem.status
+            );
+            None
+        }
+    }
+}
+
 /// The rules of SPEC section 5 that every stored order keeps.
 pub fn assert_order(order: &Order) {
     assert!(
