@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Property-based API fuzzing of both services from their own /openapi.json (Schemathesis),
 # authenticated with real dev tokens. Starts the two debug binaries on SQLite stores in a
-# temporary directory, runs a bounded number of examples per operation, stops them.
+# temporary directory, and a second transaction log on its MongoDB store (a FerretDB server),
+# runs a bounded number of examples per operation against each, stops them.
 # Usage: bash tests/schemathesis/run.sh [max-examples]   (default 30)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,6 +27,10 @@ printf '%s' "$SECRET" > "$DIR/dev-signing-key"
 token() { "$BIN/ordersys" token --data-dir "$DIR" --sub "$1" --scopes "$2" --ttl 3600; }
 TXLOG_PORT="$(free_port)"
 ORDERS_PORT="$(free_port)"
+MONGO_PORT="$(free_port)"
+TXLOG_MONGO_PORT="$(free_port)"
+FERRETDB="${FERRETDB_BIN:-$HOME/.cache/ordersys/bin/ferretdb}"
+[ -x "$FERRETDB" ] || { echo "FerretDB is missing: bash .ci/ferretdb.sh builds it"; exit 1; }
 
 TXLOG_LISTEN="127.0.0.1:$TXLOG_PORT" TXLOG_DATABASE_URL="sqlite://$DIR/txlog.db" \
   TXLOG_AUTH_HS256_SECRET="$SECRET" LOG_FORMAT=json RUST_LOG=warn \
@@ -36,8 +41,23 @@ ORDERS_LISTEN="127.0.0.1:$ORDERS_PORT" ORDERS_DATABASE_URL="sqlite://$DIR/orders
   ORDERS_AUTH_HS256_SECRET="$SECRET" LOG_FORMAT=json RUST_LOG=warn \
   "$BIN/order-service" >"$DIR/orders.log" 2>&1 &
 PIDS+=($!)
+mkdir -p "$DIR/ferretdb"
+"$FERRETDB" --handler=sqlite --sqlite-url="file:$DIR/ferretdb/" --state-dir="$DIR/ferretdb" \
+  --listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr=- --telemetry=disable --log-level=error \
+  >"$DIR/ferretdb.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $MONGO_PORT), 1)" 2>/dev/null && break
+  sleep 0.1
+done
+MONGO_URL="mongodb://127.0.0.1:$MONGO_PORT/txlog?directConnection=true"
+TXLOG_DATABASE_URL="$MONGO_URL" "$BIN/txlog-service" setup --skip-role >/dev/null
+TXLOG_LISTEN="127.0.0.1:$TXLOG_MONGO_PORT" TXLOG_DATABASE_URL="$MONGO_URL" \
+  TXLOG_AUTH_HS256_SECRET="$SECRET" LOG_FORMAT=json RUST_LOG=warn \
+  "$BIN/txlog-service" >"$DIR/txlog-mongo.log" 2>&1 &
+PIDS+=($!)
 
-for port in "$TXLOG_PORT" "$ORDERS_PORT"; do
+for port in "$TXLOG_PORT" "$ORDERS_PORT" "$TXLOG_MONGO_PORT"; do
   for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
     sleep 0.1
@@ -64,13 +84,15 @@ run() {
 }
 run order-service "$ORDERS_PORT" "$(token alice 'orders:read orders:write orders:admin')"
 run txlog-service "$TXLOG_PORT" "$(token auditor 'txlog:read txlog:write')"
+run "txlog-service (MongoDB store on FerretDB)" "$TXLOG_MONGO_PORT" "$(token auditor 'txlog:read txlog:write')"
 
-# Both services must still be alive and serving.
-for port in "$TXLOG_PORT" "$ORDERS_PORT"; do
+# Every service must still be alive and serving.
+for port in "$TXLOG_PORT" "$ORDERS_PORT" "$TXLOG_MONGO_PORT"; do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { echo "service on $port died"; status=1; }
 done
-if grep -q '"severity":"ERROR"' "$DIR/orders.log" "$DIR/txlog.log"; then
-  echo "--- errors logged by the services:"; grep -h '"severity":"ERROR"' "$DIR/orders.log" "$DIR/txlog.log" | head -20
+LOGS=("$DIR/orders.log" "$DIR/txlog.log" "$DIR/txlog-mongo.log")
+if grep -q '"severity":"ERROR"' "${LOGS[@]}"; then
+  echo "--- errors logged by the services:"; grep -h '"severity":"ERROR"' "${LOGS[@]}" | head -20
   status=1
 fi
 exit "$status"

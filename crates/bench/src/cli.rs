@@ -12,7 +12,7 @@ use crate::profiles::Profile;
 /// recording switched off.
 ///
 /// Needs the release binaries next to this one (`cargo build --release --bin order-service
-/// --bin txlog-service`), PostgreSQL, and for `--txlog-store mongo` PoloDB (`polodb`).
+/// --bin txlog-service`), PostgreSQL, and for `--txlog-store mongo` FerretDB (`ferretdb`).
 #[derive(Parser, Debug, Clone)]
 #[command(version)]
 pub struct Args {
@@ -54,7 +54,7 @@ pub struct Args {
     /// Words to start the order-service binary with, e.g. "valgrind --tool=callgrind".
     #[arg(long, value_delimiter = ' ', num_args = 1)]
     pub orders_wrapper: Vec<String>,
-    /// Keep the created PostgreSQL databases and the work directory (logs, PoloDB data).
+    /// Keep the created PostgreSQL databases and the work directory (logs, FerretDB data).
     #[arg(long)]
     pub keep: bool,
 }
@@ -75,7 +75,7 @@ pub enum Part {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TxlogStore {
-    /// MongoDB wire protocol, served by PoloDB.
+    /// MongoDB wire protocol, served by FerretDB.
     Mongo,
     Sqlite,
 }

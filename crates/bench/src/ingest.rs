@@ -110,11 +110,12 @@ pub enum RawStore {
 }
 
 impl RawStore {
-    /// The service's collection and indexes on the (fresh) MongoDB server on `port`.
+    /// The service's collection and indexes, in a database of its own (`txlog_raw`) on the
+    /// MongoDB server on `port`.
     pub async fn mongo(port: u16) -> anyhow::Result<Self> {
-        let url = format!("mongodb://127.0.0.1:{port}/txlog?directConnection=true");
+        let url = format!("mongodb://127.0.0.1:{port}/txlog_raw?directConnection=true");
         let db = txlog_service::store::mongo::open(&url).await?;
-        txlog_service::store::mongo::ensure_schema(&db).await;
+        txlog_service::store::mongo::ensure_indexes(&db).await?;
         Ok(Self::Mongo(
             db.collection(txlog_service::store::RECORDS_COLLECTION),
         ))

@@ -68,8 +68,8 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
     if let Some(mut txlog) = txlog {
         txlog.process.stop(std::time::Duration::from_secs(30)).await;
-        if let Some((mut polodb, _)) = txlog.polodb {
-            polodb.stop(std::time::Duration::from_secs(10)).await;
+        if let Some((mut ferretdb, _)) = txlog.ferretdb {
+            ferretdb.stop(std::time::Duration::from_secs(10)).await;
         }
     }
     println!(

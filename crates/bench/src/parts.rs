@@ -212,14 +212,11 @@ pub async fn ingest(
     results: &mut Results,
 ) -> anyhow::Result<()> {
     eprintln!("baseline (c): transaction log ingest against raw store inserts");
-    // A store of its own, like the service's (PoloDB keeps one database per server).
-    let mut raw_server = None;
-    let raw = match &txlog.polodb {
-        Some(_) => {
+    // A store of its own beside the service's: a second database on the same server.
+    let raw = match &txlog.ferretdb {
+        Some((_, port)) => {
             results.store = "mongodb insert_many".into();
-            let (server, port) = system::start_polodb(dir, "polodb-raw").await?;
-            raw_server = Some(server);
-            RawStore::mongo(port).await?
+            RawStore::mongo(*port).await?
         }
         None => {
             results.store = "sqlite".into();
@@ -250,9 +247,6 @@ pub async fn ingest(
             raw: raw_stats,
             service,
         });
-    }
-    if let Some(mut server) = raw_server {
-        server.stop(Duration::from_secs(10)).await;
     }
     Ok(())
 }

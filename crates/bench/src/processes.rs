@@ -1,4 +1,4 @@
-//! The real service binaries and PoloDB as child processes, killed when dropped.
+//! The real service binaries and FerretDB as child processes, killed when dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,21 +23,22 @@ pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// `POLODB_BIN`, `polodb` on the PATH, or `~/.cargo/bin/polodb`.
-pub fn polodb_binary() -> anyhow::Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("POLODB_BIN") {
+/// `FERRETDB_BIN`, `ferretdb` on the PATH, or the copy `.ci/run` caches in
+/// `~/.cache/ordersys/bin`.
+pub fn ferretdb_binary() -> anyhow::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("FERRETDB_BIN") {
         return Ok(PathBuf::from(bin));
     }
     let on_path = std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("polodb"))
+        .map(|dir| dir.join("ferretdb"))
         .find(|p| p.is_file());
-    let in_cargo = std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cargo/bin/polodb"))
+    let cached = std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".cache/ordersys/bin/ferretdb"))
         .filter(|p| p.is_file());
-    on_path.or(in_cargo).context(
-        "polodb is not installed (cargo install polodb --locked), or use --txlog-store sqlite",
+    on_path.or(cached).context(
+        "ferretdb is not installed (bash .ci/ferretdb.sh builds it), or use --txlog-store sqlite",
     )
 }
 

@@ -1,11 +1,11 @@
-//! The services under test as processes: the transaction log (on PoloDB or SQLite) and the
+//! The services under test as processes: the transaction log (on FerretDB or SQLite) and the
 //! order service (on a fresh PostgreSQL database), wired together like in production.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{Args, TxlogStore};
-use crate::processes::{free_port, polodb_binary, sibling_binary, Process};
+use crate::processes::{ferretdb_binary, free_port, sibling_binary, Process};
 
 /// Signs every token of the run; both services verify with it.
 pub const SECRET: &str = "ordersys-bench-secret-0123456789-abcdef";
@@ -18,17 +18,17 @@ pub fn token(sub: &str, scopes: &str) -> String {
 pub struct Txlog {
     pub base: String,
     pub process: Process,
-    /// The PoloDB server and its port, for the MongoDB store.
-    pub polodb: Option<(Process, u16)>,
+    /// The FerretDB server and its port, for the MongoDB store.
+    pub ferretdb: Option<(Process, u16)>,
 }
 
 impl Txlog {
     pub async fn start(args: &Args, dir: &std::path::Path) -> anyhow::Result<Self> {
-        let (polodb, database_url) = match args.txlog_store {
+        let (ferretdb, database_url) = match args.txlog_store {
             TxlogStore::Mongo => {
-                let (polodb, port) = start_polodb(dir, "polodb").await?;
+                let (ferretdb, port) = start_ferretdb(dir, "ferretdb").await?;
                 let url = format!("mongodb://127.0.0.1:{port}/txlog?directConnection=true");
-                (Some((polodb, port)), url)
+                (Some((ferretdb, port)), url)
             }
             TxlogStore::Sqlite => (None, format!("sqlite://{}/txlog.db", dir.display())),
         };
@@ -50,32 +50,35 @@ impl Txlog {
         Ok(Self {
             base,
             process,
-            polodb,
+            ferretdb,
         })
     }
 }
 
-/// A PoloDB server (MongoDB wire protocol) storing under `dir/name`, and its port.
-pub async fn start_polodb(dir: &std::path::Path, name: &str) -> anyhow::Result<(Process, u16)> {
+/// A FerretDB server (MongoDB wire protocol, SQLite handler) storing under `dir/name`, and
+/// its port.
+pub async fn start_ferretdb(dir: &std::path::Path, name: &str) -> anyhow::Result<(Process, u16)> {
     let port = free_port()?;
-    let mut polodb = Process::spawn(
+    let data = dir.join(name);
+    std::fs::create_dir_all(&data)?;
+    let mut ferretdb = Process::spawn(
         name,
         &[],
-        &polodb_binary()?,
+        &ferretdb_binary()?,
         &[
-            "serve".into(),
-            "--path".into(),
-            dir.join(name).display().to_string(),
-            "--host".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
+            "--handler=sqlite".into(),
+            format!("--sqlite-url=file:{}/", data.display()),
+            format!("--state-dir={}", data.display()),
+            format!("--listen-addr=127.0.0.1:{port}"),
+            "--debug-addr=-".into(),
+            "--telemetry=disable".into(),
+            "--log-level=warn".into(),
         ],
         &[],
         dir,
     )?;
-    polodb.wait_listening(port, READY).await?;
-    Ok((polodb, port))
+    ferretdb.wait_listening(port, READY).await?;
+    Ok((ferretdb, port))
 }
 
 /// The delivery identity of the order service.

@@ -30,7 +30,7 @@ struct Cli {
 enum Command {
     /// Exit 0 when the local service answers GET /readyz with 200, else 1.
     Healthcheck,
-    /// Create the collections, indexes, the ordersysTxlogAppender role (insert and find
+    /// Create the collections, indexes, the ordersysTxlogAppender role (insert, find and listIndexes
     /// only) and optionally an application user; safe to re-run. Uses TXLOG_DATABASE_URL with
     /// admin credentials. For SQLite it creates the schema.
     Setup {

@@ -1,6 +1,6 @@
 //! `txlog-service setup`: prepares a database for the service, idempotently. For MongoDB:
 //! the records collection and its indexes, the role `ordersysTxlogAppender` with only
-//! `insert` and `find` on it, and optionally an application user holding only that role.
+//! `insert`, `find` and `listIndexes` on it, and optionally an application user holding only that role.
 //! For SQLite: the schema (tables, indexes, append-only triggers).
 
 use std::path::PathBuf;
@@ -40,11 +40,10 @@ pub async fn run(database_url: &str, options: &SetupOptions) -> anyhow::Result<V
     let database = store::mongo::open(database_url).await?;
     let mut done = Vec::new();
     let place = format!("{}.{RECORDS_COLLECTION}", database.name());
-    if store::mongo::ensure_schema(&database).await {
-        done.push(format!("collection {place} and its indexes are in place"));
-    } else {
-        done.push(format!("WARNING: the indexes on {place} could not be created (see the log); the service still works"));
-    }
+    store::mongo::ensure_indexes(&database)
+        .await
+        .with_context(|| format!("cannot prepare {place}"))?;
+    done.push(format!("collection {place} and its indexes are in place"));
     if options.skip_role {
         done.push(format!("role {APPENDER_ROLE} skipped (--skip-role)"));
     } else {
@@ -68,11 +67,12 @@ fn read_password(path: &PathBuf) -> anyhow::Result<String> {
     Ok(password)
 }
 
-/// The role's privileges: `insert` and `find` on the records collection, nothing else.
+/// The role's privileges on the records collection: `insert` and `find`, and `listIndexes` so
+/// that the service can see at start that `setup` has created the indexes. Nothing else.
 pub fn role_privileges(database: &str) -> Vec<Document> {
     vec![doc! {
         "resource": {"db": database, "collection": RECORDS_COLLECTION},
-        "actions": ["insert", "find"],
+        "actions": ["insert", "find", "listIndexes"],
     }]
 }
 
@@ -89,7 +89,7 @@ async fn ensure_role(database: &Database) -> anyhow::Result<String> {
             .await
             .context("updateRole failed")?;
         Ok(format!(
-            "role {APPENDER_ROLE} updated: insert and find on {RECORDS_COLLECTION} only"
+            "role {APPENDER_ROLE} updated: insert, find and listIndexes on {RECORDS_COLLECTION} only"
         ))
     } else {
         database
@@ -97,7 +97,7 @@ async fn ensure_role(database: &Database) -> anyhow::Result<String> {
             .await
             .context("createRole failed")?;
         Ok(format!(
-            "role {APPENDER_ROLE} created: insert and find on {RECORDS_COLLECTION} only"
+            "role {APPENDER_ROLE} created: insert, find and listIndexes on {RECORDS_COLLECTION} only"
         ))
     }
 }
@@ -147,7 +147,7 @@ mod tests {
             .iter()
             .filter_map(|a| a.as_str())
             .collect();
-        assert_eq!(actions, ["insert", "find"]);
+        assert_eq!(actions, ["insert", "find", "listIndexes"]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The `txlog-service` binary: `--help`, one-line configuration errors, `healthcheck` and an
-//! idempotent `setup`.
+//! The `txlog-service` binary: `--help`, one-line configuration errors, `healthcheck`, an
+//! idempotent `setup`, and a quiet start as the application user after `setup`.
 
 mod common;
 
@@ -132,4 +132,34 @@ fn setup_is_idempotent_on_mongodb_without_roles() {
         "--app-user without a password file is refused"
     );
     assert!(std::path::Path::new(BINARY).is_file());
+}
+
+/// The operator's order: `setup`, then the service. The service finds every index and starts
+/// without a warning (tests/mongo_indexes.rs shows it only lists them).
+#[test]
+fn after_setup_the_service_starts_without_a_warning() {
+    let Some(db) = TestDb::new(Backend::Mongo) else {
+        return;
+    };
+    let mut child = command(&db.url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut complaints = Vec::new();
+    let mut listening = false;
+    for line in lines.map_while(Result::ok) {
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if entry["severity"] == "WARNING" || entry["severity"] == "ERROR" {
+            complaints.push(line.clone());
+        }
+        if entry["address"].is_string() {
+            listening = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening, "the service did not start listening");
+    assert!(complaints.is_empty(), "{complaints:#?}");
 }

@@ -1,5 +1,5 @@
 //! The store conformance suite, run over HTTP against the real application on each backend:
-//! SQLite (embedded) and MongoDB (PoloDB's MongoDB-wire server).
+//! SQLite (embedded) and MongoDB (a FerretDB server, prepared by `txlog-service setup`).
 
 mod common;
 
@@ -31,6 +31,8 @@ conformance!(
     concurrent_appends_stay_gap_free,
     simultaneous_redelivery_keeps_the_chain_valid,
     abandoned_deliveries_leave_the_store_working,
+    the_store_itself_refuses_a_second_record_of_an_event,
+    list_filters_have_indexes,
 );
 
 /// sha256(prev_hash ++ JCS(record without hash)), as an auditor computes it.
@@ -277,8 +279,8 @@ async fn concurrent_appends_stay_gap_free(backend: Backend) {
 }
 
 /// The same batch delivered four times at once: each event is stored once, and the chain
-/// stays valid and gap-free. On MongoDB this holds without the unique `event_id` index too
-/// (PoloDB cannot create it), because a writer reads the head before its duplicate pre-check.
+/// stays valid and gap-free. On MongoDB the unique `event_id` index is in place; exactly-once
+/// also holds without it, because a writer reads the head before its duplicate pre-check.
 async fn simultaneous_redelivery_keeps_the_chain_valid(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -328,4 +330,112 @@ async fn abandoned_deliveries_leave_the_store_working(backend: Backend) {
     assert_eq!(report["valid"], true, "{report}");
     let all = app.all("order=asc&limit=500").await;
     assert_eq!(seqs(&all), (0..600).collect::<Vec<u64>>());
+}
+
+/// A record for an event already stored, written straight into the store at the next seq
+/// (a writer that skipped the pre-check): the store's own unique `event_id` constraint
+/// refuses it. On MongoDB the index comes from `setup`.
+async fn the_store_itself_refuses_a_second_record_of_an_event(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let sent = events(2);
+    app.append(&sent).await;
+    let event_id = sent[0]["event_id"].as_str().unwrap().to_owned();
+    let refused = match backend {
+        Backend::Sqlite => {
+            let mut raw = raw_sqlite(&app).await;
+            sqlx::query(
+                "INSERT INTO records (seq, event_id, transaction_id, order_id, actor, operation, outcome, \
+                 recorded_at, canonical, hash) VALUES (2, ?, ?, NULL, NULL, 'order.get', 'success', \
+                 '2026-11-25T10:00:00.000Z', '{}', 'x')",
+            )
+            .bind(&event_id)
+            .bind(uuid::Uuid::now_v7().to_string())
+            .execute(&mut raw)
+            .await
+            .unwrap_err()
+            .to_string()
+        }
+        Backend::Mongo => {
+            let records = raw_mongo(&app).await;
+            let duplicate = mongodb::bson::doc! {
+                "_id": 2_i64, "event_id": &event_id, "transaction_id": uuid::Uuid::now_v7().to_string(),
+            };
+            records.insert_one(duplicate).await.unwrap_err().to_string()
+        }
+    };
+    assert!(
+        refused.to_lowercase().contains("unique") || refused.contains("11000"),
+        "{refused}"
+    );
+    assert_eq!(seqs(&app.all("order=asc").await), [0, 1]);
+}
+
+/// Every list filter (order id, actor, operation, outcome, time) is backed by an index whose
+/// key starts with that field.
+async fn list_filters_have_indexes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let leading: Vec<String> = match backend {
+        Backend::Sqlite => {
+            let mut raw = raw_sqlite(&app).await;
+            let names: Vec<(String,)> = sqlx::query_as(
+                "SELECT il.name FROM pragma_index_list('records') AS l, pragma_index_info(l.name) AS il \
+                 WHERE il.seqno = 0",
+            )
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
+            names.into_iter().map(|(n,)| n).collect()
+        }
+        Backend::Mongo => {
+            use futures::TryStreamExt;
+            let indexes: Vec<mongodb::IndexModel> = raw_mongo(&app)
+                .await
+                .list_indexes()
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            indexes
+                .iter()
+                .filter_map(|i| i.keys.keys().next().cloned())
+                .collect()
+        }
+    };
+    for field in [
+        "event_id",
+        "transaction_id",
+        "order_id",
+        "actor",
+        "operation",
+        "outcome",
+        "recorded_at",
+    ] {
+        assert!(
+            leading.iter().any(|l| l == field),
+            "no index on {field}: {leading:?}"
+        );
+    }
+}
+
+async fn raw_sqlite(app: &TestApp) -> sqlx::SqliteConnection {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    sqlx::sqlite::SqliteConnectOptions::from_str(&app.db.url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+async fn raw_mongo(app: &TestApp) -> mongodb::Collection<mongodb::bson::Document> {
+    mongodb::Client::with_uri_str(&app.db.url)
+        .await
+        .unwrap()
+        .database("txlog")
+        .collection("txlog_records")
 }

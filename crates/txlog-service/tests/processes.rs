@@ -1,5 +1,5 @@
 //! Several `txlog-service` processes appending to one store at once: the chain stays
-//! gap-free and valid (MongoDB wire protocol via PoloDB, and one SQLite file).
+//! gap-free and valid (MongoDB wire protocol via FerretDB, and one SQLite file).
 
 mod common;
 

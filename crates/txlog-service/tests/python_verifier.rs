@@ -1,6 +1,7 @@
-//! The independent Python verifier (`tests/txlog/verify_chain.py`, PyPI `rfc8785`) re-computes
-//! the chain from the API's export of a live service. Under `CI=true` a missing python3 or
-//! rfc8785 fails the test.
+//! Independent Python verifiers re-compute the chain without ordersys code: from the API's
+//! export of a live service (`tests/txlog/verify_chain.py`, PyPI `rfc8785`), and from the
+//! MongoDB store's documents read with a second client (`tests/txlog/verify_mongo_store.py`,
+//! PyMongo). Under `CI=true` a missing python3, rfc8785 or pymongo fails the test.
 
 mod common;
 
@@ -9,36 +10,49 @@ use std::process::Command;
 use std::str::FromStr;
 
 use common::{event, events, token, Backend, TestApp, READ};
+use mongodb::bson::doc;
 use serde_json::json;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::ConnectOptions;
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/txlog/verify_chain.py")
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/txlog/{name}"))
 }
 
-/// True when python3 with rfc8785 is available; under CI its absence is a failure.
+/// True when python3 with rfc8785 and pymongo is available; under CI its absence is a failure.
 fn python_ready() -> bool {
     let ok = Command::new("python3")
-        .args(["-c", "import rfc8785"])
+        .args(["-c", "import rfc8785, pymongo"])
         .output()
         .is_ok_and(|o| o.status.success());
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     assert!(
         ok || !in_ci,
-        "python3 with the rfc8785 package is required under CI=true (pip install rfc8785)"
+        "python3 with rfc8785 and pymongo is required under CI=true (pip install -r tests/requirements.txt)"
     );
     if !ok {
-        eprintln!("SKIPPED: python3 with rfc8785 is not available");
+        eprintln!("SKIPPED: python3 with rfc8785 and pymongo is not available");
     }
     ok
 }
 
+/// The API verifier against the live service.
 fn run(app: &TestApp) -> (i32, String) {
+    run_script(
+        "verify_chain.py",
+        &[&format!("http://{}", app.addr), &token("auditor", READ)],
+    )
+}
+
+/// The PyMongo verifier against the service's MongoDB store.
+fn run_on_store(app: &TestApp) -> (i32, String) {
+    run_script("verify_mongo_store.py", &[&app.db.url])
+}
+
+fn run_script(name: &str, args: &[&str]) -> (i32, String) {
     let output = Command::new("python3")
-        .arg(script())
-        .arg(format!("http://{}", app.addr))
-        .arg(token("auditor", READ))
+        .arg(script(name))
+        .args(args)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
@@ -47,20 +61,25 @@ fn run(app: &TestApp) -> (i32, String) {
     (output.status.code().unwrap(), stdout)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_re_verifies_the_exported_chain() {
-    if !python_ready() {
-        return;
-    }
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+/// 520 plain events and one with awkward content for canonicalization: unicode, escapes,
+/// floats, big and negative numbers, no actor.
+async fn fill(app: &TestApp) {
     app.append(&events(520)).await;
-    // Awkward content for canonicalization: unicode, escapes, floats, big and negative numbers.
     let odd = event(|e| {
         e["request"]["body"] = json!({"z": "line\nbreak \u{1F600} \"quoted\" \\ é", "a": [1.5, -0.0, 1e21, 1e-7, 9007199254740993u64, -3]});
         e["response"]["body"] = json!("plain text body");
         e["actor"] = json!(null);
     });
     app.append(&[odd]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_re_verifies_the_exported_chain() {
+    if !python_ready() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    fill(&app).await;
     assert_eq!(run(&app), (0, "valid 521 records".to_owned()));
 
     let mut raw = SqliteConnectOptions::from_str(&app.db.url)
@@ -79,4 +98,74 @@ async fn python_re_verifies_the_exported_chain() {
     let (code, out) = run(&app);
     assert_eq!(code, 1);
     assert!(out.starts_with("invalid at seq 507:"), "{out}");
+}
+
+/// PyMongo reads the documents the service wrote and re-verifies the chain and every query
+/// field; edits to a query field, to the hashed text, and a deleted record are each named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymongo_re_verifies_the_mongodb_store() {
+    if !python_ready() {
+        return;
+    }
+    let Some(app) = TestApp::spawn(Backend::Mongo).await else {
+        return;
+    };
+    fill(&app).await;
+    assert_eq!(run_on_store(&app), (0, "valid 521 records".to_owned()));
+    assert_eq!(run(&app), (0, "valid 521 records".to_owned()));
+
+    let records = mongodb::Client::with_uri_str(&app.db.url)
+        .await
+        .unwrap()
+        .database("txlog")
+        .collection::<mongodb::bson::Document>("txlog_records");
+    let set = |seq: i64, update: mongodb::bson::Document| {
+        let records = records.clone();
+        async move {
+            let changed = records
+                .update_one(doc! {"_id": seq}, doc! {"$set": update})
+                .await
+                .unwrap();
+            assert_eq!(changed.modified_count, 1);
+        }
+    };
+    set(400, doc! {"operation": "order.forged"}).await;
+    let (code, out) = run_on_store(&app);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with("invalid at seq 400: the document's operation differs"),
+        "{out}"
+    );
+
+    set(400, doc! {"operation": "order.get"}).await;
+    let stored = records
+        .find_one(doc! {"_id": 300_i64})
+        .await
+        .unwrap()
+        .unwrap();
+    let edited = stored
+        .get_str("canonical")
+        .unwrap()
+        .replace("\"duration_us\":1234", "\"duration_us\":1");
+    set(300, doc! {"canonical": edited}).await;
+    let (code, out) = run_on_store(&app);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with("invalid at seq 300: hash does not match"),
+        "{out}"
+    );
+
+    set(
+        300,
+        doc! {"canonical": stored.get_str("canonical").unwrap()},
+    )
+    .await;
+    assert_eq!(run_on_store(&app), (0, "valid 521 records".to_owned()));
+    records.delete_one(doc! {"_id": 200_i64}).await.unwrap();
+    let (code, out) = run_on_store(&app);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with("invalid at seq 200: expected _id 200, found 201"),
+        "{out}"
+    );
 }

@@ -37,7 +37,14 @@ pub struct MongoStore {
 impl MongoStore {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let database = open(url).await?;
-        ensure_schema(&database).await;
+        if let Err(e) = ensure_indexes(&database).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "the MongoDB indexes (unique event_id, query filters) are missing: run `txlog-service setup` \
+                 with admin credentials; without them queries are slower and only the append algorithm \
+                 guards against storing one event twice"
+            );
+        }
         Ok(Self {
             records: database.collection(RECORDS_COLLECTION),
         })
@@ -127,20 +134,16 @@ pub async fn open(url: &str) -> anyhow::Result<Database> {
     Ok(client.database(&name))
 }
 
-/// Creates the records collection and its indexes when the server and the credentials allow
-/// it; a server or a user that cannot create indexes gets a warning, not a failure (the
-/// appender role has only `insert` and `find`; run `txlog-service setup` as an admin).
-/// Returns whether the indexes are in place.
-pub async fn ensure_schema(database: &Database) -> bool {
-    let names = database.list_collection_names().await.unwrap_or_default();
-    if !names.iter().any(|n| n == RECORDS_COLLECTION) {
-        if let Err(e) = database.create_collection(RECORDS_COLLECTION).await {
-            tracing::debug!(error = %e, "the records collection was not created here (it may exist already)");
-        }
-    }
-    let records = database.collection::<Document>(RECORDS_COLLECTION);
+/// The indexes `setup` creates: unique `event_id` (a second guard for exactly-once storage),
+/// unique `transaction_id` (lookups), and one per list filter, newest first.
+fn indexes() -> Vec<IndexModel> {
     let unique = || IndexOptions::builder().unique(true).build();
-    let indexes = vec![
+    let by = |field: &str| {
+        IndexModel::builder()
+            .keys(doc! {field: 1, "_id": -1})
+            .build()
+    };
+    vec![
         IndexModel::builder()
             .keys(doc! {"event_id": 1})
             .options(unique())
@@ -149,30 +152,69 @@ pub async fn ensure_schema(database: &Database) -> bool {
             .keys(doc! {"transaction_id": 1})
             .options(unique())
             .build(),
-        IndexModel::builder()
-            .keys(doc! {"order_id": 1, "_id": -1})
-            .build(),
-        IndexModel::builder()
-            .keys(doc! {"actor": 1, "_id": -1})
-            .build(),
-        IndexModel::builder()
-            .keys(doc! {"operation": 1, "_id": -1})
-            .build(),
-        IndexModel::builder()
-            .keys(doc! {"outcome": 1, "_id": -1})
-            .build(),
+        by("order_id"),
+        by("actor"),
+        by("operation"),
+        by("outcome"),
         IndexModel::builder().keys(doc! {"recorded_at": 1}).build(),
-    ];
-    if let Err(e) = records.create_indexes(indexes).await {
-        tracing::warn!(
-            error = format!("{e:#}"),
-            "could not create the MongoDB indexes (unique event_id, query filters): run `txlog-service setup` with \
-             admin credentials; without them queries are slower and only a pre-check guards against storing one \
-             event twice"
-        );
-        return false;
-    }
-    true
+    ]
+}
+
+/// An index's identity for comparison: its key fields with their directions, and uniqueness.
+/// Servers may answer a direction as int32, int64 or double.
+fn signature(index: &IndexModel) -> (Vec<(String, i64)>, bool) {
+    let keys = index
+        .keys
+        .iter()
+        .map(|(field, direction)| {
+            let direction = match direction {
+                Bson::Int32(n) => i64::from(*n),
+                Bson::Int64(n) => *n,
+                Bson::Double(n) => *n as i64,
+                _ => 0,
+            };
+            (field.clone(), direction)
+        })
+        .collect();
+    let unique = index
+        .options
+        .as_ref()
+        .and_then(|o| o.unique)
+        .unwrap_or(false);
+    (keys, unique)
+}
+
+/// The indexes of `indexes()` that the records collection lacks, asked with `listIndexes`
+/// (which the appender role holds). An error when the collection does not exist yet.
+pub async fn missing_indexes(records: &Collection<Document>) -> anyhow::Result<Vec<IndexModel>> {
+    let present: Vec<IndexModel> = records.list_indexes().await?.try_collect().await?;
+    let present: Vec<_> = present.iter().map(signature).collect();
+    Ok(indexes()
+        .into_iter()
+        .filter(|wanted| !present.contains(&signature(wanted)))
+        .collect())
+}
+
+/// Makes sure the records collection and its indexes exist. It looks first, with what the
+/// appender role may do (`listIndexes`), and creates only what is missing (`createIndexes`,
+/// which also creates the collection), so a service user that cannot create indexes starts
+/// quietly after `txlog-service setup` has run. An error when something is missing and
+/// cannot be created.
+pub async fn ensure_indexes(database: &Database) -> anyhow::Result<()> {
+    let records = database.collection::<Document>(RECORDS_COLLECTION);
+    let missing = match missing_indexes(&records).await {
+        Ok(missing) if missing.is_empty() => return Ok(()),
+        Ok(missing) => missing,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot list the records indexes (a new collection?)");
+            indexes()
+        }
+    };
+    records
+        .create_indexes(missing)
+        .await
+        .context("cannot create the records indexes")?;
+    Ok(())
 }
 
 /// A random pause of up to 2^attempt ms (at most 128 ms), so that writers and readers that

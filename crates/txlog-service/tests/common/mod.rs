@@ -1,8 +1,9 @@
 //! Test harness: the real application on port 0 with real HS256 JWTs, on SQLite in a temp dir
-//! or on a PoloDB (MongoDB wire protocol) server started for the test.
+//! or on a FerretDB (MongoDB wire protocol) server started for the test and prepared with
+//! `txlog-service setup`, as an operator would (collection, unique and query indexes).
 #![allow(dead_code)]
 
-pub mod polodb;
+pub mod ferretdb;
 pub mod process;
 
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use txlog_service::{Application, Config};
 use uuid::Uuid;
 
-pub use polodb::Polodb;
+pub use ferretdb::FerretDb;
 
 pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 pub const WRITE: &str = "txlog:write";
@@ -52,15 +53,15 @@ pub enum Backend {
     Mongo,
 }
 
-/// A store for one test: a SQLite file in a temp dir, or a fresh PoloDB server.
+/// A store for one test: a SQLite file in a temp dir, or a fresh FerretDB server.
 pub struct TestDb {
     pub url: String,
     pub dir: TempDir,
-    pub polodb: Option<Polodb>,
+    pub mongo: Option<FerretDb>,
 }
 
 impl TestDb {
-    /// `None` only outside CI when PoloDB is not installed.
+    /// `None` only outside CI when FerretDB is not installed.
     pub fn new(backend: Backend) -> Option<TestDb> {
         let dir = tempfile::tempdir().unwrap();
         match backend {
@@ -69,19 +70,35 @@ impl TestDb {
                 Some(TestDb {
                     url,
                     dir,
-                    polodb: None,
+                    mongo: None,
                 })
             }
             Backend::Mongo => {
-                let server = Polodb::start(dir.path())?;
+                let server = FerretDb::start(dir.path())?;
+                let url = server.url();
+                setup(&url);
                 Some(TestDb {
-                    url: server.url(),
+                    url,
                     dir,
-                    polodb: Some(server),
+                    mongo: Some(server),
                 })
             }
         }
     }
+}
+
+/// `txlog-service setup --skip-role` (FerretDB has no role management; docs/TXLOG.md).
+pub fn setup(url: &str) {
+    let output = process::command(url)
+        .args(["setup", "--skip-role"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "setup failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The real application serving on a free port until dropped.

@@ -1,12 +1,13 @@
-//! A PoloDB server (MongoDB wire protocol) for one test, on a free port, killed when dropped.
-//! Under `CI=true`, a missing or failing PoloDB fails the test instead of skipping it.
+//! A FerretDB server (MongoDB wire protocol, SQLite handler) for one test, on a free port,
+//! killed when dropped. Under `CI=true`, a missing or failing FerretDB fails the test instead
+//! of skipping it.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct Polodb {
+pub struct FerretDb {
     pub port: u16,
     child: Child,
 }
@@ -15,19 +16,20 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// `POLODB_BIN`, `polodb` on the PATH, or `~/.cargo/bin/polodb`.
+/// `FERRETDB_BIN`, `ferretdb` on the PATH, or the copy `.ci/run` caches in
+/// `~/.cache/ordersys/bin`.
 pub fn binary() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("POLODB_BIN") {
+    if let Some(bin) = std::env::var_os("FERRETDB_BIN") {
         return Some(PathBuf::from(bin));
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("polodb"))
+        .map(|dir| dir.join("ferretdb"))
         .find(|p| p.is_file());
     on_path.or_else(|| {
         let home = std::env::var_os("HOME")?;
-        let p = PathBuf::from(home).join(".cargo/bin/polodb");
+        let p = PathBuf::from(home).join(".cache/ordersys/bin/ferretdb");
         p.is_file().then_some(p)
     })
 }
@@ -40,39 +42,44 @@ fn free_port() -> u16 {
         .port()
 }
 
-impl Polodb {
-    /// Starts a server storing its data under `dir`; `None` (with a notice) when PoloDB is not
-    /// installed, except under `CI=true` where that panics.
-    pub fn start(dir: &Path) -> Option<Polodb> {
+impl FerretDb {
+    /// Starts a server storing its data under `dir`, without authentication (the Rust driver
+    /// cannot authenticate to FerretDB 1.24: docs/TXLOG.md); `None` (with a notice) when
+    /// FerretDB is not installed, except under `CI=true` where that panics.
+    pub fn start(dir: &Path) -> Option<FerretDb> {
         let Some(bin) = binary() else {
             assert!(
                 !in_ci(),
-                "polodb is not installed (cargo install polodb --locked) and CI=true: failing"
+                "ferretdb is not installed (bash .ci/run builds it) and CI=true: failing"
             );
-            eprintln!("SKIPPED: polodb is not installed; MongoDB-store tests did not run");
+            eprintln!("SKIPPED: ferretdb is not installed; MongoDB-store tests did not run");
             return None;
         };
+        let data = dir.join("ferretdb");
+        std::fs::create_dir_all(&data).unwrap();
         for _ in 0..5 {
             let port = free_port();
             let child = Command::new(&bin)
-                .args(["serve", "--path"])
-                .arg(dir.join("polodb"))
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .arg("--handler=sqlite")
+                .arg(format!("--sqlite-url=file:{}/", data.display()))
+                .arg(format!("--state-dir={}", data.display()))
+                .arg(format!("--listen-addr=127.0.0.1:{port}"))
+                .args(["--debug-addr=-", "--telemetry=disable", "--log-level=error"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let mut server = Polodb { port, child };
+            let mut server = FerretDb { port, child };
             if server.wait_ready() {
                 return Some(server);
             }
             let _ = server.child.kill();
         }
-        panic!("polodb did not start");
+        panic!("ferretdb did not start");
     }
 
     fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
@@ -93,7 +100,7 @@ impl Polodb {
     }
 }
 
-impl Drop for Polodb {
+impl Drop for FerretDb {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
