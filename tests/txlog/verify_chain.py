@@ -65,17 +65,21 @@ def verify(records):
     return count, None
 
 
-def main(argv):
-    if len(argv) != 3:
-        print(__doc__.strip(), file=sys.stderr)
-        return 2
-    count, bad = verify(pages(argv[1], argv[2]))
+def report(count, bad):
+    """Prints the verdict of `verify` and returns the exit code."""
     if bad is not None:
         seq, reason = bad
         print(f"invalid at seq {seq}: {reason} ({count} records valid before it)")
         return 1
     print(f"valid {count} records")
     return 0
+
+
+def main(argv):
+    if len(argv) != 3:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    return report(*verify(pages(argv[1], argv[2])))
 
 
 if __name__ == "__main__":

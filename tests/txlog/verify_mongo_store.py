@@ -13,7 +13,7 @@ text says.
 
 Usage: verify_mongo_store.py MONGODB_URL [DATABASE] [COLLECTION]
 Exit 0 printing "valid N records", or exit 1 naming the first bad seq.
-Needs the PyPI packages pymongo and rfc8785.
+Needs the PyPI packages pymongo and rfc8785, and verify_chain.py beside it.
 """
 
 import datetime
@@ -24,14 +24,7 @@ import sys
 import pymongo
 import rfc8785
 
-GENESIS = "0" * 64
-MAX_SAFE_INTEGER = 2**53 - 1
-
-
-def parse_int(text):
-    # JSON numbers are IEEE doubles in RFC 8785: integers beyond 2^53 were canonicalized as doubles.
-    value = int(text)
-    return value if abs(value) <= MAX_SAFE_INTEGER else float(value)
+from verify_chain import GENESIS, parse_int, report
 
 
 def millis(value):
@@ -95,13 +88,7 @@ def main(argv):
     database = argv[2] if len(argv) > 2 else client.get_default_database("txlog").name
     collection = argv[3] if len(argv) > 3 else "txlog_records"
     documents = client[database][collection].find({}, sort=[("_id", pymongo.ASCENDING)])
-    count, bad = verify(documents)
-    if bad is not None:
-        seq, reason = bad
-        print(f"invalid at seq {seq}: {reason} ({count} records valid before it)")
-        return 1
-    print(f"valid {count} records")
-    return 0
+    return report(*verify(documents))
 
 
 if __name__ == "__main__":

@@ -390,21 +390,11 @@ async fn list_filters_have_indexes(backend: Backend) {
             .unwrap();
             names.into_iter().map(|(n,)| n).collect()
         }
-        Backend::Mongo => {
-            use futures::TryStreamExt;
-            let indexes: Vec<mongodb::IndexModel> = raw_mongo(&app)
-                .await
-                .list_indexes()
-                .await
-                .unwrap()
-                .try_collect()
-                .await
-                .unwrap();
-            indexes
-                .iter()
-                .filter_map(|i| i.keys.keys().next().cloned())
-                .collect()
-        }
+        Backend::Mongo => common::mongo::index_keys(&raw_mongo(&app).await)
+            .await
+            .into_iter()
+            .filter_map(|keys| keys.into_iter().next())
+            .collect(),
     };
     for field in [
         "event_id",
@@ -433,9 +423,5 @@ async fn raw_sqlite(app: &TestApp) -> sqlx::SqliteConnection {
 }
 
 async fn raw_mongo(app: &TestApp) -> mongodb::Collection<mongodb::bson::Document> {
-    mongodb::Client::with_uri_str(&app.db.url)
-        .await
-        .unwrap()
-        .database("txlog")
-        .collection("txlog_records")
+    common::mongo::records(&app.db.url).await
 }

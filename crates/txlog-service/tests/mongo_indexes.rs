@@ -6,16 +6,14 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use futures::TryStreamExt;
 use mongodb::bson::Document;
 use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;
 use mongodb::options::ClientOptions;
-use mongodb::{Client, Database, IndexModel};
+use mongodb::{Client, Database};
 
 use common::{Backend, TestDb};
 use txlog_service::store::mongo::ensure_indexes;
-use txlog_service::store::RECORDS_COLLECTION;
 
 /// The schema commands a database handle sends, in order, with their documents.
 type Seen = Arc<Mutex<Vec<(String, Document)>>>;
@@ -68,11 +66,7 @@ async fn a_missing_index_is_created_alone() {
     let Some(db) = TestDb::new(Backend::Mongo) else {
         return;
     };
-    let records = Client::with_uri_str(&db.url)
-        .await
-        .unwrap()
-        .database("txlog")
-        .collection::<Document>(RECORDS_COLLECTION);
+    let records = common::mongo::records(&db.url).await;
     records.drop_index("actor_1__id_-1").await.unwrap();
 
     let (database, seen) = watched(&db.url).await;
@@ -91,16 +85,9 @@ async fn a_missing_index_is_created_alone() {
         .unwrap();
     assert_eq!(keys.keys().collect::<Vec<_>>(), ["actor", "_id"]);
 
-    let present: Vec<IndexModel> = records
-        .list_indexes()
+    assert!(common::mongo::index_keys(&records)
         .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    assert!(present
-        .iter()
-        .any(|i| i.keys.keys().collect::<Vec<_>>() == ["actor", "_id"]));
+        .contains(&vec!["actor".to_owned(), "_id".to_owned()]));
 }
 
 #[tokio::test]

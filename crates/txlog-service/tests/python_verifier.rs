@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::str::FromStr;
 
-use common::{event, events, token, Backend, TestApp, READ};
+use common::{event, events, mongo, token, Backend, TestApp, READ};
 use mongodb::bson::doc;
 use serde_json::json;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -114,22 +114,8 @@ async fn pymongo_re_verifies_the_mongodb_store() {
     assert_eq!(run_on_store(&app), (0, "valid 521 records".to_owned()));
     assert_eq!(run(&app), (0, "valid 521 records".to_owned()));
 
-    let records = mongodb::Client::with_uri_str(&app.db.url)
-        .await
-        .unwrap()
-        .database("txlog")
-        .collection::<mongodb::bson::Document>("txlog_records");
-    let set = |seq: i64, update: mongodb::bson::Document| {
-        let records = records.clone();
-        async move {
-            let changed = records
-                .update_one(doc! {"_id": seq}, doc! {"$set": update})
-                .await
-                .unwrap();
-            assert_eq!(changed.modified_count, 1);
-        }
-    };
-    set(400, doc! {"operation": "order.forged"}).await;
+    let records = mongo::records(&app.db.url).await;
+    mongo::set(&records, 400, doc! {"operation": "order.forged"}).await;
     let (code, out) = run_on_store(&app);
     assert_eq!(code, 1);
     assert!(
@@ -137,17 +123,8 @@ async fn pymongo_re_verifies_the_mongodb_store() {
         "{out}"
     );
 
-    set(400, doc! {"operation": "order.get"}).await;
-    let stored = records
-        .find_one(doc! {"_id": 300_i64})
-        .await
-        .unwrap()
-        .unwrap();
-    let edited = stored
-        .get_str("canonical")
-        .unwrap()
-        .replace("\"duration_us\":1234", "\"duration_us\":1");
-    set(300, doc! {"canonical": edited}).await;
+    mongo::set(&records, 400, doc! {"operation": "order.get"}).await;
+    let original = mongo::edit_canonical(&records, 300).await;
     let (code, out) = run_on_store(&app);
     assert_eq!(code, 1);
     assert!(
@@ -155,11 +132,7 @@ async fn pymongo_re_verifies_the_mongodb_store() {
         "{out}"
     );
 
-    set(
-        300,
-        doc! {"canonical": stored.get_str("canonical").unwrap()},
-    )
-    .await;
+    mongo::set(&records, 300, doc! {"canonical": original}).await;
     assert_eq!(run_on_store(&app), (0, "valid 521 records".to_owned()));
     records.delete_one(doc! {"_id": 200_i64}).await.unwrap();
     let (code, out) = run_on_store(&app);

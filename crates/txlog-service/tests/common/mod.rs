@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod ferretdb;
+pub mod mongo;
 pub mod process;
 
 use std::net::SocketAddr;
