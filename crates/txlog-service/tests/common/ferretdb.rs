@@ -16,21 +16,21 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// `FERRETDB_BIN`, `ferretdb` on the PATH, or the copy `.ci/run` caches in
-/// `~/.cache/ordersys/bin`.
+/// `FERRETDB_BIN`, the copy `.ci/ferretdb.sh` builds in `~/.cache/ordersys/bin`, or
+/// `ferretdb` on the PATH.
 pub fn binary() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("FERRETDB_BIN") {
         return Some(PathBuf::from(bin));
     }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("ferretdb"))
-        .find(|p| p.is_file());
-    on_path.or_else(|| {
-        let home = std::env::var_os("HOME")?;
-        let p = PathBuf::from(home).join(".cache/ordersys/bin/ferretdb");
-        p.is_file().then_some(p)
+    let cached = std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".cache/ordersys/bin/ferretdb"))
+        .filter(|p| p.is_file());
+    cached.or_else(|| {
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|dir| dir.join("ferretdb"))
+            .find(|p| p.is_file())
     })
 }
 
