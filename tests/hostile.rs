@@ -644,8 +644,7 @@ async fn ten_thousand_idle_connections_neither_crash_nor_block_the_service() {
                 "this test needs {} open files; the limit is {other:?} (raise it with `ulimit -n`)",
                 IDLE + 500
             );
-            assert!(std::env::var_os("CI").is_none(), "{message}");
-            eprintln!("skipped: {message}");
+            testkit::unavailable(message);
             return;
         }
     }

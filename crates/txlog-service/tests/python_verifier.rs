@@ -25,13 +25,10 @@ fn python_ready() -> bool {
         .args(["-c", "import rfc8785, pymongo"])
         .output()
         .is_ok_and(|o| o.status.success());
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    assert!(
-        ok || !in_ci,
-        "python3 with rfc8785 and pymongo is required under CI=true (pip install -r tests/requirements.txt)"
-    );
     if !ok {
-        eprintln!("SKIPPED: python3 with rfc8785 and pymongo is not available");
+        testkit::unavailable(
+            "python3 with rfc8785 and pymongo is not available (pip install -r tests/requirements.txt)",
+        );
     }
     ok
 }

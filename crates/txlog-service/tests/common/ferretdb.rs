@@ -12,10 +12,6 @@ pub struct FerretDb {
     child: Child,
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
 /// `FERRETDB_BIN`, the copy `.ci/ferretdb.sh` builds in `~/.cache/ordersys/bin`, or
 /// `ferretdb` on the PATH.
 pub fn binary() -> Option<PathBuf> {
@@ -48,11 +44,9 @@ impl FerretDb {
     /// FerretDB is not installed, except under `CI=true` where that panics.
     pub fn start(dir: &Path) -> Option<FerretDb> {
         let Some(bin) = binary() else {
-            assert!(
-                !in_ci(),
-                "ferretdb is not installed (bash .ci/run builds it) and CI=true: failing"
+            testkit::unavailable(
+                "ferretdb is not installed (bash .ci/ferretdb.sh builds it); MongoDB-store tests did not run",
             );
-            eprintln!("SKIPPED: ferretdb is not installed; MongoDB-store tests did not run");
             return None;
         };
         let data = dir.join("ferretdb");
