@@ -175,3 +175,23 @@ proptest! {
         }
     }
 }
+
+/// RFC 7515: the header is UTF-8 JSON. A correctly signed token whose header holds invalid
+/// UTF-8 inside a field jsonwebtoken does not read is refused (found by the `jwt` fuzz target).
+#[test]
+fn a_header_that_is_not_utf8_json_is_refused() {
+    let claims = json!({"sub": "alice", "exp": now() + 600});
+    let token = |header: &[u8]| {
+        let input = format!("{}.{}", b64(header), b64(claims.to_string().as_bytes()));
+        let signature = hs256(&input, SECRET.as_bytes());
+        format!("{input}.{signature}")
+    };
+    let good = token(br#"{"alg":"HS256","typ":"JWT","note":"ea T"}"#);
+    assert_eq!(verify(&good).unwrap().sub, "alice");
+    let bad = token(b"{\"alg\":\"HS256\",\"typ\":\"JWT\",\"note\":\"ea\xf7T\"}");
+    assert!(
+        matches!(verify(&bad), Err(AuthError::Invalid(ref why)) if why == "malformed token"),
+        "{:?}",
+        verify(&bad)
+    );
+}

@@ -1,5 +1,7 @@
 use std::str::FromStr;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -155,6 +157,9 @@ impl Verifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        if !header_is_json(token) {
+            return Err(AuthError::Invalid("malformed token".into()));
+        }
         let header =
             decode_header(token).map_err(|_| AuthError::Invalid("malformed token".into()))?;
         let candidates = match &self.keys {
@@ -197,6 +202,15 @@ impl Verifier {
         }
         Err(last)
     }
+}
+
+/// Whether the token's header is UTF-8 JSON (RFC 7515). jsonwebtoken skips header fields it
+/// does not know without checking them, so it would accept invalid text inside one.
+fn header_is_json(token: &str) -> bool {
+    let segment = token.split('.').next().unwrap_or_default();
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .is_ok_and(|bytes| serde_json::from_slice::<Value>(&bytes).is_ok())
 }
 
 /// Keys that may verify a token with this header: same `kid` (when the token names one) and an
