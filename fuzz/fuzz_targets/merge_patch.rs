@@ -9,6 +9,8 @@ use order_service::domain::{apply_patch, PatchError, PatchOutcome, Status};
 use platform::http::parse_json;
 use serde_json::Value;
 
+const RAW_VALUE_MARKER: &[u8] = b"$serde_json::private::RawValue";
+
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, bytes)) = data.split_first() else {
         return;
@@ -16,10 +18,16 @@ fuzz_target!(|data: &[u8]| {
     let patch: Value = match parse_json(bytes) {
         Ok(patch) => patch,
         Err(problem) => {
-            assert_eq!(
-                problem.status.as_u16(),
-                400,
-                "JSON text of any shape is a Value"
+            // serde_json (its `raw_value` feature is on in this build graph) reads an object
+            // whose first key is its private marker as a raw value, and refuses other shapes
+            // there as a shape error (422). Any other refusal is malformed text (400).
+            let marker = bytes
+                .windows(RAW_VALUE_MARKER.len())
+                .any(|w| w == RAW_VALUE_MARKER);
+            let expected: &[u16] = if marker { &[400, 422] } else { &[400] };
+            assert!(
+                expected.contains(&problem.status.as_u16()),
+                "JSON text of any shape is a Value: {problem:?}"
             );
             return;
         }

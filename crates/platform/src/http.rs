@@ -75,8 +75,13 @@ pub async fn read_json_body(request: Request) -> Result<Bytes, Problem> {
 }
 
 /// Parses JSON bytes into `T`, telling malformed JSON (400) from the wrong shape (422).
+/// JSON text is UTF-8 (RFC 8259), checked first: serde reads some strings (unknown keys' values,
+/// its own marker keys) without checking them, and would report bad bytes there as a shape error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Problem::malformed(format!("the body is not valid JSON: it is not UTF-8 ({e})"))
+    })?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -234,4 +239,19 @@ pub fn panic_to_problem(payload: Box<dyn std::any::Any + Send + 'static>) -> Res
         .unwrap_or_else(|| "panic".to_owned());
     tracing::error!(error = %message, "a request handler panicked");
     Problem::internal().into_response()
+}
+
+#[cfg(test)]
+mod parse_json_tests {
+    use super::parse_json;
+    use serde_json::Value;
+
+    #[test]
+    fn text_that_is_not_utf8_is_malformed_even_inside_odd_keys() {
+        let raw_key = b"{\"a\": {\"$serde_json::private::RawValue\": {\"x\xf2\": 1}}}";
+        let status = |bytes: &[u8]| parse_json::<Value>(bytes).unwrap_err().status.as_u16();
+        assert_eq!(status(raw_key), 400);
+        assert_eq!(status(b"{\"a\": \"\xf2\"}"), 400);
+        assert_eq!(status(b"{\"a\": 1} \xf2"), 400);
+    }
 }
