@@ -25,6 +25,7 @@ COPY crates/txlog-api/Cargo.toml      crates/txlog-api/Cargo.toml
 COPY crates/order-service/Cargo.toml  crates/order-service/Cargo.toml
 COPY crates/txlog-service/Cargo.toml  crates/txlog-service/Cargo.toml
 COPY crates/bench/Cargo.toml          crates/bench/Cargo.toml
+COPY crates/testkit/Cargo.toml        crates/testkit/Cargo.toml
 RUN set -eux; \
     mkdir -p src; echo 'fn main() {}' > src/main.rs; \
     for c in crates/*/; do \
