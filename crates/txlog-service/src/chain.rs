@@ -222,10 +222,6 @@ impl ChainVerifier {
             && link_hash(&self.prev_hash, &record.canonical) == record.hash
     }
 
-    pub fn next_seq(&self) -> u64 {
-        self.expected_seq
-    }
-
     pub fn report(self) -> VerifyReport {
         VerifyReport {
             valid: self.first_invalid_seq.is_none(),

@@ -53,17 +53,15 @@ impl TxlogClient {
             body.push_str(&event.payload);
         }
         body.push_str("]}");
-        let mut request = self
+        let request = self
             .http
             .post(&self.url)
             .header("content-type", "application/json")
             .header(TRACEPARENT_HEADER, ctx.traceparent())
             .header(REQUEST_ID_HEADER, &ctx.request_id)
             .timeout(Duration::from_secs(30))
-            .body(body);
-        if let Some(token) = self.tokens.token().await? {
-            request = request.bearer_auth(token);
-        }
+            .body(body)
+            .bearer_auth(self.tokens.token().await?);
         let response = request
             .send()
             .await

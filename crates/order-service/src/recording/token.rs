@@ -6,7 +6,6 @@ use tokio::sync::Mutex;
 /// How the relay authenticates to the transaction log.
 #[derive(Clone)]
 pub enum TxlogAuth {
-    None,
     Static(String),
     ClientCredentials {
         token_url: String,
@@ -19,7 +18,6 @@ pub enum TxlogAuth {
 impl std::fmt::Debug for TxlogAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::None => f.write_str("None"),
             Self::Static(_) => f.write_str("Static(redacted)"),
             Self::ClientCredentials {
                 token_url,
@@ -63,10 +61,9 @@ impl TokenSource {
         }
     }
 
-    pub async fn token(&self) -> anyhow::Result<Option<String>> {
+    pub async fn token(&self) -> anyhow::Result<String> {
         let (token_url, client_id, client_secret, scope) = match &self.auth {
-            TxlogAuth::None => return Ok(None),
-            TxlogAuth::Static(token) => return Ok(Some(token.clone())),
+            TxlogAuth::Static(token) => return Ok(token.clone()),
             TxlogAuth::ClientCredentials {
                 token_url,
                 client_id,
@@ -77,7 +74,7 @@ impl TokenSource {
         let mut cached = self.cached.lock().await;
         if let Some((token, renew_at)) = cached.as_ref() {
             if Instant::now() < *renew_at {
-                return Ok(Some(token.clone()));
+                return Ok(token.clone());
             }
         }
         let mut form = vec![("grant_type", "client_credentials")];
@@ -100,7 +97,7 @@ impl TokenSource {
         let lifetime = Duration::from_secs(body.expires_in.unwrap_or(300));
         let renew_at = Instant::now() + lifetime.saturating_sub(RENEW_MARGIN).max(lifetime / 2);
         *cached = Some((body.access_token.clone(), renew_at));
-        Ok(Some(body.access_token))
+        Ok(body.access_token)
     }
 
     /// Forgets the cached token (after the transaction log refused it).

@@ -10,7 +10,9 @@ use super::keys::{select, VerificationKey};
 const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 /// After a failed fetch, the next attempt waits at least this long.
 const RETRY_INTERVAL: Duration = Duration::from_secs(5);
-/// Keys older than this are fetched again, so that revoked keys stop verifying.
+/// Keys older than this are fetched again, so that a key the provider has removed stops
+/// verifying once a fetch succeeds. While the provider cannot be reached, the keys last fetched
+/// keep verifying.
 const MAX_AGE: Duration = Duration::from_secs(600);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
