@@ -8,18 +8,17 @@ mod transactions;
 pub mod validate;
 mod verify;
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Method;
-use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use futures::FutureExt as _;
 use platform::auth::{AuthState, Verifier};
 use platform::Problem;
+use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -60,7 +59,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .with_state(state)
         .layer(from_fn_with_state(auth, platform::auth::authenticate))
-        .layer(from_fn(catch_panic))
+        .layer(catch_panic())
         .layer(from_fn(platform::metrics::track))
         .layer(from_fn(platform::http::problem_json))
         .layer(from_fn(platform::http::access_log))
@@ -87,12 +86,10 @@ async fn fallback(request: Request) -> Response {
     platform::http::not_found().await.into_response()
 }
 
-/// Middleware: a panicking handler answers 500 like any other failure, and is logged.
-async fn catch_panic(request: Request, next: Next) -> Response {
-    match AssertUnwindSafe(next.run(request)).catch_unwind().await {
-        Ok(response) => response,
-        Err(panic) => platform::http::panic_to_problem(panic),
-    }
+/// A panicking handler answers 500 like any other failure, and is logged (the same layer as
+/// the order service's).
+fn catch_panic() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response> {
+    CatchPanicLayer::custom(platform::http::panic_to_problem)
 }
 
 /// A 500 whose cause chain is logged once, here; the body says nothing of it.
@@ -109,7 +106,7 @@ mod tests {
     async fn a_panicking_handler_answers_500() {
         let app = Router::new()
             .route("/boom", get(|| async { panic!("boom") as &'static str }))
-            .layer(from_fn(catch_panic));
+            .layer(catch_panic());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
