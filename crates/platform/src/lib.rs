@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod openapi;

@@ -39,7 +39,7 @@ pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) ->
                 .patch(orders::update)
                 .delete(orders::delete),
         )
-        .route("/healthz", get(ops::healthz))
+        .route("/healthz", get(platform::health::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(platform::metrics::render))
         .with_state(state)

@@ -3,26 +3,15 @@
 use axum::extract::State;
 use axum::Json;
 use platform::Problem;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{ApiDoc, AppState};
 
-/// The process is alive.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
-}
-
 /// The database answers. The transaction log is not needed: calls are kept in the outbox.
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
-    match app.store.ping().await {
-        Ok(()) => Ok(Json(json!({"status": "ready"}))),
-        Err(e) => {
-            tracing::warn!(error = format!("{e:#}"), "readiness check failed");
-            Err(Problem::unavailable("the database is not reachable"))
-        }
-    }
+    platform::health::ready(app.store.ping()).await
 }
 
 /// `GET /openapi.json` and the browsable `GET /docs`, served from assets built into the binary.

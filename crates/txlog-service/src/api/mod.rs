@@ -52,7 +52,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/transactions/{transaction_id}",
             get(transactions::get_one),
         )
-        .route("/healthz", get(ops::healthz))
+        .route("/healthz", get(platform::health::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(platform::metrics::render))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
