@@ -23,23 +23,9 @@ pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// `FERRETDB_BIN`, the copy `bash .ci/ferretdb.sh` builds in `~/.cache/ordersys/bin`, or
-/// `ferretdb` on the PATH.
+/// The FerretDB binary (`testkit::ferretdb_binary`), or an error naming how to get it.
 pub fn ferretdb_binary() -> anyhow::Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("FERRETDB_BIN") {
-        return Ok(PathBuf::from(bin));
-    }
-    let cached = std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/ordersys/bin/ferretdb"))
-        .filter(|p| p.is_file());
-    let on_path = || {
-        std::env::var_os("PATH")
-            .iter()
-            .flat_map(std::env::split_paths)
-            .map(|dir| dir.join("ferretdb"))
-            .find(|p| p.is_file())
-    };
-    cached.or_else(on_path).context(
+    testkit::ferretdb_binary().context(
         "ferretdb is not installed (bash .ci/ferretdb.sh builds it), or use --txlog-store sqlite",
     )
 }

@@ -3,31 +3,13 @@
 //! of skipping it.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct FerretDb {
     pub port: u16,
     child: Child,
-}
-
-/// `FERRETDB_BIN`, the copy `.ci/ferretdb.sh` builds in `~/.cache/ordersys/bin`, or
-/// `ferretdb` on the PATH.
-pub fn binary() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("FERRETDB_BIN") {
-        return Some(PathBuf::from(bin));
-    }
-    let cached = std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/ordersys/bin/ferretdb"))
-        .filter(|p| p.is_file());
-    cached.or_else(|| {
-        std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .map(|dir| dir.join("ferretdb"))
-            .find(|p| p.is_file())
-    })
 }
 
 fn free_port() -> u16 {
@@ -43,7 +25,7 @@ impl FerretDb {
     /// cannot authenticate to FerretDB 1.24: docs/TXLOG.md); `None` (with a notice) when
     /// FerretDB is not installed, except under `CI=true` where that panics.
     pub fn start(dir: &Path) -> Option<FerretDb> {
-        let Some(bin) = binary() else {
+        let Some(bin) = testkit::ferretdb_binary() else {
             testkit::unavailable(
                 "ferretdb is not installed (bash .ci/ferretdb.sh builds it); MongoDB-store tests did not run",
             );
