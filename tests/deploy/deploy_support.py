@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "ordersys"
 PRODUCTION_VALUES = CHART / "ci" / "values-production.yaml"
 
-# Every environment variable SPEC section 3 names (plus the standard OTEL_*
-# family). Deployment files may set nothing else for our services.
+# Every environment variable SPEC sections 3 and 10 name (plus the standard
+# OTEL_* family). Deployment files may set nothing else for our services.
 SPEC_ENV = frozenset(
     {
         "ORDERS_LISTEN",
@@ -29,6 +29,11 @@ SPEC_ENV = frozenset(
         "ORDERS_TXLOG_SCOPE",
         "TXLOG_LISTEN",
         "TXLOG_DATABASE_URL",
+        # SPEC section 10: the verifiable log.
+        "TXLOG_SIGNING_KEY",
+        "TXLOG_SIGNING_KEY_FILE",
+        "TXLOG_LOG_ORIGIN",
+        "TXLOG_CHECKPOINT_INTERVAL_MS",
         "LOG_FORMAT",
         "RUST_LOG",
     }
@@ -51,8 +56,14 @@ SECRET_ENV = frozenset(
         "ORDERS_TXLOG_CLIENT_SECRET",
         "ORDERS_AUTH_HS256_SECRET",
         "TXLOG_AUTH_HS256_SECRET",
+        # The transaction log's checkpoint signing key, inline. Deployments
+        # mount it as a file instead (TXLOG_SIGNING_KEY_FILE).
+        "TXLOG_SIGNING_KEY",
     }
 )
+
+# A C2SP signed-note private key (`txlog-service keygen` output).
+SIGNED_NOTE_PRIVATE_KEY = re.compile(r"PRIVATE\+KEY\+")
 
 # user:password@ inside a URL
 URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")

@@ -16,6 +16,7 @@ from deploy_support import (
     CHART,
     PRODUCTION_VALUES,
     SECRET_ENV,
+    SIGNED_NOTE_PRIVATE_KEY,
     URL_WITH_PASSWORD,
     is_spec_env,
     load_yaml,
@@ -32,12 +33,34 @@ COMPONENTS = {
 }
 SCENARIOS = ["default", "production"]
 
+# The one value without a default: the transaction log does not start without
+# its checkpoint signing key, so the chart refuses to render without the Secret.
+SIGNING_KEY_SECRET = "ordersys-txlog-signing-key"
+REQUIRED = {"txlogService": {"signingKey": {"existingSecret": SIGNING_KEY_SECRET}}}
+SIGNING_KEY_REQUIRED = r"txlogService\.signingKey\.existingSecret is required"
 
-def scenario_values(scenario: str) -> dict | None:
-    return None if scenario == "default" else load_yaml(PRODUCTION_VALUES)
+
+def merged(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
 
 
-def render(values: dict | None, name: str = RELEASE) -> list[dict]:
+def with_required(values: dict | None) -> dict:
+    """`values` plus the values the chart cannot default (values win)."""
+    return merged(REQUIRED, values or {})
+
+
+def scenario_values(scenario: str) -> dict:
+    """"default": the chart's defaults plus only what has no default."""
+    return with_required(None if scenario == "default" else load_yaml(PRODUCTION_VALUES))
+
+
+def render(values: dict | None, name: str = RELEASE, bare: bool = False) -> list[dict]:
+    """Renders with `values` (plus REQUIRED unless `bare`)."""
+    if not bare:
+        values = with_required(values)
     with helm.Chart.load(str(CHART)) as chart:
         rendered = chart.render(values, name=name, namespace=NAMESPACE, is_install=True)
     docs = []
@@ -311,6 +334,103 @@ def test_service_configuration(scenario):
             assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["configMap"] in ("http/protobuf", "grpc")
 
 
+# --- the transaction log's signing key (SPEC section 10) ---------------------
+
+
+def signing_key_mount(docs) -> tuple[str, dict, dict]:
+    """(TXLOG_SIGNING_KEY_FILE, its volumeMount, its volume) of the txlog pods."""
+    env = container_env(docs, "txlog-service")
+    path = env["TXLOG_SIGNING_KEY_FILE"]["configMap"]
+    pod = one(docs, "Deployment", "txlog-service")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"].rstrip("/") + "/")]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    return path, mount, volume
+
+
+def test_signing_key_is_a_file_in_a_read_only_secret_volume(scenario):
+    docs, values = scenario["docs"], scenario["values"]
+    sk = values["txlogService"]["signingKey"]
+    path, mount, volume = signing_key_mount(docs)
+    assert mount["readOnly"] is True
+    assert "subPath" not in mount
+    secret = volume["secret"]
+    assert secret["secretName"] == sk["existingSecret"]
+    # Only the key itself is projected, at exactly the path the service reads.
+    (item,) = secret["items"]
+    assert item["key"] == sk["key"]
+    assert f"{mount['mountPath'].rstrip('/')}/{item['path']}" == path
+    # Owner root, group = the pod's fsGroup (the service's group): no one else reads it.
+    pod = one(docs, "Deployment", "txlog-service")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroup"] == pod["containers"][0]["securityContext"]["runAsGroup"]
+    assert secret["defaultMode"] in (0o400, 0o440), oct(secret["defaultMode"])
+    # Never inline, and only the transaction log's pods see it.
+    env = container_env(docs, "txlog-service")
+    assert "TXLOG_SIGNING_KEY" not in env
+    for owner, template in pod_specs(docs):
+        if labels_of(owner).get("app.kubernetes.io/component") == "txlog-service" and owner["kind"] == "Deployment":
+            continue
+        secrets = {v["secret"]["secretName"] for v in template["spec"].get("volumes", []) if "secret" in v}
+        assert sk["existingSecret"] not in secrets, owner["metadata"]["name"]
+
+
+def test_signing_key_never_appears_in_the_manifests(scenario):
+    # The chart references the key; it never carries it.
+    for d in scenario["docs"]:
+        assert not SIGNED_NOTE_PRIVATE_KEY.search(yaml.safe_dump(d)), d["metadata"]["name"]
+
+
+def test_signing_key_secret_and_key_are_configurable():
+    docs = render({"txlogService": {"signingKey": {"existingSecret": "txlog-key-2025", "key": "private"}}})
+    path, mount, volume = signing_key_mount(docs)
+    assert volume["secret"]["secretName"] == "txlog-key-2025"
+    assert volume["secret"]["items"][0]["key"] == "private"
+    # The file name inside the pod does not depend on the key within the Secret.
+    assert path == signing_key_mount(render(None))[0]
+
+
+@pytest.mark.parametrize("values", [None, {"txlogService": {"signingKey": {"existingSecret": ""}}}],
+                         ids=["defaults", "empty"])
+def test_rendering_without_the_signing_key_secret_fails_clearly(values):
+    with pytest.raises(helm.HelmRenderError, match=SIGNING_KEY_REQUIRED) as failure:
+        render(values, bare=True)
+    message = str(failure.value)
+    assert "txlog-service keygen" in message
+    assert "docs/OPERATIONS.md" in message
+
+
+def test_bare_defaults_still_lint():
+    # Helm's lint mode turns a missing `required` value into a logged warning,
+    # so generic chart linting (chart-testing, Artifact Hub) keeps working;
+    # install and template fail as above.
+    report = helm.lint(str(CHART), None, strict=True, namespace=NAMESPACE)
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_log_origin_and_checkpoint_interval_reach_the_environment(scenario):
+    env = container_env(scenario["docs"], "txlog-service")
+    tx = scenario["values"]["txlogService"]
+    assert env["TXLOG_LOG_ORIGIN"]["configMap"] == tx["logOrigin"]
+    assert env["TXLOG_CHECKPOINT_INTERVAL_MS"]["configMap"] == str(tx["checkpointIntervalMs"])
+    if scenario["name"] == "default":
+        # The chart's defaults are the service's own (SPEC section 10).
+        assert env["TXLOG_LOG_ORIGIN"]["configMap"] == "ordersys/txlog"
+        assert env["TXLOG_CHECKPOINT_INTERVAL_MS"]["configMap"] == "1000"
+
+    docs = render({"txlogService": {"logOrigin": "audit.shop.example/orders-log", "checkpointIntervalMs": 250}})
+    env = container_env(docs, "txlog-service")
+    assert env["TXLOG_LOG_ORIGIN"] == {"configMap": "audit.shop.example/orders-log"}
+    assert env["TXLOG_CHECKPOINT_INTERVAL_MS"] == {"configMap": "250"}
+    # The largest interval (1 h) stays a plain integer (Helm reads numbers as floats).
+    docs = render({"txlogService": {"checkpointIntervalMs": 3600000}})
+    assert container_env(docs, "txlog-service")["TXLOG_CHECKPOINT_INTERVAL_MS"] == {"configMap": "3600000"}
+    # A new origin rolls the pods.
+    before = one(render(None), "Deployment", "txlog-service")["spec"]["template"]["metadata"]["annotations"]
+    after = one(docs, "Deployment", "txlog-service")["spec"]["template"]["metadata"]["annotations"]
+    assert before["checksum/config"] != after["checksum/config"]
+
+
 def test_setup_job_runs_txlog_setup(production_values):
     docs = render(production_values)
     (job,) = of_kind(docs, "Job")
@@ -476,6 +596,18 @@ BAD_VALUES = {
     "typo in a key": {"orderSevice": {"replicaCount": 3}},
     "no issuer and no jwks": {"auth": {"issuer": "", "jwksUrl": ""}},
     "no database secret": {"txlogService": {"database": {"existingSecret": ""}}},
+    "signing key in plain env": {"txlogService": {"extraEnv": {"TXLOG_SIGNING_KEY": "PRIVATE+KEY+x+00000000+AA=="}}},
+    "signing key file in plain env": {"txlogService": {"extraEnv": {"TXLOG_SIGNING_KEY_FILE": "/tmp/key"}}},
+    "signing key secret not a name": {"txlogService": {"signingKey": {"existingSecret": "Not_A_Name"}}},
+    "signing key without a key": {"txlogService": {"signingKey": {"key": ""}}},
+    "origin with a space": {"txlogService": {"logOrigin": "my log"}},
+    "origin with a newline": {"txlogService": {"logOrigin": "ordersys/txlog\n42"}},
+    "empty origin": {"txlogService": {"logOrigin": ""}},
+    "origin too long": {"txlogService": {"logOrigin": "o" * 257}},
+    "zero checkpoint interval": {"txlogService": {"checkpointIntervalMs": 0}},
+    "checkpoint interval under 10 ms": {"txlogService": {"checkpointIntervalMs": 9}},
+    "checkpoint interval over 1 h": {"txlogService": {"checkpointIntervalMs": 3600001}},
+    "fractional checkpoint interval": {"txlogService": {"checkpointIntervalMs": 0.5}},
 }
 
 

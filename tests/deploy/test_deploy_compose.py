@@ -3,6 +3,8 @@ OpenTelemetry Collector config). No Docker engine is needed or used."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -14,6 +16,7 @@ from deploy_support import ROOT, is_spec_env, load_yaml
 COMPOSE = ROOT / "compose.yaml"
 REALM = ROOT / "deploy" / "keycloak" / "ordersys-realm.json"
 COLLECTOR = ROOT / "deploy" / "otel-collector" / "config.yaml"
+VERIFIER_KEY = ROOT / "deploy" / "compose" / "txlog-verifier-key.txt"
 
 # Our long-running services and the one-shot MongoDB setup, all from our image.
 OURS = {
@@ -156,6 +159,99 @@ def test_mongodb_setup_and_app_user(services):
     assert app.username != admin.username, "the service must not run with admin credentials"
     assert app.path == admin.path, "setup and service use the same database"
     assert parse_qs(app.query)["authSource"] == [app.path.lstrip("/")]
+
+
+# --- the transaction log's checkpoint signing key (SPEC section 10) -----------
+
+
+def ed25519_public_key(seed: bytes) -> bytes:
+    """RFC 8032 section 5.1.5, so that the test needs no crypto library."""
+    p = 2**255 - 19
+    d = -121665 * pow(121666, p - 2, p) % p
+
+    def add(P, Q):
+        x1, y1, z1, t1 = P
+        x2, y2, z2, t2 = Q
+        a, b = (y1 - x1) * (y2 - x2) % p, (y1 + x1) * (y2 + x2) % p
+        c, dd = 2 * t1 * t2 * d % p, 2 * z1 * z2 % p
+        e, f, g, h = b - a, dd - c, dd + c, b + a
+        return e * f % p, g * h % p, f * g % p, e * h % p
+
+    gy = 4 * pow(5, p - 2, p) % p
+    x2 = (gy * gy - 1) * pow(d * gy * gy + 1, p - 2, p) % p
+    gx = pow(x2, (p + 3) // 8, p)
+    if (gx * gx - x2) % p:
+        gx = gx * pow(2, (p - 1) // 4, p) % p
+    if gx & 1:
+        gx = p - gx
+    h = hashlib.sha512(seed).digest()
+    s = (int.from_bytes(h[:32], "little") & ((1 << 254) - 8)) | (1 << 254)
+    point, acc = (gx, gy, 1, gx * gy % p), (0, 1, 1, 0)
+    while s:
+        if s & 1:
+            acc = add(acc, point)
+        point, s = add(point, point), s >> 1
+    x, y, z, _ = acc
+    zi = pow(z, p - 2, p)
+    x, y = x * zi % p, y * zi % p
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+def test_ed25519_helper_matches_rfc8032():
+    # RFC 8032 section 7.1, TEST 1.
+    seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    assert ed25519_public_key(seed).hex() == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+
+
+def signed_note_key(text: str, private: bool) -> tuple[str, str, bytes]:
+    """(name, key id, key bytes after the 0x01 algorithm byte) of a C2SP signed-note key."""
+    parts = text.strip().split("+")
+    if private:
+        assert parts[:2] == ["PRIVATE", "KEY"], "not a PRIVATE+KEY+… signed-note key"
+        parts = parts[2:]
+    name, key_id, key = parts
+    assert name and not re.search(r"\s", name), name
+    assert re.fullmatch(r"[0-9a-f]{8}", key_id), key_id
+    raw = base64.b64decode(key, validate=True)
+    assert len(raw) == 33 and raw[0] == 0x01, "an Ed25519 key is 0x01 followed by 32 bytes"
+    return name, key_id, raw[1:]
+
+
+def test_txlog_service_has_a_signing_key_file(compose, services):
+    txlog = services["txlog-service"]
+    e = env(txlog)
+    assert "TXLOG_SIGNING_KEY" not in e, "the key is a compose secret (a file), not an environment value"
+    path = e["TXLOG_SIGNING_KEY_FILE"]
+    assert path.startswith("/run/secrets/")
+    secret_name = path.removeprefix("/run/secrets/")
+    assert secret_name in txlog["secrets"]
+    key_file = ROOT / compose["secrets"][secret_name]["file"]
+    assert key_file.is_file() and key_file.parent == ROOT / "deploy" / "compose"
+    # Only the transaction log gets it.
+    for name, s in our_services(services).items():
+        if name != "txlog-service":
+            assert secret_name not in s.get("secrets", []), name
+            assert not any(k.startswith("TXLOG_SIGNING_KEY") for k in env(s)), name
+
+
+def test_compose_signing_key_is_valid_and_labelled_dev_only(compose, services):
+    e = env(services["txlog-service"])
+    secret_name = e["TXLOG_SIGNING_KEY_FILE"].removeprefix("/run/secrets/")
+    key_file = ROOT / compose["secrets"][secret_name]["file"]
+    name, key_id, seed = signed_note_key(key_file.read_text(), private=True)
+    v_name, v_key_id, public = signed_note_key(VERIFIER_KEY.read_text(), private=False)
+    # The verifier key auditors are given belongs to this private key.
+    assert public == ed25519_public_key(seed)
+    assert (v_name, v_key_id) == (name, key_id)
+    # key id = first 4 bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)
+    assert hashlib.sha256(name.encode() + b"\n\x01" + public).digest()[:4].hex() == key_id
+    # A committed key is public: the origin and the key name say "dev", and
+    # the key is named after the origin (C2SP tlog-checkpoint).
+    origin = e["TXLOG_LOG_ORIGIN"]
+    assert name == origin and "dev" in origin and origin != "ordersys/txlog"
+    assert "DEV ONLY" in COMPOSE.read_text()
+    readme = (key_file.parent / "README.md").read_text()
+    assert key_file.name in readme and VERIFIER_KEY.name in readme and "development-only" in readme
 
 
 def test_delivery_and_telemetry_targets(services):

@@ -209,7 +209,7 @@ def test_dockerignore_keeps_the_sources(path, ignore_rules):
     "target/release/order-service", "crates/order-service/target/debug/x", ".git/HEAD",
     "data/orders.db", "crates/txlog-service/data/txlog.db", "tests/deploy/test_chart.py",
     "docs/API.md", "deploy/keycloak/ordersys-realm.json", "compose.yaml", ".env",
-    "crates/platform/dev-key.pem",
+    "crates/platform/dev-key.pem", "deploy/compose/txlog-signing-key.txt", "crates/txlog-service/signing.key",
 ])
 def test_dockerignore_drops_everything_else(path, ignore_rules):
     assert ignored(path, ignore_rules), path

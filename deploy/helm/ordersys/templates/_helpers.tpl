@@ -108,6 +108,22 @@ seccompProfile:
 {{- end }}
 {{- end }}
 
+{{/* The transaction log's checkpoint signing key (SPEC section 10): a file
+in a read-only Secret volume. The path is configuration, the key is not. */}}
+{{- define "ordersys.signingKeyDir" -}}
+/run/secrets/txlog-signing-key
+{{- end }}
+
+{{- define "ordersys.signingKeyFile" -}}
+{{- printf "%s/signing-key" (include "ordersys.signingKeyDir" .) }}
+{{- end }}
+
+{{/* Name of the Secret holding the signing key; rendering fails without it,
+because the transaction log would not start. */}}
+{{- define "ordersys.signingKeySecret" -}}
+{{- required "txlogService.signingKey.existingSecret is required: the transaction log refuses to start without its Ed25519 checkpoint signing key. Create one with `txlog-service keygen --name <log origin>`, store the private key (stdout) in a Secret under the key txlogService.signingKey.key (default signing-key), and set txlogService.signingKey.existingSecret to that Secret's name (docs/OPERATIONS.md, \"The log's signing key\")." .Values.txlogService.signingKey.existingSecret }}
+{{- end }}
+
 {{/* Non-secret environment of a component (ConfigMap data). */}}
 {{- define "ordersys.config" -}}
 {{- $root := .root }}
@@ -135,6 +151,9 @@ TXLOG_AUTH_ISSUER: {{ . | quote }}
 TXLOG_AUTH_JWKS_URL: {{ . | quote }}
 {{- end }}
 TXLOG_AUTH_AUDIENCE: {{ $v.audience | quote }}
+TXLOG_SIGNING_KEY_FILE: {{ include "ordersys.signingKeyFile" $root | quote }}
+TXLOG_LOG_ORIGIN: {{ $v.logOrigin | quote }}
+TXLOG_CHECKPOINT_INTERVAL_MS: {{ $v.checkpointIntervalMs | int64 | toString | quote }}
 {{- end }}
 LOG_FORMAT: {{ $root.Values.logging.format | quote }}
 RUST_LOG: {{ $root.Values.logging.level | quote }}
