@@ -1,5 +1,5 @@
-//! `ordersys`: the developer launcher. `up` runs both services on SQLite with a local signing
-//! key; `token` prints a development token.
+//! `ordersys`: the developer launcher. `up` runs both services on SQLite with local keys;
+//! `token` prints a development token; `audit` checks a running transaction log.
 
 mod up;
 
@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     version,
-    about = "ordersys developer launcher: run both services locally, mint dev tokens"
+    about = "ordersys: run both services locally, mint dev tokens, audit a transaction log"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,12 +34,24 @@ enum Command {
         #[arg(long, default_value = "data")]
         data_dir: std::path::PathBuf,
     },
+    /// Check a transaction log against its verifier key (exit 0: all holds, 1: an
+    /// inconsistency, printed; 2: a usage or connection error).
+    Audit(txlog_service::audit::AuditArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up::run(args).await,
+        Command::Audit(args) => {
+            let result = txlog_service::audit::run(&args, |line| println!("{line}")).await;
+            if let Err(e) = result {
+                eprintln!("{e}");
+                std::process::exit(e.exit_code());
+            }
+            println!("audit passed");
+            Ok(())
+        }
         Command::Token {
             sub,
             scopes,

@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use platform::auth::{dev, AuthConfig, KeyConfig};
 use platform::config::exit_on_error;
+use txlog_service::transparency::LogKey;
 
 #[derive(clap::Args)]
 pub struct UpArgs {
@@ -19,21 +21,37 @@ pub struct UpArgs {
     txlog_listen: SocketAddr,
 }
 
-/// The dev signing secret in `<data_dir>/dev-signing-key`, created on first use.
+/// The dev token signing secret in `<data_dir>/dev-signing-key`, created on first use.
 pub fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
-    let path = data_dir.join("dev-signing-key");
-    if let Ok(secret) = std::fs::read_to_string(&path) {
-        return Ok(secret.trim().to_owned());
+    read_or_create(&data_dir.join("dev-signing-key"), || {
+        Ok(dev::random_secret())
+    })
+}
+
+/// The log's checkpoint key in `<data_dir>/txlog-signing-key`, created on first use.
+pub fn log_key(data_dir: &Path) -> anyhow::Result<LogKey> {
+    let path = data_dir.join("txlog-signing-key");
+    let text = read_or_create(&path, || Ok(LogKey::generate("ordersys-dev")?.0))?;
+    LogKey::parse(&text).with_context(|| format!("in {}", path.display()))
+}
+
+/// The file's trimmed text, or `create`'s, written owner-only and atomically (a crash never
+/// leaves a partial key behind).
+fn read_or_create(
+    path: &Path,
+    create: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return Ok(text.trim().to_owned());
     }
-    std::fs::create_dir_all(data_dir)?;
-    let secret = dev::random_secret();
-    std::fs::write(&path, &secret)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(secret)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let text = create()?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    file.as_file().sync_all()?;
+    file.persist(path)?;
+    Ok(text)
 }
 
 fn dev_auth(secret: &str, prefix: &str, realm: &str) -> AuthConfig {
@@ -48,11 +66,16 @@ fn dev_auth(secret: &str, prefix: &str, realm: &str) -> AuthConfig {
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     exit_on_error(platform::telemetry::init("ordersys"));
     let secret = dev_secret(&args.data_dir)?;
+    let log_key = log_key(&args.data_dir)?;
+    let verifier_key = log_key.verifier_key().to_owned();
     let sqlite = |name: &str| format!("sqlite://{}", args.data_dir.join(name).display());
     let txlog = txlog_service::Application::build(txlog_service::Config {
         listen: args.txlog_listen,
         database_url: sqlite("txlog.db"),
         auth: dev_auth(&secret, "TXLOG", "txlog-service"),
+        signing_key: std::sync::Arc::new(log_key),
+        log_origin: txlog_service::config::DEFAULT_LOG_ORIGIN.to_owned(),
+        checkpoint_interval: std::time::Duration::from_secs(1),
     })
     .await?;
     let txlog_url = format!("http://{}", txlog.local_addr());
@@ -70,6 +93,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let orders_url = format!("http://{}", orders.local_addr());
     let token = dev::sign_hs256(&secret, "alice", "orders:read orders:write", 86_400);
     let auditor = dev::sign_hs256(&secret, "auditor", "txlog:read", 86_400);
+    let state = args.data_dir.join("audit-state").display().to_string();
     println!(
         r#"
 ordersys is up (Ctrl-C stops both services)
@@ -92,6 +116,14 @@ Every call is recorded. As an auditor, read the transactions and verify the hash
   export AUDITOR={auditor}
   curl -s '{txlog_url}/v1/transactions?limit=5' -H "Authorization: Bearer $AUDITOR"
   curl -s {txlog_url}/v1/transactions/verify -H "Authorization: Bearer $AUDITOR"
+
+The log signs a checkpoint of its Merkle tree every second. Its verifier key:
+
+  {verifier_key}
+
+Audit it as an auditor would (exit 0: consistent; --full also downloads every record):
+
+  cargo run --release -- audit --log {txlog_url} --key '{verifier_key}' --token "$AUDITOR" --state {state} --full
 
 More tokens: cargo run --release -- token --sub bob --scopes "orders:read orders:write"
 "#

@@ -24,7 +24,7 @@ fuzz_target!(|bytes: &[u8]| {
     let mut head: Option<Head> = None;
     let mut records = Vec::new();
     for event in &events {
-        let sealed = seal(event, head.as_ref(), next_recorded_at(head.as_ref()))
+        let sealed = seal(event, Some("fuzz"), head.as_ref(), next_recorded_at(head.as_ref()))
             .expect("a valid event seals");
         head = Some(Head {
             seq: sealed.index.seq,

@@ -24,6 +24,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SECRET="schemathesis-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 printf '%s' "$SECRET" > "$DIR/dev-signing-key"
+# The log's checkpoint signing key (stdout is the private key).
+export TXLOG_SIGNING_KEY="$("$BIN/txlog-service" keygen --name schemathesis 2>/dev/null)"
 token() { "$BIN/ordersys" token --data-dir "$DIR" --sub "$1" --scopes "$2" --ttl 3600; }
 TXLOG_PORT="$(free_port)"
 ORDERS_PORT="$(free_port)"

@@ -147,6 +147,12 @@ impl Drop for Service {
     }
 }
 
+/// One checkpoint signing key pair for the test process: (private, verifier).
+pub fn log_key() -> &'static (String, String) {
+    static KEY: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| txlog_service::transparency::LogKey::generate("system-test").unwrap())
+}
+
 /// The two services wired together: orders on PostgreSQL, the log on SQLite.
 pub struct System {
     pub orders: Service,
@@ -176,6 +182,7 @@ impl System {
                     format!("sqlite://{}/txlog.db", dir.display()),
                 ),
                 ("TXLOG_AUTH_HS256_SECRET".into(), SECRET.into()),
+                ("TXLOG_SIGNING_KEY".into(), log_key().0.clone()),
             ]
             .into_iter()
             .chain(extra.clone())

@@ -42,6 +42,10 @@ impl Txlog {
                 ("TXLOG_LISTEN".into(), listen.clone()),
                 ("TXLOG_DATABASE_URL".into(), database_url),
                 ("TXLOG_AUTH_HS256_SECRET".into(), SECRET.into()),
+                (
+                    "TXLOG_SIGNING_KEY".into(),
+                    txlog_service::transparency::LogKey::generate("bench")?.0,
+                ),
             ],
             dir,
         )?;

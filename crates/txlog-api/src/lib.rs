@@ -2,9 +2,11 @@
 //! (`POST /v1/transactions`) and what the transaction log answers and stores.
 
 mod event;
+mod proof;
 mod record;
 
 pub use event::{
     body_from_bytes, Actor, Event, Outcome, RequestRecord, ResponseRecord, BODY_RECORD_LIMIT,
 };
+pub use proof::{ConsistencyProof, InclusionProof};
 pub use record::{AppendResult, Batch, BatchResult, Record, RecordPage, VerifyHead, VerifyReport};

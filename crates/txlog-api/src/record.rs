@@ -39,6 +39,10 @@ pub struct Record {
     pub seq: u64,
     pub recorded_at: DateTime<Utc>,
     pub prev_hash: String,
+    /// The `sub` of the `txlog:write` token that delivered the event (set by the log; absent
+    /// on records stored before the log kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_by: Option<String>,
     pub hash: String,
 }
 

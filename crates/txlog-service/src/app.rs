@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use platform::auth::Verifier;
@@ -11,11 +12,14 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::{redact_url, Config};
 use crate::store;
+use crate::transparency::{Signer, SigningStatus};
 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     local_addr: SocketAddr,
+    signer: Signer,
+    checkpoint_interval: Duration,
 }
 
 impl Application {
@@ -45,11 +49,29 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let local_addr = listener.local_addr()?;
-        let router = api::router(AppState { store, verifier });
+        let signing = Arc::new(SigningStatus::default());
+        let signer = Signer {
+            store: store.clone(),
+            key: config.signing_key.clone(),
+            origin: config.log_origin.clone(),
+            status: signing.clone(),
+        };
+        tracing::info!(
+            verifier_key = config.signing_key.verifier_key(),
+            origin = %config.log_origin,
+            "checkpoints are signed with this key"
+        );
+        let router = api::router(AppState {
+            store,
+            verifier,
+            signing,
+        });
         Ok(Application {
             listener,
             router,
             local_addr,
+            signer,
+            checkpoint_interval: config.checkpoint_interval,
         })
     }
 
@@ -61,6 +83,7 @@ impl Application {
     /// grace period.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr, "txlog-service listening on http://{}", self.local_addr);
+        let signing = tokio::spawn(self.signer.run(self.checkpoint_interval, shutdown.clone()));
         let server = platform::http::serve(self.listener, self.router, shutdown.clone());
         tokio::pin!(server);
         tokio::select! {
@@ -70,6 +93,7 @@ impl Application {
                 tokio::time::sleep(platform::shutdown::GRACE_PERIOD).await;
             } => tracing::warn!("requests still in flight after the grace period were dropped"),
         }
+        signing.abort();
         tracing::info!("txlog-service stopped");
         Ok(())
     }

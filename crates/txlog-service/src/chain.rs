@@ -93,9 +93,11 @@ pub fn link_hash(prev_hash: &str, canonical: &str) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Seals `event` as the record after `head`.
+/// Seals `event`, delivered by `submitted_by` (the `sub` of the delivering token), as the
+/// record after `head`.
 pub fn seal(
     event: &Event,
+    submitted_by: Option<&str>,
     head: Option<&Head>,
     recorded_at: DateTime<Utc>,
 ) -> anyhow::Result<SealedRecord> {
@@ -116,6 +118,9 @@ pub fn seal(
         Value::String(format_time(recorded_at)),
     );
     object.insert("prev_hash".into(), Value::String(prev_hash.to_owned()));
+    if let Some(sub) = submitted_by {
+        object.insert("submitted_by".into(), Value::String(sub.to_owned()));
+    }
     let canonical = serde_json_canonicalizer::to_string(&Value::Object(object))?;
     let hash = link_hash(prev_hash, &canonical);
     let index = IndexFields {
@@ -278,7 +283,13 @@ mod tests {
         let mut head = None;
         let mut out = Vec::new();
         for _ in 0..n {
-            let sealed = seal(&event(), head.as_ref(), next_recorded_at(head.as_ref())).unwrap();
+            let sealed = seal(
+                &event(),
+                Some("order-service"),
+                head.as_ref(),
+                next_recorded_at(head.as_ref()),
+            )
+            .unwrap();
             head = Some(Head {
                 seq: sealed.index.seq,
                 hash: sealed.hash.clone(),

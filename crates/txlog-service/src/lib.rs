@@ -4,11 +4,13 @@
 
 pub mod api;
 mod app;
+pub mod audit;
 pub mod chain;
 pub mod config;
 pub mod metrics;
 pub mod setup;
 pub mod store;
+pub mod transparency;
 
 pub use app::Application;
 pub use config::Config;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use platform::config::exit_on_error;
+use txlog_service::transparency::LogKey;
 use txlog_service::{config, setup, Application, Config};
 
 const ENVIRONMENT: &str = "\
@@ -15,6 +16,10 @@ Environment:
   TXLOG_AUTH_AUDIENCE         expected aud (required with an issuer or JWKS URL)
   TXLOG_AUTH_HS256_SECRET     HS256 secret for local verification (dev only)
   TXLOG_AUTH_PUBLIC_KEY_FILE  RS256/ES256/EdDSA public key PEM file
+  TXLOG_SIGNING_KEY           the log's checkpoint signing key (PRIVATE+KEY+…; see `keygen`)
+  TXLOG_SIGNING_KEY_FILE      a file holding it (one of the two is required)
+  TXLOG_LOG_ORIGIN            first line of every checkpoint (default ordersys/txlog)
+  TXLOG_CHECKPOINT_INTERVAL_MS how often new records are signed (default 1000)
   LOG_FORMAT                  json or pretty (default: pretty on a terminal, else json)
   RUST_LOG                    log filter (default info)
   OTEL_EXPORTER_OTLP_ENDPOINT OTLP export of logs and traces";
@@ -30,6 +35,13 @@ struct Cli {
 enum Command {
     /// Exit 0 when the local service answers GET /readyz with 200, else 1.
     Healthcheck,
+    /// Print a new checkpoint signing key: the private key on stdout (for TXLOG_SIGNING_KEY),
+    /// the verifier key auditors use on stderr.
+    Keygen {
+        /// The key's name, usually the log origin (no '+' or spaces).
+        #[arg(long)]
+        name: String,
+    },
     /// Create the collections, indexes, the ordersysTxlogAppender role (insert, find and listIndexes
     /// only) and optionally an application user; safe to re-run. Uses TXLOG_DATABASE_URL with
     /// admin credentials. For SQLite it creates the schema.
@@ -56,6 +68,12 @@ async fn main() -> anyhow::Result<()> {
                 config::DEFAULT_LISTEN,
             ));
             std::process::exit(platform::http::healthcheck(listen).await)
+        }
+        Some(Command::Keygen { name }) => {
+            let (private, verifier) = LogKey::generate(&name)?;
+            println!("{private}");
+            eprintln!("{verifier}");
+            Ok(())
         }
         Some(Command::Setup {
             app_user,

@@ -7,6 +7,9 @@ pub const DUPLICATES: &str = "txlog_duplicates_total";
 /// The highest `seq` this process has seen stored.
 pub const CHAIN_HEAD_SEQ: &str = "txlog_chain_head_seq";
 
+/// The tree size of the last checkpoint this process signed.
+pub const CHECKPOINT_SIZE: &str = "txlog_checkpoint_tree_size";
+
 /// Declares the series so that they appear at 0 before the first append.
 pub fn describe() {
     metrics::describe_counter!(RECORDS_APPENDED, "records appended to the chain");
@@ -15,10 +18,18 @@ pub fn describe() {
         CHAIN_HEAD_SEQ,
         "highest seq of the chain seen by this process"
     );
+    metrics::describe_gauge!(
+        CHECKPOINT_SIZE,
+        "tree size of the last checkpoint this process signed"
+    );
     metrics::counter!(RECORDS_APPENDED).increment(0);
     metrics::counter!(DUPLICATES).increment(0);
 }
 
 pub fn observe_head(seq: u64) {
     metrics::gauge!(CHAIN_HEAD_SEQ).set(seq as f64);
+}
+
+pub fn observe_checkpoint(size: u64) {
+    metrics::gauge!(CHECKPOINT_SIZE).set(size as f64);
 }

@@ -69,8 +69,13 @@ fn chain(events: &[Event]) -> Vec<StoredRecord> {
     let mut head: Option<Head> = None;
     let mut records = Vec::new();
     for e in events {
-        let sealed =
-            seal(e, head.as_ref(), next_recorded_at(head.as_ref())).expect("any event seals");
+        let sealed = seal(
+            e,
+            Some("sender"),
+            head.as_ref(),
+            next_recorded_at(head.as_ref()),
+        )
+        .expect("any event seals");
         head = Some(Head {
             seq: sealed.index.seq,
             hash: sealed.hash.clone(),

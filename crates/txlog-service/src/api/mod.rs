@@ -4,6 +4,7 @@ mod caller;
 mod list;
 mod openapi;
 mod ops;
+mod proofs;
 mod transactions;
 pub mod validate;
 mod verify;
@@ -25,6 +26,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use openapi::ApiDoc;
 
 use crate::store::Store;
+use crate::transparency::SigningStatus;
 
 /// Largest `POST /v1/transactions` body.
 pub const BATCH_BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -33,6 +35,8 @@ pub const BATCH_BODY_LIMIT: usize = 32 * 1024 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub verifier: Arc<Verifier>,
+    /// Whether the log can sign checkpoints (`/readyz` is 503 when it cannot).
+    pub signing: Arc<SigningStatus>,
 }
 
 /// The whole application: routes, API description and the middleware stack.
@@ -48,6 +52,9 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
         )
         .route("/v1/transactions/verify", get(verify::verify))
+        .route("/v1/checkpoint", get(proofs::checkpoint))
+        .route("/v1/proofs/inclusion", get(proofs::inclusion))
+        .route("/v1/proofs/consistency", get(proofs::consistency))
         .route(
             "/v1/transactions/{transaction_id}",
             get(transactions::get_one),

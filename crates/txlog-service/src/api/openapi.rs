@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{list, transactions, verify};
+use super::{list, proofs, transactions, verify};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,10 +12,16 @@ use super::{list, transactions, verify};
         description = "Append-only, hash-chained business transactions (SPEC section 8). \
                        Every /v1/ call needs a bearer JWT: txlog:write to append, txlog:read to query and verify."
     ),
-    paths(transactions::append, list::list, transactions::get_one, verify::verify),
+    paths(
+        transactions::append, list::list, transactions::get_one, verify::verify,
+        proofs::checkpoint, proofs::inclusion, proofs::consistency
+    ),
     components(schemas(platform::FieldError)),
     modifiers(&BearerAuth),
-    tags((name = "transactions", description = "The transaction log"))
+    tags(
+        (name = "transactions", description = "The transaction log"),
+        (name = "verifiable log", description = "Signed checkpoints and RFC 9162 proofs (SPEC section 10)")
+    )
 )]
 pub struct ApiDoc;
 

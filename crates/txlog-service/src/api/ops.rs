@@ -7,7 +7,12 @@ use serde_json::Value;
 
 use super::AppState;
 
-/// The database answers.
+/// The database answers and the log can sign checkpoints (its tree extends the last one).
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
+    if let Some(refusal) = state.signing.refusal() {
+        return Err(Problem::unavailable(format!(
+            "the log refuses to sign checkpoints: {refusal}"
+        )));
+    }
     platform::health::ready(state.store.ping()).await
 }

@@ -41,7 +41,7 @@ pub async fn append(
     let span = tracing::info_span!("append to the chain", events = events.len());
     let results = state
         .store
-        .append(&events)
+        .append(&events, &caller.0.sub)
         .instrument(span)
         .await
         .map_err(|e| internal(e, "appending a batch failed"))?;

@@ -2,6 +2,7 @@
 //! production), chosen by the database URL's scheme.
 
 pub mod mongo;
+mod mongo_tree;
 mod sqlite;
 
 use std::collections::HashMap;
@@ -11,10 +12,12 @@ use chrono::{DateTime, Utc};
 use txlog_api::{AppendResult, Event};
 use uuid::Uuid;
 
-pub use mongo::{MongoStore, RECORDS_COLLECTION};
+pub use mongo::{MongoStore, CHECKPOINTS_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION};
 pub use sqlite::SqliteStore;
 
 use crate::chain::StoredRecord;
+use crate::transparency::StoredCheckpoint;
+use tlog_tiles::Hash;
 
 /// Records per page when the whole chain is walked.
 pub const CHAIN_PAGE: u32 = 1000;
@@ -27,8 +30,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends validated events to the chain, in order; an `event_id` stored before (or earlier
     /// in the batch) answers with its first storage's ids and `duplicate: true`. Results are in
-    /// input order.
-    async fn append(&self, events: &[Event]) -> anyhow::Result<Vec<AppendResult>>;
+    /// input order. New records carry `submitted_by`.
+    async fn append(
+        &self,
+        events: &[Event],
+        submitted_by: &str,
+    ) -> anyhow::Result<Vec<AppendResult>>;
 
     async fn get(&self, transaction_id: Uuid) -> anyhow::Result<Option<StoredRecord>>;
 
@@ -41,6 +48,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// The highest `seq` stored.
     async fn head_seq(&self) -> anyhow::Result<Option<u64>>;
+
+    /// How many Merkle tree hashes are stored. They are written in index order, so this is
+    /// also the next index to write.
+    async fn tree_hash_count(&self) -> anyhow::Result<u64>;
+
+    /// The stored tree hashes at `indexes`, in that order; an error when one is missing.
+    async fn tree_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>>;
+
+    /// Stores `hashes` at indexes `first…`, in order. Hashes are a function of the records, so
+    /// an index another replica stored first already holds the same hash and is skipped.
+    async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()>;
+
+    /// The signed checkpoint of the largest tree.
+    async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>>;
+
+    /// Keeps a signed checkpoint for good; one of the same size stored before is kept instead.
+    async fn add_checkpoint(&self, size: u64, note: &str) -> anyhow::Result<()>;
 }
 
 /// Opens the store named by `url` (`sqlite://…`, `mongodb://…` or `mongodb+srv://…`) and
@@ -116,6 +140,19 @@ pub(crate) fn results(
                 seq: placement.seq,
                 duplicate: !new,
             })
+        })
+        .collect()
+}
+
+/// `indexes`' hashes in order from `found`, or an error naming the first one missing.
+pub(crate) fn in_order(
+    indexes: &[u64],
+    found: impl Fn(u64) -> Option<Hash>,
+) -> anyhow::Result<Vec<Hash>> {
+    indexes
+        .iter()
+        .map(|&i| {
+            found(i).ok_or_else(|| anyhow::anyhow!("tree hash {i} is missing from the store"))
         })
         .collect()
 }

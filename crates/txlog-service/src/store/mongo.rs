@@ -20,6 +20,8 @@ use uuid::Uuid;
 
 use super::{pending, results, ListQuery, Placement, SortOrder, Store};
 use crate::chain::{self, Head, IndexFields, SealedRecord, StoredRecord};
+use crate::transparency::StoredCheckpoint;
+use tlog_tiles::Hash;
 
 /// The collection holding the chain.
 pub const RECORDS_COLLECTION: &str = "txlog_records";
@@ -30,8 +32,15 @@ const APPEND_DEADLINE: Duration = Duration::from_secs(30);
 /// Tries of one read before its error is returned.
 const READ_ATTEMPTS: u32 = 10;
 
+/// The Merkle tree's stored hashes: `_id` is the hash's index.
+pub const TREE_COLLECTION: &str = "txlog_tree";
+/// Signed checkpoints: `_id` is the tree size.
+pub const CHECKPOINTS_COLLECTION: &str = "txlog_checkpoints";
+
 pub struct MongoStore {
-    records: Collection<Document>,
+    pub(super) records: Collection<Document>,
+    pub(super) tree: Collection<Document>,
+    pub(super) checkpoints: Collection<Document>,
 }
 
 impl MongoStore {
@@ -47,32 +56,13 @@ impl MongoStore {
         }
         Ok(Self {
             records: database.collection(RECORDS_COLLECTION),
+            tree: database.collection(TREE_COLLECTION),
+            checkpoints: database.collection(CHECKPOINTS_COLLECTION),
         })
     }
 
-    /// Runs a read pipeline; reads are idempotent, so a failed one (a lost cursor, a
-    /// failover) is retried a few times before the error is returned.
     async fn aggregate(&self, pipeline: Vec<Document>) -> anyhow::Result<Vec<Document>> {
-        let mut attempt = 1;
-        loop {
-            let result = async {
-                let cursor = self.records.aggregate(pipeline.clone()).await?;
-                cursor.try_collect::<Vec<Document>>().await
-            }
-            .await;
-            match result {
-                Ok(docs) => return Ok(docs),
-                Err(e)
-                    if attempt < READ_ATTEMPTS
-                        && !matches!(*e.kind, ErrorKind::ServerSelection { .. }) =>
-                {
-                    tracing::debug!(error = %e, attempt, "a MongoDB read failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        aggregate(&self.records, pipeline).await
     }
 
     async fn head(&self) -> anyhow::Result<Option<Head>> {
@@ -115,6 +105,34 @@ impl MongoStore {
         let filter = doc! {"_id": {"$gte": to_i64(first)?, "$lte": to_i64(last)?}};
         let docs = self.aggregate(vec![doc! {"$match": filter}]).await?;
         docs.iter().map(record_from_doc).collect()
+    }
+}
+
+/// Runs a read pipeline; reads are idempotent, so a failed one (a lost cursor, a failover)
+/// is retried a few times before the error is returned.
+pub(super) async fn aggregate(
+    collection: &Collection<Document>,
+    pipeline: Vec<Document>,
+) -> anyhow::Result<Vec<Document>> {
+    let mut attempt = 1;
+    loop {
+        let result = async {
+            let cursor = collection.aggregate(pipeline.clone()).await?;
+            cursor.try_collect::<Vec<Document>>().await
+        }
+        .await;
+        match result {
+            Ok(docs) => return Ok(docs),
+            Err(e)
+                if attempt < READ_ATTEMPTS
+                    && !matches!(*e.kind, ErrorKind::ServerSelection { .. }) =>
+            {
+                tracing::debug!(error = %e, attempt, "a MongoDB read failed; retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -224,7 +242,7 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(1..=cap.max(1)))
 }
 
-fn to_i64(seq: u64) -> anyhow::Result<i64> {
+pub(super) fn to_i64(seq: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(seq)?)
 }
 
@@ -286,7 +304,11 @@ impl Store for MongoStore {
         Ok(())
     }
 
-    async fn append(&self, events: &[Event]) -> anyhow::Result<Vec<AppendResult>> {
+    async fn append(
+        &self,
+        events: &[Event],
+        submitted_by: &str,
+    ) -> anyhow::Result<Vec<AppendResult>> {
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let started = Instant::now();
         let mut stored: HashMap<Uuid, Placement> = HashMap::new();
@@ -314,8 +336,12 @@ impl Store for MongoStore {
             }
             let mut sealed = Vec::with_capacity(todo.len());
             for event in todo {
-                let record =
-                    chain::seal(event, head.as_ref(), chain::next_recorded_at(head.as_ref()))?;
+                let record = chain::seal(
+                    event,
+                    Some(submitted_by),
+                    head.as_ref(),
+                    chain::next_recorded_at(head.as_ref()),
+                )?;
                 head = Some(Head {
                     seq: record.index.seq,
                     hash: record.hash.clone(),
@@ -459,5 +485,25 @@ impl Store for MongoStore {
 
     async fn head_seq(&self) -> anyhow::Result<Option<u64>> {
         Ok(self.head().await?.map(|h| h.seq))
+    }
+
+    async fn tree_hash_count(&self) -> anyhow::Result<u64> {
+        self.stored_hash_count().await
+    }
+
+    async fn tree_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
+        self.stored_hashes(indexes).await
+    }
+
+    async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()> {
+        self.store_hashes(first, hashes).await
+    }
+
+    async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {
+        self.last_checkpoint().await
+    }
+
+    async fn add_checkpoint(&self, size: u64, note: &str) -> anyhow::Result<()> {
+        self.keep_checkpoint(size, note).await
     }
 }

@@ -18,6 +18,8 @@ use uuid::Uuid;
 
 use super::{pending, results, ListQuery, Placement, SortOrder, Store};
 use crate::chain::{self, format_time, Head, IndexFields, StoredRecord};
+use crate::transparency::StoredCheckpoint;
+use tlog_tiles::Hash;
 
 const SCHEMA: &str = include_str!("sqlite_schema.sql");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,7 +128,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn append(&self, events: &[Event]) -> anyhow::Result<Vec<AppendResult>> {
+    async fn append(
+        &self,
+        events: &[Event],
+        submitted_by: &str,
+    ) -> anyhow::Result<Vec<AppendResult>> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -154,7 +160,12 @@ impl Store for SqliteStore {
         let mut stored = HashMap::new();
         let mut sealed_records = Vec::new();
         for event in pending(events, &existing) {
-            let sealed = chain::seal(event, head.as_ref(), chain::next_recorded_at(head.as_ref()))?;
+            let sealed = chain::seal(
+                event,
+                Some(submitted_by),
+                head.as_ref(),
+                chain::next_recorded_at(head.as_ref()),
+            )?;
             let index = &sealed.index;
             stored.insert(
                 index.event_id,
@@ -273,6 +284,75 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(seq.map(u64::try_from).transpose()?)
+    }
+
+    async fn tree_hash_count(&self) -> anyhow::Result<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_hashes")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count)?)
+    }
+
+    async fn tree_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
+        let mut found = HashMap::with_capacity(indexes.len());
+        for chunk in indexes.chunks(LOOKUP_CHUNK) {
+            let mut lookup =
+                QueryBuilder::<Sqlite>::new("SELECT idx, hash FROM tree_hashes WHERE idx IN (");
+            let mut ids = lookup.separated(", ");
+            for &index in chunk {
+                ids.push_bind(i64::try_from(index)?);
+            }
+            lookup.push(")");
+            for row in lookup.build().fetch_all(&self.pool).await? {
+                let hash: Vec<u8> = row.try_get("hash")?;
+                found.insert(
+                    row.try_get::<i64, _>("idx")?,
+                    Hash(
+                        hash.try_into()
+                            .map_err(|_| anyhow::anyhow!("a stored tree hash is not 32 bytes"))?,
+                    ),
+                );
+            }
+        }
+        super::in_order(indexes, |i| found.get(&i64::try_from(i).ok()?).copied())
+    }
+
+    async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (c, chunk) in hashes.chunks(INSERT_CHUNK * 5).enumerate() {
+            let at = i64::try_from(first)? + i64::try_from(c * INSERT_CHUNK * 5)?;
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO tree_hashes (idx, hash) ");
+            insert.push_values(chunk.iter().enumerate(), |mut row, (k, hash)| {
+                row.push_bind(at + k as i64).push_bind(hash.0.to_vec());
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {
+        let row = sqlx::query("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(StoredCheckpoint {
+                size: u64::try_from(row.try_get::<i64, _>("size")?)?,
+                note: row.try_get("note")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn add_checkpoint(&self, size: u64, note: &str) -> anyhow::Result<()> {
+        sqlx::query("INSERT OR IGNORE INTO checkpoints (size, note, signed_at) VALUES (?, ?, ?)")
+            .bind(i64::try_from(size)?)
+            .bind(note)
+            .bind(format_time(chrono::Utc::now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

@@ -25,3 +25,30 @@ CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
 BEGIN
     SELECT RAISE(ABORT, 'transaction log records are append-only');
 END;
+-- The Merkle tree (SPEC section 10): stored hashes in tlog's index order, and every signed
+-- checkpoint. Both append-only, like the records.
+CREATE TABLE IF NOT EXISTS tree_hashes (
+    idx  INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL CHECK (length(hash) = 32)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size      INTEGER PRIMARY KEY,
+    note      TEXT NOT NULL,
+    signed_at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS tree_hashes_no_update BEFORE UPDATE ON tree_hashes
+BEGIN
+    SELECT RAISE(ABORT, 'tree hashes are append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS tree_hashes_no_delete BEFORE DELETE ON tree_hashes
+BEGIN
+    SELECT RAISE(ABORT, 'tree hashes are append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'checkpoints are append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'checkpoints are append-only');
+END;

@@ -6,6 +6,7 @@
 pub mod ferretdb;
 pub mod mongo;
 pub mod process;
+pub mod tamper;
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,6 +16,9 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use txlog_service::audit::{AuditArgs, AuditError};
+use txlog_service::transparency::checkpoint;
+use txlog_service::transparency::{LogKey, TreeHead};
 use txlog_service::{Application, Config};
 use uuid::Uuid;
 
@@ -23,6 +27,15 @@ pub use ferretdb::FerretDb;
 pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 pub const WRITE: &str = "txlog:write";
 pub const READ: &str = "txlog:read";
+
+/// The log origin the tests sign checkpoints for.
+pub const ORIGIN: &str = "ordersys/txlog-test";
+
+/// One checkpoint signing key pair for the whole test process: (private, verifier).
+pub fn log_key() -> &'static (String, String) {
+    static KEY: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| LogKey::generate("txlog-test").unwrap())
+}
 
 pub fn auth_config() -> AuthConfig {
     AuthConfig {
@@ -118,6 +131,11 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb) -> TestApp {
+        Self::spawn_with_key(db, &log_key().0).await
+    }
+
+    /// The application on `db`, signing checkpoints with `private_key`.
+    pub async fn spawn_with_key(db: TestDb, private_key: &str) -> TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             platform::telemetry::init("txlog-service").unwrap();
         }
@@ -125,6 +143,9 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: db.url.clone(),
             auth: auth_config(),
+            signing_key: std::sync::Arc::new(LogKey::parse(private_key).unwrap()),
+            log_origin: ORIGIN.to_owned(),
+            checkpoint_interval: std::time::Duration::from_millis(100),
         };
         let app = Application::build(config)
             .await
@@ -208,6 +229,46 @@ impl TestApp {
                 None => return items,
             }
         }
+    }
+
+    /// The latest checkpoint once it covers at least `size` records (the log signs within
+    /// its interval, 100 ms here): the note and what it states, signature checked.
+    pub async fn checkpoint_of(&self, size: u64) -> (String, TreeHead) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let response = self.get("/v1/checkpoint").await;
+            if response.status() == 200 {
+                let note = response.text().await.unwrap();
+                let head = checkpoint::verify(note.as_bytes(), &log_key().1).unwrap();
+                if head.size >= size {
+                    return (note, head);
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint of size {size} within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `ordersys audit` against this log, in process; the lines it printed, or its failure.
+    pub async fn audit(
+        &self,
+        key: &str,
+        state: Option<&std::path::Path>,
+        full: bool,
+    ) -> Result<Vec<String>, AuditError> {
+        let args = AuditArgs {
+            log: self.url(""),
+            key: key.to_owned(),
+            token: Some(token("auditor", READ)),
+            state: state.map(std::path::Path::to_path_buf),
+            full,
+        };
+        let mut lines = Vec::new();
+        txlog_service::audit::run(&args, |l| lines.push(l)).await?;
+        Ok(lines)
     }
 
     pub async fn stop(self) -> TestDb {

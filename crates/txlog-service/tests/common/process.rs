@@ -27,6 +27,9 @@ pub fn command(database_url: &str) -> Command {
     command
         .env("TXLOG_DATABASE_URL", database_url)
         .env("TXLOG_AUTH_HS256_SECRET", super::SECRET)
+        .env("TXLOG_SIGNING_KEY", &super::log_key().0)
+        .env("TXLOG_LOG_ORIGIN", super::ORIGIN)
+        .env("TXLOG_CHECKPOINT_INTERVAL_MS", "100")
         .env("TXLOG_LISTEN", "127.0.0.1:0")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info");

@@ -1,0 +1,117 @@
+//! The Merkle tree's hashes and the signed checkpoints in MongoDB: one document per hash
+//! (`_id` = its index) and one per checkpoint (`_id` = tree size), insert-only like the records.
+
+use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
+use mongodb::error::ErrorKind;
+use tlog_tiles::Hash;
+
+use super::mongo::{aggregate, to_i64, MongoStore};
+use crate::transparency::StoredCheckpoint;
+
+/// Ids per `$in` lookup.
+const LOOKUP_CHUNK: usize = 500;
+/// MongoDB's duplicate key error.
+const DUPLICATE_KEY: i32 = 11000;
+
+impl MongoStore {
+    pub(super) async fn stored_hash_count(&self) -> anyhow::Result<u64> {
+        let last = aggregate(
+            &self.tree,
+            vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}],
+        )
+        .await?;
+        match last.first() {
+            Some(d) => Ok(u64::try_from(d.get_i64("_id")?)? + 1),
+            None => Ok(0),
+        }
+    }
+
+    pub(super) async fn stored_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
+        let mut found = std::collections::HashMap::with_capacity(indexes.len());
+        for chunk in indexes.chunks(LOOKUP_CHUNK) {
+            let ids = chunk
+                .iter()
+                .map(|&i| to_i64(i).map(Bson::Int64))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            for d in aggregate(&self.tree, vec![doc! {"$match": {"_id": {"$in": ids}}}]).await? {
+                let bytes = d.get_binary_generic("hash")?.clone();
+                let hash = Hash(
+                    bytes
+                        .try_into()
+                        .map_err(|_| anyhow::anyhow!("a stored tree hash is not 32 bytes"))?,
+                );
+                found.insert(d.get_i64("_id")?, hash);
+            }
+        }
+        super::in_order(indexes, |i| found.get(&i64::try_from(i).ok()?).copied())
+    }
+
+    /// Inserts in index order, so the stored hashes never have a gap; an index another replica
+    /// wrote first is skipped (it holds the same hash).
+    pub(super) async fn store_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()> {
+        let mut from = 0;
+        while from < hashes.len() {
+            let docs = hashes[from..]
+                .iter()
+                .enumerate()
+                .map(|(k, h)| {
+                    Ok(doc! {
+                        "_id": to_i64(first + (from + k) as u64)?,
+                        "hash": Binary { subtype: BinarySubtype::Generic, bytes: h.0.to_vec() },
+                    })
+                })
+                .collect::<anyhow::Result<Vec<Document>>>()?;
+            match self.tree.insert_many(docs).ordered(true).await {
+                Ok(_) => return Ok(()),
+                Err(e) => match duplicate_at(&e) {
+                    Some(k) => from += k + 1,
+                    None => return Err(anyhow::Error::new(e).context("cannot store tree hashes")),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn last_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {
+        let last = aggregate(
+            &self.checkpoints,
+            vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}],
+        )
+        .await?;
+        last.first()
+            .map(|d| {
+                Ok(StoredCheckpoint {
+                    size: u64::try_from(d.get_i64("_id")?)?,
+                    note: d.get_str("note")?.to_owned(),
+                })
+            })
+            .transpose()
+    }
+
+    pub(super) async fn keep_checkpoint(&self, size: u64, note: &str) -> anyhow::Result<()> {
+        let checkpoint = doc! {
+            "_id": to_i64(size)?,
+            "note": note,
+            "signed_at": mongodb::bson::DateTime::now(),
+        };
+        match self.checkpoints.insert_one(checkpoint).await {
+            Err(e) if duplicate_at(&e).is_some() => Ok(()),
+            other => other
+                .map(|_| ())
+                .map_err(|e| anyhow::Error::new(e).context("cannot store a checkpoint")),
+        }
+    }
+}
+
+/// Where a write failed on an `_id` stored before, if that is why it failed.
+fn duplicate_at(error: &mongodb::error::Error) -> Option<usize> {
+    let errors = match &*error.kind {
+        ErrorKind::InsertMany(e) => e.write_errors.as_ref()?.clone(),
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(e)) => {
+            return (e.code == DUPLICATE_KEY).then_some(0)
+        }
+        _ => return None,
+    };
+    let first = errors.iter().min_by_key(|e| e.index)?;
+    (first.code == DUPLICATE_KEY).then_some(first.index)
+}

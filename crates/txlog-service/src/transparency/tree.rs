@@ -1,0 +1,223 @@
+//! The RFC 9162 Merkle tree over the records, kept in the store as the stored hashes of
+//! C2SP tlog-tiles (`tlog_tiles`, a port of Go's `sumdb/tlog`): leaf `i` is record `seq` `i`,
+//! and every hash is written once, in index order, so a proof costs O(log n) reads.
+//!
+//! The tree is derived from the records and nothing else, so any replica may extend it: two
+//! replicas extending at once compute the same hashes, and the store keeps the first copy.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use tlog_tiles::{
+    record_hash, stored_hash_count, stored_hash_index, stored_hashes_for_record_hash, Hash,
+    HashReader,
+};
+
+use crate::chain::StoredRecord;
+use crate::store::Store;
+
+/// Records hashed per round trip while the tree catches up with the records.
+const EXTEND_PAGE: u32 = 1000;
+
+/// The leaf data of a record: RFC 8785 canonical JSON of the record as the API returns it.
+pub fn leaf_data(record: &StoredRecord) -> anyhow::Result<String> {
+    Ok(serde_json_canonicalizer::to_string(&record.to_json()?)?)
+}
+
+/// The size of the complete tree that `count` stored hashes hold.
+pub fn size_for_count(count: u64) -> u64 {
+    // stored_hash_count grows with n and stored_hash_count(n) >= n.
+    let (mut lo, mut hi) = (0, count);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if stored_hash_count(mid) <= count {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+/// Runs `compute` over the stored hashes: first with a reader that only notes which indexes
+/// it asks for (they never depend on the hashes' values), then, after one store read, for real.
+pub async fn with_stored_hashes<T>(
+    store: &dyn Store,
+    compute: impl Fn(&TreeReader) -> Result<T, tlog_tiles::Error>,
+) -> anyhow::Result<T> {
+    let collector = TreeReader::collecting();
+    compute(&collector).map_err(|e| anyhow::anyhow!("tree computation: {e}"))?;
+    let indexes = collector.asked();
+    let reader = TreeReader::known(store, indexes).await?;
+    compute(&reader).map_err(|e| anyhow::anyhow!("tree computation: {e}"))
+}
+
+/// The root hash of the tree of size `n`.
+pub async fn root(store: &dyn Store, n: u64) -> anyhow::Result<Hash> {
+    with_stored_hashes(store, |r| tlog_tiles::tree_hash(n, r)).await
+}
+
+/// Hashes the records the tree does not hold yet into it; returns the tree's size.
+pub async fn extend(store: &dyn Store) -> anyhow::Result<u64> {
+    let mut size = size_for_count(store.tree_hash_count().await?);
+    loop {
+        let records = store.chain_page(size.checked_sub(1), EXTEND_PAGE).await?;
+        let mut leaves = Vec::with_capacity(records.len());
+        for (offset, record) in records.iter().enumerate() {
+            let expected = size + offset as u64;
+            anyhow::ensure!(
+                record.index.seq == expected,
+                "record seq {expected} is missing (the next stored is seq {})",
+                record.index.seq
+            );
+            leaves.push(record_hash(leaf_data(record)?.as_bytes()));
+        }
+        if leaves.is_empty() {
+            return Ok(size);
+        }
+        let hashes = hashes_for(store, size, &leaves).await?;
+        store
+            .add_tree_hashes(stored_hash_index(0, size), &hashes)
+            .await?;
+        size += leaves.len() as u64;
+        if records.len() < EXTEND_PAGE as usize {
+            return Ok(size);
+        }
+    }
+}
+
+/// The stored hashes that leaves `first…` add to a tree of size `first`, in index order.
+async fn hashes_for(store: &dyn Store, first: u64, leaves: &[Hash]) -> anyhow::Result<Vec<Hash>> {
+    let first_new = stored_hash_index(0, first);
+    let collector = TreeReader::collecting();
+    for (offset, leaf) in leaves.iter().enumerate() {
+        stored_hashes_for_record_hash(first + offset as u64, *leaf, &collector)?;
+    }
+    // The new leaves combine with earlier hashes (read once) and with each other's.
+    let old = collector
+        .asked()
+        .into_iter()
+        .filter(|&i| i < first_new)
+        .collect();
+    let mut reader = TreeReader::known(store, old).await?;
+    let mut added = Vec::new();
+    for (offset, leaf) in leaves.iter().enumerate() {
+        let n = first + offset as u64;
+        let hashes = stored_hashes_for_record_hash(n, *leaf, &reader)?;
+        let at = stored_hash_index(0, n);
+        reader
+            .known
+            .extend(hashes.iter().enumerate().map(|(k, h)| (at + k as u64, *h)));
+        added.extend(hashes);
+    }
+    Ok(added)
+}
+
+/// Stored hashes for `tlog_tiles`: either the ones read from the store, or, while collecting,
+/// zeros for whatever is asked (noting the indexes).
+pub struct TreeReader {
+    known: HashMap<u64, Hash>,
+    asked: Option<RefCell<Vec<u64>>>,
+}
+
+impl TreeReader {
+    fn collecting() -> TreeReader {
+        TreeReader {
+            known: HashMap::new(),
+            asked: Some(RefCell::default()),
+        }
+    }
+
+    /// The distinct indexes asked for, ascending.
+    fn asked(self) -> Vec<u64> {
+        let mut indexes = self.asked.map(RefCell::into_inner).unwrap_or_default();
+        indexes.sort_unstable();
+        indexes.dedup();
+        indexes
+    }
+
+    async fn known(store: &dyn Store, indexes: Vec<u64>) -> anyhow::Result<TreeReader> {
+        let hashes = store.tree_hashes(&indexes).await?;
+        Ok(TreeReader {
+            known: indexes.into_iter().zip(hashes).collect(),
+            asked: None,
+        })
+    }
+}
+
+impl HashReader for TreeReader {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        if let Some(asked) = &self.asked {
+            asked.borrow_mut().extend_from_slice(indexes);
+            return Ok(vec![Hash::default(); indexes.len()]);
+        }
+        indexes
+            .iter()
+            .map(|i| {
+                self.known
+                    .get(i)
+                    .copied()
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)
+            })
+            .collect()
+    }
+}
+
+/// An in-memory tree (for the auditor, who rebuilds the tree from downloaded records).
+#[derive(Default)]
+pub struct MemoryTree {
+    hashes: Vec<Hash>,
+    size: u64,
+}
+
+impl MemoryTree {
+    pub fn push(&mut self, leaf: Hash) -> anyhow::Result<()> {
+        let reader = SliceReader(&self.hashes);
+        let added = stored_hashes_for_record_hash(self.size, leaf, &reader)?;
+        self.hashes.extend(added);
+        self.size += 1;
+        Ok(())
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn root(&self, n: u64) -> anyhow::Result<Hash> {
+        anyhow::ensure!(n <= self.size, "the tree has only {} leaves", self.size);
+        Ok(tlog_tiles::tree_hash(n, &SliceReader(&self.hashes))?)
+    }
+}
+
+struct SliceReader<'a>(&'a [Hash]);
+
+impl HashReader for SliceReader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        indexes
+            .iter()
+            .map(|&i| {
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| self.0.get(i).copied())
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_from_hash_counts() {
+        for n in 0..300 {
+            let count = stored_hash_count(n);
+            assert_eq!(size_for_count(count), n);
+            if n > 0 {
+                // A partly written leaf does not count.
+                assert_eq!(size_for_count(count - 1), n - 1);
+            }
+        }
+    }
+}

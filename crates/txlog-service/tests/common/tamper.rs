@@ -1,0 +1,131 @@
+//! Changes an attacker with write access to the store could make, on either backend: the
+//! SQLite triggers are dropped first, as an attacker with the file would.
+
+use std::str::FromStr;
+
+use mongodb::bson::{doc, Document};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
+
+use super::TestDb;
+
+async fn sqlite(db: &TestDb) -> SqliteConnection {
+    let mut raw = SqliteConnectOptions::from_str(&db.url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    for table in ["records", "tree_hashes", "checkpoints"] {
+        for change in ["update", "delete"] {
+            sqlx::query(&format!("DROP TRIGGER IF EXISTS {table}_no_{change}"))
+                .execute(&mut raw)
+                .await
+                .unwrap();
+        }
+    }
+    raw
+}
+
+async fn collection(db: &TestDb, name: &str) -> mongodb::Collection<Document> {
+    let client = mongodb::Client::with_uri_str(&db.url).await.unwrap();
+    client.database("txlog").collection(name)
+}
+
+/// Changes `duration_us` in record `seq`'s stored text, keeping its hash.
+pub async fn edit_record(db: &TestDb, seq: i64) {
+    if db.mongo.is_some() {
+        let records = collection(db, txlog_service::store::RECORDS_COLLECTION).await;
+        super::mongo::edit_canonical(&records, seq).await;
+        return;
+    }
+    let mut raw = sqlite(db).await;
+    let changed = sqlx::query(
+        "UPDATE records SET canonical = replace(canonical, '\"duration_us\":1234', '\"duration_us\":1') WHERE seq = ?",
+    )
+    .bind(seq)
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    raw.close().await.unwrap();
+}
+
+/// Swaps the stored text and hash of records `a` and `b`.
+pub async fn swap(db: &TestDb, a: i64, b: i64) {
+    if db.mongo.is_some() {
+        let records = collection(db, txlog_service::store::RECORDS_COLLECTION).await;
+        let get = |seq: i64| {
+            let records = records.clone();
+            async move { records.find_one(doc! {"_id": seq}).await.unwrap().unwrap() }
+        };
+        let (first, second) = (get(a).await, get(b).await);
+        for (seq, from) in [(a, &second), (b, &first)] {
+            let fields = doc! {
+                "canonical": from.get_str("canonical").unwrap(),
+                "hash": from.get_str("hash").unwrap(),
+            };
+            super::mongo::set(&records, seq, fields).await;
+        }
+        return;
+    }
+    let mut raw = sqlite(db).await;
+    // One statement: both subqueries read the rows as they were before it.
+    sqlx::query(
+        "UPDATE records SET canonical = CASE seq WHEN ?1 THEN (SELECT canonical FROM records WHERE seq = ?2) \
+                                              ELSE (SELECT canonical FROM records WHERE seq = ?1) END, \
+                            hash = CASE seq WHEN ?1 THEN (SELECT hash FROM records WHERE seq = ?2) \
+                                              ELSE (SELECT hash FROM records WHERE seq = ?1) END \
+         WHERE seq IN (?1, ?2)",
+    )
+    .bind(a)
+    .bind(b)
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    raw.close().await.unwrap();
+}
+
+/// What `truncate` removes beside the newest records.
+#[derive(Debug, Clone, Copy)]
+pub struct Truncate {
+    pub checkpoints: bool,
+    pub tree: bool,
+}
+
+/// Deletes every record from `keep` on, and the checkpoints and tree hashes beyond the
+/// tree of size `keep` when asked: the log as an old backup would restore it.
+pub async fn truncate(db: &TestDb, keep: u64, what: Truncate) {
+    let hashes = tlog_tiles::stored_hash_count(keep) as i64;
+    let keep = keep as i64;
+    if db.mongo.is_some() {
+        use txlog_service::store::{CHECKPOINTS_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION};
+        let delete = |name: &'static str, from: i64| async move {
+            let c = collection(db, name).await;
+            c.delete_many(doc! {"_id": {"$gte": from}}).await.unwrap()
+        };
+        delete(RECORDS_COLLECTION, keep).await;
+        if what.checkpoints {
+            delete(CHECKPOINTS_COLLECTION, keep + 1).await;
+        }
+        if what.tree {
+            delete(TREE_COLLECTION, hashes).await;
+        }
+        return;
+    }
+    let mut raw = sqlite(db).await;
+    let mut statements = vec![("DELETE FROM records WHERE seq >= ?", keep)];
+    if what.checkpoints {
+        statements.push(("DELETE FROM checkpoints WHERE size > ?", keep));
+    }
+    if what.tree {
+        statements.push(("DELETE FROM tree_hashes WHERE idx >= ?", hashes));
+    }
+    for (sql, bound) in statements {
+        sqlx::query(sql)
+            .bind(bound)
+            .execute(&mut raw)
+            .await
+            .unwrap();
+    }
+    raw.close().await.unwrap();
+}
