@@ -3,7 +3,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::sql::impl_order_store;
-use super::{Deliver, OutboxEvent};
+use super::{Deliver, OutboxEvent, StoreError};
 
 /// The production store.
 pub struct PgStore {
@@ -31,7 +31,7 @@ impl PgStore {
 
     /// Locks a batch of the oldest events (`SKIP LOCKED`, so replicas share the work), delivers
     /// them, and deletes them in the same transaction.
-    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize> {
+    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(i64, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
             "SELECT id, event_id, payload, traceparent FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -50,7 +50,10 @@ impl PgStore {
                 payload,
                 traceparent,
             });
-        deliver.deliver(events.collect()).await?;
+        deliver
+            .deliver(events.collect())
+            .await
+            .map_err(StoreError::Delivery)?;
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
             .bind(&ids)
             .execute(&mut *tx)

@@ -18,12 +18,12 @@ macro_rules! impl_order_store {
     ($store:ty, $db:ty, $begin:literal) => {
         #[async_trait::async_trait]
         impl $crate::store::OrderStore for $store {
-            async fn ping(&self) -> anyhow::Result<()> {
+            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
             }
 
-            async fn get(&self, id: uuid::Uuid) -> anyhow::Result<Option<$crate::domain::Order>> {
+            async fn get(&self, id: uuid::Uuid) -> Result<Option<$crate::domain::Order>, $crate::store::StoreError> {
                 let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
@@ -31,7 +31,7 @@ macro_rules! impl_order_store {
                 Ok(doc.map(|d| serde_json::from_str(&d)).transpose()?)
             }
 
-            async fn list(&self, q: &$crate::store::ListQuery) -> anyhow::Result<Vec<$crate::domain::Order>> {
+            async fn list(&self, q: &$crate::store::ListQuery) -> Result<Vec<$crate::domain::Order>, $crate::store::StoreError> {
                 use $crate::store::sql::micros;
                 let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT doc FROM orders WHERE 1 = 1");
                 if let Some(customer) = &q.customer_id {
@@ -59,7 +59,7 @@ macro_rules! impl_order_store {
                 order: &$crate::domain::Order,
                 idempotency: Option<(&$crate::store::IdempotencyKey, &$crate::store::StoredResponse)>,
                 event: Option<&$crate::store::OutboxEvent>,
-            ) -> anyhow::Result<()> {
+            ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "INSERT INTO orders (id, customer_id, status, version, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -90,7 +90,7 @@ macro_rules! impl_order_store {
                 order: &$crate::domain::Order,
                 expected: i64,
                 event: Option<&$crate::store::OutboxEvent>,
-            ) -> anyhow::Result<bool> {
+            ) -> Result<bool, $crate::store::StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let done = sqlx::query("UPDATE orders SET status = $1, version = $2, doc = $3 WHERE id = $4 AND version = $5")
                     .bind(order.status.as_str())
@@ -109,7 +109,7 @@ macro_rules! impl_order_store {
                 Ok(true)
             }
 
-            async fn delete(&self, id: uuid::Uuid, expected: i64, event: Option<&$crate::store::OutboxEvent>) -> anyhow::Result<bool> {
+            async fn delete(&self, id: uuid::Uuid, expected: i64, event: Option<&$crate::store::OutboxEvent>) -> Result<bool, $crate::store::StoreError> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let done = sqlx::query("DELETE FROM orders WHERE id = $1 AND version = $2")
                     .bind(id)
@@ -129,7 +129,7 @@ macro_rules! impl_order_store {
                 &self,
                 key: &$crate::store::IdempotencyKey,
                 request_hash: &str,
-            ) -> anyhow::Result<$crate::store::Claim> {
+            ) -> Result<$crate::store::Claim, $crate::store::StoreError> {
                 use $crate::store::{sql::micros, Claim, IDEMPOTENCY_IN_FLIGHT_TTL, IDEMPOTENCY_TTL};
                 for _ in 0..3 {
                     let now = chrono::Utc::now();
@@ -186,7 +186,7 @@ macro_rules! impl_order_store {
                 Ok(Claim::InFlight)
             }
 
-            async fn release_idempotency_key(&self, key: &$crate::store::IdempotencyKey) -> anyhow::Result<()> {
+            async fn release_idempotency_key(&self, key: &$crate::store::IdempotencyKey) -> Result<(), $crate::store::StoreError> {
                 sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND idem_key = $2 AND response IS NULL")
                     .bind(&key.caller)
                     .bind(&key.key)
@@ -195,7 +195,7 @@ macro_rules! impl_order_store {
                 Ok(())
             }
 
-            async fn purge_idempotency_keys(&self, before: chrono::DateTime<chrono::Utc>) -> anyhow::Result<u64> {
+            async fn purge_idempotency_keys(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, $crate::store::StoreError> {
                 Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
                     .bind($crate::store::sql::micros(before))
                     .execute(&self.pool)
@@ -203,7 +203,7 @@ macro_rules! impl_order_store {
                     .rows_affected())
             }
 
-            async fn append_outbox(&self, events: &[$crate::store::OutboxEvent]) -> anyhow::Result<()> {
+            async fn append_outbox(&self, events: &[$crate::store::OutboxEvent]) -> Result<(), $crate::store::StoreError> {
                 if events.is_empty() {
                     return Ok(());
                 }
@@ -216,11 +216,11 @@ macro_rules! impl_order_store {
                 Ok(())
             }
 
-            async fn deliver_outbox(&self, limit: u32, deliver: &dyn $crate::store::Deliver) -> anyhow::Result<usize> {
+            async fn deliver_outbox(&self, limit: u32, deliver: &dyn $crate::store::Deliver) -> Result<usize, $crate::store::StoreError> {
                 self.deliver_batch(limit, deliver).await
             }
 
-            async fn outbox_backlog(&self) -> anyhow::Result<(i64, Option<chrono::DateTime<chrono::Utc>>)> {
+            async fn outbox_backlog(&self) -> Result<(i64, Option<chrono::DateTime<chrono::Utc>>), $crate::store::StoreError> {
                 let (count, oldest): (i64, Option<i64>) =
                     sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox").fetch_one(&self.pool).await?;
                 Ok((count, oldest.map($crate::store::sql::from_micros)))
@@ -234,7 +234,7 @@ macro_rules! impl_order_store {
         async fn insert_event(
             tx: &mut sqlx::Transaction<'_, $db>,
             event: Option<&$crate::store::OutboxEvent>,
-        ) -> anyhow::Result<()> {
+        ) -> Result<(), $crate::store::StoreError> {
             let Some(event) = event else { return Ok(()) };
             sqlx::query("INSERT INTO outbox (event_id, payload, created_at, traceparent) VALUES ($1, $2, $3, $4)")
                 .bind(event.event_id)

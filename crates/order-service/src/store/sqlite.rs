@@ -6,7 +6,7 @@ use sqlx::sqlite::{
 };
 
 use super::sql::impl_order_store;
-use super::{Deliver, OutboxEvent};
+use super::{Deliver, OutboxEvent, StoreError};
 
 /// The embedded store: one file, WAL, fully synchronous commits (an answered call's event
 /// survives power loss), writers take the lock up front (`BEGIN IMMEDIATE`).
@@ -38,7 +38,7 @@ impl SqliteStore {
 
     /// Delivers the oldest events, then deletes them. Rows are numbered by AUTOINCREMENT under
     /// SQLite's single writer, so the delivered rows are exactly the id range read.
-    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize> {
+    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError> {
         let rows: Vec<(i64, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
             "SELECT id, event_id, payload, traceparent FROM outbox ORDER BY id LIMIT $1",
         )
@@ -57,7 +57,10 @@ impl SqliteStore {
                 payload,
                 traceparent,
             });
-        deliver.deliver(events.collect()).await?;
+        deliver
+            .deliver(events.collect())
+            .await
+            .map_err(StoreError::Delivery)?;
         sqlx::query("DELETE FROM outbox WHERE id BETWEEN $1 AND $2")
             .bind(first)
             .bind(last)
