@@ -203,6 +203,8 @@ macro_rules! impl_order_store {
                     .rows_affected())
             }
 
+            /// An event already in the outbox (`event_id` is unique) is not written again, and
+            /// does not fail the other events of its batch.
             async fn append_outbox(&self, events: &[$crate::store::OutboxEvent]) -> Result<(), $crate::store::StoreError> {
                 if events.is_empty() {
                     return Ok(());
@@ -212,6 +214,7 @@ macro_rules! impl_order_store {
                 qb.push_values(events, |mut row, e| {
                     row.push_bind(e.event_id).push_bind(e.payload.clone()).push_bind(now).push_bind(e.traceparent.clone());
                 });
+                qb.push(" ON CONFLICT (event_id) DO NOTHING");
                 qb.build().execute(&self.pool).await?;
                 Ok(())
             }
@@ -236,7 +239,10 @@ macro_rules! impl_order_store {
             event: Option<&$crate::store::OutboxEvent>,
         ) -> Result<(), $crate::store::StoreError> {
             let Some(event) = event else { return Ok(()) };
-            sqlx::query("INSERT INTO outbox (event_id, payload, created_at, traceparent) VALUES ($1, $2, $3, $4)")
+            sqlx::query(
+                "INSERT INTO outbox (event_id, payload, created_at, traceparent) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (event_id) DO NOTHING",
+            )
                 .bind(event.event_id)
                 .bind(&event.payload)
                 .bind($crate::store::sql::micros(chrono::Utc::now()))
