@@ -5,6 +5,7 @@ mod error;
 mod postgres;
 mod sql;
 mod sqlite;
+mod statement;
 
 use std::sync::Arc;
 

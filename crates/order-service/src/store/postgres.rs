@@ -1,8 +1,9 @@
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
 
-use super::sql::impl_order_store;
+use super::sql::SqlBackend;
 use super::{Deliver, OutboxEvent, StoreError};
 
 /// The production store.
@@ -27,6 +28,21 @@ impl PgStore {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
+    }
+}
+
+/// Everything else is the shared SQL of [`super::sql`].
+#[async_trait]
+impl SqlBackend for PgStore {
+    type Db = sqlx::Postgres;
+    const BEGIN: &'static str = "BEGIN";
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
     }
 
     /// Locks a batch of the oldest events (`SKIP LOCKED`, so replicas share the work), delivers
@@ -62,5 +78,3 @@ impl PgStore {
         Ok(ids.len())
     }
 }
-
-impl_order_store!(PgStore, sqlx::Postgres, "BEGIN");

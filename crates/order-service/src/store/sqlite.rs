@@ -1,11 +1,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
 };
 
-use super::sql::impl_order_store;
+use super::sql::SqlBackend;
 use super::{Deliver, OutboxEvent, StoreError};
 
 /// The embedded store: one file, WAL, fully synchronous commits (an answered call's event
@@ -34,6 +36,22 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
+    }
+}
+
+/// Everything else is the shared SQL of [`super::sql`].
+#[async_trait]
+impl SqlBackend for SqliteStore {
+    type Db = sqlx::Sqlite;
+    /// Writers take the lock up front instead of failing when a read lock cannot be upgraded.
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
     }
 
     /// Delivers the oldest events, then deletes them. Rows are numbered by AUTOINCREMENT under
@@ -69,5 +87,3 @@ impl SqliteStore {
         Ok(count)
     }
 }
-
-impl_order_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
