@@ -63,10 +63,8 @@ pub async fn create(
         caller: caller.sub.clone(),
         key,
     });
-    if let Some(key) = &key {
-        if let Some(replayed) = claim(&app, key, &bytes).await? {
-            return Ok(replayed);
-        }
+    if let Some(replayed) = claim(&app, key.as_ref(), &bytes).await? {
+        return Ok(replayed);
     }
     let order = Order::new(customer, content);
     let body = serde_json::to_vec(&order)?;
@@ -276,13 +274,16 @@ pub async fn delete(
     ))
 }
 
-/// Claims the idempotency key for this request, or answers it: the first response replayed,
-/// or why it cannot be served now.
+/// Claims the request's idempotency key, if it has one, or answers the request: the first
+/// response replayed, or why it cannot be served now.
 async fn claim(
     app: &AppState,
-    key: &IdempotencyKey,
+    key: Option<&IdempotencyKey>,
     bytes: &[u8],
 ) -> Result<Option<Response>, ApiError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
     match app
         .store
         .claim_idempotency_key(key, &request_hash(bytes))
