@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use platform::auth::AuthConfig;
 use platform::config::{env_or, http_url, listen_addr, optional_env, ConfigError};
 
-use crate::recording::TxlogAuth;
+use crate::outbox::TxlogAuth;
 
 #[derive(Clone)]
 pub struct Config {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod outbox;
 pub mod recording;
 pub mod store;
 
@@ -17,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
-use crate::recording::{GroupCommit, Recording, Relay, TokenSource, TxlogClient};
+use crate::outbox::{GroupCommit, Relay, TokenSource, TxlogClient};
+use crate::recording::Recording;
 use crate::store::OrderStore;
 
 /// A built service: store connected and migrated, listener bound.

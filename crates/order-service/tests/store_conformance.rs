@@ -254,9 +254,30 @@ async fn outbox_delivers_oldest_first_and_keeps_failures(backend: Backend) {
     assert!(open >= 1);
 }
 
+/// The backstop against an event written twice (by its handler and by the recording layer):
+/// the second copy is dropped, and the other events of its batch are still written.
+async fn an_event_is_in_the_outbox_once(backend: Backend) {
+    let store = open(backend).await;
+    let (first, second, third) = (event(1), event(2), event(3));
+    let o = order("alice");
+    store.create(&o, None, Some(&first)).await.unwrap();
+    store
+        .append_outbox(&[second.clone(), first.clone(), second.clone(), third.clone()])
+        .await
+        .expect("a batch with events already written, and written twice in it, succeeds");
+    let mut next = o.clone();
+    next.version = 2;
+    assert!(store.update(&next, 1, Some(&third)).await.unwrap());
+    assert_eq!(store.outbox_backlog().await.unwrap().0, 3);
+    let sink = Collect::default();
+    assert_eq!(store.deliver_outbox(100, &sink).await.unwrap(), 3);
+    assert_eq!(*sink.got.lock().unwrap(), vec![first, second, third]);
+}
+
 on_both_backends! {
     orders_round_trip_with_versions => orders_round_trip_with_versions;
     list_is_newest_first_with_filters => list_is_newest_first_with_filters;
     idempotency_claims => idempotency_claims;
     outbox_delivers_oldest_first_and_keeps_failures => outbox_delivers_oldest_first_and_keeps_failures;
+    an_event_is_in_the_outbox_once => an_event_is_in_the_outbox_once;
 }

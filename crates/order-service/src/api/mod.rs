@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, extractors and the OpenAPI description.
 
+mod error;
 mod headers;
 pub mod list;
 mod openapi;
@@ -17,6 +18,7 @@ use platform::http::BODY_LIMIT;
 use crate::recording::Recording;
 use crate::store::OrderStore;
 
+pub use error::ApiError;
 pub use openapi::ApiDoc;
 
 /// The realm named in `WWW-Authenticate` challenges.

@@ -11,7 +11,7 @@ use super::{ApiDoc, AppState};
 
 /// The database answers. The transaction log is not needed: calls are kept in the outbox.
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
-    platform::health::ready(app.store.ping()).await
+    platform::health::ready(async { Ok(app.store.ping().await?) }).await
 }
 
 /// `GET /openapi.json` and the browsable `GET /docs`, served from assets built into the binary.

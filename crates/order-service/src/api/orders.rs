@@ -8,16 +8,16 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use platform::auth::{require_scope, Principal};
 use platform::http::{parse_json, read_json_body};
-use platform::Problem;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::error::ApiError;
 use super::headers::{idempotency_key, IfMatch};
 use super::{list, AppState, REALM};
-use crate::domain::{apply_patch, Order, OrderInput, PatchError, PatchOutcome, Status};
+use crate::domain::{apply_patch, Order, OrderInput, PatchOutcome, Status};
 use crate::recording::{CreatedOrder, EventDraft, Recorded};
 use crate::store::{Claim, IdempotencyKey, StoredResponse};
 
@@ -47,48 +47,27 @@ pub async fn create(
     Extension(caller): Extension<Principal>,
     draft: Draft,
     request: Request,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     require_scope(&caller, REALM, "orders:write")?;
     let key = idempotency_key(request.headers())?;
     let bytes = read_json_body(request).await?;
     let input: OrderInput = parse_json(&bytes)?;
-    let (customer, content) = input.validate().map_err(Problem::validation)?;
+    let (customer, content) = input.validate().map_err(ApiError::Invalid)?;
     let customer = customer.unwrap_or_else(|| caller.sub.clone());
     if customer != caller.sub && !caller.has(ADMIN) {
-        return Err(Problem::forbidden(
-            "creating an order for another customer needs orders:admin",
+        return Err(ApiError::Forbidden(
+            "creating an order for another customer needs orders:admin".into(),
         ));
     }
     let key = key.map(|key| IdempotencyKey {
         caller: caller.sub.clone(),
         key,
     });
-    if let Some(key) = &key {
-        match app
-            .store
-            .claim_idempotency_key(key, &request_hash(&bytes))
-            .await
-            .map_err(internal)?
-        {
-            Claim::Claimed => {}
-            Claim::InFlight => {
-                return Err(Problem::conflict(
-                    "a request with this Idempotency-Key is still in flight",
-                ))
-            }
-            Claim::Mismatch => {
-                let mut problem = Problem::validation(Vec::new());
-                problem.slug = "idempotency-key-mismatch";
-                problem.title = "Idempotency key mismatch";
-                problem.detail =
-                    "this Idempotency-Key was used with a different request body".into();
-                return Err(problem);
-            }
-            Claim::Completed(stored) => return Ok(replay(stored)),
-        }
+    if let Some(replayed) = claim(&app, key.as_ref(), &bytes).await? {
+        return Ok(replayed);
     }
     let order = Order::new(customer, content);
-    let body = serde_json::to_vec(&order).map_err(|e| internal(e.into()))?;
+    let body = serde_json::to_vec(&order)?;
     let location = format!("/v1/orders/{}", order.id);
     let stored = StoredResponse {
         status: 201,
@@ -113,7 +92,7 @@ pub async fn create(
         if let Some(key) = &key {
             let _ = app.store.release_idempotency_key(key).await;
         }
-        return Err(internal(e));
+        return Err(e.into());
     }
     let mut response = json_response(StatusCode::CREATED, body, &order.etag(), draft.is_some());
     response
@@ -135,10 +114,10 @@ pub async fn get(
     State(app): State<AppState>,
     Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     require_scope(&caller, REALM, "orders:read")?;
     let order = load(&app, &caller, &id).await?;
-    let body = serde_json::to_vec(&order).map_err(|e| internal(e.into()))?;
+    let body = serde_json::to_vec(&order)?;
     Ok(json_response(StatusCode::OK, body, &order.etag(), false))
 }
 
@@ -160,12 +139,12 @@ pub async fn list(
     State(app): State<AppState>,
     Extension(caller): Extension<Principal>,
     RawQuery(query): RawQuery,
-) -> Result<Json<OrderPage>, Problem> {
+) -> Result<Json<OrderPage>, ApiError> {
     require_scope(&caller, REALM, "orders:read")?;
     let mut q = list::parse(query.as_deref(), &caller, caller.has(ADMIN))?;
     let limit = q.limit as usize;
     q.limit += 1;
-    let mut items = app.store.list(&q).await.map_err(internal)?;
+    let mut items = app.store.list(&q).await?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(list::encode_cursor)
@@ -193,24 +172,21 @@ pub async fn update(
     Path(id): Path<String>,
     draft: Draft,
     request: Request,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     require_scope(&caller, REALM, "orders:write")?;
     let if_match = IfMatch::from_headers(request.headers());
     let patch: Value = parse_json(&read_json_body(request).await?)?;
     for _ in 0..WRITE_ATTEMPTS {
         let order = load(&app, &caller, &id).await?;
         if_match.check(order.version)?;
-        let next = match apply_patch(&order, &patch, caller.has(ADMIN)) {
-            Ok(PatchOutcome::Changed(next)) => next,
-            Ok(PatchOutcome::Unchanged) => {
-                let body = serde_json::to_vec(&order).map_err(|e| internal(e.into()))?;
+        let next = match apply_patch(&order, &patch, caller.has(ADMIN))? {
+            PatchOutcome::Changed(next) => next,
+            PatchOutcome::Unchanged => {
+                let body = serde_json::to_vec(&order)?;
                 return Ok(json_response(StatusCode::OK, body, &order.etag(), false));
             }
-            Err(PatchError::Invalid(errors)) => return Err(Problem::validation(errors)),
-            Err(PatchError::Conflict(why)) => return Err(Problem::conflict(why)),
-            Err(PatchError::NeedsAdmin(why)) => return Err(Problem::forbidden(why)),
         };
-        let body = serde_json::to_vec(&next).map_err(|e| internal(e.into()))?;
+        let body = serde_json::to_vec(&next)?;
         let event = draft.as_ref().map(|d| {
             d.finish(
                 StatusCode::OK,
@@ -223,8 +199,7 @@ pub async fn update(
         if app
             .store
             .update(&next, order.version, event.as_ref())
-            .await
-            .map_err(internal)?
+            .await?
         {
             return Ok(json_response(
                 StatusCode::OK,
@@ -234,13 +209,11 @@ pub async fn update(
             ));
         }
         if if_match.is_given() {
-            return Err(Problem::precondition_failed(
-                "the order changed since the given If-Match version",
-            ));
+            return Err(ApiError::VersionChanged);
         }
     }
-    Err(Problem::conflict(
-        "the order kept changing during this update; try again",
+    Err(ApiError::Conflict(
+        "the order kept changing during this update; try again".into(),
     ))
 }
 
@@ -260,14 +233,14 @@ pub async fn delete(
     Path(id): Path<String>,
     draft: Draft,
     headers: HeaderMap,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     require_scope(&caller, REALM, "orders:write")?;
     let if_match = IfMatch::from_headers(&headers);
     for _ in 0..WRITE_ATTEMPTS {
         let order = load(&app, &caller, &id).await?;
         if_match.check(order.version)?;
         if !caller.has(ADMIN) && !matches!(order.status, Status::Pending | Status::Cancelled) {
-            return Err(Problem::conflict(format!(
+            return Err(ApiError::Conflict(format!(
                 "a {} order cannot be deleted; only pending or cancelled ones",
                 order.status.as_str()
             )));
@@ -284,8 +257,7 @@ pub async fn delete(
         if app
             .store
             .delete(order.id, order.version, event.as_ref())
-            .await
-            .map_err(internal)?
+            .await?
         {
             let mut response = StatusCode::NO_CONTENT.into_response();
             if draft.is_some() {
@@ -294,22 +266,42 @@ pub async fn delete(
             return Ok(response);
         }
         if if_match.is_given() {
-            return Err(Problem::precondition_failed(
-                "the order changed since the given If-Match version",
-            ));
+            return Err(ApiError::VersionChanged);
         }
     }
-    Err(Problem::conflict(
-        "the order kept changing during this delete; try again",
+    Err(ApiError::Conflict(
+        "the order kept changing during this delete; try again".into(),
     ))
 }
 
+/// Claims the request's idempotency key, if it has one, or answers the request: the first
+/// response replayed, or why it cannot be served now.
+async fn claim(
+    app: &AppState,
+    key: Option<&IdempotencyKey>,
+    bytes: &[u8],
+) -> Result<Option<Response>, ApiError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    match app
+        .store
+        .claim_idempotency_key(key, &request_hash(bytes))
+        .await?
+    {
+        Claim::Claimed => Ok(None),
+        Claim::InFlight => Err(ApiError::IdempotencyKeyInFlight),
+        Claim::Mismatch => Err(ApiError::IdempotencyKeyMismatch),
+        Claim::Completed(stored) => Ok(Some(replay(stored))),
+    }
+}
+
 /// The order if it exists and the caller may see it; "not yours" is exactly "missing".
-async fn load(app: &AppState, caller: &Principal, id: &str) -> Result<Order, Problem> {
-    let id = Uuid::parse_str(id).map_err(|_| Problem::malformed("the order id must be a UUID"))?;
-    match app.store.get(id).await.map_err(internal)? {
+async fn load(app: &AppState, caller: &Principal, id: &str) -> Result<Order, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::MalformedId)?;
+    match app.store.get(id).await? {
         Some(order) if order.customer_id == caller.sub || caller.has(ADMIN) => Ok(order),
-        _ => Err(Problem::not_found("no such order")),
+        _ => Err(ApiError::NotFound),
     }
 }
 
@@ -363,9 +355,4 @@ fn request_hash(bytes: &[u8]) -> String {
         .and_then(|v| serde_json_canonicalizer::to_vec(&v).ok())
         .unwrap_or_else(|| bytes.to_vec());
     hex::encode(Sha256::digest(canonical))
-}
-
-fn internal(e: anyhow::Error) -> Problem {
-    tracing::error!(error = format!("{e:#}"), "order store failure");
-    Problem::internal()
 }

@@ -11,7 +11,8 @@ use platform::context::RequestContext;
 use platform::Problem;
 use uuid::Uuid;
 
-use super::{operation_for, EventDraft, GroupCommit, Recorded};
+use super::{operation_for, EventDraft, Recorded};
+use crate::outbox::GroupCommit;
 
 /// What the recording middleware needs.
 #[derive(Clone)]

@@ -1,17 +1,15 @@
-//! Every `/v1/` call becomes one business transaction: captured by a middleware, made durable
-//! in the local outbox before the response leaves (writes in their own transaction, the rest
-//! group-committed), and delivered to the transaction log by the relay.
+//! What is recorded of every `/v1/` call: a middleware starts an [`EventDraft`] when the request
+//! arrives, the body is added after authentication, and the draft is finished into one business
+//! transaction once the response is known. Writes put it in the outbox in their own transaction
+//! (and mark the response [`Recorded`]); for every other call the middleware hands it to the
+//! outbox's group commit before the response leaves. Delivery is [`crate::outbox`]'s job.
 
-mod delivery;
 mod draft;
-mod group_commit;
 mod middleware;
-mod relay;
-mod token;
 
-pub use delivery::TxlogClient;
 pub use draft::{operation_for, EventDraft, Recorded};
-pub use group_commit::GroupCommit;
 pub use middleware::{capture_body, record, CreatedOrder, Recording};
-pub use relay::Relay;
-pub use token::{TokenSource, TxlogAuth};
+
+/// Kept here for the launcher (`src/up.rs`) and the benchmark, which name it by this path;
+/// [`crate::outbox::TxlogAuth`] is where it lives.
+pub use crate::outbox::TxlogAuth;

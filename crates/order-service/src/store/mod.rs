@@ -1,9 +1,11 @@
 //! Persistence of orders, idempotency keys and the outbox of business transactions, behind
 //! one trait with a PostgreSQL and a SQLite implementation.
 
+mod error;
 mod postgres;
 mod sql;
 mod sqlite;
+mod statement;
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use uuid::Uuid;
 
 use crate::domain::{Order, Status};
 
+pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -86,9 +89,9 @@ pub trait Deliver: Send + Sync {
 /// event along, in the same database transaction.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
-    async fn ping(&self) -> anyhow::Result<()>;
-    async fn get(&self, id: Uuid) -> anyhow::Result<Option<Order>>;
-    async fn list(&self, query: &ListQuery) -> anyhow::Result<Vec<Order>>;
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn get(&self, id: Uuid) -> Result<Option<Order>, StoreError>;
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Order>, StoreError>;
     /// Inserts the order, stores the idempotent response when a key was claimed, and appends
     /// the event (absent only when call recording is switched off for benchmarks).
     async fn create(
@@ -96,39 +99,39 @@ pub trait OrderStore: Send + Sync + 'static {
         order: &Order,
         idempotency: Option<(&IdempotencyKey, &StoredResponse)>,
         event: Option<&OutboxEvent>,
-    ) -> anyhow::Result<()>;
+    ) -> Result<(), StoreError>;
     /// Replaces the order if its stored version is still `expected`; false otherwise.
     async fn update(
         &self,
         order: &Order,
         expected: i64,
         event: Option<&OutboxEvent>,
-    ) -> anyhow::Result<bool>;
+    ) -> Result<bool, StoreError>;
     /// Deletes the order if its stored version is still `expected`; false otherwise.
     async fn delete(
         &self,
         id: Uuid,
         expected: i64,
         event: Option<&OutboxEvent>,
-    ) -> anyhow::Result<bool>;
+    ) -> Result<bool, StoreError>;
 
     async fn claim_idempotency_key(
         &self,
         key: &IdempotencyKey,
         request_hash: &str,
-    ) -> anyhow::Result<Claim>;
+    ) -> Result<Claim, StoreError>;
     /// Gives a claimed key back after the request failed without effect.
-    async fn release_idempotency_key(&self, key: &IdempotencyKey) -> anyhow::Result<()>;
+    async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError>;
     /// Forgets keys older than `before`; returns how many.
-    async fn purge_idempotency_keys(&self, before: DateTime<Utc>) -> anyhow::Result<u64>;
+    async fn purge_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Appends events in one statement (group commit of reads and failed calls).
-    async fn append_outbox(&self, events: &[OutboxEvent]) -> anyhow::Result<()>;
+    async fn append_outbox(&self, events: &[OutboxEvent]) -> Result<(), StoreError>;
     /// Hands up to `limit` of the oldest events to `deliver`, and removes them once delivered.
     /// Returns how many were delivered.
-    async fn deliver_outbox(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize>;
+    async fn deliver_outbox(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError>;
     /// Events waiting, and when the oldest was written.
-    async fn outbox_backlog(&self) -> anyhow::Result<(i64, Option<DateTime<Utc>>)>;
+    async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
     /// Database connections open and idle.
     fn pool_usage(&self) -> (u32, usize);
 }

@@ -1,9 +1,10 @@
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
 
-use super::sql::impl_order_store;
-use super::{Deliver, OutboxEvent};
+use super::sql::SqlBackend;
+use super::{Deliver, OutboxEvent, StoreError};
 
 /// The production store.
 pub struct PgStore {
@@ -28,10 +29,25 @@ impl PgStore {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// Everything else is the shared SQL of [`super::sql`].
+#[async_trait]
+impl SqlBackend for PgStore {
+    type Db = sqlx::Postgres;
+    const BEGIN: &'static str = "BEGIN";
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
 
     /// Locks a batch of the oldest events (`SKIP LOCKED`, so replicas share the work), delivers
     /// them, and deletes them in the same transaction.
-    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize> {
+    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(i64, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
             "SELECT id, event_id, payload, traceparent FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -50,7 +66,10 @@ impl PgStore {
                 payload,
                 traceparent,
             });
-        deliver.deliver(events.collect()).await?;
+        deliver
+            .deliver(events.collect())
+            .await
+            .map_err(StoreError::Delivery)?;
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
             .bind(&ids)
             .execute(&mut *tx)
@@ -59,5 +78,3 @@ impl PgStore {
         Ok(ids.len())
     }
 }
-
-impl_order_store!(PgStore, sqlx::Postgres, "BEGIN");

@@ -1,251 +1,324 @@
-//! The statements PostgreSQL and SQLite share. Both speak `$N` placeholders, so one body of
-//! code serves both pools; each backend adds only what differs (connecting, claiming a batch
-//! of the outbox).
+//! The statements PostgreSQL and SQLite share, written once. Both speak `$N` placeholders, so
+//! one generic implementation of [`OrderStore`] serves both pools. A backend says only what
+//! differs, as a [`SqlBackend`]: the statement that opens a write transaction, and how a batch
+//! of the outbox is claimed and delivered.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use uuid::Uuid;
+
+use super::statement::Statement;
+use super::{
+    Claim, Deliver, IdempotencyKey, ListQuery, OrderStore, OutboxEvent, StoreError, StoredResponse,
+    IDEMPOTENCY_IN_FLIGHT_TTL, IDEMPOTENCY_TTL,
+};
+use crate::domain::Order;
+
+/// What one SQL backend adds to the shared statements.
+#[async_trait]
+pub(super) trait SqlBackend: Send + Sync + 'static {
+    type Db: Database;
+    /// The statement that opens a write transaction.
+    const BEGIN: &'static str;
+
+    fn pool(&self) -> &Pool<Self::Db>;
+    /// Rows a statement changed (sqlx has no common trait for it).
+    fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+    /// Hands up to `limit` of the oldest events to `deliver`, and removes them once delivered.
+    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError>;
+}
 
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-pub(super) fn from_micros(us: i64) -> DateTime<Utc> {
+fn from_micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
-/// Implements [`super::OrderStore`] for a store with a `pool: sqlx::Pool<$db>` field, an
-/// inherent `deliver_batch` method, and `BEGIN` statement `$begin` for write transactions.
-macro_rules! impl_order_store {
-    ($store:ty, $db:ty, $begin:literal) => {
-        #[async_trait::async_trait]
-        impl $crate::store::OrderStore for $store {
-            async fn ping(&self) -> anyhow::Result<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
-            }
+#[async_trait]
+impl<B: SqlBackend> OrderStore for B
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> String: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<String>: Encode<'q, B::Db> + Decode<'q, B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<i64>: Decode<'q, B::Db>,
+    for<'q> Uuid: Encode<'q, B::Db> + Type<B::Db>,
+    usize: ColumnIndex<<B::Db as Database>::Row>,
+{
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
+    }
 
-            async fn get(&self, id: uuid::Uuid) -> anyhow::Result<Option<$crate::domain::Order>> {
-                let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(doc.map(|d| serde_json::from_str(&d)).transpose()?)
-            }
+    async fn get(&self, id: Uuid) -> Result<Option<Order>, StoreError> {
+        let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(doc.map(|d| serde_json::from_str(&d)).transpose()?)
+    }
 
-            async fn list(&self, q: &$crate::store::ListQuery) -> anyhow::Result<Vec<$crate::domain::Order>> {
-                use $crate::store::sql::micros;
-                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT doc FROM orders WHERE 1 = 1");
-                if let Some(customer) = &q.customer_id {
-                    qb.push(" AND customer_id = ").push_bind(customer.clone());
-                }
-                if let Some(status) = q.status {
-                    qb.push(" AND status = ").push_bind(status.as_str());
-                }
-                if let Some(t) = q.created_after {
-                    qb.push(" AND created_at > ").push_bind(micros(t));
-                }
-                if let Some(t) = q.created_before {
-                    qb.push(" AND created_at < ").push_bind(micros(t));
-                }
-                if let Some((t, id)) = q.after {
-                    qb.push(" AND (created_at, id) < (").push_bind(micros(t)).push(", ").push_bind(id).push(")");
-                }
-                qb.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(i64::from(q.limit));
-                let docs: Vec<String> = qb.build_query_scalar().fetch_all(&self.pool).await?;
-                docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
-            }
+    async fn list(&self, q: &ListQuery) -> Result<Vec<Order>, StoreError> {
+        let mut st = Statement::<B::Db>::new("SELECT doc FROM orders WHERE 1 = 1");
+        if let Some(customer) = &q.customer_id {
+            st.push(" AND customer_id = ").bind(customer.clone());
+        }
+        if let Some(status) = q.status {
+            st.push(" AND status = ").bind(status.as_str());
+        }
+        if let Some(t) = q.created_after {
+            st.push(" AND created_at > ").bind(micros(t));
+        }
+        if let Some(t) = q.created_before {
+            st.push(" AND created_at < ").bind(micros(t));
+        }
+        if let Some((t, id)) = q.after {
+            st.push(" AND (created_at, id) < (").bind(micros(t));
+            st.push(", ").bind(id).push(")");
+        }
+        st.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .bind(i64::from(q.limit));
+        let (sql, args) = st.into_parts()?;
+        let docs: Vec<String> = sqlx::query_scalar_with(&sql, args)
+            .fetch_all(self.pool())
+            .await?;
+        docs.iter().map(|d| Ok(serde_json::from_str(d)?)).collect()
+    }
 
-            async fn create(
-                &self,
-                order: &$crate::domain::Order,
-                idempotency: Option<(&$crate::store::IdempotencyKey, &$crate::store::StoredResponse)>,
-                event: Option<&$crate::store::OutboxEvent>,
-            ) -> anyhow::Result<()> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                sqlx::query(
-                    "INSERT INTO orders (id, customer_id, status, version, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(order.id)
-                .bind(&order.customer_id)
-                .bind(order.status.as_str())
-                .bind(order.version)
-                .bind($crate::store::sql::micros(order.created_at))
-                .bind(serde_json::to_string(order)?)
-                .execute(&mut *tx)
-                .await?;
-                if let Some((key, response)) = idempotency {
-                    sqlx::query("UPDATE idempotency_keys SET response = $1 WHERE caller = $2 AND idem_key = $3")
-                        .bind(serde_json::to_string(response)?)
-                        .bind(&key.caller)
-                        .bind(&key.key)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                insert_event(&mut tx, event).await?;
-                tx.commit().await?;
-                Ok(())
-            }
+    async fn create(
+        &self,
+        order: &Order,
+        idempotency: Option<(&IdempotencyKey, &StoredResponse)>,
+        event: Option<&OutboxEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin_with(B::BEGIN).await?;
+        sqlx::query(
+            "INSERT INTO orders (id, customer_id, status, version, created_at, doc) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(order.id)
+        .bind(order.customer_id.as_str())
+        .bind(order.status.as_str())
+        .bind(order.version)
+        .bind(micros(order.created_at))
+        .bind(serde_json::to_string(order)?)
+        .execute(&mut *tx)
+        .await?;
+        if let Some((key, response)) = idempotency {
+            sqlx::query(
+                "UPDATE idempotency_keys SET response = $1 WHERE caller = $2 AND idem_key = $3",
+            )
+            .bind(serde_json::to_string(response)?)
+            .bind(key.caller.as_str())
+            .bind(key.key.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(event) = event {
+            insert_events(&mut *tx, std::slice::from_ref(event)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 
-            async fn update(
-                &self,
-                order: &$crate::domain::Order,
-                expected: i64,
-                event: Option<&$crate::store::OutboxEvent>,
-            ) -> anyhow::Result<bool> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let done = sqlx::query("UPDATE orders SET status = $1, version = $2, doc = $3 WHERE id = $4 AND version = $5")
-                    .bind(order.status.as_str())
-                    .bind(order.version)
-                    .bind(serde_json::to_string(order)?)
-                    .bind(order.id)
-                    .bind(expected)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if done == 0 {
-                    return Ok(false);
-                }
-                insert_event(&mut tx, event).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
+    async fn update(
+        &self,
+        order: &Order,
+        expected: i64,
+        event: Option<&OutboxEvent>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin_with(B::BEGIN).await?;
+        let done = sqlx::query(
+            "UPDATE orders SET status = $1, version = $2, doc = $3 WHERE id = $4 AND version = $5",
+        )
+        .bind(order.status.as_str())
+        .bind(order.version)
+        .bind(serde_json::to_string(order)?)
+        .bind(order.id)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?;
+        if B::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        if let Some(event) = event {
+            insert_events(&mut *tx, std::slice::from_ref(event)).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
 
-            async fn delete(&self, id: uuid::Uuid, expected: i64, event: Option<&$crate::store::OutboxEvent>) -> anyhow::Result<bool> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let done = sqlx::query("DELETE FROM orders WHERE id = $1 AND version = $2")
-                    .bind(id)
-                    .bind(expected)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if done == 0 {
-                    return Ok(false);
-                }
-                insert_event(&mut tx, event).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
+    async fn delete(
+        &self,
+        id: Uuid,
+        expected: i64,
+        event: Option<&OutboxEvent>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin_with(B::BEGIN).await?;
+        let done = sqlx::query("DELETE FROM orders WHERE id = $1 AND version = $2")
+            .bind(id)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await?;
+        if B::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        if let Some(event) = event {
+            insert_events(&mut *tx, std::slice::from_ref(event)).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
 
-            async fn claim_idempotency_key(
-                &self,
-                key: &$crate::store::IdempotencyKey,
-                request_hash: &str,
-            ) -> anyhow::Result<$crate::store::Claim> {
-                use $crate::store::{sql::micros, Claim, IDEMPOTENCY_IN_FLIGHT_TTL, IDEMPOTENCY_TTL};
-                for _ in 0..3 {
-                    let now = chrono::Utc::now();
-                    let inserted = sqlx::query(
-                        "INSERT INTO idempotency_keys (caller, idem_key, request_hash, created_at) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (caller, idem_key) DO NOTHING",
-                    )
-                    .bind(&key.caller)
-                    .bind(&key.key)
-                    .bind(request_hash)
-                    .bind(micros(now))
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                    if inserted == 1 {
-                        return Ok(Claim::Claimed);
-                    }
-                    let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
-                        "SELECT request_hash, response, created_at FROM idempotency_keys WHERE caller = $1 AND idem_key = $2",
-                    )
-                    .bind(&key.caller)
-                    .bind(&key.key)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    let Some((hash, response, created_at)) = row else { continue };
-                    let expired = created_at < micros(now - IDEMPOTENCY_TTL);
-                    let abandoned = response.is_none() && created_at < micros(now - IDEMPOTENCY_IN_FLIGHT_TTL);
-                    if expired || abandoned {
-                        let taken = sqlx::query(
-                            "UPDATE idempotency_keys SET request_hash = $1, response = NULL, created_at = $2 \
-                             WHERE caller = $3 AND idem_key = $4 AND created_at = $5",
-                        )
-                        .bind(request_hash)
-                        .bind(micros(now))
-                        .bind(&key.caller)
-                        .bind(&key.key)
-                        .bind(created_at)
-                        .execute(&self.pool)
-                        .await?
-                        .rows_affected();
-                        if taken == 1 {
-                            return Ok(Claim::Claimed);
-                        }
-                        continue;
-                    }
-                    if hash != request_hash {
-                        return Ok(Claim::Mismatch);
-                    }
-                    return Ok(match response {
-                        None => Claim::InFlight,
-                        Some(text) => Claim::Completed(serde_json::from_str(&text)?),
-                    });
-                }
-                Ok(Claim::InFlight)
+    async fn claim_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        request_hash: &str,
+    ) -> Result<Claim, StoreError> {
+        for _ in 0..3 {
+            let now = Utc::now();
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (caller, idem_key, request_hash, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (caller, idem_key) DO NOTHING",
+            )
+            .bind(key.caller.as_str())
+            .bind(key.key.as_str())
+            .bind(request_hash)
+            .bind(micros(now))
+            .execute(self.pool())
+            .await?;
+            if B::rows_affected(&inserted) == 1 {
+                return Ok(Claim::Claimed);
             }
-
-            async fn release_idempotency_key(&self, key: &$crate::store::IdempotencyKey) -> anyhow::Result<()> {
-                sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND idem_key = $2 AND response IS NULL")
-                    .bind(&key.caller)
-                    .bind(&key.key)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+            let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
+                "SELECT request_hash, response, created_at FROM idempotency_keys \
+                 WHERE caller = $1 AND idem_key = $2",
+            )
+            .bind(key.caller.as_str())
+            .bind(key.key.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+            let Some((hash, response, created_at)) = row else {
+                continue;
+            };
+            if let Some(claim) = existing_claim(&hash, response, created_at, request_hash, now)? {
+                return Ok(claim);
             }
-
-            async fn purge_idempotency_keys(&self, before: chrono::DateTime<chrono::Utc>) -> anyhow::Result<u64> {
-                Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-                    .bind($crate::store::sql::micros(before))
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected())
-            }
-
-            async fn append_outbox(&self, events: &[$crate::store::OutboxEvent]) -> anyhow::Result<()> {
-                if events.is_empty() {
-                    return Ok(());
-                }
-                let now = $crate::store::sql::micros(chrono::Utc::now());
-                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO outbox (event_id, payload, created_at, traceparent) ");
-                qb.push_values(events, |mut row, e| {
-                    row.push_bind(e.event_id).push_bind(e.payload.clone()).push_bind(now).push_bind(e.traceparent.clone());
-                });
-                qb.build().execute(&self.pool).await?;
-                Ok(())
-            }
-
-            async fn deliver_outbox(&self, limit: u32, deliver: &dyn $crate::store::Deliver) -> anyhow::Result<usize> {
-                self.deliver_batch(limit, deliver).await
-            }
-
-            async fn outbox_backlog(&self) -> anyhow::Result<(i64, Option<chrono::DateTime<chrono::Utc>>)> {
-                let (count, oldest): (i64, Option<i64>) =
-                    sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox").fetch_one(&self.pool).await?;
-                Ok((count, oldest.map($crate::store::sql::from_micros)))
-            }
-
-            fn pool_usage(&self) -> (u32, usize) {
-                (self.pool.size(), self.pool.num_idle())
+            // Expired or abandoned: take it over, unless another request just did.
+            let taken = sqlx::query(
+                "UPDATE idempotency_keys SET request_hash = $1, response = NULL, created_at = $2 \
+                 WHERE caller = $3 AND idem_key = $4 AND created_at = $5",
+            )
+            .bind(request_hash)
+            .bind(micros(now))
+            .bind(key.caller.as_str())
+            .bind(key.key.as_str())
+            .bind(created_at)
+            .execute(self.pool())
+            .await?;
+            if B::rows_affected(&taken) == 1 {
+                return Ok(Claim::Claimed);
             }
         }
+        Ok(Claim::InFlight)
+    }
 
-        async fn insert_event(
-            tx: &mut sqlx::Transaction<'_, $db>,
-            event: Option<&$crate::store::OutboxEvent>,
-        ) -> anyhow::Result<()> {
-            let Some(event) = event else { return Ok(()) };
-            sqlx::query("INSERT INTO outbox (event_id, payload, created_at, traceparent) VALUES ($1, $2, $3, $4)")
-                .bind(event.event_id)
-                .bind(&event.payload)
-                .bind($crate::store::sql::micros(chrono::Utc::now()))
-                .bind(&event.traceparent)
-                .execute(&mut **tx)
+    async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE caller = $1 AND idem_key = $2 AND response IS NULL",
+        )
+        .bind(key.caller.as_str())
+        .bind(key.key.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn purge_idempotency_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(micros(before))
+            .execute(self.pool())
+            .await?;
+        Ok(B::rows_affected(&done))
+    }
+
+    async fn append_outbox(&self, events: &[OutboxEvent]) -> Result<(), StoreError> {
+        insert_events(self.pool(), events).await
+    }
+
+    async fn deliver_outbox(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError> {
+        self.deliver_batch(limit, deliver).await
+    }
+
+    async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        let (count, oldest): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox")
+                .fetch_one(self.pool())
                 .await?;
-            Ok(())
-        }
-    };
+        Ok((count, oldest.map(from_micros)))
+    }
+
+    fn pool_usage(&self) -> (u32, usize) {
+        (self.pool().size(), self.pool().num_idle())
+    }
 }
 
-pub(super) use impl_order_store;
+/// Appends events to the outbox in one statement, through a pool or in a write's transaction.
+/// An event already there (`event_id` is unique) is not written again, and does not fail the
+/// others.
+async fn insert_events<'c, Db, E>(executor: E, events: &[OutboxEvent]) -> Result<(), StoreError>
+where
+    Db: Database,
+    E: Executor<'c, Database = Db>,
+    for<'q> Db::Arguments<'q>: IntoArguments<'q, Db>,
+    for<'q> &'q str: Encode<'q, Db> + Type<Db>,
+    for<'q> Option<String>: Encode<'q, Db> + Type<Db>,
+    for<'q> i64: Encode<'q, Db> + Type<Db>,
+    for<'q> Uuid: Encode<'q, Db> + Type<Db>,
+{
+    if events.is_empty() {
+        return Ok(());
+    }
+    let now = micros(Utc::now());
+    let mut st = Statement::<Db>::new(
+        "INSERT INTO outbox (event_id, payload, created_at, traceparent) VALUES ",
+    );
+    for (i, e) in events.iter().enumerate() {
+        st.push(if i == 0 { "(" } else { ", (" }).bind(e.event_id);
+        st.push(", ").bind(e.payload.as_str());
+        st.push(", ").bind(now);
+        st.push(", ").bind(e.traceparent.clone()).push(")");
+    }
+    st.push(" ON CONFLICT (event_id) DO NOTHING");
+    let (sql, args) = st.into_parts()?;
+    sqlx::query_with(&sql, args).execute(executor).await?;
+    Ok(())
+}
+
+/// What an idempotency key found in place means for this request; `None` when the key is
+/// free to take over (expired, or its request abandoned).
+fn existing_claim(
+    hash: &str,
+    response: Option<String>,
+    created_at: i64,
+    request_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Claim>, StoreError> {
+    let expired = created_at < micros(now - IDEMPOTENCY_TTL);
+    let abandoned = response.is_none() && created_at < micros(now - IDEMPOTENCY_IN_FLIGHT_TTL);
+    if expired || abandoned {
+        return Ok(None);
+    }
+    if hash != request_hash {
+        return Ok(Some(Claim::Mismatch));
+    }
+    Ok(Some(match response {
+        None => Claim::InFlight,
+        Some(text) => Claim::Completed(serde_json::from_str(&text)?),
+    }))
+}

@@ -1,12 +1,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
 };
 
-use super::sql::impl_order_store;
-use super::{Deliver, OutboxEvent};
+use super::sql::SqlBackend;
+use super::{Deliver, OutboxEvent, StoreError};
 
 /// The embedded store: one file, WAL, fully synchronous commits (an answered call's event
 /// survives power loss), writers take the lock up front (`BEGIN IMMEDIATE`).
@@ -35,10 +37,26 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
+}
+
+/// Everything else is the shared SQL of [`super::sql`].
+#[async_trait]
+impl SqlBackend for SqliteStore {
+    type Db = sqlx::Sqlite;
+    /// Writers take the lock up front instead of failing when a read lock cannot be upgraded.
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
 
     /// Delivers the oldest events, then deletes them. Rows are numbered by AUTOINCREMENT under
     /// SQLite's single writer, so the delivered rows are exactly the id range read.
-    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> anyhow::Result<usize> {
+    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError> {
         let rows: Vec<(i64, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
             "SELECT id, event_id, payload, traceparent FROM outbox ORDER BY id LIMIT $1",
         )
@@ -57,7 +75,10 @@ impl SqliteStore {
                 payload,
                 traceparent,
             });
-        deliver.deliver(events.collect()).await?;
+        deliver
+            .deliver(events.collect())
+            .await
+            .map_err(StoreError::Delivery)?;
         sqlx::query("DELETE FROM outbox WHERE id BETWEEN $1 AND $2")
             .bind(first)
             .bind(last)
@@ -66,5 +87,3 @@ impl SqliteStore {
         Ok(count)
     }
 }
-
-impl_order_store!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");

@@ -8,7 +8,7 @@ pub mod receiver;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use order_service::recording::TxlogAuth;
+use order_service::outbox::TxlogAuth;
 use order_service::store::OrderStore;
 use order_service::{Application, Config};
 use platform::auth::{AuthConfig, KeyConfig};

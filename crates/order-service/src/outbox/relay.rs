@@ -112,7 +112,10 @@ impl Relay {
         {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "purging idempotency keys failed"),
+            Err(e) => tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(e)),
+                "purging idempotency keys failed"
+            ),
         }
     }
 }

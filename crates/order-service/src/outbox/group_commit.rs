@@ -44,7 +44,7 @@ impl GroupCommit {
                     let result = store
                         .append_outbox(&events)
                         .await
-                        .map_err(|e| format!("{e:#}"));
+                        .map_err(|e| format!("{:#}", anyhow::Error::from(e)));
                     metrics::histogram!("outbox_group_commit_size").record(events.len() as f64);
                     for ack in acks {
                         let _ = ack.send(result.clone());

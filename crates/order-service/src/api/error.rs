@@ -1,0 +1,120 @@
+//! Every way an order endpoint can fail, and the problem+json answer of each. 4xx answers carry a
+//! stable detail; 5xx answers are opaque, and their cause chain is logged here, once.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use platform::{FieldError, Problem};
+
+use crate::domain::PatchError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A refusal already phrased as a problem by `platform` (authentication, scopes, headers,
+    /// body parsing, list parameters).
+    #[error("{} ({})", .0.title, .0.detail)]
+    Refused(Problem),
+    #[error("the order id must be a UUID")]
+    MalformedId,
+    #[error("no such order")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("invalid fields: {0:?}")]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the order changed since the given If-Match version")]
+    VersionChanged,
+    #[error("a request with this Idempotency-Key is still in flight")]
+    IdempotencyKeyInFlight,
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyKeyMismatch,
+    #[error("the order store failed")]
+    Store(#[from] StoreError),
+    #[error("an order could not be encoded as JSON")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
+        Self::Refused(problem)
+    }
+}
+
+impl From<PatchError> for ApiError {
+    fn from(e: PatchError) -> Self {
+        match e {
+            PatchError::Invalid(errors) => Self::Invalid(errors),
+            PatchError::Conflict(why) => Self::Conflict(why),
+            PatchError::NeedsAdmin(why) => Self::Forbidden(why),
+        }
+    }
+}
+
+impl ApiError {
+    /// The answer the caller sees.
+    fn problem(self) -> Problem {
+        let detail = self.to_string();
+        match self {
+            Self::Refused(problem) => problem,
+            Self::MalformedId => Problem::malformed(detail),
+            Self::NotFound => Problem::not_found(detail),
+            Self::Forbidden(why) => Problem::forbidden(why),
+            Self::Invalid(errors) => Problem::validation(errors),
+            Self::Conflict(why) => Problem::conflict(why),
+            Self::VersionChanged => Problem::precondition_failed(detail),
+            Self::IdempotencyKeyInFlight => Problem::conflict(detail),
+            Self::IdempotencyKeyMismatch => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-mismatch",
+                "Idempotency key mismatch",
+                detail,
+            ),
+            Self::Store(_) | Self::Encode(_) => Problem::internal(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if matches!(self, Self::Store(_) | Self::Encode(_)) {
+            tracing::error!(error = cause_chain(&self), "answering 500");
+        }
+        self.problem().into_response()
+    }
+}
+
+/// `outer: inner: innermost`, as `anyhow` prints `{:#}`.
+pub fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internals_stay_out_of_the_body() {
+        let e = ApiError::Encode(serde_json::from_str::<u8>("x").unwrap_err());
+        assert!(cause_chain(&e).starts_with("an order could not be encoded as JSON: expected"));
+        let problem = e.problem();
+        assert_eq!(problem.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!problem.detail.contains("expected"));
+    }
+
+    #[test]
+    fn a_mismatched_key_is_its_own_problem_type() {
+        let problem = ApiError::IdempotencyKeyMismatch.problem();
+        assert_eq!(problem.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem.slug, "idempotency-key-mismatch");
+        assert!(problem.errors.is_empty());
+    }
+}
