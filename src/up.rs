@@ -85,7 +85,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         listen: args.orders_listen,
         database_url: sqlite("orders.db"),
         txlog_url: txlog_url.clone(),
-        txlog_auth: order_service::recording::TxlogAuth::Static(delivery_token),
+        txlog_auth: order_service::outbox::TxlogAuth::Static(delivery_token),
         auth: dev_auth(&secret, "ORDERS", "order-service"),
         record_calls: true,
     })

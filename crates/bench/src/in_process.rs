@@ -5,7 +5,7 @@
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use order_service::recording::TxlogAuth;
+use order_service::outbox::TxlogAuth;
 use platform::auth::{AuthConfig, KeyConfig};
 
 pub struct InProcess {

@@ -9,7 +9,3 @@ mod middleware;
 
 pub use draft::{operation_for, EventDraft, Recorded};
 pub use middleware::{capture_body, record, CreatedOrder, Recording};
-
-/// Kept here for the launcher (`src/up.rs`) and the benchmark, which name it by this path;
-/// [`crate::outbox::TxlogAuth`] is where it lives.
-pub use crate::outbox::TxlogAuth;
