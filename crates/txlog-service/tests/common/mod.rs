@@ -139,14 +139,7 @@ impl TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             platform::telemetry::init("txlog-service").unwrap();
         }
-        let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: db.url.clone(),
-            auth: auth_config(),
-            signing_key: std::sync::Arc::new(LogKey::parse(private_key).unwrap()),
-            log_origin: ORIGIN.to_owned(),
-            checkpoint_interval: std::time::Duration::from_millis(100),
-        };
+        let config = config(&db.url, private_key);
         let app = Application::build(config)
             .await
             .expect("the application builds");
@@ -275,6 +268,48 @@ impl TestApp {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
         self.db
+    }
+}
+
+/// The service's settings for tests: port 0, HS256 tokens, checkpoints every 100 ms.
+pub fn config(url: &str, private_key: &str) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: url.to_owned(),
+        auth: auth_config(),
+        signing_key: std::sync::Arc::new(LogKey::parse(private_key).unwrap()),
+        log_origin: ORIGIN.to_owned(),
+        checkpoint_interval: std::time::Duration::from_millis(100),
+    }
+}
+
+/// A second replica of the log on the same store, sharing nothing with the first but the URL.
+pub struct Replica {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Replica {
+    pub async fn start(url: &str) -> Replica {
+        let app = Application::build(config(url, &log_key().0)).await.unwrap();
+        let addr = app.local_addr();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.run(shutdown.clone()));
+        Replica {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
     }
 }
 

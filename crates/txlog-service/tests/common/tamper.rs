@@ -129,3 +129,37 @@ pub async fn truncate(db: &TestDb, keep: u64, what: Truncate) {
     }
     raw.close().await.unwrap();
 }
+
+/// Every stored checkpoint, smallest tree first: (size, note).
+pub async fn checkpoints(db: &TestDb) -> Vec<(u64, String)> {
+    if db.mongo.is_some() {
+        use futures::TryStreamExt;
+        let stored = collection(db, txlog_service::store::CHECKPOINTS_COLLECTION).await;
+        let docs: Vec<Document> = stored
+            .find(doc! {})
+            .sort(doc! {"_id": 1})
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        return docs
+            .iter()
+            .map(|d| {
+                let size = d.get_i64("_id").unwrap() as u64;
+                (size, d.get_str("note").unwrap().to_owned())
+            })
+            .collect();
+    }
+    let mut raw = SqliteConnectOptions::from_str(&db.url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT size, note FROM checkpoints ORDER BY size")
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
+    rows.into_iter().map(|(s, n)| (s as u64, n)).collect()
+}
