@@ -15,6 +15,7 @@ mod raw_postgres;
 mod report;
 mod rss;
 mod system;
+mod tree_cost;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -82,6 +83,10 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         println!(
             "## Transaction log ingest (concurrency 1)\n\n{}",
             results.ingest_table()
+        );
+        println!(
+            "## Verifiable log cost (in-process store appends, concurrency 1)\n\n{}",
+            results.tree_cost_table()
         );
     }
     println!("## Targets (issue 6)\n\n{}", results.targets());

@@ -16,6 +16,7 @@ use crate::raw_postgres::RawPostgres;
 use crate::report::{self, IngestRow, OutboxFlow, Results, Row};
 use crate::rss;
 use crate::system::{self, Orders, Txlog};
+use crate::tree_cost;
 
 /// How long the outbox may take to drain after a run before the run is reported as not
 /// drained.
@@ -236,16 +237,26 @@ pub async fn ingest(
             batch,
         ))
         .await;
+        let port = txlog.ferretdb.as_ref().map(|(_, port)| *port);
+        let plain = tree_cost::fresh_store(dir, port, &format!("plain_{batch}")).await?;
+        let append = run(tree_cost::op(plain, batch, None)).await;
+        let treed = tree_cost::fresh_store(dir, port, &format!("tree_{batch}")).await?;
+        let signer = tree_cost::signer(treed.clone())?;
+        let with_tree = run(tree_cost::op(treed, batch, Some(signer))).await;
         eprintln!(
-            "  batch {batch:>5}: raw {:>8.0} events/s, service {:>8.0} events/s, errors {}",
+            "  batch {batch:>5}: raw {:>8.0} events/s, service {:>8.0} events/s, append {:>8.0}, with tree {:>8.0}, errors {}",
             raw_stats.rate() * batch as f64,
             service.rate() * batch as f64,
-            raw_stats.errors + service.errors
+            append.rate() * batch as f64,
+            with_tree.rate() * batch as f64,
+            raw_stats.errors + service.errors + append.errors + with_tree.errors
         );
         results.ingest.push(IngestRow {
             batch,
             raw: raw_stats,
             service,
+            append,
+            with_tree,
         });
     }
     Ok(())

@@ -1,0 +1,73 @@
+//! What the verifiable log costs ingest (issue 13): appends straight into a store of the
+//! service's kind, without and with the Merkle tree extended after every batch and a
+//! checkpoint signed once a second (the service's default interval).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use txlog_service::store::{self, Store};
+use txlog_service::transparency::{tree, LogKey, Signer, SigningStatus};
+
+use crate::fixtures;
+use crate::load::Op;
+
+/// A fresh store beside the service's: a SQLite file in `dir`, or a database of its own on
+/// the FerretDB server at `port`.
+pub async fn fresh_store(
+    dir: &std::path::Path,
+    port: Option<u16>,
+    name: &str,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let url = match port {
+        Some(port) => format!("mongodb://127.0.0.1:{port}/{name}?directConnection=true"),
+        None => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
+    };
+    store::connect(&url).await
+}
+
+fn events(batch: usize) -> Vec<txlog_api::Event> {
+    (0..batch)
+        .map(|_| fixtures::event("order.get", "GET", None, None, None))
+        .collect()
+}
+
+const SIGN_EVERY: Duration = Duration::from_secs(1);
+
+/// Appends `batch` events per call; with `signer`, then extends the tree, and signs it when
+/// the last checkpoint is a second old.
+pub fn op(store: Arc<dyn Store>, batch: usize, signer: Option<Arc<Signer>>) -> Op {
+    let signed = Arc::new(Mutex::new(Instant::now()));
+    Arc::new(move |_| {
+        let (store, signer, signed) = (store.clone(), signer.clone(), signed.clone());
+        async move {
+            store.append(&events(batch), "bench").await?;
+            let Some(signer) = signer else { return Ok(()) };
+            let due = {
+                let mut last = signed.lock().unwrap_or_else(|e| e.into_inner());
+                let due = last.elapsed() >= SIGN_EVERY;
+                if due {
+                    *last = Instant::now();
+                }
+                due
+            };
+            if due {
+                signer.round().await?;
+            } else {
+                tree::extend(&*store).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    })
+}
+
+/// A signer for `store` with a new key.
+pub fn signer(store: Arc<dyn Store>) -> anyhow::Result<Arc<Signer>> {
+    Ok(Arc::new(Signer {
+        store,
+        key: Arc::new(LogKey::parse(&LogKey::generate("bench")?.0)?),
+        origin: "bench/txlog".into(),
+        status: Arc::new(SigningStatus::default()),
+    }))
+}
