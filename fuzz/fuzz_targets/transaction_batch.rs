@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use txlog_api::Record;
 use txlog_service::api::validate::{self, RawBatch};
-use txlog_service::chain::{next_recorded_at, seal, ChainVerifier, Head, StoredRecord};
+use txlog_service::chain::{seal_all, ChainVerifier, StoredRecord};
 
 fuzz_target!(|bytes: &[u8]| {
     let Some(raw) = ordersys_fuzz::parse_body::<RawBatch>(bytes) else {
@@ -21,21 +21,8 @@ fuzz_target!(|bytes: &[u8]| {
             return;
         }
     };
-    let mut head: Option<Head> = None;
-    let mut records = Vec::new();
-    for event in &events {
-        let sealed = seal(event, Some("fuzz"), head.as_ref(), next_recorded_at(head.as_ref()))
-            .expect("a valid event seals");
-        head = Some(Head {
-            seq: sealed.index.seq,
-            hash: sealed.hash.clone(),
-            recorded_at: sealed.index.recorded_at,
-        });
-        let record = StoredRecord {
-            canonical: sealed.canonical,
-            hash: sealed.hash,
-            index: sealed.index,
-        };
+    let mut records = seal_all(&events, Some("fuzz"), None).expect("valid events seal");
+    for (record, event) in records.iter().zip(&events) {
         let value: serde_json::Value =
             serde_json::from_str(&record.canonical).expect("canonical text is JSON");
         assert_eq!(
@@ -46,7 +33,6 @@ fuzz_target!(|bytes: &[u8]| {
         let back: Record = serde_json::from_value(shown).expect("a record reads back");
         assert_eq!(back.hash, record.hash);
         assert_eq!(back.event.event_id, event.event_id);
-        records.push(record);
     }
     assert!(
         verify(&records).valid,

@@ -21,15 +21,6 @@ pub struct Head {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// A record ready to store: its canonical text (what was hashed), its hash and the fields the
-/// stores index for queries.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SealedRecord {
-    pub canonical: String,
-    pub hash: String,
-    pub index: IndexFields,
-}
-
 /// The query fields a store keeps beside the canonical text. They are derived from the
 /// canonical text and checked against it by `verify`, so that editing them is detected too.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +35,8 @@ pub struct IndexFields {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// A stored record as read back: what verification and the API need.
+/// A record as stored and read back: its canonical text (what was hashed), its hash and the
+/// fields the stores index for queries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRecord {
     pub canonical: String,
@@ -53,6 +45,15 @@ pub struct StoredRecord {
 }
 
 impl StoredRecord {
+    /// The link the next record attaches to.
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.index.seq,
+            hash: self.hash.clone(),
+            recorded_at: self.index.recorded_at,
+        }
+    }
+
     /// The record as the API returns it: the canonical JSON plus `hash`.
     pub fn to_json(&self) -> anyhow::Result<Value> {
         let mut value: Value = serde_json::from_str(&self.canonical)?;
@@ -100,7 +101,7 @@ pub fn seal(
     submitted_by: Option<&str>,
     head: Option<&Head>,
     recorded_at: DateTime<Utc>,
-) -> anyhow::Result<SealedRecord> {
+) -> anyhow::Result<StoredRecord> {
     let seq = head.map_or(0, |h| h.seq + 1);
     let prev_hash = head.map_or(GENESIS_HASH, |h| h.hash.as_str());
     let mut object = match serde_json::to_value(event)? {
@@ -133,11 +134,31 @@ pub fn seal(
         outcome: event.outcome.as_str().to_owned(),
         recorded_at,
     };
-    Ok(SealedRecord {
+    Ok(StoredRecord {
         canonical,
         hash,
         index,
     })
+}
+
+/// Seals `events` in order as the records after `head`.
+pub fn seal_all<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+    submitted_by: Option<&str>,
+    mut head: Option<Head>,
+) -> anyhow::Result<Vec<StoredRecord>> {
+    let mut records = Vec::new();
+    for event in events {
+        let record = seal(
+            event,
+            submitted_by,
+            head.as_ref(),
+            next_recorded_at(head.as_ref()),
+        )?;
+        head = Some(record.head());
+        records.push(record);
+    }
+    Ok(records)
 }
 
 /// What the canonical text of a record says about itself.
@@ -271,33 +292,9 @@ mod tests {
         }
     }
 
-    fn stored(sealed: SealedRecord) -> StoredRecord {
-        StoredRecord {
-            canonical: sealed.canonical,
-            hash: sealed.hash,
-            index: sealed.index,
-        }
-    }
-
     fn chain(n: usize) -> Vec<StoredRecord> {
-        let mut head = None;
-        let mut out = Vec::new();
-        for _ in 0..n {
-            let sealed = seal(
-                &event(),
-                Some("order-service"),
-                head.as_ref(),
-                next_recorded_at(head.as_ref()),
-            )
-            .unwrap();
-            head = Some(Head {
-                seq: sealed.index.seq,
-                hash: sealed.hash.clone(),
-                recorded_at: sealed.index.recorded_at,
-            });
-            out.push(stored(sealed));
-        }
-        out
+        let events: Vec<Event> = (0..n).map(|_| event()).collect();
+        seal_all(&events, Some("order-service"), None).unwrap()
     }
 
     #[test]

@@ -5,9 +5,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use txlog_api::Event;
-use txlog_service::chain::{
-    link_hash, next_recorded_at, seal, ChainVerifier, Head, StoredRecord, GENESIS_HASH,
-};
+use txlog_service::chain::{link_hash, seal_all, ChainVerifier, StoredRecord, GENESIS_HASH};
 
 /// Arbitrary JSON, including the strings and numbers canonicalisation has to get right.
 fn json_value() -> impl Strategy<Value = Value> {
@@ -66,28 +64,7 @@ fn reversed(value: &Value) -> Value {
 }
 
 fn chain(events: &[Event]) -> Vec<StoredRecord> {
-    let mut head: Option<Head> = None;
-    let mut records = Vec::new();
-    for e in events {
-        let sealed = seal(
-            e,
-            Some("sender"),
-            head.as_ref(),
-            next_recorded_at(head.as_ref()),
-        )
-        .expect("any event seals");
-        head = Some(Head {
-            seq: sealed.index.seq,
-            hash: sealed.hash.clone(),
-            recorded_at: sealed.index.recorded_at,
-        });
-        records.push(StoredRecord {
-            canonical: sealed.canonical,
-            hash: sealed.hash,
-            index: sealed.index,
-        });
-    }
-    records
+    seal_all(events, Some("sender"), None).expect("any event seals")
 }
 
 fn verify(records: &[StoredRecord]) -> txlog_api::VerifyReport {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 pub use mongo::{MongoStore, CHECKPOINTS_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION};
 pub use sqlite::SqliteStore;
 
-use crate::chain::StoredRecord;
+use crate::chain::{IndexFields, StoredRecord};
 use crate::transparency::StoredCheckpoint;
 use tlog_tiles::Hash;
 
@@ -106,6 +106,15 @@ pub struct ListQuery {
 pub struct Placement {
     pub transaction_id: Uuid,
     pub seq: u64,
+}
+
+impl From<&IndexFields> for Placement {
+    fn from(index: &IndexFields) -> Placement {
+        Placement {
+            transaction_id: index.transaction_id,
+            seq: index.seq,
+        }
+    }
 }
 
 /// The distinct events of a batch in input order (the first of each `event_id`) that are not

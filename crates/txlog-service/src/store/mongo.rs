@@ -19,7 +19,7 @@ use txlog_api::{AppendResult, Event};
 use uuid::Uuid;
 
 use super::{pending, results, ListQuery, Placement, SortOrder, Store};
-use crate::chain::{self, Head, IndexFields, SealedRecord, StoredRecord};
+use crate::chain::{self, Head, IndexFields, StoredRecord};
 use crate::transparency::StoredCheckpoint;
 use tlog_tiles::Hash;
 
@@ -90,13 +90,7 @@ impl MongoStore {
         docs.iter()
             .map(|d| {
                 let index = record_from_doc(d)?.index;
-                Ok((
-                    index.event_id,
-                    Placement {
-                        transaction_id: index.transaction_id,
-                        seq: index.seq,
-                    },
-                ))
+                Ok((index.event_id, Placement::from(&index)))
             })
             .collect()
     }
@@ -246,7 +240,7 @@ pub(super) fn to_i64(seq: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(seq)?)
 }
 
-fn to_doc(sealed: &SealedRecord) -> anyhow::Result<Document> {
+fn to_doc(sealed: &StoredRecord) -> anyhow::Result<Document> {
     let i = &sealed.index;
     let text = |v: &Option<String>| v.clone().map_or(Bson::Null, Bson::String);
     Ok(doc! {
@@ -319,7 +313,7 @@ impl Store for MongoStore {
             // after our head read lands on a seq we also try, so one of the two inserts fails
             // and the loser sees the event on its next pre-check. The unique event_id index is
             // a second guard.
-            let mut head = self.head().await?;
+            let head = self.head().await?;
             for (id, placement) in self.placements(&ids).await? {
                 if !stored.contains_key(&id) {
                     existing.insert(id, placement);
@@ -334,21 +328,7 @@ impl Store for MongoStore {
             if todo.is_empty() {
                 return results(events, &stored, &existing);
             }
-            let mut sealed = Vec::with_capacity(todo.len());
-            for event in todo {
-                let record = chain::seal(
-                    event,
-                    Some(submitted_by),
-                    head.as_ref(),
-                    chain::next_recorded_at(head.as_ref()),
-                )?;
-                head = Some(Head {
-                    seq: record.index.seq,
-                    hash: record.hash.clone(),
-                    recorded_at: record.index.recorded_at,
-                });
-                sealed.push(record);
-            }
+            let sealed = chain::seal_all(todo, Some(submitted_by), head)?;
             let docs = sealed
                 .iter()
                 .map(to_doc)
@@ -357,13 +337,7 @@ impl Store for MongoStore {
             let error = match insert {
                 Ok(_) => {
                     for s in &sealed {
-                        stored.insert(
-                            s.index.event_id,
-                            Placement {
-                                transaction_id: s.index.transaction_id,
-                                seq: s.index.seq,
-                            },
-                        );
+                        stored.insert(s.index.event_id, Placement::from(&s.index));
                     }
                     return results(events, &stored, &existing);
                 }
@@ -382,13 +356,7 @@ impl Store for MongoStore {
                     .iter()
                     .find(|s| s.index.transaction_id == record.index.transaction_id)
                 {
-                    stored.insert(
-                        ours.index.event_id,
-                        Placement {
-                            transaction_id: ours.index.transaction_id,
-                            seq: ours.index.seq,
-                        },
-                    );
+                    stored.insert(ours.index.event_id, Placement::from(&ours.index));
                     progressed = true;
                 } else if record.index.seq == first {
                     progressed = true; // another replica appended first

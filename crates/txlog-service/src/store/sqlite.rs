@@ -156,31 +156,13 @@ impl Store for SqliteStore {
                 existing.insert(row.try_get::<String, _>("event_id")?.parse()?, placement);
             }
         }
-        let mut head = Self::head(&mut tx).await?;
-        let mut stored = HashMap::new();
-        let mut sealed_records = Vec::new();
-        for event in pending(events, &existing) {
-            let sealed = chain::seal(
-                event,
-                Some(submitted_by),
-                head.as_ref(),
-                chain::next_recorded_at(head.as_ref()),
-            )?;
-            let index = &sealed.index;
-            stored.insert(
-                index.event_id,
-                Placement {
-                    transaction_id: index.transaction_id,
-                    seq: index.seq,
-                },
-            );
-            head = Some(Head {
-                seq: index.seq,
-                hash: sealed.hash.clone(),
-                recorded_at: index.recorded_at,
-            });
-            sealed_records.push(sealed);
-        }
+        let head = Self::head(&mut tx).await?;
+        let todo = pending(events, &existing);
+        let sealed_records = chain::seal_all(todo, Some(submitted_by), head)?;
+        let stored: HashMap<Uuid, Placement> = sealed_records
+            .iter()
+            .map(|r| (r.index.event_id, Placement::from(&r.index)))
+            .collect();
         for chunk in sealed_records.chunks(INSERT_CHUNK) {
             let mut insert =
                 QueryBuilder::<Sqlite>::new(format!("INSERT INTO records ({COLUMNS}) "));
