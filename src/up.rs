@@ -87,7 +87,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         txlog_url: txlog_url.clone(),
         txlog_auth: order_service::outbox::TxlogAuth::Static(delivery_token),
         auth: dev_auth(&secret, "ORDERS", "order-service"),
-        record_calls: true,
     })
     .await?;
     let orders_url = format!("http://{}", orders.local_addr());

@@ -1,11 +1,12 @@
 //! Baseline (d): the order service in this process, with call recording on or off
-//! (`order_service::Config::record_calls`, the bench-only switch). Both variants run here, so
+//! (`order_service::CallRecording`, the bench-only switch). Both variants run here, so
 //! they share this process's runtime and the load generator the same way.
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use order_service::outbox::TxlogAuth;
+use order_service::CallRecording;
 use platform::auth::{AuthConfig, KeyConfig};
 
 pub struct InProcess {
@@ -33,9 +34,13 @@ impl InProcess {
                 realm: "order-service".into(),
                 prefix: "ORDERS".into(),
             },
-            record_calls,
         };
-        let app = order_service::Application::build(config).await?;
+        let recording = if record_calls {
+            CallRecording::On
+        } else {
+            CallRecording::Off
+        };
+        let app = order_service::Application::build_with(config, recording).await?;
         let base = format!("http://{}", app.local_addr());
         let stop = CancellationToken::new();
         let task = tokio::spawn(app.run(stop.clone()));

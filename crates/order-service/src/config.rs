@@ -14,8 +14,6 @@ pub struct Config {
     pub txlog_url: String,
     pub txlog_auth: TxlogAuth,
     pub auth: AuthConfig,
-    /// Record every call (always, except in benchmarks that price the recording).
-    pub record_calls: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -29,7 +27,6 @@ impl std::fmt::Debug for Config {
             .field("txlog_url", &self.txlog_url)
             .field("txlog_auth", &self.txlog_auth)
             .field("auth", &self.auth)
-            .field("record_calls", &self.record_calls)
             .finish()
     }
 }
@@ -55,7 +52,6 @@ impl Config {
             txlog_url,
             txlog_auth: txlog_auth()?,
             auth: AuthConfig::from_env("ORDERS", "order-service")?,
-            record_calls: true,
         })
     }
 }
@@ -116,7 +112,6 @@ mod tests {
                 realm: "order-service".into(),
                 prefix: "ORDERS".into(),
             },
-            record_calls: true,
         };
         let text = format!("{config:?}");
         for secret in ["db-password", "client-secret-value", "hs256-secret-value"] {

@@ -30,8 +30,21 @@ pub struct Application {
     store: Arc<dyn OrderStore>,
 }
 
+/// Whether calls are recorded. Always on in a deployment; off only for the benchmark's
+/// baseline (d), which measures what recording costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallRecording {
+    On,
+    Off,
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, CallRecording::On).await
+    }
+
+    /// [`Application::build`], choosing whether calls are recorded.
+    pub async fn build_with(config: Config, recording: CallRecording) -> anyhow::Result<Self> {
         let verifier = Arc::new(Verifier::new(&config.auth)?);
         verifier.warm_up().await;
         let store = store::connect(&config.database_url).await?;
@@ -43,7 +56,7 @@ impl Application {
         );
         let recording = Recording {
             outbox: GroupCommit::spawn(store.clone()),
-            enabled: config.record_calls,
+            enabled: recording == CallRecording::On,
             body_limit: platform::http::BODY_LIMIT,
         };
         let router = api::router(

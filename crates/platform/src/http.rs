@@ -116,7 +116,7 @@ fn field_name(path: &str, message: &str) -> String {
 }
 
 /// serde's message without the " at line 1 column 5" suffix.
-fn clean_serde_message(e: &serde_json::Error) -> String {
+pub fn clean_serde_message(e: &impl std::fmt::Display) -> String {
     let text = e.to_string();
     match text.rfind(" at line ") {
         Some(i) => text[..i].to_owned(),

@@ -98,7 +98,6 @@ impl TestApp {
             txlog_url: receiver.base.clone(),
             txlog_auth: TxlogAuth::Static("delivery-token".into()),
             auth,
-            record_calls: true,
         };
         let app = Application::build(config)
             .await

@@ -76,7 +76,7 @@ fn event(value: Value) -> Result<Event, FieldErrors> {
     let event: Event = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { String::new() } else { path };
-        vec![(field, clean(&e.into_inner().to_string()))]
+        vec![(field, platform::http::clean_serde_message(&e.into_inner()))]
     })?;
     let errors = limits(&event);
     if errors.is_empty() {
@@ -84,14 +84,6 @@ fn event(value: Value) -> Result<Event, FieldErrors> {
     } else {
         Err(errors)
     }
-}
-
-fn clean(message: &str) -> String {
-    message
-        .split(" at line ")
-        .next()
-        .unwrap_or(message)
-        .to_owned()
 }
 
 fn limits(e: &Event) -> FieldErrors {
