@@ -133,8 +133,12 @@ impl TestApp {
     }
 
     /// Waits until the receiver holds `n` events (or panics after 20 s).
+    /// The first `n` recorded events, once delivered; every batch so far passed the
+    /// transaction log's own validation (the contract between the services).
     pub async fn recorded(&self, n: usize) -> Vec<serde_json::Value> {
-        self.receiver.wait_for(n).await
+        let events = self.receiver.wait_for(n).await;
+        self.receiver.assert_all_valid();
+        events
     }
 }
 

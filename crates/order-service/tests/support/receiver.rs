@@ -1,5 +1,9 @@
 //! A stand-in transaction log: accepts `POST /v1/transactions`, keeps every event (deduplicated
 //! by `event_id`, like the real one), and can be switched down to answer 503.
+//!
+//! It is also the contract test between the services: every batch goes through the real
+//! transaction log's validation (`txlog_service::api::validate`), and one it refuses is
+//! answered 422 as the log would, kept, and reported by `wait_for` and `assert_all_valid`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +23,7 @@ struct Inner {
     down: AtomicBool,
     batches: Mutex<Vec<usize>>,
     tokens: Mutex<Vec<String>>,
+    refused: Mutex<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -52,6 +57,15 @@ impl Receiver {
         self.inner.batches.lock().unwrap().clone()
     }
 
+    /// The transaction log's validation accepted every batch received.
+    pub fn assert_all_valid(&self) {
+        let refused = self.inner.refused.lock().unwrap();
+        assert!(
+            refused.is_empty(),
+            "the transaction log would refuse events the order service sent: {refused:?}"
+        );
+    }
+
     pub fn bearer_tokens(&self) -> Vec<String> {
         self.inner.tokens.lock().unwrap().clone()
     }
@@ -64,6 +78,7 @@ impl Receiver {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        self.assert_all_valid();
         panic!("expected {n} recorded events, got {}", self.events().len());
     }
 }
@@ -83,6 +98,11 @@ async fn accept(
         inner.tokens.lock().unwrap().push(auth.to_owned());
     }
     let events = body["transactions"].as_array().cloned().unwrap_or_default();
+    if let Err(problem) = txlog_service::api::validate::batch(events.clone()) {
+        let refusal = json!({"detail": problem.detail, "errors": problem.errors});
+        inner.refused.lock().unwrap().push(refusal.to_string());
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(refusal));
+    }
     inner.batches.lock().unwrap().push(events.len());
     let mut results = Vec::new();
     let mut seen = inner.seen.lock().unwrap();
