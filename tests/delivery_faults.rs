@@ -67,13 +67,8 @@ async fn log_down_during_200_calls_then_everything_arrives_once() {
         );
     }
     system.txlog.restart().await;
-    let records = system.wait_for_records(200).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let records = if system.records().await.len() > records.len() {
-        system.records().await
-    } else {
-        records
-    };
+    system.wait_for_records(200).await;
+    let records = system.settled_records().await;
     let counts = counts(&records);
     assert_eq!(records.len(), 200);
     for i in 0..200 {
@@ -118,13 +113,8 @@ async fn order_service_killed_under_load_loses_no_answered_call() {
         answered.len()
     );
     system.orders.restart().await;
-    let records = system.wait_for_records(answered.len()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let records = if system.records().await.len() > records.len() {
-        system.records().await
-    } else {
-        records
-    };
+    system.wait_for_records(answered.len()).await;
+    let records = system.settled_records().await;
     let counts = counts(&records);
     for id in &answered {
         assert_eq!(
@@ -161,13 +151,8 @@ async fn log_killed_mid_batch_stores_nothing_twice() {
     }
     system.txlog.kill();
     system.txlog.restart().await;
-    let records = system.wait_for_records(1200).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let records = if system.records().await.len() > records.len() {
-        system.records().await
-    } else {
-        records
-    };
+    system.wait_for_records(1200).await;
+    let records = system.settled_records().await;
     assert_eq!(records.len(), 1200, "every call once, none twice");
     assert!(counts(&records).values().all(|c| *c == 1));
     assert_gap_free(&records);

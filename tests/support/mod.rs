@@ -158,6 +158,8 @@ pub struct System {
     pub orders: Service,
     pub txlog: Service,
     pub dir: PathBuf,
+    /// The order service's database, where its outbox is.
+    pub orders_database: String,
 }
 
 impl System {
@@ -190,11 +192,12 @@ impl System {
             &dir,
         )
         .await;
+        let orders_database = postgres_url().await;
         let orders = Service::start(
             "order-service",
             vec![
                 ("ORDERS_LISTEN".into(), format!("127.0.0.1:{}", free_port())),
-                ("ORDERS_DATABASE_URL".into(), postgres_url().await),
+                ("ORDERS_DATABASE_URL".into(), orders_database.clone()),
                 ("ORDERS_TXLOG_URL".into(), format!("http://{txlog_addr}")),
                 (
                     "ORDERS_TXLOG_TOKEN".into(),
@@ -208,7 +211,32 @@ impl System {
             &dir,
         )
         .await;
-        Self { orders, txlog, dir }
+        Self {
+            orders,
+            txlog,
+            dir,
+            orders_database,
+        }
+    }
+
+    /// Every record in the log once the order service's outbox is empty: a delivered event
+    /// leaves the outbox only when the log has acknowledged it, so nothing more can arrive.
+    pub async fn settled_records(&self) -> Vec<Value> {
+        use sqlx::Connection;
+        let mut db = sqlx::PgConnection::connect(&self.orders_database)
+            .await
+            .unwrap();
+        for _ in 0..600 {
+            let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+            if pending == 0 {
+                return self.records().await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the order service's outbox never emptied");
     }
 
     /// Every record in the log, oldest first.

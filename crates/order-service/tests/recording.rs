@@ -147,13 +147,8 @@ async fn one_of_each(
 async fn every_call_is_recorded_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let expected = one_of_each(&app, "r").await;
-    let events = app.recorded(expected.len()).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let events = if app.receiver.events().len() > events.len() {
-        app.receiver.events()
-    } else {
-        events
-    };
+    app.recorded(expected.len()).await;
+    let events = app.settled_events().await;
     assert_eq!(events.len(), expected.len(), "exactly one event per call");
     let alice_token = token("alice", RW);
     for event in &events {

@@ -133,6 +133,20 @@ impl TestApp {
     }
 
     /// Waits until the receiver holds `n` events (or panics after 20 s).
+    /// Every event received once the outbox is empty: an event leaves the outbox only when
+    /// the log acknowledged it, so nothing more can arrive.
+    pub async fn settled_events(&self) -> Vec<serde_json::Value> {
+        for _ in 0..600 {
+            let (pending, _) = self.store.outbox_backlog().await.unwrap();
+            if pending == 0 {
+                self.receiver.assert_all_valid();
+                return self.receiver.events();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the outbox never emptied");
+    }
+
     /// The first `n` recorded events, once delivered; every batch so far passed the
     /// transaction log's own validation (the contract between the services).
     pub async fn recorded(&self, n: usize) -> Vec<serde_json::Value> {
