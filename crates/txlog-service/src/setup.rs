@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use mongodb::bson::{doc, Document};
 use mongodb::Database;
 
-use crate::store::{self, RECORDS_COLLECTION};
+use crate::store::{self, CHECKPOINTS_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION};
 
 pub const APPENDER_ROLE: &str = "ordersysTxlogAppender";
 
@@ -67,13 +67,21 @@ fn read_password(path: &PathBuf) -> anyhow::Result<String> {
     Ok(password)
 }
 
-/// The role's privileges on the records collection: `insert` and `find`, and `listIndexes` so
-/// that the service can see at start that `setup` has created the indexes. Nothing else.
+/// The role's privileges: on the records collection `insert` and `find`, and `listIndexes` so
+/// that the service can see at start that `setup` has created the indexes; on the Merkle tree's
+/// hashes and the checkpoints `insert` and `find`. Nothing else: no update, no delete.
 pub fn role_privileges(database: &str) -> Vec<Document> {
-    vec![doc! {
+    let mut privileges = vec![doc! {
         "resource": {"db": database, "collection": RECORDS_COLLECTION},
         "actions": ["insert", "find", "listIndexes"],
-    }]
+    }];
+    for collection in [TREE_COLLECTION, CHECKPOINTS_COLLECTION] {
+        privileges.push(doc! {
+            "resource": {"db": database, "collection": collection},
+            "actions": ["insert", "find"],
+        });
+    }
+    privileges
 }
 
 async fn ensure_role(database: &Database) -> anyhow::Result<String> {
@@ -89,7 +97,8 @@ async fn ensure_role(database: &Database) -> anyhow::Result<String> {
             .await
             .context("updateRole failed")?;
         Ok(format!(
-            "role {APPENDER_ROLE} updated: insert, find and listIndexes on {RECORDS_COLLECTION} only"
+            "role {APPENDER_ROLE} updated: insert, find and listIndexes on {RECORDS_COLLECTION}, \
+             insert and find on {TREE_COLLECTION} and {CHECKPOINTS_COLLECTION}"
         ))
     } else {
         database
@@ -97,7 +106,8 @@ async fn ensure_role(database: &Database) -> anyhow::Result<String> {
             .await
             .context("createRole failed")?;
         Ok(format!(
-            "role {APPENDER_ROLE} created: insert, find and listIndexes on {RECORDS_COLLECTION} only"
+            "role {APPENDER_ROLE} created: insert, find and listIndexes on {RECORDS_COLLECTION}, \
+             insert and find on {TREE_COLLECTION} and {CHECKPOINTS_COLLECTION}"
         ))
     }
 }
@@ -133,21 +143,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_role_may_only_insert_and_find_records() {
+    fn the_role_may_only_insert_and_find() {
         let privileges = role_privileges("txlog");
-        assert_eq!(privileges.len(), 1);
-        let privilege = &privileges[0];
-        assert_eq!(
-            privilege.get_document("resource").unwrap(),
-            &doc! {"db": "txlog", "collection": RECORDS_COLLECTION}
-        );
-        let actions: Vec<&str> = privilege
-            .get_array("actions")
-            .unwrap()
+        let granted: Vec<(&str, Vec<&str>)> = privileges
             .iter()
-            .filter_map(|a| a.as_str())
+            .map(|p| {
+                let resource = p.get_document("resource").unwrap();
+                assert_eq!(resource.get_str("db").unwrap(), "txlog");
+                let actions = p.get_array("actions").unwrap();
+                let actions = actions.iter().filter_map(|a| a.as_str()).collect();
+                (resource.get_str("collection").unwrap(), actions)
+            })
             .collect();
-        assert_eq!(actions, ["insert", "find", "listIndexes"]);
+        assert_eq!(
+            granted,
+            [
+                (RECORDS_COLLECTION, vec!["insert", "find", "listIndexes"]),
+                (TREE_COLLECTION, vec!["insert", "find"]),
+                (CHECKPOINTS_COLLECTION, vec!["insert", "find"]),
+            ]
+        );
     }
 
     #[test]
