@@ -6,7 +6,7 @@ mod common;
 use std::process::Output;
 
 use common::process::{command, ServiceProcess, BINARY};
-use common::{Backend, TestDb, SECRET};
+use common::{Backend, TestDb};
 
 fn text(output: &Output) -> (String, String) {
     (
@@ -16,7 +16,7 @@ fn text(output: &Output) -> (String, String) {
 }
 
 #[test]
-fn help_lists_the_variables_without_secret_values() {
+fn help_lists_the_variables_and_commands() {
     let output = command("sqlite://unused.db")
         .arg("--help")
         .output()
@@ -29,21 +29,66 @@ fn help_lists_the_variables_without_secret_values() {
         "TXLOG_AUTH_ISSUER",
         "TXLOG_AUTH_AUDIENCE",
         "TXLOG_AUTH_HS256_SECRET",
+        "TXLOG_SIGNING_KEY",
+        "TXLOG_SIGNING_KEY_FILE",
+        "TXLOG_LOG_ORIGIN",
+        "TXLOG_CHECKPOINT_INTERVAL_MS",
     ] {
         assert!(stdout.contains(var), "{var} missing from --help");
     }
-    for sub in ["healthcheck", "setup"] {
+    for sub in ["healthcheck", "setup", "keygen"] {
         assert!(stdout.contains(sub), "{sub} missing from --help");
     }
-    assert!(!stdout.contains(SECRET));
     let setup_help = command("sqlite://unused.db")
         .args(["setup", "--help"])
         .output()
         .unwrap();
     let (stdout, _) = text(&setup_help);
-    assert!(
-        stdout.contains("--app-user") && stdout.contains("--skip-role") && !stdout.contains(SECRET)
-    );
+    assert!(stdout.contains("--app-user") && stdout.contains("--skip-role"));
+}
+
+#[test]
+fn a_bad_signing_key_is_named_and_never_echoed() {
+    let (private, _) = txlog_service::transparency::LogKey::generate("log").unwrap();
+    // A real key with its id changed: every part but the id is secret material.
+    let mut parts: Vec<&str> = private.splitn(5, '+').collect();
+    parts[3] = "00000000";
+    let broken = parts.join("+");
+    let secret = parts[4];
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &broken).unwrap();
+    for (var, value) in [
+        ("TXLOG_SIGNING_KEY", broken.clone()),
+        ("TXLOG_SIGNING_KEY_FILE", file.path().display().to_string()),
+    ] {
+        let mut cmd = command("sqlite://unused.db");
+        cmd.env_remove("TXLOG_SIGNING_KEY").env(var, value);
+        let output = cmd.output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let (stdout, stderr) = text(&output);
+        assert!(stderr.contains(var), "{stderr}");
+        assert!(
+            !stderr.contains(secret) && !stdout.contains(secret),
+            "{stderr}"
+        );
+    }
+    let mut missing = command("sqlite://unused.db");
+    missing.env_remove("TXLOG_SIGNING_KEY");
+    let (_, stderr) = text(&missing.output().unwrap());
+    assert!(stderr.contains("keygen"), "{stderr}");
+}
+
+#[test]
+fn keygen_prints_a_pair_the_service_accepts() {
+    let output = std::process::Command::new(BINARY)
+        .args(["keygen", "--name", "audit.example/log"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let (private, verifier) = text(&output);
+    let key = txlog_service::transparency::LogKey::parse(&private).unwrap();
+    assert_eq!(key.verifier_key(), verifier.trim());
+    assert!(verifier.starts_with("audit.example/log+"));
 }
 
 #[test]
