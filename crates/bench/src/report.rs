@@ -114,7 +114,7 @@ impl Results {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| batch | store append events/s | append + tree (checkpoint signed each second) events/s | cost |"
+            "| batch | store append events/s | append + tree extended and signed each second events/s | cost |"
         );
         let _ = writeln!(out, "|---:|---:|---:|---:|");
         for r in &self.ingest {

@@ -15,7 +15,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{FieldError, Problem};
+use crate::json::JsonError;
+use crate::Problem;
 
 /// Largest request body the order API accepts.
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -74,54 +75,13 @@ pub async fn read_json_body(request: Request) -> Result<Bytes, Problem> {
         })
 }
 
-/// Parses JSON bytes into `T`, telling malformed JSON (400) from the wrong shape (422).
-/// JSON text is UTF-8 (RFC 8259), checked first: serde reads some strings (unknown keys' values,
-/// its own marker keys) without checking them, and would report bad bytes there as a shape error.
+/// Parses JSON bytes into `T`, telling malformed JSON (400) from the wrong shape (422 naming
+/// the field).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        Problem::malformed(format!("the body is not valid JSON: it is not UTF-8 ({e})"))
-    })?;
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = clean_serde_message(&inner);
-                Problem::validation(vec![FieldError::new(field_name(&path, &message), message)])
-            }
-            _ => Problem::malformed(format!("the body is not valid JSON: {inner}")),
-        }
-    })?;
-    deserializer
-        .end()
-        .map_err(|e| Problem::malformed(format!("the body is not valid JSON: {e}")))?;
-    Ok(value)
-}
-
-/// The field an error is about: serde reports missing and unknown fields at the parent's path.
-fn field_name(path: &str, message: &str) -> String {
-    let base = if path == "." { "" } else { path };
-    let named = ["missing field `", "unknown field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))
-        .and_then(|rest| rest.split('`').next())
-        .filter(|name| !base.ends_with(name));
-    match (base, named) {
-        ("", Some(name)) => name.to_owned(),
-        (base, Some(name)) => format!("{base}.{name}"),
-        ("", None) => "body".to_owned(),
-        (base, None) => base.to_owned(),
-    }
-}
-
-/// serde's message without the " at line 1 column 5" suffix.
-pub fn clean_serde_message(e: &impl std::fmt::Display) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    }
+    crate::json::from_slice(bytes).map_err(|e| match e {
+        JsonError::NotJson(message) => Problem::malformed(message),
+        JsonError::Fields(errors) => Problem::validation(errors),
+    })
 }
 
 /// Middleware: any error response that is not problem+json yet (from a layer, a rejection or

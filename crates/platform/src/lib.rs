@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod health;
 pub mod http;
+pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;

@@ -99,6 +99,11 @@ proptest! {
         prop_assert_eq!(report.checked, records.len() as u64);
         prop_assert_eq!(records[0].canonical.contains(GENESIS_HASH), true);
         for r in &records {
+            // The leaf data found by scanning the text is the canonical record with its hash.
+            prop_assert_eq!(
+                txlog_service::transparency::tree::leaf_data(r).unwrap(),
+                txlog_service::transparency::tree::leaf_data_slow(r).unwrap()
+            );
             // What is hashed parses back, and is already canonical.
             let value: Value = serde_json::from_str(&r.canonical).unwrap();
             prop_assert_eq!(&serde_json_canonicalizer::to_string(&value).unwrap(), &r.canonical);

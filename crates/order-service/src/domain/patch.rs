@@ -1,5 +1,6 @@
 //! `PATCH /v1/orders/{id}`: RFC 7396 JSON merge patch of the editable fields and `status`.
 
+use platform::json::JsonError;
 use platform::FieldError;
 use serde_json::{Map, Value};
 
@@ -68,8 +69,13 @@ pub fn apply_patch(order: &Order, patch: &Value, admin: bool) -> Result<PatchOut
         }
         let mut merged = order.content_json();
         merge(&mut merged, &Value::Object(content_patch));
-        let input: ContentInput = platform::http::parse_json(merged.to_string().as_bytes())
-            .map_err(|p| PatchError::Invalid(p.errors))?;
+        let input: ContentInput = platform::json::from_slice(merged.to_string().as_bytes())
+            .map_err(|e| match e {
+                JsonError::Fields(errors) => PatchError::Invalid(errors),
+                JsonError::NotJson(message) => {
+                    PatchError::Invalid(vec![FieldError::new("body", message)])
+                }
+            })?;
         next.set_content(input.validate().map_err(PatchError::Invalid)?);
     }
     if let Some(to) = new_status {

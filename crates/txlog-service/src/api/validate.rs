@@ -76,7 +76,7 @@ fn event(value: Value) -> Result<Event, FieldErrors> {
     let event: Event = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { String::new() } else { path };
-        vec![(field, platform::http::clean_serde_message(&e.into_inner()))]
+        vec![(field, platform::json::clean_serde_message(&e.into_inner()))]
     })?;
     let errors = limits(&event);
     if errors.is_empty() {

@@ -19,9 +19,72 @@ use crate::store::Store;
 /// Records hashed per round trip while the tree catches up with the records.
 const EXTEND_PAGE: u32 = 1000;
 
-/// The leaf data of a record: RFC 8785 canonical JSON of the record as the API returns it.
+/// The leaf data of a record: RFC 8785 canonical JSON of the record as the API returns it,
+/// that is its stored canonical text with `"hash":"…"` added among the top-level keys where
+/// RFC 8785's order puts it. Found by scanning the text, not by parsing and re-serialising it
+/// (that doubled the cost of keeping the tree); any key the scan cannot order takes the slow
+/// path, and a property test holds the two equal.
 pub fn leaf_data(record: &StoredRecord) -> anyhow::Result<String> {
+    match insert_hash(&record.canonical, &record.hash) {
+        Some(text) => Ok(text),
+        None => leaf_data_slow(record),
+    }
+}
+
+/// [`leaf_data`] by parsing the record and canonicalising it with its hash.
+pub fn leaf_data_slow(record: &StoredRecord) -> anyhow::Result<String> {
     Ok(serde_json_canonicalizer::to_string(&record.to_json()?)?)
+}
+
+/// `canonical` (a JSON object in RFC 8785 form, without `hash`) with `"hash":"<hash>"` before
+/// the first top-level key that sorts after `hash`; `None` when a key is not plain ASCII (whose
+/// UTF-16 order the byte order might not match) or the text is not an object.
+fn insert_hash(canonical: &str, hash: &str) -> Option<String> {
+    let bytes = canonical.as_bytes();
+    if bytes.first() != Some(&b'{') || bytes.last() != Some(&b'}') || hash.contains(['"', '\\']) {
+        return None;
+    }
+    let member = format!("\"hash\":\"{hash}\"");
+    let mut at = 1;
+    while at < bytes.len() - 1 {
+        // A member: "key":value, then ',' or the closing '}'.
+        let key_end = at + 1 + bytes[at + 1..].iter().position(|&b| b == b'"')?;
+        let key = &canonical[at + 1..key_end];
+        if !key.bytes().all(|b| b.is_ascii() && b != b'\\') {
+            return None;
+        }
+        if key > "hash" {
+            return Some(format!("{}{member},{}", &canonical[..at], &canonical[at..]));
+        }
+        at = value_end(bytes, key_end + 2)? + 1;
+    }
+    let body = &canonical[..canonical.len() - 1];
+    let separator = if body.len() > 1 { "," } else { "" };
+    Some(format!("{body}{separator}{member}}}"))
+}
+
+/// The index just past the JSON value starting at `start` (where a ',' or '}' follows).
+fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth > 0 => depth -= 1,
+            b',' | b'}' if depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The size of the complete tree that `count` stored hashes hold.
@@ -208,6 +271,23 @@ impl HashReader for SliceReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hash_goes_where_rfc_8785_puts_it() {
+        let cases = [
+            (r#"{}"#, r#"{"hash":"h"}"#),
+            (r#"{"a":1}"#, r#"{"a":1,"hash":"h"}"#),
+            (r#"{"z":1}"#, r#"{"hash":"h","z":1}"#),
+            (
+                r#"{"a":{"x":"},\"}","y":[1,{"q":2}]},"b":"\\","p":null}"#,
+                r#"{"a":{"x":"},\"}","y":[1,{"q":2}]},"b":"\\","hash":"h","p":null}"#,
+            ),
+        ];
+        for (canonical, expected) in cases {
+            assert_eq!(insert_hash(canonical, "h").as_deref(), Some(expected));
+        }
+        assert_eq!(insert_hash(r#"{"é":1}"#, "h"), None);
+    }
 
     #[test]
     fn sizes_follow_from_hash_counts() {
