@@ -12,13 +12,13 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use txlog_api::{AppendResult, Event};
 use uuid::Uuid;
 
 use super::{pending, results, ListQuery, Placement, SortOrder, Store};
 use crate::chain::{self, format_time, Head, IndexFields, StoredRecord};
-use crate::transparency::StoredCheckpoint;
+use crate::transparency::{tree, StoredCheckpoint};
 use tlog_tiles::Hash;
 
 const SCHEMA: &str = include_str!("sqlite_schema.sql");
@@ -85,6 +85,70 @@ impl SqliteStore {
         })
         .transpose()
     }
+}
+
+async fn hash_count(db: &mut SqliteConnection) -> anyhow::Result<u64> {
+    let count: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_hashes")
+        .fetch_one(db)
+        .await?;
+    Ok(u64::try_from(count)?)
+}
+
+async fn read_hashes(db: &mut SqliteConnection, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
+    let mut found = HashMap::with_capacity(indexes.len());
+    for chunk in indexes.chunks(LOOKUP_CHUNK) {
+        let mut lookup =
+            QueryBuilder::<Sqlite>::new("SELECT idx, hash FROM tree_hashes WHERE idx IN (");
+        let mut ids = lookup.separated(", ");
+        for &index in chunk {
+            ids.push_bind(i64::try_from(index)?);
+        }
+        lookup.push(")");
+        for row in lookup.build().fetch_all(&mut *db).await? {
+            let hash: Vec<u8> = row.try_get("hash")?;
+            let hash = hash
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("a stored tree hash is not 32 bytes"))?;
+            found.insert(row.try_get::<i64, _>("idx")?, Hash(hash));
+        }
+    }
+    super::in_order(indexes, |i| found.get(&i64::try_from(i).ok()?).copied())
+}
+
+async fn write_hashes(
+    db: &mut SqliteConnection,
+    first: u64,
+    hashes: &[Hash],
+) -> anyhow::Result<()> {
+    for (c, chunk) in hashes.chunks(INSERT_CHUNK * 5).enumerate() {
+        let at = i64::try_from(first)? + i64::try_from(c * INSERT_CHUNK * 5)?;
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO tree_hashes (idx, hash) ");
+        insert.push_values(chunk.iter().enumerate(), |mut row, (k, hash)| {
+            row.push_bind(at + k as i64).push_bind(hash.0.to_vec());
+        });
+        insert.build().execute(&mut *db).await?;
+    }
+    Ok(())
+}
+
+/// In the append's transaction, the tree hashes of the records it adds, when the tree was
+/// complete up to them (otherwise the checkpoint loop catches up): the loop then only signs.
+async fn extend_tree(db: &mut SqliteConnection, records: &[StoredRecord]) -> anyhow::Result<()> {
+    let Some(first) = records.first().map(|r| r.index.seq) else {
+        return Ok(());
+    };
+    if hash_count(db).await? != tlog_tiles::stored_hash_count(first) {
+        return Ok(());
+    }
+    let leaves = records
+        .iter()
+        .map(tree::leaf_hash)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let old = tree::earlier_hashes_needed(first, leaves.len())?;
+    let earlier = read_hashes(db, &old).await?;
+    let hashes = tree::added_hashes(first, &leaves, old.into_iter().zip(earlier).collect())?;
+    write_hashes(db, tlog_tiles::stored_hash_index(0, first), &hashes).await
 }
 
 /// The file path of a `sqlite://path?options` URL (`None` for in-memory databases).
@@ -193,6 +257,9 @@ impl Store for SqliteStore {
                 .await
                 .context("cannot insert records")?;
         }
+        extend_tree(&mut tx, &sealed_records)
+            .await
+            .context("cannot extend the Merkle tree")?;
         tx.commit().await.context("cannot commit an append")?;
         results(events, &stored, &existing)
     }
@@ -269,47 +336,16 @@ impl Store for SqliteStore {
     }
 
     async fn tree_hash_count(&self) -> anyhow::Result<u64> {
-        let count: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_hashes")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(u64::try_from(count)?)
+        hash_count(&mut *self.pool.acquire().await?).await
     }
 
     async fn tree_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
-        let mut found = HashMap::with_capacity(indexes.len());
-        for chunk in indexes.chunks(LOOKUP_CHUNK) {
-            let mut lookup =
-                QueryBuilder::<Sqlite>::new("SELECT idx, hash FROM tree_hashes WHERE idx IN (");
-            let mut ids = lookup.separated(", ");
-            for &index in chunk {
-                ids.push_bind(i64::try_from(index)?);
-            }
-            lookup.push(")");
-            for row in lookup.build().fetch_all(&self.pool).await? {
-                let hash: Vec<u8> = row.try_get("hash")?;
-                found.insert(
-                    row.try_get::<i64, _>("idx")?,
-                    Hash(
-                        hash.try_into()
-                            .map_err(|_| anyhow::anyhow!("a stored tree hash is not 32 bytes"))?,
-                    ),
-                );
-            }
-        }
-        super::in_order(indexes, |i| found.get(&i64::try_from(i).ok()?).copied())
+        read_hashes(&mut *self.pool.acquire().await?, indexes).await
     }
 
     async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for (c, chunk) in hashes.chunks(INSERT_CHUNK * 5).enumerate() {
-            let at = i64::try_from(first)? + i64::try_from(c * INSERT_CHUNK * 5)?;
-            let mut insert =
-                QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO tree_hashes (idx, hash) ");
-            insert.push_values(chunk.iter().enumerate(), |mut row, (k, hash)| {
-                row.push_bind(at + k as i64).push_bind(hash.0.to_vec());
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
+        write_hashes(&mut tx, first, hashes).await?;
         tx.commit().await?;
         Ok(())
     }

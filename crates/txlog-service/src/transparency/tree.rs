@@ -133,7 +133,7 @@ pub async fn extend(store: &dyn Store) -> anyhow::Result<u64> {
                 "record seq {expected} is missing (the next stored is seq {})",
                 record.index.seq
             );
-            leaves.push(record_hash(leaf_data(record)?.as_bytes()));
+            leaves.push(leaf_hash(record)?);
         }
         if leaves.is_empty() {
             return Ok(size);
@@ -151,18 +151,35 @@ pub async fn extend(store: &dyn Store) -> anyhow::Result<u64> {
 
 /// The stored hashes that leaves `first…` add to a tree of size `first`, in index order.
 async fn hashes_for(store: &dyn Store, first: u64, leaves: &[Hash]) -> anyhow::Result<Vec<Hash>> {
+    let old = earlier_hashes_needed(first, leaves.len())?;
+    let hashes = store.tree_hashes(&old).await?;
+    added_hashes(first, leaves, old.into_iter().zip(hashes).collect())
+}
+
+/// The indexes of the earlier hashes that `count` new leaves after a tree of size `first`
+/// combine with.
+pub fn earlier_hashes_needed(first: u64, count: usize) -> anyhow::Result<Vec<u64>> {
     let first_new = stored_hash_index(0, first);
     let collector = TreeReader::collecting();
-    for (offset, leaf) in leaves.iter().enumerate() {
-        stored_hashes_for_record_hash(first + offset as u64, *leaf, &collector)?;
+    for offset in 0..count as u64 {
+        stored_hashes_for_record_hash(first + offset, Hash::default(), &collector)?;
     }
-    // The new leaves combine with earlier hashes (read once) and with each other's.
-    let old = collector
-        .asked()
-        .into_iter()
-        .filter(|&i| i < first_new)
-        .collect();
-    let mut reader = TreeReader::known(store, old).await?;
+    let mut old = collector.asked();
+    old.retain(|&i| i < first_new);
+    Ok(old)
+}
+
+/// The stored hashes that `leaves` add to a tree of size `first`, given the earlier hashes
+/// [`earlier_hashes_needed`] named.
+pub fn added_hashes(
+    first: u64,
+    leaves: &[Hash],
+    earlier: HashMap<u64, Hash>,
+) -> anyhow::Result<Vec<Hash>> {
+    let mut reader = TreeReader {
+        known: earlier,
+        asked: None,
+    };
     let mut added = Vec::new();
     for (offset, leaf) in leaves.iter().enumerate() {
         let n = first + offset as u64;
@@ -174,6 +191,11 @@ async fn hashes_for(store: &dyn Store, first: u64, leaves: &[Hash]) -> anyhow::R
         added.extend(hashes);
     }
     Ok(added)
+}
+
+/// A record's leaf hash: SHA-256(0x00 ‖ leaf data).
+pub fn leaf_hash(record: &StoredRecord) -> anyhow::Result<Hash> {
+    Ok(record_hash(leaf_data(record)?.as_bytes()))
 }
 
 /// Stored hashes for `tlog_tiles`: either the ones read from the store, or, while collecting,

@@ -29,7 +29,7 @@ pub fn command(database_url: &str) -> Command {
         .env("TXLOG_AUTH_HS256_SECRET", super::SECRET)
         .env("TXLOG_SIGNING_KEY", &super::log_key().0)
         .env("TXLOG_LOG_ORIGIN", super::ORIGIN)
-        .env("TXLOG_CHECKPOINT_INTERVAL_MS", "100")
+        .env("TXLOG_CHECKPOINT_INTERVAL_MS", "1000")
         .env("TXLOG_LISTEN", "127.0.0.1:0")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info");
