@@ -9,20 +9,7 @@ use common::{event, events, seqs, Backend, TestApp};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod mongo {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Mongo).await })*
-        }
-    };
-}
-
-conformance!(
+on_both_stores!(
     records_follow_the_chain_rule,
     an_invalid_event_stores_nothing,
     redelivery_is_idempotent,

@@ -10,20 +10,7 @@ use tlog_tiles::record_hash;
 use txlog_service::transparency::checkpoint;
 use txlog_service::transparency::tree::MemoryTree;
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod mongo {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Mongo).await })*
-        }
-    };
-}
-
-on_both_stores!(two_replicas_sign_one_consistent_history);
+on_both_stores!(threads = 4; two_replicas_sign_one_consistent_history);
 
 const WRITERS: usize = 6;
 const BATCHES: usize = 8;

@@ -11,19 +11,6 @@ use tlog_tiles::{record_hash, Hash};
 use txlog_service::audit::AuditError;
 use txlog_service::transparency::tree::MemoryTree;
 
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod mongo {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Mongo).await })*
-        }
-    };
-}
-
 on_both_stores!(
     checkpoints_cover_every_append_and_prove_it,
     bad_proof_requests_are_refused_with_422,

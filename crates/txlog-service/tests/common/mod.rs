@@ -24,6 +24,25 @@ use uuid::Uuid;
 
 pub use ferretdb::FerretDb;
 
+/// One test per store for each named `async fn(Backend)`: `sqlite::name` and `mongo::name`,
+/// on a multi-threaded runtime (2 worker threads unless given).
+#[macro_export]
+macro_rules! on_both_stores {
+    (threads = $threads:literal; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod mongo {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+            async fn $name() { super::$name(super::Backend::Mongo).await })*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_stores!(threads = 2; $($name),*);
+    };
+}
+
 pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 pub const WRITE: &str = "txlog:write";
 pub const READ: &str = "txlog:read";
