@@ -57,9 +57,15 @@ pub struct RecordPage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VerifyReport {
     pub valid: bool,
+    /// Records whose hash this verification recomputed.
     pub checked: u64,
+    /// The last record checked (or, when nothing new was stored, the `since` head).
     pub head: Option<VerifyHead>,
     pub first_invalid_seq: Option<u64>,
+    /// The head an earlier verification found valid, which this one started from; `null`
+    /// for a walk from the first record (`?full=true`, or no earlier verification).
+    #[serde(default)]
+    pub since: Option<VerifyHead>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

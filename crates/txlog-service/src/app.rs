@@ -65,6 +65,7 @@ impl Application {
             store,
             verifier,
             signing,
+            full_walks: Arc::default(),
         });
         Ok(Application {
             listener,

@@ -220,6 +220,17 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// A verifier that continues after `head`, a record an earlier verification found valid.
+    pub fn after(head: VerifyHead) -> Self {
+        Self {
+            expected_seq: head.seq + 1,
+            prev_hash: head.hash.clone(),
+            checked: 0,
+            head: Some(head),
+            first_invalid_seq: None,
+        }
+    }
+
     /// Checks the next stored record: `seq` continuity, `prev_hash` linkage, the hash, and that
     /// the stored query fields agree with the canonical text.
     pub fn push(&mut self, record: &StoredRecord) {
@@ -254,6 +265,7 @@ impl ChainVerifier {
             checked: self.checked,
             head: self.head,
             first_invalid_seq: self.first_invalid_seq,
+            since: None,
         }
     }
 }

@@ -9,7 +9,9 @@ use anyhow::Context as _;
 use mongodb::bson::{doc, Document};
 use mongodb::Database;
 
-use crate::store::{self, CHECKPOINTS_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION};
+use crate::store::{
+    self, CHECKPOINTS_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION, VERIFIED_COLLECTION,
+};
 
 pub const APPENDER_ROLE: &str = "ordersysTxlogAppender";
 
@@ -69,13 +71,13 @@ fn read_password(path: &PathBuf) -> anyhow::Result<String> {
 
 /// The role's privileges: on the records collection `insert` and `find`, and `listIndexes` so
 /// that the service can see at start that `setup` has created the indexes; on the Merkle tree's
-/// hashes and the checkpoints `insert` and `find`. Nothing else: no update, no delete.
+/// hashes, the checkpoints and the verified heads `insert` and `find`. Nothing else: no update, no delete.
 pub fn role_privileges(database: &str) -> Vec<Document> {
     let mut privileges = vec![doc! {
         "resource": {"db": database, "collection": RECORDS_COLLECTION},
         "actions": ["insert", "find", "listIndexes"],
     }];
-    for collection in [TREE_COLLECTION, CHECKPOINTS_COLLECTION] {
+    for collection in [TREE_COLLECTION, CHECKPOINTS_COLLECTION, VERIFIED_COLLECTION] {
         privileges.push(doc! {
             "resource": {"db": database, "collection": collection},
             "actions": ["insert", "find"],
@@ -98,7 +100,7 @@ async fn ensure_role(database: &Database) -> anyhow::Result<String> {
             .context("updateRole failed")?;
         Ok(format!(
             "role {APPENDER_ROLE} updated: insert, find and listIndexes on {RECORDS_COLLECTION}, \
-             insert and find on {TREE_COLLECTION} and {CHECKPOINTS_COLLECTION}"
+             insert and find on {TREE_COLLECTION}, {CHECKPOINTS_COLLECTION} and {VERIFIED_COLLECTION}"
         ))
     } else {
         database
@@ -107,7 +109,7 @@ async fn ensure_role(database: &Database) -> anyhow::Result<String> {
             .context("createRole failed")?;
         Ok(format!(
             "role {APPENDER_ROLE} created: insert, find and listIndexes on {RECORDS_COLLECTION}, \
-             insert and find on {TREE_COLLECTION} and {CHECKPOINTS_COLLECTION}"
+             insert and find on {TREE_COLLECTION}, {CHECKPOINTS_COLLECTION} and {VERIFIED_COLLECTION}"
         ))
     }
 }
@@ -161,6 +163,7 @@ mod tests {
                 (RECORDS_COLLECTION, vec!["insert", "find", "listIndexes"]),
                 (TREE_COLLECTION, vec!["insert", "find"]),
                 (CHECKPOINTS_COLLECTION, vec!["insert", "find"]),
+                (VERIFIED_COLLECTION, vec!["insert", "find"]),
             ]
         );
     }

@@ -339,3 +339,43 @@ async fn readiness_fails_when_the_database_is_gone() {
         .unwrap();
     problem(response, 503, "unavailable").await;
 }
+
+/// A full walk reads the whole database: each replica allows a few a minute, then answers 429
+/// with `Retry-After`, while the incremental check stays available.
+#[tokio::test]
+async fn full_walks_are_rate_limited() {
+    let app = app().await;
+    app.append(&events(2)).await;
+    let mut refused = None;
+    for _ in 0..20 {
+        let response = app
+            .client
+            .get(app.url("/v1/transactions/verify?full=true"))
+            .bearer_auth(token("auditor", READ))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 200);
+    }
+    let refused = refused.expect("a 429 within 20 full walks");
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    problem(refused, 429, "rate-limited").await;
+    assert_eq!(app.verify().await["valid"], true);
+    let bad = app
+        .client
+        .get(app.url("/v1/transactions/verify?full=maybe"))
+        .bearer_auth(token("auditor", READ))
+        .send()
+        .await
+        .unwrap();
+    problem(bad, 400, "malformed-request").await;
+}

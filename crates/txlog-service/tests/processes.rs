@@ -102,7 +102,7 @@ async fn two_processes_keep_one_chain(backend: Backend) {
     let client = reqwest::Client::new();
     for service in &services {
         let report: Value = client
-            .get(service.url("/v1/transactions/verify"))
+            .get(service.url("/v1/transactions/verify?full=true"))
             .bearer_auth(token("auditor", READ))
             .send()
             .await

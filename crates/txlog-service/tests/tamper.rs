@@ -1,5 +1,7 @@
-//! Tamper evidence: records changed behind the service's back are found by `verify`, at the
-//! exact first invalid `seq`; SQLite refuses UPDATE and DELETE while its triggers stand.
+//! Tamper evidence: records changed behind the service's back are found by a full `verify`, at
+//! the exact first invalid `seq`; SQLite refuses UPDATE and DELETE while its triggers stand.
+//! An incremental `verify` checks only what was stored since the last verified head, and that
+//! head's record itself.
 
 mod common;
 
@@ -17,7 +19,7 @@ fn report(valid: bool, checked: u64, first_invalid: Option<u64>) -> (bool, u64, 
 }
 
 async fn verdict(app: &TestApp) -> (bool, u64, Option<u64>) {
-    let r = app.verify().await;
+    let r = app.verify_full().await;
     (
         r["valid"].as_bool().unwrap(),
         r["checked"].as_u64().unwrap(),
@@ -116,4 +118,57 @@ async fn mongo_changed_records_are_found() {
     // A plain edit of record 2 is caught at record 2.
     common::mongo::edit_canonical(&records, 2).await;
     assert_eq!(verdict(&app).await, report(false, 6, Some(2)));
+}
+
+/// Each call checks only the records stored since the last valid head; a change to that head's
+/// record is found at once, a change before it only by a full walk.
+#[tokio::test]
+async fn sqlite_incremental_verify_starts_from_the_last_valid_head() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    app.append(&events(5)).await;
+    let first = app.verify().await;
+    assert_eq!(
+        (first["checked"].as_u64(), &first["since"]),
+        (Some(5), &json!(null))
+    );
+    app.append(&events(3)).await;
+    let second = app.verify().await;
+    assert_eq!(second["valid"], true, "{second}");
+    assert_eq!(second["checked"], 3);
+    assert_eq!(second["since"], first["head"]);
+    assert_eq!(second["head"]["seq"], 7);
+    let third = app.verify().await;
+    assert_eq!(
+        (third["checked"].as_u64(), &third["head"]),
+        (Some(0), &second["head"])
+    );
+
+    let mut raw = SqliteConnectOptions::from_str(&app.db.url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER records_no_update")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let edit = "UPDATE records SET canonical = replace(canonical, '\"order.get\"', '\"order.gone\"') WHERE seq = ?";
+    sqlx::query(edit).bind(1).execute(&mut raw).await.unwrap();
+    assert_eq!(
+        app.verify().await["valid"],
+        true,
+        "seq 1 is before the verified head"
+    );
+    assert_eq!(verdict(&app).await, report(false, 8, Some(1)));
+
+    // The head's own record is re-read on every call: rewriting it (hash included) is found.
+    sqlx::query("UPDATE records SET hash = ? WHERE seq = 7")
+        .bind("0".repeat(64))
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let report = app.verify().await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["first_invalid_seq"], 7);
+    raw.close().await.unwrap();
 }

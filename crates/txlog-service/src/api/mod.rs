@@ -37,6 +37,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// Whether the log can sign checkpoints (`/readyz` is 503 when it cannot).
     pub signing: Arc<SigningStatus>,
+    /// Who may start a full walk of the chain now.
+    pub full_walks: Arc<verify::FullWalks>,
 }
 
 /// The whole application: routes, API description and the middleware stack.

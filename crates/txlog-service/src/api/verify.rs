@@ -1,35 +1,90 @@
-//! `GET /v1/transactions/verify`: walks the whole chain one page at a time.
+//! `GET /v1/transactions/verify`: checks the chain from the last head a verification found
+//! valid, so a repeated call costs only the records stored since; `?full=true` walks it all
+//! from the first record, one page at a time, and is rate-limited.
+
+use std::num::NonZeroU32;
 
 use axum::extract::State;
+use axum::http::{header::RETRY_AFTER, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use platform::problem::ProblemDoc;
 use platform::Problem;
-use txlog_api::VerifyReport;
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+use txlog_api::{VerifyHead, VerifyReport};
+use utoipa::IntoParams;
 
 use super::caller::{Caller, SCOPE_READ};
 use super::{internal, AppState};
 use crate::chain::ChainVerifier;
 use crate::store::{Store, CHAIN_PAGE};
 
-/// Re-computes every hash and checks `seq` continuity and `prev_hash` linkage.
+/// Full walks per minute, per replica (each may read the whole database).
+const FULL_WALKS_PER_MINUTE: u32 = 6;
+
+/// Query parameters; any other parameter is refused with 400.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyParams {
+    /// `true`: walk the whole chain from the first record (rate-limited), rather than from
+    /// the last head a verification found valid.
+    full: Option<bool>,
+}
+
+/// Who may start a full walk now: one at a time, at most [`FULL_WALKS_PER_MINUTE`].
+pub struct FullWalks {
+    running: Semaphore,
+    rate: DefaultDirectRateLimiter,
+}
+
+impl Default for FullWalks {
+    fn default() -> Self {
+        let per_minute = NonZeroU32::new(FULL_WALKS_PER_MINUTE).expect("a positive constant");
+        Self {
+            running: Semaphore::new(1),
+            rate: RateLimiter::direct(Quota::per_minute(per_minute)),
+        }
+    }
+}
+
+/// Checks `seq` continuity, `prev_hash` linkage and every hash, from the last verified head
+/// (or from the first record with `?full=true`).
 #[utoipa::path(
     get, path = "/v1/transactions/verify", tag = "transactions",
+    params(VerifyParams),
     security(("bearer" = ["txlog:read"])),
     responses(
-        (status = 200, description = "The verdict on the whole chain", body = VerifyReport),
+        (status = 200, description = "The verdict on the chain", body = VerifyReport),
+        (status = 400, description = "A bad or unknown parameter", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks txlog:read", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 429, description = "A full walk is running or too many were asked for; see Retry-After", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 500, description = "Internal error", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<VerifyReport>, Problem> {
-    caller.require(&state, SCOPE_READ)?;
-    let report = verify_chain(state.store.as_ref())
-        .await
-        .map_err(|e| internal(e, "verifying the chain failed"))?;
+    uri: Uri,
+) -> Result<Json<VerifyReport>, Response> {
+    caller
+        .require(&state, SCOPE_READ)
+        .map_err(|p| p.into_response())?;
+    let axum::extract::Query(params) = axum::extract::Query::<VerifyParams>::try_from_uri(&uri)
+        .map_err(|e| {
+            Problem::malformed(format!("bad query parameters: {}", e.body_text())).into_response()
+        })?;
+    let report = if params.full.unwrap_or(false) {
+        let _running = start_full_walk(&state.full_walks).map_err(rate_limited)?;
+        verify_chain(state.store.as_ref(), None).await
+    } else {
+        verify_incrementally(state.store.as_ref()).await
+    }
+    .map_err(|e| internal(e, "verifying the chain failed").into_response())?;
     if let Some(head) = &report.head {
         crate::metrics::observe_head(head.seq);
     }
@@ -42,10 +97,64 @@ pub async fn verify(
     Ok(Json(report))
 }
 
-/// Walks the chain in `seq` order, holding one page of records at a time.
-pub async fn verify_chain(store: &dyn Store) -> anyhow::Result<VerifyReport> {
-    let mut verifier = ChainVerifier::default();
-    let mut after = None;
+/// A permit to walk the whole chain now, or the seconds to wait for one.
+fn start_full_walk(walks: &FullWalks) -> Result<tokio::sync::SemaphorePermit<'_>, u64> {
+    let permit = walks.running.try_acquire().map_err(|_| 1_u64)?;
+    if let Err(not_until) = walks.rate.check() {
+        return Err(not_until
+            .wait_time_from(DefaultClock::default().now())
+            .as_secs()
+            + 1);
+    }
+    Ok(permit)
+}
+
+/// 429 with `Retry-After`.
+fn rate_limited(seconds: u64) -> Response {
+    let mut response = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+        "a full walk of the chain is running or was asked for too often; retry later",
+    )
+    .into_response();
+    response.headers_mut().insert(RETRY_AFTER, seconds.into());
+    response
+}
+
+/// From the last verified head: first that its record is still stored with the same hash,
+/// then every record after it. A valid result is stored as the next starting point.
+pub async fn verify_incrementally(store: &dyn Store) -> anyhow::Result<VerifyReport> {
+    let Some(since) = store.latest_verified().await? else {
+        return verify_chain(store, None).await;
+    };
+    let after = since.seq.checked_sub(1);
+    let anchor = store.chain_page(after, 1).await?;
+    let unchanged = anchor
+        .first()
+        .is_some_and(|r| r.index.seq == since.seq && r.hash == since.hash);
+    if !unchanged {
+        return Ok(VerifyReport {
+            valid: false,
+            checked: 0,
+            head: Some(since.clone()),
+            first_invalid_seq: Some(since.seq),
+            since: Some(since),
+        });
+    }
+    verify_chain(store, Some(since)).await
+}
+
+/// Walks the chain in `seq` order after `since` (from the first record when `None`), holding
+/// one page of records at a time; a valid head is stored for the next incremental call.
+pub async fn verify_chain(
+    store: &dyn Store,
+    since: Option<VerifyHead>,
+) -> anyhow::Result<VerifyReport> {
+    let mut verifier = since
+        .clone()
+        .map_or_else(ChainVerifier::default, ChainVerifier::after);
+    let mut after = since.as_ref().map(|h| h.seq);
     loop {
         let page = store.chain_page(after, CHAIN_PAGE).await?;
         let Some(last) = page.last() else { break };
@@ -55,5 +164,12 @@ pub async fn verify_chain(store: &dyn Store) -> anyhow::Result<VerifyReport> {
             break;
         }
     }
-    Ok(verifier.report())
+    let report = VerifyReport {
+        since,
+        ..verifier.report()
+    };
+    if let (true, Some(head)) = (report.valid, &report.head) {
+        store.add_verified(head).await?;
+    }
+    Ok(report)
 }

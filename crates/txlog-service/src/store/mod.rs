@@ -9,10 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use txlog_api::{AppendResult, Event};
+use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
-pub use mongo::{MongoStore, CHECKPOINTS_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION};
+pub use mongo::{
+    MongoStore, CHECKPOINTS_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION, VERIFIED_COLLECTION,
+};
 pub use sqlite::SqliteStore;
 
 use crate::chain::{IndexFields, StoredRecord};
@@ -65,6 +67,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Keeps a signed checkpoint for good; one of the same size stored before is kept instead.
     async fn add_checkpoint(&self, size: u64, note: &str) -> anyhow::Result<()>;
+
+    /// The highest chain head a verification found valid.
+    async fn latest_verified(&self) -> anyhow::Result<Option<VerifyHead>>;
+
+    /// Keeps a head a verification found valid; one at the same `seq` stored before is kept.
+    async fn add_verified(&self, head: &VerifyHead) -> anyhow::Result<()>;
 }
 
 /// Opens the store named by `url` (`sqlite://…`, `mongodb://…` or `mongodb+srv://…`) and

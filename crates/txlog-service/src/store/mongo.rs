@@ -15,7 +15,7 @@ use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 use rand::Rng;
-use txlog_api::{AppendResult, Event};
+use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
 use super::{pending, results, ListQuery, Placement, SortOrder, Store};
@@ -36,11 +36,14 @@ const READ_ATTEMPTS: u32 = 10;
 pub const TREE_COLLECTION: &str = "txlog_tree";
 /// Signed checkpoints: `_id` is the tree size.
 pub const CHECKPOINTS_COLLECTION: &str = "txlog_checkpoints";
+/// Chain heads a verification found valid: `_id` is the head's `seq`.
+pub const VERIFIED_COLLECTION: &str = "txlog_verified";
 
 pub struct MongoStore {
     pub(super) records: Collection<Document>,
     pub(super) tree: Collection<Document>,
     pub(super) checkpoints: Collection<Document>,
+    pub(super) verified: Collection<Document>,
 }
 
 impl MongoStore {
@@ -58,6 +61,7 @@ impl MongoStore {
             records: database.collection(RECORDS_COLLECTION),
             tree: database.collection(TREE_COLLECTION),
             checkpoints: database.collection(CHECKPOINTS_COLLECTION),
+            verified: database.collection(VERIFIED_COLLECTION),
         })
     }
 
@@ -473,5 +477,13 @@ impl Store for MongoStore {
 
     async fn add_checkpoint(&self, size: u64, note: &str) -> anyhow::Result<()> {
         self.keep_checkpoint(size, note).await
+    }
+
+    async fn latest_verified(&self) -> anyhow::Result<Option<VerifyHead>> {
+        self.last_verified().await
+    }
+
+    async fn add_verified(&self, head: &VerifyHead) -> anyhow::Result<()> {
+        self.keep_verified(head).await
     }
 }

@@ -1,5 +1,6 @@
 //! The Merkle tree's hashes and the signed checkpoints in MongoDB: one document per hash
-//! (`_id` = its index) and one per checkpoint (`_id` = tree size), insert-only like the records.
+//! (`_id` = its index) and one per checkpoint (`_id` = tree size), insert-only like the records;
+//! also the chain heads `verify` found valid (`_id` = seq).
 
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 use mongodb::error::ErrorKind;
@@ -7,6 +8,7 @@ use tlog_tiles::Hash;
 
 use super::mongo::{aggregate, to_i64, MongoStore};
 use crate::transparency::StoredCheckpoint;
+use txlog_api::VerifyHead;
 
 /// Ids per `$in` lookup.
 const LOOKUP_CHUNK: usize = 500;
@@ -99,6 +101,38 @@ impl MongoStore {
             other => other
                 .map(|_| ())
                 .map_err(|e| anyhow::Error::new(e).context("cannot store a checkpoint")),
+        }
+    }
+}
+
+impl MongoStore {
+    pub(super) async fn last_verified(&self) -> anyhow::Result<Option<VerifyHead>> {
+        let last = aggregate(
+            &self.verified,
+            vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}],
+        )
+        .await?;
+        last.first()
+            .map(|d| {
+                Ok(VerifyHead {
+                    seq: u64::try_from(d.get_i64("_id")?)?,
+                    hash: d.get_str("hash")?.to_owned(),
+                })
+            })
+            .transpose()
+    }
+
+    pub(super) async fn keep_verified(&self, head: &VerifyHead) -> anyhow::Result<()> {
+        let verified = doc! {
+            "_id": to_i64(head.seq)?,
+            "hash": &head.hash,
+            "verified_at": mongodb::bson::DateTime::now(),
+        };
+        match self.verified.insert_one(verified).await {
+            Err(e) if duplicate_at(&e).is_some() => Ok(()),
+            other => other
+                .map(|_| ())
+                .map_err(|e| anyhow::Error::new(e).context("cannot store a verified head")),
         }
     }
 }

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
-use txlog_api::{AppendResult, Event};
+use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
 use super::{pending, results, ListQuery, Placement, SortOrder, Store};
@@ -370,6 +370,31 @@ impl Store for SqliteStore {
             .bind(format_time(chrono::Utc::now()))
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn latest_verified(&self) -> anyhow::Result<Option<VerifyHead>> {
+        let row = sqlx::query("SELECT seq, hash FROM verified_heads ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(VerifyHead {
+                seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
+                hash: row.try_get("hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn add_verified(&self, head: &VerifyHead) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO verified_heads (seq, hash, verified_at) VALUES (?, ?, ?)",
+        )
+        .bind(i64::try_from(head.seq)?)
+        .bind(&head.hash)
+        .bind(format_time(chrono::Utc::now()))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

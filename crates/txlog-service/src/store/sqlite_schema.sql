@@ -52,3 +52,18 @@ CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
 BEGIN
     SELECT RAISE(ABORT, 'checkpoints are append-only');
 END;
+-- Chain heads that `GET /v1/transactions/verify` found valid: the next call starts from the
+-- highest. Append-only.
+CREATE TABLE IF NOT EXISTS verified_heads (
+    seq         INTEGER PRIMARY KEY,
+    hash        TEXT NOT NULL,
+    verified_at TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS verified_heads_no_update BEFORE UPDATE ON verified_heads
+BEGIN
+    SELECT RAISE(ABORT, 'verified heads are append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS verified_heads_no_delete BEFORE DELETE ON verified_heads
+BEGIN
+    SELECT RAISE(ABORT, 'verified heads are append-only');
+END;

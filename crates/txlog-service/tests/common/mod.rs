@@ -221,8 +221,14 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The chain checked from the last verified head.
     pub async fn verify(&self) -> Value {
         self.get_json("/v1/transactions/verify").await
+    }
+
+    /// The whole chain checked from the first record.
+    pub async fn verify_full(&self) -> Value {
+        self.get_json("/v1/transactions/verify?full=true").await
     }
 
     /// Every record, following the cursors, in the given order.
