@@ -8,18 +8,24 @@ tests walk the rendered manifests and check the invariants the chart promises
 from __future__ import annotations
 
 import copy
+import json
+import re
 
 import pytest
 import yaml
 
 from deploy_support import (
     CHART,
+    CI_VALUES,
     PRODUCTION_VALUES,
+    REALM,
+    ROOT,
     SECRET_ENV,
     SIGNED_NOTE_PRIVATE_KEY,
     URL_WITH_PASSWORD,
     is_spec_env,
     load_yaml,
+    metrics_in_code,
 )
 
 helm = pytest.importorskip("helm_python", reason="pip install -r tests/deploy/requirements.txt")
@@ -31,7 +37,10 @@ COMPONENTS = {
     "order-service": (8080, "/usr/local/bin/order-service", "ORDERS_LISTEN"),
     "txlog-service": (8081, "/usr/local/bin/txlog-service", "TXLOG_LISTEN"),
 }
-SCENARIOS = ["default", "production"]
+# "default", plus one scenario per example values file: ci/values-<name>.yaml.
+CI_SCENARIOS = {p.stem.removeprefix("values-"): p for p in CI_VALUES}
+SCENARIOS = ["default", *CI_SCENARIOS]
+METRICS_PORT = 9090
 
 # The one value without a default: the transaction log does not start without
 # its checkpoint signing key, so the chart refuses to render without the Secret.
@@ -54,7 +63,7 @@ def with_required(values: dict | None) -> dict:
 
 def scenario_values(scenario: str) -> dict:
     """"default": the chart's defaults plus only what has no default."""
-    return with_required(None if scenario == "default" else load_yaml(PRODUCTION_VALUES))
+    return with_required(None if scenario == "default" else load_yaml(CI_SCENARIOS[scenario]))
 
 
 def render(values: dict | None, name: str = RELEASE, bare: bool = False) -> list[dict]:
@@ -104,10 +113,25 @@ def selects(selector: dict, labels: dict) -> bool:
 
 
 def pod_specs(docs):
-    """(owner, pod template) for every workload, Deployments and Jobs alike."""
+    """(owner, pod template) for every workload: Deployments, Jobs and the test Pod."""
     for d in docs:
         if d["kind"] in ("Deployment", "Job"):
             yield d, d["spec"]["template"]
+        elif d["kind"] == "Pod":
+            yield d, d
+
+
+def hooks(doc) -> set[str]:
+    return set(filter(None, doc["metadata"].get("annotations", {}).get("helm.sh/hook", "").split(",")))
+
+
+def hook_weight(doc) -> int:
+    return int(doc["metadata"]["annotations"].get("helm.sh/hook-weight", "0"))
+
+
+def without_tests(docs):
+    """The objects of an install or upgrade: not those of `helm test`."""
+    return [d for d in docs if "test" not in hooks(d)]
 
 
 # --- lint -------------------------------------------------------------------
@@ -145,7 +169,7 @@ def test_production_values_pass_the_schema(production_values):
 
 
 def test_expected_objects(scenario):
-    docs = scenario["docs"]
+    docs, values = scenario["docs"], scenario["values"]
     for component in COMPONENTS:
         for kind in ("Deployment", "Service", "ConfigMap", "PodDisruptionBudget",
                      "HorizontalPodAutoscaler", "NetworkPolicy"):
@@ -153,14 +177,13 @@ def test_expected_objects(scenario):
     assert len(of_kind(docs, "ServiceAccount")) == 1
     # The chart references existing Secrets; it never carries secret material.
     assert of_kind(docs, "Secret") == []
-    if scenario["name"] == "production":
-        assert len(of_kind(docs, "Ingress")) == 1
-        assert len(of_kind(docs, "ServiceMonitor")) == 2
-        assert len(of_kind(docs, "Job")) == 1
-    else:
-        assert of_kind(docs, "Ingress") == []
-        assert of_kind(docs, "ServiceMonitor") == []
-        assert of_kind(docs, "Job") == []
+    assert len(of_kind(docs, "Ingress")) == int(values["orderService"]["ingress"]["enabled"])
+    assert len(of_kind(docs, "ServiceMonitor")) == 2 * int(values["serviceMonitor"]["enabled"])
+    assert len(of_kind(docs, "PrometheusRule")) == int(values["prometheusRule"]["enabled"])
+    assert len(of_kind(docs, "Job")) == int(values["txlogService"]["setupJob"]["enabled"])
+    assert len(of_kind(docs, "Pod")) == int(values["tests"]["enabled"])
+    if scenario["name"] == "default":
+        assert of_kind(docs, "Ingress") == [] and of_kind(docs, "Job") == []
 
 
 def test_names_are_valid_dns_labels(scenario):
@@ -178,11 +201,12 @@ def test_every_pod_is_hardened(scenario):
         where = owner["metadata"]["name"]
         assert spec["automountServiceAccountToken"] is False, where
         psc = spec["securityContext"]
-        assert psc["runAsNonRoot"] is True and psc["runAsUser"] != 0, where
+        # runAsUser may be left to the platform (OpenShift), never 0.
+        assert psc["runAsNonRoot"] is True and psc.get("runAsUser") != 0, where
         assert psc["seccompProfile"]["type"] == "RuntimeDefault", where
         for c in spec["containers"] + spec.get("initContainers", []):
             sc = c["securityContext"]
-            assert sc["runAsNonRoot"] is True, where
+            assert sc["runAsNonRoot"] is True and sc.get("runAsUser") != 0, where
             assert sc["readOnlyRootFilesystem"] is True, where
             assert sc["allowPrivilegeEscalation"] is False, where
             assert sc.get("privileged", False) is False, where
@@ -217,8 +241,8 @@ def test_deployments(scenario):
         pod = spec["template"]["spec"]
         assert selects(spec["selector"], spec["template"]["metadata"]["labels"])
         assert pod["serviceAccountName"] == sa["metadata"]["name"]
-        # Graceful shutdown takes up to 30 s.
-        assert pod["terminationGracePeriodSeconds"] >= 35
+        # Graceful shutdown: the drain delay, then up to 30 s.
+        assert pod["terminationGracePeriodSeconds"] > values["shutdownDelaySeconds"] + 30
         # Rolling updates never drop below the desired capacity.
         assert spec["strategy"]["type"] == "RollingUpdate"
         assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
@@ -229,16 +253,18 @@ def test_deployments(scenario):
 
         (container,) = pod["containers"]
         assert container["command"] == [binary]
-        assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"},
+                                      {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]
+        key = "orderService" if component == "order-service" else "txlogService"
+        scheme = "HTTPS" if values[key]["tls"]["existingSecret"] else "HTTP"
         probes = {k: container[k] for k in ("startupProbe", "livenessProbe", "readinessProbe")}
-        assert probes["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-        assert probes["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-        assert probes["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        assert probes["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http", "scheme": scheme}
+        assert probes["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http", "scheme": scheme}
+        assert probes["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "scheme": scheme}
         # The startup probe leaves room for migrations on a cold start.
         startup = probes["startupProbe"]
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
 
-        key = "orderService" if component == "order-service" else "txlogService"
         if values[key]["autoscaling"]["enabled"]:
             assert "replicas" not in spec, "the HPA owns the replica count"
         else:
@@ -258,16 +284,20 @@ def test_config_change_rolls_the_pods():
 
 
 def container_env(docs, component) -> dict[str, dict]:
-    """Every variable a service container sees: envFrom ConfigMaps + env."""
+    """Every variable a service container sees from the chart: its own ConfigMap
+    (envFrom) + env. Sources from `extraEnvFrom` (existing Secrets and
+    ConfigMaps the chart does not render) are listed under "__extra__"."""
     dep = one(docs, "Deployment", component)
     (container,) = dep["spec"]["template"]["spec"]["containers"]
-    env: dict[str, dict] = {}
+    env: dict[str, dict] = {"__extra__": []}
     configmaps = {d["metadata"]["name"]: d for d in of_kind(docs, "ConfigMap")}
     for source in container.get("envFrom", []):
-        assert set(source) == {"configMapRef"}, "envFrom only from ConfigMaps (secrets go by secretKeyRef)"
-        data = configmaps[source["configMapRef"]["name"]]["data"]
-        for k, v in data.items():
-            env[k] = {"configMap": v}
+        if "configMapRef" in source and source["configMapRef"]["name"] in configmaps:
+            data = configmaps[source["configMapRef"]["name"]]["data"]
+            for k, v in data.items():
+                env[k] = {"configMap": v}
+        else:
+            env["__extra__"].append(source)
     for e in container.get("env", []):
         env[e["name"]] = e
     return env
@@ -310,7 +340,8 @@ def test_service_configuration(scenario):
 
     assert order["ORDERS_LISTEN"]["configMap"] == "0.0.0.0:8080"
     assert txlog["TXLOG_LISTEN"]["configMap"] == "0.0.0.0:8081"
-    assert order["ORDERS_TXLOG_URL"]["configMap"] == f"http://{txlog_svc}.{NAMESPACE}.svc:8081"
+    scheme = "https" if values["txlogService"]["tls"]["existingSecret"] else "http"
+    assert order["ORDERS_TXLOG_URL"]["configMap"] == f"{scheme}://{txlog_svc}.{NAMESPACE}.svc:8081"
     assert order["ORDERS_AUTH_AUDIENCE"]["configMap"] == "order-service"
     assert txlog["TXLOG_AUTH_AUDIENCE"]["configMap"] == "txlog-service"
     assert order["ORDERS_AUTH_ISSUER"]["configMap"] == values["auth"]["issuer"]
@@ -361,8 +392,10 @@ def test_signing_key_is_a_file_in_a_read_only_secret_volume(scenario):
     assert item["key"] == sk["key"]
     assert f"{mount['mountPath'].rstrip('/')}/{item['path']}" == path
     # Owner root, group = the pod's fsGroup (the service's group): no one else reads it.
+    # (Both unset on OpenShift, which assigns the pod's fsGroup and makes it a
+    # supplementary group of the process.)
     pod = one(docs, "Deployment", "txlog-service")["spec"]["template"]["spec"]
-    assert pod["securityContext"]["fsGroup"] == pod["containers"][0]["securityContext"]["runAsGroup"]
+    assert pod["securityContext"].get("fsGroup") == pod["containers"][0]["securityContext"].get("runAsGroup")
     assert secret["defaultMode"] in (0o400, 0o440), oct(secret["defaultMode"])
     # Never inline, and only the transaction log's pods see it.
     env = container_env(docs, "txlog-service")
@@ -431,8 +464,8 @@ def test_log_origin_and_checkpoint_interval_reach_the_environment(scenario):
     assert before["checksum/config"] != after["checksum/config"]
 
 
-def test_setup_job_runs_txlog_setup(production_values):
-    docs = render(production_values)
+def test_setup_job_runs_txlog_setup():
+    docs = render(scenario_values("in-cluster"))
     (job,) = of_kind(docs, "Job")
     assert "pre-install" in job["metadata"]["annotations"]["helm.sh/hook"]
     assert "pre-upgrade" in job["metadata"]["annotations"]["helm.sh/hook"]
@@ -460,8 +493,10 @@ def test_services_match_pods(scenario):
         assert all(pod_labels.get(k) == v for k, v in svc["spec"]["selector"].items())
         # The selector must not also pick the other component's pods.
         assert svc["spec"]["selector"]["app.kubernetes.io/component"] == component
-        (p,) = svc["spec"]["ports"]
-        assert p["port"] == port and p["targetPort"] == "http"
+        ports = {p["name"]: p for p in svc["spec"]["ports"]}
+        assert set(ports) == {"http", "metrics"}
+        assert ports["http"]["port"] == port and ports["http"]["targetPort"] == "http"
+        assert ports["metrics"]["port"] == METRICS_PORT and ports["metrics"]["targetPort"] == "metrics"
 
 
 def test_disruption_budgets_and_autoscalers(scenario):
@@ -492,7 +527,7 @@ def test_ingress_and_service_monitor(production_values):
         component = labels_of(sm)["app.kubernetes.io/component"]
         svc = one(docs, "Service", component)
         assert selects(sm["spec"]["selector"], labels_of(svc))
-        assert sm["spec"]["endpoints"] == [{**sm["spec"]["endpoints"][0], "port": "http", "path": "/metrics"}]
+        assert sm["spec"]["endpoints"] == [{**sm["spec"]["endpoints"][0], "port": "metrics", "path": "/metrics"}]
         assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
@@ -500,7 +535,9 @@ def test_ingress_and_service_monitor(production_values):
 
 
 def policies_for(docs, pod_labels):
-    return [np for np in of_kind(docs, "NetworkPolicy") if selects(np["spec"]["podSelector"], pod_labels)]
+    """The NetworkPolicies of an install that select these pods (those of `helm test` excluded)."""
+    return [np for np in of_kind(without_tests(docs), "NetworkPolicy")
+            if selects(np["spec"]["podSelector"], pod_labels)]
 
 
 def rule_ports(rule):
@@ -508,8 +545,12 @@ def rule_ports(rule):
 
 
 def test_every_pod_is_isolated_both_ways(scenario):
+    if not scenario["values"]["networkPolicy"]["enabled"]:
+        pytest.skip("network policies disabled")
     for owner, template in pod_specs(scenario["docs"]):
-        nps = policies_for(scenario["docs"], template["metadata"]["labels"])
+        nps = [np for np in of_kind(scenario["docs"], "NetworkPolicy")
+               if selects(np["spec"]["podSelector"], template["metadata"]["labels"])
+               and hooks(np) == hooks(owner)]
         assert nps, f"no NetworkPolicy selects {owner['metadata']['name']}"
         types = {t for np in nps for t in np["spec"]["policyTypes"]}
         assert types == {"Ingress", "Egress"}
@@ -517,11 +558,13 @@ def test_every_pod_is_isolated_both_ways(scenario):
 
 def test_egress_is_an_allow_list(scenario):
     docs = scenario["docs"]
+    egress = scenario["values"]["networkPolicy"]["egress"]
+    idp_ports = set(egress["identityProvider"]["ports"])
     expected = {
-        "order-service": {53, 5432, 443, 8081} ,
-        "txlog-service": {53, 27017, 443},
+        "order-service": {53, 8081} | set(egress["postgres"]["ports"]) | idp_ports,
+        "txlog-service": {53} | set(egress["mongodb"]["ports"]) | idp_ports,
     }
-    collector_ports = set(scenario["values"]["networkPolicy"]["egress"]["collector"]["ports"])
+    collector_ports = set(egress["collector"]["ports"])
     for component, ports in expected.items():
         pod_labels = one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
         (np,) = policies_for(docs, pod_labels)
@@ -546,12 +589,16 @@ def test_transaction_log_ingress_only_from_order_service_and_auditors(scenario):
     order_labels = one(docs, "Deployment", "order-service")["spec"]["template"]["metadata"]["labels"]
     txlog_labels = one(docs, "Deployment", "txlog-service")["spec"]["template"]["metadata"]["labels"]
     (np,) = policies_for(docs, txlog_labels)
-    allowed_extra = [p for p in np_values["metricsFrom"]]
     peers = []
     for rule in np["spec"]["ingress"]:
-        assert rule_ports(rule) == {8081}
         assert rule.get("from"), "an ingress rule without `from` would admit everyone"
+        if rule_ports(rule) == {METRICS_PORT}:
+            # Scrapers reach the metrics port, and only it.
+            assert rule["from"] == np_values["metricsFrom"]
+            continue
+        assert rule_ports(rule) == {8081}
         peers += rule["from"]
+    allowed_extra = []
     order_peers = [p for p in peers if set(p) == {"podSelector"} and selects(p["podSelector"], order_labels)]
     assert order_peers, "the order service must be able to deliver"
     for p in peers:
@@ -572,9 +619,13 @@ def test_order_service_ingress_only_on_its_port(scenario):
     docs = scenario["docs"]
     labels = one(docs, "Deployment", "order-service")["spec"]["template"]["metadata"]["labels"]
     (np,) = policies_for(docs, labels)
+    np_values = scenario["values"]["networkPolicy"]
     for rule in np["spec"]["ingress"]:
-        assert rule_ports(rule) == {8080}
-    if scenario["values"]["networkPolicy"]["orderIngressFrom"]:
+        if rule_ports(rule) == {METRICS_PORT}:
+            assert rule["from"] == np_values["metricsFrom"]
+        else:
+            assert rule_ports(rule) == {8080}
+    if np_values["orderIngressFrom"]:
         assert all(rule.get("from") for rule in np["spec"]["ingress"])
 
 
@@ -625,5 +676,5 @@ def test_extra_env_accepts_otel_settings():
 def test_image_digest_wins_over_tag():
     digest = "sha256:" + "a" * 64
     docs = render({"image": {"digest": digest}})
-    for _owner, template in pod_specs(docs):
+    for _owner, template in pod_specs(without_tests(docs)):
         assert template["spec"]["containers"][0]["image"].endswith("@" + digest)

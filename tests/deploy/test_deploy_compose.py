@@ -277,9 +277,10 @@ def test_keycloak_imports_the_realm_and_issuer_matches(services, realm):
     mount = [v for v in kc["volumes"] if v.startswith("./deploy/keycloak:")]
     assert mount and mount[0].split(":")[1] == "/opt/keycloak/data/import"
     issuer = f"{env(kc)['KC_HOSTNAME']}/realms/{realm['realm']}"
-    # The issuer is reachable from the containers under the same name tokens carry.
-    assert urlsplit(issuer).hostname == "keycloak"
-    assert urlsplit(issuer).port == 8080 and 8080 in published(kc)
+    # The issuer is reachable from the containers under the same name tokens
+    # carry, over HTTPS (the services refuse http:// issuers but on loopback).
+    assert urlsplit(issuer).scheme == "https" and urlsplit(issuer).hostname == "keycloak"
+    assert urlsplit(issuer).port == 8443 and 8443 in published(kc)
     order, txlog = env(services["order-service"]), env(services["txlog-service"])
     assert order["ORDERS_AUTH_ISSUER"] == issuer
     assert txlog["TXLOG_AUTH_ISSUER"] == issuer
