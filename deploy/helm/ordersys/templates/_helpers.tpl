@@ -104,7 +104,8 @@ shutdown delay and the 30 s drain. Renders nothing; fails when it does not. */}}
 {{- end }}
 {{- end }}
 
-{{/* TLS of a component's listener: its Secret name, or "" when off. */}}
+{{/* TLS of a component's listener: where its Secret is mounted, and the
+scheme of its API port (values of the component: https when tls.existingSecret). */}}
 {{- define "ordersys.tlsDir" -}}
 /run/secrets/tls
 {{- end }}
