@@ -14,9 +14,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "ordersys"
 PRODUCTION_VALUES = CHART / "ci" / "values-production.yaml"
+# Every example values file; each is linted, rendered and checked like the defaults.
+CI_VALUES = sorted((CHART / "ci").glob("values-*.yaml"))
+REALM = ROOT / "deploy" / "keycloak" / "ordersys-realm.json"
 
-# Every environment variable SPEC sections 3 and 10 name (plus the standard
-# OTEL_* family). Deployment files may set nothing else for our services.
+# Every environment variable SPEC sections 3, 10 and 11 name (plus the standard
+# OTEL_* family and SSL_CERT_FILE). Deployment files may set nothing else for
+# our services.
 SPEC_ENV = frozenset(
     {
         "ORDERS_LISTEN",
@@ -36,6 +40,17 @@ SPEC_ENV = frozenset(
         "TXLOG_CHECKPOINT_INTERVAL_MS",
         "LOG_FORMAT",
         "RUST_LOG",
+        # SPEC section 11: rate limits (order service).
+        "ORDERS_RATE_LIMIT",
+        "ORDERS_RATE_LIMIT_ANONYMOUS",
+        # Extra CA certificates for outgoing HTTPS (identity provider, token URL).
+        "SSL_CERT_FILE",
+    }
+    | {
+        # SPEC section 11: metrics listener, drain delay, TLS (both services).
+        f"{p}_{v}"
+        for p in ("ORDERS", "TXLOG")
+        for v in ("METRICS_LISTEN", "SHUTDOWN_DELAY", "TLS_CERT_FILE", "TLS_KEY_FILE")
     }
     | {
         f"{p}_AUTH_{v}"
@@ -71,6 +86,28 @@ URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 
 def is_spec_env(name: str) -> bool:
     return name in SPEC_ENV or bool(OTEL_ENV.match(name))
+
+
+# Metric names the services export, as written in crates/: the name given to a
+# `metrics` macro (`counter!("…")`, `gauge!`, `histogram!`, `describe_*!`),
+# literally or through a `const NAME: &str = "…"`.
+METRIC_MACRO = re.compile(r'\b(?:counter|gauge|histogram|describe_counter|describe_gauge|describe_histogram)!\(\s*(?:"([a-z][a-z0-9_]*)"|([A-Z][A-Z0-9_]*)\b)')
+STR_CONST = re.compile(r'\bconst\s+([A-Z][A-Z0-9_]*)\s*:\s*&str\s*=\s*"([^"]*)"')
+
+
+def metrics_in_code() -> set[str]:
+    names: set[str] = set()
+    for path in (ROOT / "crates").rglob("*.rs"):
+        if "tests" in path.parts or "benches" in path.parts:
+            continue
+        text = path.read_text()
+        consts = dict(STR_CONST.findall(text))
+        for literal, const in METRIC_MACRO.findall(text):
+            if literal:
+                names.add(literal)
+            elif const in consts:
+                names.add(consts[const])
+    return names
 
 
 def load_yaml(path: Path):

@@ -8,18 +8,24 @@ tests walk the rendered manifests and check the invariants the chart promises
 from __future__ import annotations
 
 import copy
+import json
+import re
 
 import pytest
 import yaml
 
 from deploy_support import (
     CHART,
+    CI_VALUES,
     PRODUCTION_VALUES,
+    REALM,
+    ROOT,
     SECRET_ENV,
     SIGNED_NOTE_PRIVATE_KEY,
     URL_WITH_PASSWORD,
     is_spec_env,
     load_yaml,
+    metrics_in_code,
 )
 
 helm = pytest.importorskip("helm_python", reason="pip install -r tests/deploy/requirements.txt")
@@ -31,13 +37,22 @@ COMPONENTS = {
     "order-service": (8080, "/usr/local/bin/order-service", "ORDERS_LISTEN"),
     "txlog-service": (8081, "/usr/local/bin/txlog-service", "TXLOG_LISTEN"),
 }
-SCENARIOS = ["default", "production"]
+# "default", plus one scenario per example values file: ci/values-<name>.yaml.
+CI_SCENARIOS = {p.stem.removeprefix("values-"): p for p in CI_VALUES}
+SCENARIOS = ["default", *CI_SCENARIOS]
+METRICS_PORT = 9090
 
 # The one value without a default: the transaction log does not start without
 # its checkpoint signing key, so the chart refuses to render without the Secret.
 SIGNING_KEY_SECRET = "ordersys-txlog-signing-key"
 REQUIRED = {"txlogService": {"signingKey": {"existingSecret": SIGNING_KEY_SECRET}}}
 SIGNING_KEY_REQUIRED = r"txlogService\.signingKey\.existingSecret is required"
+
+
+def chart_values(values: dict | None) -> dict:
+    """`values` merged with the chart's defaults, as the templates see them."""
+    with helm.Chart.load(str(CHART)) as chart:
+        return chart.merge_values(with_required(values))
 
 
 def merged(base: dict, override: dict) -> dict:
@@ -54,7 +69,7 @@ def with_required(values: dict | None) -> dict:
 
 def scenario_values(scenario: str) -> dict:
     """"default": the chart's defaults plus only what has no default."""
-    return with_required(None if scenario == "default" else load_yaml(PRODUCTION_VALUES))
+    return with_required(None if scenario == "default" else load_yaml(CI_SCENARIOS[scenario]))
 
 
 def render(values: dict | None, name: str = RELEASE, bare: bool = False) -> list[dict]:
@@ -104,10 +119,25 @@ def selects(selector: dict, labels: dict) -> bool:
 
 
 def pod_specs(docs):
-    """(owner, pod template) for every workload, Deployments and Jobs alike."""
+    """(owner, pod template) for every workload: Deployments, Jobs and the test Pod."""
     for d in docs:
         if d["kind"] in ("Deployment", "Job"):
             yield d, d["spec"]["template"]
+        elif d["kind"] == "Pod":
+            yield d, d
+
+
+def hooks(doc) -> set[str]:
+    return set(filter(None, doc["metadata"].get("annotations", {}).get("helm.sh/hook", "").split(",")))
+
+
+def hook_weight(doc) -> int:
+    return int(doc["metadata"]["annotations"].get("helm.sh/hook-weight", "0"))
+
+
+def without_tests(docs):
+    """The objects of an install or upgrade: not those of `helm test`."""
+    return [d for d in docs if "test" not in hooks(d)]
 
 
 # --- lint -------------------------------------------------------------------
@@ -145,7 +175,7 @@ def test_production_values_pass_the_schema(production_values):
 
 
 def test_expected_objects(scenario):
-    docs = scenario["docs"]
+    docs, values = scenario["docs"], scenario["values"]
     for component in COMPONENTS:
         for kind in ("Deployment", "Service", "ConfigMap", "PodDisruptionBudget",
                      "HorizontalPodAutoscaler", "NetworkPolicy"):
@@ -153,14 +183,13 @@ def test_expected_objects(scenario):
     assert len(of_kind(docs, "ServiceAccount")) == 1
     # The chart references existing Secrets; it never carries secret material.
     assert of_kind(docs, "Secret") == []
-    if scenario["name"] == "production":
-        assert len(of_kind(docs, "Ingress")) == 1
-        assert len(of_kind(docs, "ServiceMonitor")) == 2
-        assert len(of_kind(docs, "Job")) == 1
-    else:
-        assert of_kind(docs, "Ingress") == []
-        assert of_kind(docs, "ServiceMonitor") == []
-        assert of_kind(docs, "Job") == []
+    assert len(of_kind(docs, "Ingress")) == int(values["orderService"]["ingress"]["enabled"])
+    assert len(of_kind(docs, "ServiceMonitor")) == 2 * int(values["serviceMonitor"]["enabled"])
+    assert len(of_kind(docs, "PrometheusRule")) == int(values["prometheusRule"]["enabled"])
+    assert len(of_kind(docs, "Job")) == int(values["txlogService"]["setupJob"]["enabled"])
+    assert len(of_kind(docs, "Pod")) == int(values["tests"]["enabled"])
+    if scenario["name"] == "default":
+        assert of_kind(docs, "Ingress") == [] and of_kind(docs, "Job") == []
 
 
 def test_names_are_valid_dns_labels(scenario):
@@ -178,11 +207,12 @@ def test_every_pod_is_hardened(scenario):
         where = owner["metadata"]["name"]
         assert spec["automountServiceAccountToken"] is False, where
         psc = spec["securityContext"]
-        assert psc["runAsNonRoot"] is True and psc["runAsUser"] != 0, where
+        # runAsUser may be left to the platform (OpenShift), never 0.
+        assert psc["runAsNonRoot"] is True and psc.get("runAsUser") != 0, where
         assert psc["seccompProfile"]["type"] == "RuntimeDefault", where
         for c in spec["containers"] + spec.get("initContainers", []):
             sc = c["securityContext"]
-            assert sc["runAsNonRoot"] is True, where
+            assert sc["runAsNonRoot"] is True and sc.get("runAsUser") != 0, where
             assert sc["readOnlyRootFilesystem"] is True, where
             assert sc["allowPrivilegeEscalation"] is False, where
             assert sc.get("privileged", False) is False, where
@@ -217,8 +247,8 @@ def test_deployments(scenario):
         pod = spec["template"]["spec"]
         assert selects(spec["selector"], spec["template"]["metadata"]["labels"])
         assert pod["serviceAccountName"] == sa["metadata"]["name"]
-        # Graceful shutdown takes up to 30 s.
-        assert pod["terminationGracePeriodSeconds"] >= 35
+        # Graceful shutdown: the drain delay, then up to 30 s.
+        assert pod["terminationGracePeriodSeconds"] > values["shutdownDelaySeconds"] + 30
         # Rolling updates never drop below the desired capacity.
         assert spec["strategy"]["type"] == "RollingUpdate"
         assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
@@ -229,16 +259,18 @@ def test_deployments(scenario):
 
         (container,) = pod["containers"]
         assert container["command"] == [binary]
-        assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"},
+                                      {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]
+        key = "orderService" if component == "order-service" else "txlogService"
+        scheme = "HTTPS" if values[key]["tls"]["existingSecret"] else "HTTP"
         probes = {k: container[k] for k in ("startupProbe", "livenessProbe", "readinessProbe")}
-        assert probes["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-        assert probes["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-        assert probes["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        assert probes["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http", "scheme": scheme}
+        assert probes["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http", "scheme": scheme}
+        assert probes["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "scheme": scheme}
         # The startup probe leaves room for migrations on a cold start.
         startup = probes["startupProbe"]
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
 
-        key = "orderService" if component == "order-service" else "txlogService"
         if values[key]["autoscaling"]["enabled"]:
             assert "replicas" not in spec, "the HPA owns the replica count"
         else:
@@ -258,16 +290,20 @@ def test_config_change_rolls_the_pods():
 
 
 def container_env(docs, component) -> dict[str, dict]:
-    """Every variable a service container sees: envFrom ConfigMaps + env."""
+    """Every variable a service container sees from the chart: its own ConfigMap
+    (envFrom) + env. Sources from `extraEnvFrom` (existing Secrets and
+    ConfigMaps the chart does not render) are listed under "__extra__"."""
     dep = one(docs, "Deployment", component)
     (container,) = dep["spec"]["template"]["spec"]["containers"]
-    env: dict[str, dict] = {}
+    env: dict[str, dict] = {"__extra__": []}
     configmaps = {d["metadata"]["name"]: d for d in of_kind(docs, "ConfigMap")}
     for source in container.get("envFrom", []):
-        assert set(source) == {"configMapRef"}, "envFrom only from ConfigMaps (secrets go by secretKeyRef)"
-        data = configmaps[source["configMapRef"]["name"]]["data"]
-        for k, v in data.items():
-            env[k] = {"configMap": v}
+        if "configMapRef" in source and source["configMapRef"]["name"] in configmaps:
+            data = configmaps[source["configMapRef"]["name"]]["data"]
+            for k, v in data.items():
+                env[k] = {"configMap": v}
+        else:
+            env["__extra__"].append(source)
     for e in container.get("env", []):
         env[e["name"]] = e
     return env
@@ -310,7 +346,8 @@ def test_service_configuration(scenario):
 
     assert order["ORDERS_LISTEN"]["configMap"] == "0.0.0.0:8080"
     assert txlog["TXLOG_LISTEN"]["configMap"] == "0.0.0.0:8081"
-    assert order["ORDERS_TXLOG_URL"]["configMap"] == f"http://{txlog_svc}.{NAMESPACE}.svc:8081"
+    scheme = "https" if values["txlogService"]["tls"]["existingSecret"] else "http"
+    assert order["ORDERS_TXLOG_URL"]["configMap"] == f"{scheme}://{txlog_svc}.{NAMESPACE}.svc:8081"
     assert order["ORDERS_AUTH_AUDIENCE"]["configMap"] == "order-service"
     assert txlog["TXLOG_AUTH_AUDIENCE"]["configMap"] == "txlog-service"
     assert order["ORDERS_AUTH_ISSUER"]["configMap"] == values["auth"]["issuer"]
@@ -361,8 +398,10 @@ def test_signing_key_is_a_file_in_a_read_only_secret_volume(scenario):
     assert item["key"] == sk["key"]
     assert f"{mount['mountPath'].rstrip('/')}/{item['path']}" == path
     # Owner root, group = the pod's fsGroup (the service's group): no one else reads it.
+    # (Both unset on OpenShift, which assigns the pod's fsGroup and makes it a
+    # supplementary group of the process.)
     pod = one(docs, "Deployment", "txlog-service")["spec"]["template"]["spec"]
-    assert pod["securityContext"]["fsGroup"] == pod["containers"][0]["securityContext"]["runAsGroup"]
+    assert pod["securityContext"].get("fsGroup") == pod["containers"][0]["securityContext"].get("runAsGroup")
     assert secret["defaultMode"] in (0o400, 0o440), oct(secret["defaultMode"])
     # Never inline, and only the transaction log's pods see it.
     env = container_env(docs, "txlog-service")
@@ -431,8 +470,8 @@ def test_log_origin_and_checkpoint_interval_reach_the_environment(scenario):
     assert before["checksum/config"] != after["checksum/config"]
 
 
-def test_setup_job_runs_txlog_setup(production_values):
-    docs = render(production_values)
+def test_setup_job_runs_txlog_setup():
+    docs = render(scenario_values("in-cluster"))
     (job,) = of_kind(docs, "Job")
     assert "pre-install" in job["metadata"]["annotations"]["helm.sh/hook"]
     assert "pre-upgrade" in job["metadata"]["annotations"]["helm.sh/hook"]
@@ -460,8 +499,10 @@ def test_services_match_pods(scenario):
         assert all(pod_labels.get(k) == v for k, v in svc["spec"]["selector"].items())
         # The selector must not also pick the other component's pods.
         assert svc["spec"]["selector"]["app.kubernetes.io/component"] == component
-        (p,) = svc["spec"]["ports"]
-        assert p["port"] == port and p["targetPort"] == "http"
+        ports = {p["name"]: p for p in svc["spec"]["ports"]}
+        assert set(ports) == {"http", "metrics"}
+        assert ports["http"]["port"] == port and ports["http"]["targetPort"] == "http"
+        assert ports["metrics"]["port"] == METRICS_PORT and ports["metrics"]["targetPort"] == "metrics"
 
 
 def test_disruption_budgets_and_autoscalers(scenario):
@@ -492,7 +533,7 @@ def test_ingress_and_service_monitor(production_values):
         component = labels_of(sm)["app.kubernetes.io/component"]
         svc = one(docs, "Service", component)
         assert selects(sm["spec"]["selector"], labels_of(svc))
-        assert sm["spec"]["endpoints"] == [{**sm["spec"]["endpoints"][0], "port": "http", "path": "/metrics"}]
+        assert sm["spec"]["endpoints"] == [{**sm["spec"]["endpoints"][0], "port": "metrics", "path": "/metrics"}]
         assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
@@ -500,7 +541,9 @@ def test_ingress_and_service_monitor(production_values):
 
 
 def policies_for(docs, pod_labels):
-    return [np for np in of_kind(docs, "NetworkPolicy") if selects(np["spec"]["podSelector"], pod_labels)]
+    """The NetworkPolicies of an install that select these pods (those of `helm test` excluded)."""
+    return [np for np in of_kind(without_tests(docs), "NetworkPolicy")
+            if selects(np["spec"]["podSelector"], pod_labels)]
 
 
 def rule_ports(rule):
@@ -508,8 +551,12 @@ def rule_ports(rule):
 
 
 def test_every_pod_is_isolated_both_ways(scenario):
+    if not scenario["values"]["networkPolicy"]["enabled"]:
+        pytest.skip("network policies disabled")
     for owner, template in pod_specs(scenario["docs"]):
-        nps = policies_for(scenario["docs"], template["metadata"]["labels"])
+        nps = [np for np in of_kind(scenario["docs"], "NetworkPolicy")
+               if selects(np["spec"]["podSelector"], template["metadata"]["labels"])
+               and hooks(np) == hooks(owner)]
         assert nps, f"no NetworkPolicy selects {owner['metadata']['name']}"
         types = {t for np in nps for t in np["spec"]["policyTypes"]}
         assert types == {"Ingress", "Egress"}
@@ -517,11 +564,13 @@ def test_every_pod_is_isolated_both_ways(scenario):
 
 def test_egress_is_an_allow_list(scenario):
     docs = scenario["docs"]
+    egress = scenario["values"]["networkPolicy"]["egress"]
+    idp_ports = set(egress["identityProvider"]["ports"])
     expected = {
-        "order-service": {53, 5432, 443, 8081} ,
-        "txlog-service": {53, 27017, 443},
+        "order-service": {53, 8081} | set(egress["postgres"]["ports"]) | idp_ports,
+        "txlog-service": {53} | set(egress["mongodb"]["ports"]) | idp_ports,
     }
-    collector_ports = set(scenario["values"]["networkPolicy"]["egress"]["collector"]["ports"])
+    collector_ports = set(egress["collector"]["ports"])
     for component, ports in expected.items():
         pod_labels = one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
         (np,) = policies_for(docs, pod_labels)
@@ -546,12 +595,16 @@ def test_transaction_log_ingress_only_from_order_service_and_auditors(scenario):
     order_labels = one(docs, "Deployment", "order-service")["spec"]["template"]["metadata"]["labels"]
     txlog_labels = one(docs, "Deployment", "txlog-service")["spec"]["template"]["metadata"]["labels"]
     (np,) = policies_for(docs, txlog_labels)
-    allowed_extra = [p for p in np_values["metricsFrom"]]
     peers = []
     for rule in np["spec"]["ingress"]:
-        assert rule_ports(rule) == {8081}
         assert rule.get("from"), "an ingress rule without `from` would admit everyone"
+        if rule_ports(rule) == {METRICS_PORT}:
+            # Scrapers reach the metrics port, and only it.
+            assert rule["from"] == np_values["metricsFrom"]
+            continue
+        assert rule_ports(rule) == {8081}
         peers += rule["from"]
+    allowed_extra = []
     order_peers = [p for p in peers if set(p) == {"podSelector"} and selects(p["podSelector"], order_labels)]
     assert order_peers, "the order service must be able to deliver"
     for p in peers:
@@ -572,9 +625,13 @@ def test_order_service_ingress_only_on_its_port(scenario):
     docs = scenario["docs"]
     labels = one(docs, "Deployment", "order-service")["spec"]["template"]["metadata"]["labels"]
     (np,) = policies_for(docs, labels)
+    np_values = scenario["values"]["networkPolicy"]
     for rule in np["spec"]["ingress"]:
-        assert rule_ports(rule) == {8080}
-    if scenario["values"]["networkPolicy"]["orderIngressFrom"]:
+        if rule_ports(rule) == {METRICS_PORT}:
+            assert rule["from"] == np_values["metricsFrom"]
+        else:
+            assert rule_ports(rule) == {8080}
+    if np_values["orderIngressFrom"]:
         assert all(rule.get("from") for rule in np["spec"]["ingress"])
 
 
@@ -625,5 +682,373 @@ def test_extra_env_accepts_otel_settings():
 def test_image_digest_wins_over_tag():
     digest = "sha256:" + "a" * 64
     docs = render({"image": {"digest": digest}})
-    for _owner, template in pod_specs(docs):
+    for _owner, template in pod_specs(without_tests(docs)):
         assert template["spec"]["containers"][0]["image"].endswith("@" + digest)
+
+
+# --- issue 14: a public deployment --------------------------------------------
+# One test per finding; each fails on the chart before this change.
+
+
+def ingress_paths(docs) -> list[str]:
+    (ing,) = of_kind(docs, "Ingress")
+    return [p["path"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]]
+
+
+@pytest.mark.parametrize("name", ["default", "production"])
+def test_ingress_routes_only_the_api(name):
+    values = merged(scenario_values(name), {"orderService": {"ingress": {"enabled": True}}})
+    # /metrics, /docs, /openapi.json, /healthz and /readyz stay inside the cluster.
+    assert ingress_paths(render(values)) == ["/v1/"]
+
+
+def test_ingress_paths_are_configurable():
+    hosts = [{"host": "shop.example.com", "paths": [{"path": "/v1/orders", "pathType": "Prefix"},
+                                                    {"path": "/docs", "pathType": "Exact"}]}]
+    docs = render({"orderService": {"ingress": {"enabled": True, "hosts": hosts}}})
+    assert ingress_paths(docs) == ["/v1/orders", "/docs"]
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_metrics_have_their_own_port_that_no_ingress_exposes(name):
+    values = merged(scenario_values(name), {"orderService": {"ingress": {"enabled": True}},
+                                            "serviceMonitor": {"enabled": True}})
+    docs = render(values)
+    for component, (_port, _binary, listen) in COMPONENTS.items():
+        prefix = listen.split("_")[0]
+        env = container_env(docs, component)
+        (container,) = one(docs, "Deployment", component)["spec"]["template"]["spec"]["containers"]
+        metrics = [p for p in container["ports"] if p["name"] == "metrics"]
+        assert metrics == [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}]
+        # The service serves /metrics only there (and no longer on the API port).
+        assert env[f"{prefix}_METRICS_LISTEN"]["configMap"] == f"0.0.0.0:{METRICS_PORT}"
+        svc = one(docs, "Service", component)
+        assert {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}.items() <= \
+            {k: v for p in svc["spec"]["ports"] if p["name"] == "metrics" for k, v in p.items()}.items()
+        (sm,) = [d for d in of_kind(docs, "ServiceMonitor") if labels_of(d)["app.kubernetes.io/component"] == component]
+        assert [e["port"] for e in sm["spec"]["endpoints"]] == ["metrics"]
+    (ing,) = of_kind(docs, "Ingress")
+    for rule in ing["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            assert path["backend"]["service"]["port"] == {"name": "http"}
+
+
+def test_metrics_port_admits_only_the_scrapers(production_values):
+    docs = render(production_values)
+    scrapers = production_values["networkPolicy"]["metricsFrom"]
+    for component, (port, _binary, _listen) in COMPONENTS.items():
+        labels = one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
+        (np,) = policies_for(docs, labels)
+        metrics_rules = [r for r in np["spec"]["ingress"] if METRICS_PORT in rule_ports(r)]
+        assert metrics_rules == [{"ports": [{"protocol": "TCP", "port": METRICS_PORT}], "from": scrapers}]
+        for r in np["spec"]["ingress"]:
+            if r not in metrics_rules:
+                # The scrapers do not reach the API through its port any more.
+                assert rule_ports(r) == {port} and all(peer not in scrapers for peer in r.get("from", []))
+    # Without scrapers configured, nobody reaches the metrics port.
+    docs = render(None)
+    for component in COMPONENTS:
+        labels = one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
+        (np,) = policies_for(docs, labels)
+        assert all(METRICS_PORT not in rule_ports(r) for r in np["spec"]["ingress"])
+
+
+@pytest.mark.parametrize("name", ["default", "in-cluster"])
+def test_setup_network_policy_is_a_hook_that_runs_before_the_job(name):
+    values = merged(scenario_values(name), {"txlogService": {"setupJob": {"enabled": True}}})
+    docs = render(values)
+    (job,) = of_kind(docs, "Job")
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    nps = [np for np in of_kind(docs, "NetworkPolicy") if selects(np["spec"]["podSelector"], pod_labels)]
+    (np,) = nps
+    # Created by Helm in the same hook phases as the Job, with a lower weight:
+    # it exists when the Job's pod starts (pre-install runs before any of the
+    # release's own objects exist).
+    assert hooks(np) == hooks(job) == {"pre-install", "pre-upgrade"}
+    assert hook_weight(np) < hook_weight(job)
+    assert "before-hook-creation" in np["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
+    egress_ports = set().union(*(rule_ports(r) for r in np["spec"]["egress"]))
+    assert egress_ports == {53} | set(chart_values(values)["networkPolicy"]["egress"]["mongodb"]["ports"])
+    assert "ingress" not in np["spec"] and set(np["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+
+
+def test_extra_env_from_secrets_and_config_maps():
+    sources = [{"secretRef": {"name": "ordersys-otlp-headers"}},
+               {"configMapRef": {"name": "ordersys-tuning"}, "prefix": "OTEL_"}]
+    docs = render({"orderService": {"extraEnvFrom": sources}, "txlogService": {"extraEnvFrom": sources[:1]}})
+    assert container_env(docs, "order-service")["__extra__"] == sources
+    assert container_env(docs, "txlog-service")["__extra__"] == sources[:1]
+    # The chart's own ConfigMap still comes first (extra sources win on a clash).
+    (c,) = one(docs, "Deployment", "order-service")["spec"]["template"]["spec"]["containers"]
+    assert c["envFrom"][0] == {"configMapRef": {"name": one(docs, "ConfigMap", "order-service")["metadata"]["name"]}}
+    assert container_env(render(None), "order-service")["__extra__"] == []
+
+
+@pytest.mark.parametrize("bad", [[{"name": "x"}], [{"secretRef": {"name": "a"}, "configMapRef": {"name": "b"}}],
+                                 [{"secretRef": {}}]], ids=["no source", "two sources", "no name"])
+def test_extra_env_from_schema(bad):
+    with pytest.raises(helm.HelmValuesError):
+        render({"orderService": {"extraEnvFrom": bad}})
+
+
+@pytest.mark.parametrize("source", ["configMap", "secret"])
+def test_ca_bundle_is_mounted_and_named_by_ssl_cert_file(source):
+    docs = render({"caBundle": {source: "internal-ca", "key": "bundle.pem"}})
+    for component in COMPONENTS:
+        env = container_env(docs, component)
+        pod = one(docs, "Deployment", component)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        path = env["SSL_CERT_FILE"]["configMap"]
+        (mount,) = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+        assert mount["readOnly"] is True and "subPath" not in mount
+        (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+        ref = volume["configMap"] if source == "configMap" else volume["secret"]
+        assert ref.get("name", ref.get("secretName")) == "internal-ca"
+        assert ref["items"] == [{"key": "bundle.pem", "path": path.rsplit("/", 1)[1]}]
+    # None by default: only the built-in roots.
+    for component in COMPONENTS:
+        assert "SSL_CERT_FILE" not in container_env(render(None), component)
+
+
+def test_ca_bundle_from_both_sources_is_refused():
+    with pytest.raises((helm.HelmValuesError, helm.HelmRenderError)):
+        render({"caBundle": {"configMap": "a", "secret": "b"}})
+
+
+def test_security_contexts_are_overridable_for_openshift():
+    docs = render(scenario_values("openshift"))
+    for owner, template in pod_specs(docs):
+        psc = template["spec"]["securityContext"]
+        assert not {"runAsUser", "runAsGroup", "fsGroup"} & set(psc), owner["metadata"]["name"]
+        assert psc["runAsNonRoot"] is True
+        for c in template["spec"]["containers"]:
+            assert not {"runAsUser", "runAsGroup"} & set(c["securityContext"])
+    # Other fields can be added, e.g. an SELinux level.
+    docs = render({"podSecurityContext": {"seLinuxOptions": {"level": "s0:c123,c456"}}})
+    for _owner, template in pod_specs(docs):
+        assert template["spec"]["securityContext"]["seLinuxOptions"] == {"level": "s0:c123,c456"}
+        assert template["spec"]["securityContext"]["runAsUser"] == 65532
+
+
+@pytest.mark.parametrize("bad", [
+    {"containerSecurityContext": {"privileged": True}},
+    {"containerSecurityContext": {"allowPrivilegeEscalation": True}},
+    {"containerSecurityContext": {"readOnlyRootFilesystem": False}},
+    {"containerSecurityContext": {"capabilities": {"add": ["NET_ADMIN"]}}},
+    {"podSecurityContext": {"runAsNonRoot": False}},
+    {"podSecurityContext": {"runAsUser": 0}},
+], ids=["privileged", "escalation", "writable root", "capability", "root allowed", "uid 0"])
+def test_security_context_overrides_stay_hardened(bad):
+    with pytest.raises(helm.HelmValuesError):
+        render(bad)
+
+
+def test_helm_test_pod_calls_readyz_of_both_services():
+    docs = render(None)
+    (pod,) = of_kind(docs, "Pod")
+    assert hooks(pod) == {"test"}
+    assert pod["spec"]["restartPolicy"] == "Never"
+    urls = {}
+    for c in pod["spec"]["containers"]:
+        assert c["command"][0] == "curl" and "--fail" in c["command"]
+        urls[c["name"]] = c["command"][-1]
+    for component, (port, _binary, _listen) in COMPONENTS.items():
+        svc = one(docs, "Service", component)["metadata"]["name"]
+        assert urls[component] == f"http://{svc}.{NAMESPACE}.svc:{port}/readyz"
+    # With network policies on, the test Pod gets its own, only while the test runs,
+    # and both services admit it on their API port.
+    test_labels = pod["metadata"]["labels"]
+    test_nps = [np for np in of_kind(docs, "NetworkPolicy") if hooks(np) == {"test"}]
+    assert all(hook_weight(np) < hook_weight(pod) for np in test_nps)
+    (own,) = [np for np in test_nps if selects(np["spec"]["podSelector"], test_labels)]
+    assert set(own["spec"]["policyTypes"]) == {"Ingress", "Egress"} and "ingress" not in own["spec"]
+    for component, (port, _binary, _listen) in COMPONENTS.items():
+        labels = one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
+        (admit,) = [np for np in test_nps if selects(np["spec"]["podSelector"], labels)]
+        (rule,) = admit["spec"]["ingress"]
+        assert rule_ports(rule) == {port}
+        assert all(selects(peer["podSelector"], test_labels) for peer in rule["from"])
+        assert any(port in rule_ports(r) and any(selects(p["podSelector"], labels) for p in r["to"])
+                   for r in own["spec"]["egress"])
+    assert of_kind(render({"tests": {"enabled": False}}), "Pod") == []
+
+
+def test_helm_test_speaks_tls_when_the_services_do():
+    docs = render({"orderService": {"tls": {"existingSecret": "orders-tls"}},
+                   "txlogService": {"tls": {"existingSecret": "txlog-tls"}},
+                   "caBundle": {"configMap": "internal-ca"}})
+    (pod,) = of_kind(docs, "Pod")
+    for c in pod["spec"]["containers"]:
+        assert c["command"][-1].startswith("https://")
+        ca = c["command"][c["command"].index("--cacert") + 1]
+        assert any(ca.startswith(m["mountPath"] + "/") for m in c["volumeMounts"])
+
+
+def test_tls_from_a_secret():
+    docs = render({"orderService": {"tls": {"existingSecret": "orders-tls"}}})
+    env = container_env(docs, "order-service")
+    pod = one(docs, "Deployment", "order-service")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    for var, item in (("ORDERS_TLS_CERT_FILE", "tls.crt"), ("ORDERS_TLS_KEY_FILE", "tls.key")):
+        path = env[var]["configMap"]
+        (mount,) = [m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+        # No subPath: renewed certificates reach the pod (the service reloads them).
+        assert mount["readOnly"] is True and "subPath" not in mount
+        (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+        assert volume["secret"]["secretName"] == "orders-tls"
+        assert {"key": item, "path": path.rsplit("/", 1)[1]} in volume["secret"]["items"]
+    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    # The transaction log stays plain unless asked.
+    assert "TXLOG_TLS_CERT_FILE" not in container_env(docs, "txlog-service")
+
+
+def test_rate_limits():
+    env = container_env(render(None), "order-service")
+    assert "ORDERS_RATE_LIMIT" not in env  # per caller: off by default
+    assert env["ORDERS_RATE_LIMIT_ANONYMOUS"]["configMap"] == "20/s"
+    env = container_env(render({"orderService": {"rateLimit": {"perCaller": "100/s", "anonymous": "off"}}}),
+                        "order-service")
+    assert env["ORDERS_RATE_LIMIT"]["configMap"] == "100/s"
+    assert env["ORDERS_RATE_LIMIT_ANONYMOUS"]["configMap"] == "off"
+    with pytest.raises(helm.HelmValuesError):
+        render({"orderService": {"rateLimit": {"perCaller": "lots"}}})
+
+
+def test_grace_period_covers_the_shutdown_delay_and_the_drain():
+    for name in SCENARIOS:
+        docs = render(scenario_values(name))
+        merged_values = chart_values(scenario_values(name))
+        for component, (_port, _binary, listen) in COMPONENTS.items():
+            prefix = listen.split("_")[0]
+            delay = merged_values["shutdownDelaySeconds"]
+            assert container_env(docs, component)[f"{prefix}_SHUTDOWN_DELAY"]["configMap"] == f"{delay}s"
+            pod = one(docs, "Deployment", component)["spec"]["template"]["spec"]
+            assert pod["terminationGracePeriodSeconds"] > delay + 30
+            # The service waits by itself; no preStop doubles the delay.
+            assert "lifecycle" not in pod["containers"][0]
+    docs = render({"preStopSleepSeconds": 10, "terminationGracePeriodSeconds": 50})
+    for component in COMPONENTS:
+        (c,) = one(docs, "Deployment", component)["spec"]["template"]["spec"]["containers"]
+        assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": 10}}}
+    with pytest.raises(helm.HelmRenderError, match="terminationGracePeriodSeconds"):
+        render({"shutdownDelaySeconds": 15, "terminationGracePeriodSeconds": 40})
+    with pytest.raises(helm.HelmRenderError, match="terminationGracePeriodSeconds"):
+        render({"preStopSleepSeconds": 10, "terminationGracePeriodSeconds": 40})
+
+
+@pytest.mark.parametrize("values", [
+    {"auth": {"issuer": "http://idp.example.com/realms/ordersys"}},
+    {"auth": {"issuer": "", "jwksUrl": "http://idp.example.com/jwks"}},
+    {"orderService": {"txlog": {"tokenUrl": "http://idp.example.com/token"}}},
+    {"orderService": {"audience": ""}},
+], ids=["http issuer", "http jwks", "http token url", "no audience"])
+def test_tokens_settings_the_services_would_refuse(values):
+    with pytest.raises(helm.HelmValuesError):
+        render(values)
+    # Loopback stays allowed (a sidecar), as the services allow it.
+    render({"auth": {"issuer": "http://127.0.0.1:8180/realms/ordersys"}})
+
+
+# --- PrometheusRule -----------------------------------------------------------
+
+# Published by the other half of issue 14 (dead letters of the outbox); allowed
+# here while crates/ does not export it yet, checked as soon as it does.
+PENDING_METRICS = {"outbox_dead_letters_total"}
+# Not exported by the services: pushed by the operator's verify CronJob.
+EXTERNAL_METRICS = {"ordersys_chain_valid"}
+PROMQL_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+                   "offset", "bool"}
+
+
+def series_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (histogram suffixes dropped)."""
+    expr = re.sub(r'"[^"]*"', "", expr)                    # strings
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)        # matchers and ranges
+    expr = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", " ", expr)  # grouping labels
+    names = set()
+    for m in re.finditer(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\b(\s*\()?", expr):
+        name, call = m.group(1), m.group(2)
+        if call or name in PROMQL_KEYWORDS or re.fullmatch(r"\d+[smhd]?", name):
+            continue
+        names.add(re.sub(r"_(bucket|sum|count)$", "", name))
+    return names
+
+
+def documented_alerts() -> dict[str, str]:
+    """alert name -> expr, from the rules block of docs/OPERATIONS.md."""
+    text = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    rules = [r for b in blocks if isinstance(b, dict) and "groups" in b
+             for g in b["groups"] for r in g["rules"]]
+    return {r["alert"]: r["expr"] for r in rules}
+
+
+def test_prometheus_rule_has_the_documented_alerts_on_metrics_that_exist():
+    docs = render({"prometheusRule": {"enabled": True, "chainVerification": True}})
+    (rule,) = of_kind(docs, "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    documented = documented_alerts()
+    assert set(alerts) == set(documented), "docs/OPERATIONS.md and the chart list the same alerts"
+    assert "OrdersysDeadLetters" in alerts
+    assert series_names(alerts["OrdersysDeadLetters"]["expr"]) == {"outbox_dead_letters_total"}
+    exported = metrics_in_code()
+    assert {"http_requests_total", "outbox_backlog"} <= exported, "metric names are read from crates/"
+    for name, r in alerts.items():
+        assert r["labels"]["severity"] in ("warning", "critical"), name
+        assert r["annotations"]["summary"], name
+        used = series_names(r["expr"])
+        assert used, name
+        # The same metrics as the documented expression.
+        assert used == series_names(documented[name]), name
+        unknown = used - exported - PENDING_METRICS - EXTERNAL_METRICS
+        assert not unknown, f"{name} uses {unknown}, which crates/ does not export"
+        # Every series is scoped to the release's namespace (except the pushed one).
+        if not used <= EXTERNAL_METRICS:
+            assert f'namespace="{NAMESPACE}"' in r["expr"], name
+
+
+def test_prometheus_rule_is_optional_and_scoped():
+    assert of_kind(render(None), "PrometheusRule") == []
+    docs = render({"prometheusRule": {"enabled": True, "labels": {"release": "kps"}}})
+    (rule,) = of_kind(docs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert "OrdersysChainInvalid" not in alerts  # its metric comes from the operator's CronJob
+    docs = render({"prometheusRule": {"enabled": True, "selector": 'cluster="eu1",namespace="shop"'}})
+    (rule,) = of_kind(docs, "PrometheusRule")
+    for g in rule["spec"]["groups"]:
+        for r in g["rules"]:
+            assert 'cluster="eu1",namespace="shop"' in r["expr"]
+
+
+# --- values-production.yaml -------------------------------------------------
+
+
+def test_production_values_render_lint_and_ask_for_a_scope_the_realm_defines(production_values):
+    report = helm.lint(str(CHART), with_required(production_values), strict=True, namespace=NAMESPACE)
+    assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == []
+    docs = render(production_values)
+    env = container_env(docs, "order-service")
+    realm = json.loads(REALM.read_text())
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    client_scopes = {s["name"]: s for s in realm.get("clientScopes", [])}
+    delivery = clients["order-service"]
+    requested = env["ORDERS_TXLOG_SCOPE"]["configMap"].split()
+    assert requested == ["txlog:write"]
+    for scope in requested:
+        # Keycloak answers invalid_scope for a scope that is not a client scope of the client.
+        assert scope in client_scopes, f"{scope} is not a client scope of the realm"
+        assert scope in delivery["defaultClientScopes"] + delivery["optionalClientScopes"]
+        assert client_scopes[scope]["attributes"]["include.in.token.scope"] == "true"
+    # The token also carries it as a realm role (realm_access.roles), which the services read.
+    (sa,) = [u for u in realm["users"] if u.get("serviceAccountClientId") == "order-service"]
+    assert "txlog:write" in sa["realmRoles"]
+
+
+def test_production_values_do_not_run_the_setup_job_against_atlas(production_values):
+    tx = production_values["txlogService"]
+    assert tx["setupJob"]["enabled"] is False
+    assert of_kind(render(production_values), "Job") == []
+    doc = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    assert "--skip-role" in doc and "ordersysTxlogAppender" in doc

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import json
 import re
+import shutil
+import subprocess
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -277,9 +279,10 @@ def test_keycloak_imports_the_realm_and_issuer_matches(services, realm):
     mount = [v for v in kc["volumes"] if v.startswith("./deploy/keycloak:")]
     assert mount and mount[0].split(":")[1] == "/opt/keycloak/data/import"
     issuer = f"{env(kc)['KC_HOSTNAME']}/realms/{realm['realm']}"
-    # The issuer is reachable from the containers under the same name tokens carry.
-    assert urlsplit(issuer).hostname == "keycloak"
-    assert urlsplit(issuer).port == 8080 and 8080 in published(kc)
+    # The issuer is reachable from the containers under the same name tokens
+    # carry, over HTTPS (the services refuse http:// issuers but on loopback).
+    assert urlsplit(issuer).scheme == "https" and urlsplit(issuer).hostname == "keycloak"
+    assert urlsplit(issuer).port == 8443 and 8443 in published(kc)
     order, txlog = env(services["order-service"]), env(services["txlog-service"])
     assert order["ORDERS_AUTH_ISSUER"] == issuer
     assert txlog["TXLOG_AUTH_ISSUER"] == issuer
@@ -347,3 +350,86 @@ def test_collector_pipelines_are_consistent():
     # Ready-to-uncomment exporters for the three big clouds.
     for exporter in ("googlecloud:", "awsxray:", "awscloudwatchlogs:", "azuremonitor:"):
         assert re.search(rf"^\s*#\s*{exporter}", text, re.M), exporter
+
+
+# --- issue 14: nothing of the demo reachable from other machines -------------
+
+
+def test_published_ports_are_bound_to_loopback(services):
+    published_any = False
+    for name, s in services.items():
+        for p in s.get("ports", []):
+            published_any = True
+            # Short syntax only, "127.0.0.1:host:container": a bare "host:container"
+            # publishes on every interface of the machine.
+            assert isinstance(p, str) and p.startswith("127.0.0.1:") and p.count(":") == 2, (name, p)
+    assert published_any
+
+
+def test_mongo_health_check_has_a_start_period(services):
+    hc = services["mongo"]["healthcheck"]
+    # The first start initialises the data directory and restarts mongod.
+    assert int(str(hc["start_period"]).rstrip("s")) >= 20
+
+
+def test_keycloak_admin_is_not_admin_admin_and_is_a_labelled_dev_file(services):
+    kc = services["keycloak"]
+    assert not {"KC_BOOTSTRAP_ADMIN_USERNAME", "KC_BOOTSTRAP_ADMIN_PASSWORD"} & set(env(kc))
+    env_file = kc["env_file"]
+    env_file = env_file if isinstance(env_file, str) else env_file[0]
+    path = ROOT / env_file
+    assert path.parent == ROOT / "deploy" / "compose"
+    text = path.read_text()
+    assert "DEV ONLY" in text
+    values = dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    user, password = values["KC_BOOTSTRAP_ADMIN_USERNAME"], values["KC_BOOTSTRAP_ADMIN_PASSWORD"]
+    assert password not in ("admin", user) and len(password) >= 16 and "dev" in password
+    readme = (ROOT / "deploy" / "compose" / "README.md").read_text()
+    assert path.name in readme
+    assert all(p.startswith("127.0.0.1:") for p in kc["ports"])
+
+
+def test_services_are_given_their_audience(services):
+    # <P>_AUTH_AUDIENCE is required in every auth mode.
+    assert env(services["order-service"])["ORDERS_AUTH_AUDIENCE"] == "order-service"
+    assert env(services["txlog-service"])["TXLOG_AUTH_AUDIENCE"] == "txlog-service"
+
+
+def test_identity_provider_urls_are_https_with_a_trusted_dev_ca(compose, services):
+    kc = services["keycloak"]
+    mounts = {v.split(":")[1]: ROOT / v.split(":")[0] for v in kc["volumes"]}
+    cert = mounts[env(kc)["KC_HTTPS_CERTIFICATE_FILE"]]
+    assert mounts[env(kc)["KC_HTTPS_CERTIFICATE_KEY_FILE"]].is_file()
+    assert env(kc)["KC_HTTP_ENABLED"] == "false"
+    for name, prefix in (("order-service", "ORDERS"), ("txlog-service", "TXLOG")):
+        e = env(services[name])
+        urls = [e[f"{prefix}_AUTH_ISSUER"]] + ([e["ORDERS_TXLOG_TOKEN_URL"]] if prefix == "ORDERS" else [])
+        for url in urls:
+            assert urlsplit(url).scheme == "https", url
+        ca_secret = e["SSL_CERT_FILE"].removeprefix("/run/secrets/")
+        assert ca_secret in services[name]["secrets"]
+        ca = ROOT / compose["secrets"][ca_secret]["file"]
+        assert "PRIVATE KEY" not in ca.read_text()
+        openssl = shutil.which("openssl")
+        if openssl:
+            # Keycloak's certificate chains to that CA and names the issuer's host.
+            host = urlsplit(e[f"{prefix}_AUTH_ISSUER"]).hostname
+            run = subprocess.run([openssl, "verify", "-CAfile", str(ca), "-verify_hostname", host, str(cert)],
+                                 capture_output=True, text=True)
+            assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_scopes_the_services_request_are_client_scopes_of_their_client(services, realm):
+    order = env(services["order-service"])
+    clients = {c["clientId"]: c for c in realm["clients"]}
+    client = clients[order["ORDERS_TXLOG_CLIENT_ID"]]
+    scopes = {s["name"]: s for s in realm["clientScopes"]}
+    for scope in order.get("ORDERS_TXLOG_SCOPE", "").split():
+        assert scope in scopes and scope in client["defaultClientScopes"] + client["optionalClientScopes"]
+    # A realm file with clientScopes gets none of Keycloak's built-in ones: every
+    # client must still put `sub` into its access tokens (the services need it).
+    for c in realm["clients"]:
+        mappers = [m for name in c["defaultClientScopes"] for m in scopes[name].get("protocolMappers", [])]
+        mappers += c.get("protocolMappers", [])
+        assert any(m["protocolMapper"] == "oidc-sub-mapper" and m["config"]["access.token.claim"] == "true"
+                   for m in mappers), c["clientId"]

@@ -20,10 +20,12 @@
 {{- define "ordersys.components" -}}
 order-service:
   key: orderService
+  prefix: ORDERS
   port: 8080
   binary: /usr/local/bin/order-service
 txlog-service:
   key: txlogService
+  prefix: TXLOG
   port: 8081
   binary: /usr/local/bin/txlog-service
 {{- end }}
@@ -76,27 +78,72 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Security contexts (fixed: not overridable by values) ------------------- */}}
+{{/* Security contexts (values podSecurityContext / containerSecurityContext;
+the schema keeps them non-root, read-only, without privilege escalation). */}}
 {{- define "ordersys.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-fsGroup: 65532
-seccompProfile:
-  type: RuntimeDefault
+{{- toYaml .Values.podSecurityContext }}
 {{- end }}
 
 {{- define "ordersys.containerSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-privileged: false
-readOnlyRootFilesystem: true
-allowPrivilegeEscalation: false
-capabilities:
-  drop: ["ALL"]
-seccompProfile:
-  type: RuntimeDefault
+{{- toYaml .Values.containerSecurityContext }}
+{{- end }}
+
+{{/* Name of an object that exists only around a hook (helm test, setup):
+dict "root" $ "suffix" "order-service-test". The release part is cut to 40
+characters so that the suffix always survives. */}}
+{{- define "ordersys.hookName" -}}
+{{- printf "%s-%s" (include "ordersys.fullname" .root | trunc 40 | trimSuffix "-") .suffix | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Graceful stop: the grace period must cover the preStop sleep, the
+shutdown delay and the 30 s drain. Renders nothing; fails when it does not. */}}
+{{- define "ordersys.checkGracePeriod" -}}
+{{- $need := add (int .Values.preStopSleepSeconds) (int .Values.shutdownDelaySeconds) 30 }}
+{{- if le (int .Values.terminationGracePeriodSeconds) (int $need) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + shutdownDelaySeconds + 30 s of drain = %d: the kubelet would kill the pods while they still drain" (int .Values.terminationGracePeriodSeconds) (int $need)) }}
+{{- end }}
+{{- end }}
+
+{{/* TLS of a component's listener: where its Secret is mounted, and the
+scheme of its API port (values of the component: https when tls.existingSecret). */}}
+{{- define "ordersys.tlsDir" -}}
+/run/secrets/tls
+{{- end }}
+
+{{- define "ordersys.scheme" -}}
+{{- if .tls.existingSecret }}https{{ else }}http{{ end }}
+{{- end }}
+
+{{/* The CA bundle (caBundle.configMap or .secret), mounted for SSL_CERT_FILE. */}}
+{{- define "ordersys.caBundleDir" -}}
+/etc/ordersys/ca
+{{- end }}
+
+{{- define "ordersys.caBundleFile" -}}
+{{- printf "%s/ca-bundle.crt" (include "ordersys.caBundleDir" .) }}
+{{- end }}
+
+{{- define "ordersys.caBundleEnabled" -}}
+{{- if and .Values.caBundle.configMap .Values.caBundle.secret }}
+{{- fail "caBundle: set configMap or secret, not both" }}
+{{- end }}
+{{- if or .Values.caBundle.configMap .Values.caBundle.secret }}true{{ end }}
+{{- end }}
+
+{{/* The CA bundle volume: one file, ca-bundle.crt. */}}
+{{- define "ordersys.caBundleVolume" -}}
+- name: ca-bundle
+  {{- if .Values.caBundle.configMap }}
+  configMap:
+    name: {{ .Values.caBundle.configMap }}
+  {{- else }}
+  secret:
+    secretName: {{ .Values.caBundle.secret }}
+  {{- end }}
+    defaultMode: 0444
+    items:
+      - key: {{ .Values.caBundle.key }}
+        path: ca-bundle.crt
 {{- end }}
 
 {{/* URL the order service delivers to. */}}
@@ -104,7 +151,7 @@ seccompProfile:
 {{- if .Values.orderService.txlog.url }}
 {{- .Values.orderService.txlog.url }}
 {{- else }}
-{{- printf "http://%s.%s.svc:8081" (include "ordersys.componentName" (dict "root" . "component" "txlog-service")) .Release.Namespace }}
+{{- printf "%s://%s.%s.svc:8081" (include "ordersys.scheme" .Values.txlogService) (include "ordersys.componentName" (dict "root" . "component" "txlog-service")) .Release.Namespace }}
 {{- end }}
 {{- end }}
 
@@ -128,6 +175,7 @@ because the transaction log would not start. */}}
 {{- define "ordersys.config" -}}
 {{- $root := .root }}
 {{- $v := .values }}
+{{- $p := ternary "ORDERS" "TXLOG" (eq .component "order-service") }}
 {{- if eq .component "order-service" }}
 ORDERS_LISTEN: "0.0.0.0:8080"
 ORDERS_TXLOG_URL: {{ include "ordersys.txlogUrl" $root | quote }}
@@ -135,25 +183,33 @@ ORDERS_TXLOG_TOKEN_URL: {{ required "orderService.txlog.tokenUrl is required" $v
 {{- with $v.txlog.scope }}
 ORDERS_TXLOG_SCOPE: {{ . | quote }}
 {{- end }}
-{{- with $root.Values.auth.issuer }}
-ORDERS_AUTH_ISSUER: {{ . | quote }}
+{{- with $v.rateLimit.perCaller }}
+ORDERS_RATE_LIMIT: {{ . | quote }}
 {{- end }}
-{{- with $root.Values.auth.jwksUrl }}
-ORDERS_AUTH_JWKS_URL: {{ . | quote }}
+{{- with $v.rateLimit.anonymous }}
+ORDERS_RATE_LIMIT_ANONYMOUS: {{ . | quote }}
 {{- end }}
-ORDERS_AUTH_AUDIENCE: {{ $v.audience | quote }}
 {{- else }}
 TXLOG_LISTEN: "0.0.0.0:8081"
-{{- with $root.Values.auth.issuer }}
-TXLOG_AUTH_ISSUER: {{ . | quote }}
-{{- end }}
-{{- with $root.Values.auth.jwksUrl }}
-TXLOG_AUTH_JWKS_URL: {{ . | quote }}
-{{- end }}
-TXLOG_AUTH_AUDIENCE: {{ $v.audience | quote }}
 TXLOG_SIGNING_KEY_FILE: {{ include "ordersys.signingKeyFile" $root | quote }}
 TXLOG_LOG_ORIGIN: {{ $v.logOrigin | quote }}
 TXLOG_CHECKPOINT_INTERVAL_MS: {{ $v.checkpointIntervalMs | int64 | toString | quote }}
+{{- end }}
+{{- with $root.Values.auth.issuer }}
+{{ $p }}_AUTH_ISSUER: {{ . | quote }}
+{{- end }}
+{{- with $root.Values.auth.jwksUrl }}
+{{ $p }}_AUTH_JWKS_URL: {{ . | quote }}
+{{- end }}
+{{ $p }}_AUTH_AUDIENCE: {{ required (printf "%s.audience is required (%s_AUTH_AUDIENCE)" (ternary "orderService" "txlogService" (eq .component "order-service")) $p) $v.audience | quote }}
+{{ $p }}_METRICS_LISTEN: {{ printf "0.0.0.0:%d" (int $root.Values.metrics.port) | quote }}
+{{ $p }}_SHUTDOWN_DELAY: {{ printf "%ds" (int $root.Values.shutdownDelaySeconds) | quote }}
+{{- if $v.tls.existingSecret }}
+{{ $p }}_TLS_CERT_FILE: {{ printf "%s/tls.crt" (include "ordersys.tlsDir" $root) | quote }}
+{{ $p }}_TLS_KEY_FILE: {{ printf "%s/tls.key" (include "ordersys.tlsDir" $root) | quote }}
+{{- end }}
+{{- if include "ordersys.caBundleEnabled" $root }}
+SSL_CERT_FILE: {{ include "ordersys.caBundleFile" $root | quote }}
 {{- end }}
 LOG_FORMAT: {{ $root.Values.logging.format | quote }}
 RUST_LOG: {{ $root.Values.logging.level | quote }}
