@@ -21,11 +21,23 @@ pub struct UpArgs {
     txlog_listen: SocketAddr,
 }
 
-/// The dev token signing secret in `<data_dir>/dev-signing-key`, created on first use.
+/// Shortest dev signing secret accepted: what `dev::random_secret` writes (64 hex digits).
+const DEV_SECRET_LEN: usize = 64;
+
+/// The dev token signing secret in `<data_dir>/dev-signing-key`, created on first use. A
+/// shorter one (a truncated or hand-edited file) is refused: anyone could guess it and mint
+/// tokens.
 pub fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
-    read_or_create(&data_dir.join("dev-signing-key"), || {
-        Ok(dev::random_secret())
-    })
+    let path = data_dir.join("dev-signing-key");
+    let secret = read_or_create(&path, || Ok(dev::random_secret()))?;
+    anyhow::ensure!(
+        secret.len() >= DEV_SECRET_LEN,
+        "{} holds {} characters, fewer than the {DEV_SECRET_LEN} it needs (truncated?): \
+         delete it and run `ordersys up` again to make a new one (tokens minted before stop working)",
+        path.display(),
+        secret.len()
+    );
+    Ok(secret)
 }
 
 /// The log's checkpoint key in `<data_dir>/txlog-signing-key`, created on first use.

@@ -173,3 +173,33 @@ async fn the_printed_audit_command_checks_the_log() {
     assert_eq!(second.verifier_key, verifier_key);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// A truncated dev signing key (a crash of an older version, a hand edit) is refused with a
+/// message naming the file, rather than letting anyone who guesses it mint tokens.
+#[test]
+fn a_truncated_dev_key_is_refused() {
+    let data = tempdir();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("dev-signing-key"), "0123456789abcdef\n").unwrap();
+    let output = Command::new(bin("ordersys"))
+        .arg("up")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--orders-listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--txlog-listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("dev-signing-key"), "{stderr}");
+    assert!(stderr.contains("fewer than the 64"), "{stderr}");
+    assert!(
+        !stderr.contains("0123456789abcdef"),
+        "the key is never echoed: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("dev-signing-key")).unwrap(),
+        "0123456789abcdef\n",
+        "the file is left for the developer to look at"
+    );
+}
