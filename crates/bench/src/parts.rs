@@ -238,9 +238,9 @@ pub async fn ingest(
         ))
         .await;
         let port = txlog.ferretdb.as_ref().map(|(_, port)| *port);
-        let plain = tree_cost::fresh_store(dir, port, &format!("plain_{batch}")).await?;
+        let plain = tree_cost::fresh_store(dir, port, &format!("plain_{batch}"), false).await?;
         let append = run(tree_cost::op(plain, batch, None)).await;
-        let treed = tree_cost::fresh_store(dir, port, &format!("tree_{batch}")).await?;
+        let treed = tree_cost::fresh_store(dir, port, &format!("tree_{batch}"), true).await?;
         let signer = tree_cost::signer(treed.clone())?;
         let with_tree = run(tree_cost::op(treed, batch, Some(signer))).await;
         eprintln!(

@@ -14,17 +14,31 @@ use crate::fixtures;
 use crate::load::Op;
 
 /// A fresh store beside the service's: a SQLite file in `dir`, or a database of its own on
-/// the FerretDB server at `port`.
+/// the FerretDB server at `port`. Without `tree`, it appends as before the verifiable log: the
+/// MongoDB store leaves the tree to the checkpoint loop (not run here), and the SQLite store,
+/// which extends it in the append's transaction when the stored hashes reach the first new
+/// record, is given one hash far ahead, so that its tree step stops at that first check (one
+/// `MAX(idx)` lookup).
 pub async fn fresh_store(
     dir: &std::path::Path,
     port: Option<u16>,
     name: &str,
+    tree: bool,
 ) -> anyhow::Result<Arc<dyn Store>> {
     let url = match port {
         Some(port) => format!("mongodb://127.0.0.1:{port}/{name}?directConnection=true"),
         None => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
     };
-    store::connect(&url).await
+    let store = store::connect(&url).await?;
+    if port.is_none() && !tree {
+        let pool = sqlx::SqlitePool::connect(&url).await?;
+        sqlx::query("INSERT INTO tree_hashes (idx, hash) VALUES (?, zeroblob(32))")
+            .bind(1_i64 << 50)
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+    }
+    Ok(store)
 }
 
 fn events(batch: usize) -> Vec<txlog_api::Event> {
