@@ -98,6 +98,7 @@ impl TestApp {
             txlog_url: receiver.base.clone(),
             txlog_auth: TxlogAuth::Static("delivery-token".into()),
             auth,
+            server: Default::default(),
         };
         let app = Application::build(config)
             .await
