@@ -40,7 +40,10 @@ async fn start(limits: Limits, tls: Option<Arc<rustls::ServerConfig>>) -> Server
 }
 
 /// Reads until the peer closes; how long that took, or None when it stayed open.
-async fn closed_within(stream: &mut (impl AsyncReadExt + Unpin), wait: Duration) -> Option<Duration> {
+async fn closed_within(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    wait: Duration,
+) -> Option<Duration> {
     let started = Instant::now();
     let mut buf = [0u8; 4096];
     loop {
@@ -128,7 +131,10 @@ async fn an_http2_connection_idle_after_its_requests_is_closed() {
         .await
         .expect("the idle HTTP/2 connection was not closed")
         .unwrap();
-    assert!(lasted >= Duration::from_millis(1500), "closed after {lasted:?}");
+    assert!(
+        lasted >= Duration::from_millis(1500),
+        "closed after {lasted:?}"
+    );
     drop(sender);
 }
 
@@ -144,7 +150,10 @@ async fn an_idle_http1_keep_alive_connection_is_closed() {
     let n = stream.read(&mut buf).await.unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     let closed = closed_within(&mut stream, Duration::from_secs(5)).await;
-    assert!(closed.is_some(), "an idle keep-alive connection stayed open");
+    assert!(
+        closed.is_some(),
+        "an idle keep-alive connection stayed open"
+    );
 }
 
 struct Pki {
@@ -240,7 +249,10 @@ async fn get_over(stream: TlsStream, addr: SocketAddr) -> (u16, Bytes) {
         sender.send_request(request).await.unwrap()
     };
     let status = response.status().as_u16();
-    (status, response.into_body().collect().await.unwrap().to_bytes())
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
 }
 
 /// Polls the served certificate until it is `expected`; false past the deadline.
@@ -276,7 +288,10 @@ async fn tls_serves_both_protocols_and_reloads_a_replaced_certificate() {
 
     let second = pki.issue();
     assert_ne!(first, second);
-    assert!(serves(&pki, server.addr, &second).await, "the new certificate was not served");
+    assert!(
+        serves(&pki, server.addr, &second).await,
+        "the new certificate was not served"
+    );
 
     // A broken replacement is refused and the current certificate stays.
     std::fs::write(pki.files().cert, "not a certificate").unwrap();
@@ -286,7 +301,10 @@ async fn tls_serves_both_protocols_and_reloads_a_replaced_certificate() {
         assert_eq!(served_cert(&stream), second);
     }
     let third = pki.issue();
-    assert!(serves(&pki, server.addr, &third).await, "no reload after a failed one");
+    assert!(
+        serves(&pki, server.addr, &third).await,
+        "no reload after a failed one"
+    );
     let (status, _) = get_over(tls_connect(&pki, server.addr, b"h2").await, server.addr).await;
     assert_eq!(status, 200);
 }
