@@ -88,6 +88,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         signing_key: std::sync::Arc::new(log_key),
         log_origin: txlog_service::config::DEFAULT_LOG_ORIGIN.to_owned(),
         checkpoint_interval: std::time::Duration::from_secs(1),
+        // No load balancer to wait for: Ctrl-C stops at once.
+        server: Default::default(),
     })
     .await?;
     let txlog_url = format!("http://{}", txlog.local_addr());
@@ -99,6 +101,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         txlog_url: txlog_url.clone(),
         txlog_auth: order_service::outbox::TxlogAuth::Static(delivery_token),
         auth: dev_auth(&secret, "ORDERS", "order-service"),
+        server: Default::default(),
     })
     .await?;
     let orders_url = format!("http://{}", orders.local_addr());

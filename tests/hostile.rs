@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::hostile::{
-    assert_problem, assert_refused, audit, open_files_limit, raw, read_response, Ledger, ADMIN,
+    assert_problem, assert_refused, audit, odd_methods, open_files_limit, raw, read_response,
+    request_series, Ledger, ADMIN,
 };
 use support::{token, System};
 use tokio::io::AsyncWriteExt;
@@ -703,4 +704,166 @@ async fn ten_thousand_idle_connections_neither_crash_nor_block_the_service() {
         .await;
     assert_eq!(after.status, Some(200));
     audit(&system, &ledger, "api:").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_method_names_keep_the_metric_series_bounded() {
+    let system = System::start().await;
+    for base in [&system.orders.base, &system.txlog.base] {
+        let before = request_series(base).await;
+        let answered = odd_methods(base, "/healthz", 10_000).await;
+        assert_eq!(answered, 10_000, "{base}");
+        let unknown_route = odd_methods(base, "/no/such/path", 100).await;
+        assert_eq!(unknown_route, 100, "{base}");
+        let after = request_series(base).await;
+        assert!(
+            after.len() <= before.len() + 6,
+            "{base}: {} series before, {} after: {after:#?}",
+            before.len(),
+            after.len()
+        );
+        for series in &after {
+            let method = series
+                .split("method=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default();
+            assert!(
+                ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other"]
+                    .contains(&method),
+                "{series}"
+            );
+        }
+        assert!(
+            after.iter().any(|s| s.contains(r#"method="other""#)),
+            "{after:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preface_only_http2_connections_are_closed_after_the_idle_timeout() {
+    // As many as the connection cap: before the idle timeout they locked everyone out.
+    const HOLD: usize = 4096;
+    match open_files_limit() {
+        Some(limit) if limit >= HOLD as u64 + 500 => {}
+        other => {
+            let message = format!(
+                "this test needs {} open files; the limit is {other:?} (raise it with `ulimit -n`)",
+                HOLD + 500
+            );
+            testkit::unavailable(message);
+            return;
+        }
+    }
+    let system = System::start().await;
+    let base = system.orders.base.clone();
+    let addr = support::hostile::authority(&base).to_owned();
+    let started = tokio::time::Instant::now();
+    let mut held = Vec::with_capacity(HOLD);
+    for _ in 0..HOLD / 512 {
+        let batch = futures::future::join_all((0..512).map(|_| async {
+            let mut stream = TcpStream::connect(addr.as_str()).await.ok()?;
+            stream
+                .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                .await
+                .ok()?;
+            Some(stream)
+        }))
+        .await;
+        held.extend(batch.into_iter().flatten());
+    }
+    assert!(held.len() >= HOLD * 9 / 10, "only {} opened", held.len());
+    // The idle timeout is 30 s, HTTP/2 keep-alive gives up after 20 + 10 s.
+    let deadline = started + Duration::from_secs(50);
+    let closed = futures::future::join_all(
+        held.iter_mut()
+            .map(|stream| support::hostile::closed_by(stream, deadline)),
+    )
+    .await;
+    let open = closed.iter().filter(|c| !**c).count();
+    assert_eq!(
+        open, 0,
+        "{open} preface-only connections were still open after 50 s"
+    );
+    let alice = token("alice", RW);
+    let answer = reqwest::Client::new()
+        .get(format!("{base}/v1/orders"))
+        .bearer_auth(&alice)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_sent_during_the_drain_delay_after_sigterm_is_served() {
+    let mut system = System::start_with(&[("ORDERS_SHUTDOWN_DELAY", "3s")]).await;
+    let base = system.orders.base.clone();
+    let alice = token("alice", RW);
+    let create = |request_id: &str| {
+        // A new connection for every call: the listener itself must still accept.
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+            .post(format!("{base}/v1/orders"))
+            .bearer_auth(&alice)
+            .header("x-request-id", request_id)
+            .json(&order())
+    };
+    let before = create("drain-before").send().await.unwrap();
+    assert_eq!(before.status(), 201);
+
+    system.orders.terminate();
+    let signalled = Instant::now();
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    loop {
+        let ready = fresh().get(format!("{base}/readyz")).send().await.unwrap();
+        if ready.status() == 503 {
+            break;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(1),
+            "/readyz still answers {} after SIGTERM",
+            ready.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = create("drain-during").send().await.unwrap();
+    assert_eq!(during.status(), 201, "a request during the drain delay");
+    let during_id = during.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ready = fresh().get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(signalled.elapsed() < Duration::from_secs(3));
+
+    let status = tokio::task::block_in_place(|| system.orders.wait_exit(Duration::from_secs(40)));
+    assert!(status.success(), "{status}");
+    let took = signalled.elapsed();
+    assert!(took >= Duration::from_secs(3), "stopped after {took:?}");
+    assert!(
+        fresh().get(format!("{base}/healthz")).send().await.is_err(),
+        "still listening after the exit"
+    );
+    // The outbox drained before the exit: both calls are in the log.
+    let records = system.settled_records().await;
+    for request_id in ["drain-before", "drain-during"] {
+        assert!(
+            records
+                .iter()
+                .any(|r| r["request"]["request_id"] == request_id),
+            "{request_id} is not in the log"
+        );
+    }
+    assert!(records.iter().any(|r| r.to_string().contains(&during_id)));
 }

@@ -388,3 +388,71 @@ pub fn open_files_limit() -> Option<u64> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
 }
+
+/// Sends `count` requests with distinct made-up methods to `path`, pipelined on ten
+/// keep-alive connections; returns how many responses came back.
+pub async fn odd_methods(base: &str, path: &str, count: usize) -> usize {
+    let per_connection = count.div_ceil(10);
+    let tasks = (0..10).map(|c| {
+        let addr = authority(base).to_owned();
+        let path = path.to_owned();
+        tokio::spawn(async move {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (mut reader, mut writer) = stream.into_split();
+            let writing = tokio::spawn(async move {
+                for i in 0..per_connection {
+                    let close = if i + 1 == per_connection {
+                        "Connection: close\r\n"
+                    } else {
+                        ""
+                    };
+                    let request = format!("XM{c}N{i} {path} HTTP/1.1\r\nHost: x\r\n{close}\r\n");
+                    writer.write_all(request.as_bytes()).await.unwrap();
+                }
+                writer
+            });
+            let mut answers = Vec::new();
+            tokio::time::timeout(Duration::from_secs(60), reader.read_to_end(&mut answers))
+                .await
+                .expect("pipelined answers")
+                .unwrap();
+            drop(writing.await.unwrap());
+            answers.windows(9).filter(|w| w == b"HTTP/1.1 ").count()
+        })
+    });
+    let mut answered = 0;
+    for task in tasks {
+        answered += task.await.unwrap();
+    }
+    answered
+}
+
+/// The `http_requests_total` series a service exposes on `/metrics`.
+pub async fn request_series(metrics_base: &str) -> Vec<String> {
+    reqwest::get(format!("{metrics_base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{"))
+        .map(|l| {
+            l.rsplit_once(' ')
+                .map_or(l, |(series, _)| series)
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Reads until the peer closes the connection; false when it is still open at `deadline`.
+pub async fn closed_by(stream: &mut TcpStream, deadline: tokio::time::Instant) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}

@@ -94,6 +94,9 @@ impl Service {
         let child = Command::new(bin(self.name))
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
+            // Stop at once unless a test asks for the drain delay.
+            .env("ORDERS_SHUTDOWN_DELAY", "0")
+            .env("TXLOG_SHUTDOWN_DELAY", "0")
             .envs(self.env.iter().cloned())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -122,6 +125,33 @@ impl Service {
         if let Some(mut child) = self.child.take() {
             child.kill().unwrap();
             child.wait().unwrap();
+        }
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn terminate(&self) {
+        let child = self.child.as_ref().expect("the service is running");
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits (at most `limit`) for the process to exit; its status.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the service is running");
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{} did not exit within {limit:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -34,6 +34,7 @@ impl InProcess {
                 realm: "order-service".into(),
                 prefix: "ORDERS".into(),
             },
+            server: Default::default(),
         };
         let recording = if record_calls {
             CallRecording::On

@@ -68,6 +68,9 @@ impl Process {
             .envs(env.iter().cloned())
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
+            // Nothing routes to these processes: stop without the load-balancer drain delay.
+            .env("ORDERS_SHUTDOWN_DELAY", "0")
+            .env("TXLOG_SHUTDOWN_DELAY", "0")
             .stdout(out.try_clone()?)
             .stderr(out)
             .stdin(Stdio::null())

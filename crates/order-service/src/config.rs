@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use platform::auth::AuthConfig;
 use platform::config::{env_or, http_url, listen_addr, optional_env, ConfigError};
+use platform::serving::ServerConfig;
 
 use crate::outbox::TxlogAuth;
 
@@ -14,6 +15,8 @@ pub struct Config {
     pub txlog_url: String,
     pub txlog_auth: TxlogAuth,
     pub auth: AuthConfig,
+    /// Limits, TLS, the metrics listener and the shutdown delay.
+    pub server: ServerConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -27,6 +30,7 @@ impl std::fmt::Debug for Config {
             .field("txlog_url", &self.txlog_url)
             .field("txlog_auth", &self.txlog_auth)
             .field("auth", &self.auth)
+            .field("server", &self.server)
             .finish()
     }
 }
@@ -52,6 +56,7 @@ impl Config {
             txlog_url,
             txlog_auth: txlog_auth()?,
             auth: AuthConfig::from_env("ORDERS", "order-service")?,
+            server: ServerConfig::from_env("ORDERS", listen)?,
         })
     }
 }
@@ -112,6 +117,7 @@ mod tests {
                 realm: "order-service".into(),
                 prefix: "ORDERS".into(),
             },
+            server: ServerConfig::default(),
         };
         let text = format!("{config:?}");
         for secret in ["db-password", "client-secret-value", "hs256-secret-value"] {

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use platform::auth::Verifier;
+use platform::serving::Serving;
 use platform::shutdown::GRACE_PERIOD;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -22,9 +22,9 @@ use crate::outbox::{GroupCommit, Relay, TokenSource, TxlogClient};
 use crate::recording::Recording;
 use crate::store::OrderStore;
 
-/// A built service: store connected and migrated, listener bound.
+/// A built service: store connected and migrated, listeners bound.
 pub struct Application {
-    listener: TcpListener,
+    serving: Serving,
     router: axum::Router,
     relay: Relay,
     store: Arc<dyn OrderStore>,
@@ -59,16 +59,21 @@ impl Application {
             enabled: recording == CallRecording::On,
             body_limit: platform::http::BODY_LIMIT,
         };
+        let serving = Serving::bind(config.listen, config.server).await?;
         let router = api::router(
             api::AppState {
                 store: store.clone(),
+                draining: serving.draining(),
             },
             verifier,
             recording,
+            api::Serve {
+                request_timeout: serving.limits().request_timeout,
+                metrics: serving.metrics_on_main(),
+            },
         );
-        let listener = TcpListener::bind(config.listen).await?;
         Ok(Self {
-            listener,
+            serving,
             router,
             relay,
             store,
@@ -76,29 +81,41 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.serving.local_addr()
+    }
+
+    /// Where `/metrics` is served when it has a listener of its own (`ORDERS_METRICS_LISTEN`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.serving.metrics_addr()
     }
 
     pub fn store(&self) -> Arc<dyn OrderStore> {
         self.store.clone()
     }
 
-    /// Serves until `shutdown`; then stops accepting, finishes in-flight requests, and drains
-    /// the outbox, all within 30 s.
+    /// Serves until `shutdown`; then `/readyz` answers 503 while the listener keeps serving
+    /// for the shutdown delay, then it stops accepting, finishes in-flight requests, and
+    /// drains the outbox, all within 30 s after the delay.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr(), "order service listening");
+        tracing::info!(
+            address = %self.local_addr(),
+            metrics = ?self.metrics_addr(),
+            "order service listening on {}://{}",
+            self.serving.scheme(),
+            self.local_addr()
+        );
         let relay_stop = CancellationToken::new();
         let deadline = Arc::new(std::sync::OnceLock::new());
         let relay = tokio::spawn(self.relay.run(relay_stop.clone(), deadline.clone()));
+        let delay = self.serving.shutdown_delay();
         let grace_over = async {
             shutdown.cancelled().await;
+            tokio::time::sleep(delay).await;
             let end = *deadline.get_or_init(|| tokio::time::Instant::now() + GRACE_PERIOD);
             tokio::time::sleep_until(end).await;
         };
         tokio::select! {
-            served = platform::http::serve(self.listener, self.router, shutdown.clone()) => served?,
+            served = self.serving.run(self.router, shutdown.clone()) => served?,
             _ = grace_over => tracing::warn!("in-flight requests did not finish within 30 s; stopping anyway"),
         }
         // Every answered call is in the outbox now: the relay's last drain takes them all.

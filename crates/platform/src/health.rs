@@ -22,6 +22,18 @@ pub async fn ready(ping: impl Future<Output = anyhow::Result<()>>) -> Result<Jso
     ready_within(READY_TIMEOUT, ping).await
 }
 
+/// `GET /readyz` of a service that may be stopping: 503 at once when `draining` is cancelled
+/// (a stop signal arrived; load balancers should stop routing here), else [`ready`].
+pub async fn ready_unless_draining(
+    draining: &tokio_util::sync::CancellationToken,
+    ping: impl Future<Output = anyhow::Result<()>>,
+) -> Result<Json<Value>, Problem> {
+    if draining.is_cancelled() {
+        return Err(Problem::unavailable("the service is stopping"));
+    }
+    ready(ping).await
+}
+
 async fn ready_within(
     timeout: Duration,
     ping: impl Future<Output = anyhow::Result<()>>,
@@ -52,5 +64,16 @@ mod tests {
         assert_eq!(failed.unwrap_err().status.as_u16(), 503);
         let silent = ready_within(Duration::from_millis(10), std::future::pending()).await;
         assert_eq!(silent.unwrap_err().status.as_u16(), 503);
+    }
+
+    #[tokio::test]
+    async fn a_stopping_service_is_not_ready() {
+        let draining = tokio_util::sync::CancellationToken::new();
+        assert!(ready_unless_draining(&draining, async { Ok(()) })
+            .await
+            .is_ok());
+        draining.cancel();
+        let stopping = ready_unless_draining(&draining, async { Ok(()) }).await;
+        assert_eq!(stopping.unwrap_err().status.as_u16(), 503);
     }
 }

@@ -1,6 +1,6 @@
 //! What both ordersys services share: configuration helpers, JWT verification, RFC 9457
 //! problem errors, request context (request id, trace context), HTTP middleware, metrics,
-//! telemetry and graceful shutdown.
+//! telemetry, graceful shutdown, and the hardened server loop with its limits and TLS.
 
 pub mod auth;
 pub mod config;
@@ -12,7 +12,10 @@ pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod server;
+pub mod serving;
 pub mod shutdown;
 pub mod telemetry;
+pub mod timeout;
+pub mod tls;
 
 pub use problem::{FieldError, Problem};

@@ -174,6 +174,16 @@ impl Problem {
         )
     }
 
+    /// 408: the request body did not arrive in time, or the handler took too long.
+    pub fn timeout(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "Request timeout",
+            detail,
+        )
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -191,12 +201,7 @@ impl Problem {
             403 => Self::forbidden("not allowed"),
             404 => Self::not_found("no such resource"),
             405 => Self::method_not_allowed(),
-            408 => Self::new(
-                status,
-                "request-timeout",
-                "Request timeout",
-                "the request took too long to arrive",
-            ),
+            408 => Self::timeout("the request took too long"),
             409 => Self::conflict("the request conflicts with the current state"),
             412 => Self::precondition_failed("the precondition failed"),
             413 => Self::payload_too_large(),

@@ -7,13 +7,22 @@
 //!   that has not sent a single byte yet is closed to make room, and if there is none the new
 //!   connection is closed at once. Accept errors (such as running out of file descriptors)
 //!   pause accepting briefly instead of ending the process;
-//! - the first bytes and every request head must arrive within [`Limits::header_read_timeout`]
-//!   (slowloris; this also closes idle keep-alive connections);
+//! - the first bytes, the TLS handshake and every HTTP/1 request head must arrive within
+//!   [`Limits::header_read_timeout`] (slowloris; hyper's timer also runs while an HTTP/1
+//!   keep-alive connection waits for its next request);
+//! - a connection with no request in progress for [`Limits::idle_timeout`] is closed (HTTP/2:
+//!   GOAWAY, then closed if the peer does not finish within a second); this is what closes an
+//!   HTTP/2 connection that only sent the preface, or that idles after its last stream;
+//! - HTTP/2 keep-alive: a PING after [`Limits::keep_alive_interval`] without frames, and the
+//!   connection is closed when it is not answered within [`Limits::keep_alive_timeout`];
 //! - a request head is at most [`Limits::max_header_bytes`] bytes and
 //!   [`Limits::max_headers`] header lines (hyper answers 431 past that);
 //! - a request body must keep arriving: a gap of [`Limits::body_idle_timeout`] or a total
 //!   over [`Limits::body_total_timeout`] fails the body read with [`BodyTimeout`], which the
-//!   body extractors answer with a `408 request-timeout` problem.
+//!   body extractors answer with a `408 timeout` problem.
+//!
+//! The handler timeout, [`Limits::request_timeout`], is a middleware of each service's router
+//! ([`crate::timeout`]), so that the recording middleware sees its answer.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -21,7 +30,7 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -29,12 +38,13 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode};
+use axum::http::Request;
 use axum::response::{IntoResponse, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
@@ -52,6 +62,15 @@ pub struct Limits {
     pub max_headers: usize,
     pub body_idle_timeout: Duration,
     pub body_total_timeout: Duration,
+    /// A connection with no request in progress for this long is closed.
+    pub idle_timeout: Duration,
+    /// HTTP/2: a PING after this long without a frame from the peer.
+    pub keep_alive_interval: Duration,
+    /// HTTP/2: the connection is closed when a PING is not answered within this.
+    pub keep_alive_timeout: Duration,
+    /// The handler timeout: a request not answered by then gets `408 timeout` (applied by
+    /// [`crate::timeout::layer`] in each service's router).
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -63,9 +82,17 @@ impl Default for Limits {
             max_headers: 100,
             body_idle_timeout: Duration::from_secs(10),
             body_total_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            keep_alive_interval: Duration::from_secs(20),
+            keep_alive_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
+
+/// How long a connection asked to close (idle or shutting down) may take to finish its
+/// goodbye while no request is in progress; then it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The error a request body yields when it stalls or takes too long.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -86,7 +113,7 @@ pub fn is_body_timeout(error: &(dyn StdError + 'static)) -> bool {
 
 /// The answer to a body that did not arrive in time.
 pub fn body_timeout_problem() -> Problem {
-    Problem::for_status(StatusCode::REQUEST_TIMEOUT)
+    Problem::timeout("the request body took too long to arrive")
 }
 
 /// Serves `app` with [`Limits::default`] until `shutdown`, then lets in-flight requests finish.
@@ -105,7 +132,20 @@ pub async fn serve_with(
     shutdown: CancellationToken,
     limits: Limits,
 ) -> std::io::Result<()> {
+    serve_on(listener, app, shutdown, limits, None).await
+}
+
+/// Serves `app` under `limits` until `shutdown`, over TLS when `tls` is given (ALPN picks
+/// HTTP/2 or HTTP/1.1), then lets in-flight requests finish.
+pub async fn serve_on(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+    limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<()> {
     let limits = Arc::new(limits);
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let idle = Arc::new(IdleQueue::default());
     // Connections hold a receiver; shutdown waits until all are dropped.
@@ -155,16 +195,14 @@ pub async fn serve_with(
             }
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(
-            stream,
+        let connection = Connection {
             remote,
-            app.clone(),
-            limits.clone(),
-            idle.clone(),
-            permit,
-            shutdown.clone(),
-            close_rx.clone(),
-        ));
+            app: app.clone(),
+            limits: limits.clone(),
+            shutdown: shutdown.clone(),
+            in_flight: close_rx.clone(),
+        };
+        tokio::spawn(connection.serve(stream, tls.clone(), idle.clone(), permit));
     }
     drop(close_rx);
     drop(listener);
@@ -172,91 +210,252 @@ pub async fn serve_with(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn serve_connection(
-    stream: TcpStream,
+/// What one accepted connection needs.
+struct Connection {
     remote: SocketAddr,
     app: axum::Router,
     limits: Arc<Limits>,
-    idle: Arc<IdleQueue>,
-    permit: OwnedSemaphorePermit,
     shutdown: CancellationToken,
-    close_rx: watch::Receiver<()>,
-) {
-    let _permit = permit;
-    // Held by the connection and by each of its requests: shutdown waits for all of them.
-    // Until the first bytes arrive the connection is idle and may be evicted.
-    let waiting = idle.push();
-    let protocol = tokio::select! {
-        () = shutdown.cancelled() => None,
-        () = waiting.evicted.cancelled() => None,
-        ready = tokio::time::timeout(limits.header_read_timeout, first_bytes(&stream)) => {
-            ready.ok().flatten()
-        }
-    };
-    waiting.started.store(true, Ordering::Release);
-    let Some(protocol) = protocol else {
-        return;
-    };
-    let body_limits = (limits.body_idle_timeout, limits.body_total_timeout);
-    let in_flight = close_rx;
-    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(remote));
-        let request = request.map(|body| Body::new(TimedBody::new(body, body_limits)));
-        let (app, in_flight) = (app.clone(), in_flight.clone());
-        // Each request runs in a task of its own, so that a client that goes away does not
-        // cancel its handler half-way (a database transaction left open, a call unrecorded):
-        // the handler finishes, and shutdown waits for it like for a connection.
-        let handler = tokio::spawn(async move {
-            let _in_flight = in_flight;
-            app.oneshot(request).await.unwrap_or_else(|e| match e {})
-        });
-        async move {
-            Ok::<Response, Infallible>(handler.await.unwrap_or_else(|e| {
-                tracing::error!(error = %e, "a request handler failed");
-                Problem::internal().into_response()
-            }))
-        }
-    });
-    let io = TokioIo::new(stream);
-    // One select loop for either protocol: serve, and on shutdown finish in-flight requests.
-    macro_rules! drive {
-        ($connection:expr) => {{
-            let connection = $connection;
-            tokio::pin!(connection);
-            let mut shutting_down = false;
-            loop {
-                tokio::select! {
-                    result = connection.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(error = %e, %remote, "connection ended with an error");
-                        }
-                        break;
+    /// Held by the connection and by each of its requests: shutdown waits for all of them.
+    in_flight: watch::Receiver<()>,
+}
+
+impl Connection {
+    async fn serve(
+        self,
+        stream: TcpStream,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        idle: Arc<IdleQueue>,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let _permit = permit;
+        // Until the first bytes arrive the connection is idle and may be evicted.
+        let waiting = idle.push();
+        let protocol = tokio::select! {
+            () = self.shutdown.cancelled() => None,
+            () = waiting.evicted.cancelled() => None,
+            ready = tokio::time::timeout(self.limits.header_read_timeout, first_bytes(&stream)) => {
+                ready.ok().flatten()
+            }
+        };
+        waiting.started.store(true, Ordering::Release);
+        let Some(protocol) = protocol else {
+            return;
+        };
+        let Some(tls) = tls else {
+            return self.drive(stream, protocol).await;
+        };
+        let handshake = tokio::select! {
+            () = self.shutdown.cancelled() => None,
+            done = tokio::time::timeout(self.limits.header_read_timeout, tls.accept(stream)) => {
+                match done {
+                    Ok(Ok(stream)) => Some(stream),
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, remote = %self.remote, "TLS handshake failed");
+                        None
                     }
-                    () = shutdown.cancelled(), if !shutting_down => {
-                        shutting_down = true;
-                        connection.as_mut().graceful_shutdown();
-                    }
+                    Err(_) => None,
                 }
             }
-        }};
+        };
+        let Some(stream) = handshake else {
+            return;
+        };
+        let protocol = match stream.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Protocol::Http2,
+            _ => Protocol::Http1,
+        };
+        self.drive(stream, protocol).await;
     }
-    if protocol == Protocol::Http2 {
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-            .max_concurrent_streams(128);
-        drive!(builder.serve_connection(io, service));
-    } else {
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .max_buf_size(limits.max_header_bytes.max(8192) + 16 * 1024)
-            .max_header_size(limits.max_header_bytes)
-            .max_headers(limits.max_headers);
-        drive!(builder.serve_connection(io, service).with_upgrades());
+
+    /// Serves HTTP on `io` until the peer leaves, the connection idles out, or shutdown has
+    /// let its requests finish.
+    async fn drive<S>(self, io: S, protocol: Protocol)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            remote,
+            app,
+            limits,
+            shutdown,
+            in_flight,
+        } = self;
+        let activity = Arc::new(Activity::default());
+        let body_limits = (limits.body_idle_timeout, limits.body_total_timeout);
+        let service = {
+            let activity = activity.clone();
+            hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                let active = activity.start();
+                request.extensions_mut().insert(ConnectInfo(remote));
+                let request = request.map(|body| Body::new(TimedBody::new(body, body_limits)));
+                let (app, in_flight) = (app.clone(), in_flight.clone());
+                // Each request runs in a task of its own, so that a client that goes away does
+                // not cancel its handler half-way (a database transaction left open, a call
+                // unrecorded): the handler finishes, and shutdown waits for it like for a
+                // connection.
+                let handler = tokio::spawn(async move {
+                    let _in_flight = in_flight;
+                    app.oneshot(request).await.unwrap_or_else(|e| match e {})
+                });
+                async move {
+                    let response = handler.await.unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "a request handler failed");
+                        Problem::internal().into_response()
+                    });
+                    // The stream stays open until its response body is sent (or dropped).
+                    Ok::<Response, Infallible>(response.map(|body| {
+                        Body::new(ActiveBody {
+                            inner: body,
+                            _active: active,
+                        })
+                    }))
+                }
+            })
+        };
+        let io = TokioIo::new(io);
+        // One select loop for either protocol: serve; close when idle; on shutdown finish
+        // in-flight requests. A connection asked to close that has no request in progress
+        // and has not finished within CLOSE_GRACE is dropped (a peer that never answers the
+        // HTTP/2 GOAWAY's PING would otherwise hold it).
+        macro_rules! drive {
+            ($connection:expr) => {{
+                let connection = $connection;
+                tokio::pin!(connection);
+                let mut closing = false;
+                let check = tokio::time::sleep(limits.idle_timeout);
+                tokio::pin!(check);
+                loop {
+                    tokio::select! {
+                        result = connection.as_mut() => {
+                            if let Err(e) = result {
+                                tracing::debug!(error = %e, %remote, "connection ended with an error");
+                            }
+                            break;
+                        }
+                        () = shutdown.cancelled(), if !closing => {
+                            closing = true;
+                            connection.as_mut().graceful_shutdown();
+                            check.as_mut().reset(Instant::now() + CLOSE_GRACE);
+                        }
+                        () = check.as_mut() => {
+                            if closing {
+                                if activity.active() == 0 {
+                                    break;
+                                }
+                                check.as_mut().reset(Instant::now() + CLOSE_GRACE);
+                            } else {
+                                match activity.idle_until(limits.idle_timeout) {
+                                    Some(next) => check.as_mut().reset(next),
+                                    None => {
+                                        tracing::debug!(%remote, "closing an idle connection");
+                                        closing = true;
+                                        connection.as_mut().graceful_shutdown();
+                                        check.as_mut().reset(Instant::now() + CLOSE_GRACE);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }};
+        }
+        if protocol == Protocol::Http2 {
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+                .max_concurrent_streams(128)
+                .keep_alive_interval(limits.keep_alive_interval)
+                .keep_alive_timeout(limits.keep_alive_timeout);
+            drive!(builder.serve_connection(io, service));
+        } else {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(limits.max_header_bytes.max(8192) + 16 * 1024)
+                .max_header_size(limits.max_header_bytes)
+                .max_headers(limits.max_headers);
+            drive!(builder.serve_connection(io, service).with_upgrades());
+        }
+    }
+}
+
+/// Requests in progress on one connection, and when the last one ended.
+struct Activity {
+    active: AtomicUsize,
+    origin: std::time::Instant,
+    /// Milliseconds after `origin` when the connection last had no request in progress.
+    last_ms: AtomicU64,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            active: AtomicUsize::new(0),
+            origin: std::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Activity {
+    fn start(self: &Arc<Self>) -> ActiveGuard {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        ActiveGuard(self.clone())
+    }
+
+    fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// When to look again if the connection is not yet idle for `idle`; None once it is.
+    fn idle_until(&self, idle: Duration) -> Option<Instant> {
+        let now = Instant::now();
+        if self.active() > 0 {
+            return Some(now + idle);
+        }
+        let last = self.origin + Duration::from_millis(self.last_ms.load(Ordering::Acquire));
+        let due = tokio::time::Instant::from_std(last) + idle;
+        (due > now).then_some(due)
+    }
+}
+
+/// One request in progress; dropped when its response has been sent.
+struct ActiveGuard(Arc<Activity>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_ms.fetch_max(ms, Ordering::AcqRel);
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its request counted as in progress until it is dropped.
+struct ActiveBody {
+    inner: Body,
+    _active: ActiveGuard,
+}
+
+impl HttpBody for ActiveBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -376,6 +575,7 @@ impl HttpBody for TimedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn timeouts_are_found_in_source_chains() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use platform::auth::Verifier;
-use tokio::net::TcpListener;
+use platform::serving::Serving;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
@@ -15,9 +15,8 @@ use crate::store;
 use crate::transparency::{Signer, SigningStatus};
 
 pub struct Application {
-    listener: TcpListener,
+    serving: Serving,
     router: axum::Router,
-    local_addr: SocketAddr,
     signer: Signer,
     checkpoint_interval: Duration,
 }
@@ -45,10 +44,7 @@ impl Application {
         }
         let verifier = Arc::new(Verifier::new(&config.auth)?);
         verifier.warm_up().await;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let local_addr = listener.local_addr()?;
+        let serving = Serving::bind(config.listen, config.server).await?;
         let signing = Arc::new(SigningStatus::default());
         let signer = Signer {
             store: store.clone(),
@@ -61,40 +57,72 @@ impl Application {
             origin = %config.log_origin,
             "checkpoints are signed with this key"
         );
-        let router = api::router(AppState {
-            store,
-            verifier,
-            signing,
-            full_walks: Arc::default(),
-        });
+        let router = api::router(
+            AppState {
+                store,
+                verifier,
+                signing,
+                draining: serving.draining(),
+                full_walks: Arc::default(),
+            },
+            api::Serve {
+                request_timeout: serving.limits().request_timeout,
+                metrics: serving.metrics_on_main(),
+            },
+        );
         Ok(Application {
-            listener,
+            serving,
             router,
-            local_addr,
             signer,
             checkpoint_interval: config.checkpoint_interval,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.serving.local_addr()
     }
 
-    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish within the
-    /// grace period.
+    /// Where `/metrics` is served when it has a listener of its own (`TXLOG_METRICS_LISTEN`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.serving.metrics_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled; then `/readyz` answers 503 while the listener
+    /// keeps serving for the shutdown delay, then in-flight requests finish within the grace
+    /// period.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr, "txlog-service listening on http://{}", self.local_addr);
-        let signing = tokio::spawn(self.signer.run(self.checkpoint_interval, shutdown.clone()));
-        let server = platform::http::serve(self.listener, self.router, shutdown.clone());
+        let local_addr = self.local_addr();
+        tracing::info!(
+            address = %local_addr,
+            metrics = ?self.metrics_addr(),
+            "txlog-service listening on {}://{local_addr}",
+            self.serving.scheme()
+        );
+        let delay = self.serving.shutdown_delay();
+        // Checkpoints keep being signed while requests are still served.
+        let signer_stop = CancellationToken::new();
+        let signing = tokio::spawn(
+            self.signer
+                .run(self.checkpoint_interval, signer_stop.clone()),
+        );
+        let server = self.serving.run(self.router, shutdown.clone());
         tokio::pin!(server);
         tokio::select! {
             result = &mut server => result.context("the HTTP server failed")?,
             () = async {
                 shutdown.cancelled().await;
-                tokio::time::sleep(platform::shutdown::GRACE_PERIOD).await;
+                tokio::time::sleep(delay + platform::shutdown::GRACE_PERIOD).await;
             } => tracing::warn!("requests still in flight after the grace period were dropped"),
         }
-        signing.abort();
+        signer_stop.cancel();
+        // Let a checkpoint being signed finish rather than cut it off.
+        let mut signing = signing;
+        if tokio::time::timeout(Duration::from_secs(5), &mut signing)
+            .await
+            .is_err()
+        {
+            signing.abort();
+        }
         tracing::info!("txlog-service stopped");
         Ok(())
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use platform::auth::AuthConfig;
 pub use platform::config::redact_url;
 use platform::config::{env_or, listen_addr, optional_env, ConfigError};
+use platform::serving::ServerConfig;
 
 use crate::transparency::LogKey;
 
@@ -33,6 +34,8 @@ pub struct Config {
     /// The first line of every checkpoint.
     pub log_origin: String,
     pub checkpoint_interval: Duration,
+    /// Limits, TLS, the metrics listener and the shutdown delay.
+    pub server: ServerConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for Config {
             .field("signing_key", &self.signing_key)
             .field("log_origin", &self.log_origin)
             .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("server", &self.server)
             .finish()
     }
 }
@@ -60,6 +64,7 @@ impl Config {
             signing_key: Arc::new(signing_key_from_env()?),
             log_origin: log_origin_from_env()?,
             checkpoint_interval: checkpoint_interval_from_env()?,
+            server: ServerConfig::from_env("TXLOG", listen)?,
         })
     }
 }

@@ -20,6 +20,10 @@ Environment:
   TXLOG_SIGNING_KEY_FILE      a file holding it (one of the two is required)
   TXLOG_LOG_ORIGIN            first line of every checkpoint (default ordersys/txlog)
   TXLOG_CHECKPOINT_INTERVAL_MS how often new records are signed (default 1000)
+  TXLOG_SHUTDOWN_DELAY        after SIGTERM, keep serving this long with /readyz at 503 (default 5s; e.g. 500ms, 0)
+  TXLOG_TLS_CERT_FILE         PEM certificate chain: serve HTTPS (with TXLOG_TLS_KEY_FILE; reloaded on change)
+  TXLOG_TLS_KEY_FILE          PEM private key of that certificate
+  TXLOG_METRICS_LISTEN        serve /metrics only on this address, plain HTTP (default: on TXLOG_LISTEN)
   LOG_FORMAT                  json or pretty (default: pretty on a terminal, else json)
   RUST_LOG                    log filter (default info)
   OTEL_EXPORTER_OTLP_ENDPOINT OTLP export of logs and traces";

@@ -208,3 +208,180 @@ fn after_setup_the_service_starts_without_a_warning() {
     assert!(listening, "the service did not start listening");
     assert!(complaints.is_empty(), "{complaints:#?}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A CA and a `localhost` certificate it signed, written as PEM files in `dir`: (CA
+/// certificate PEM, cert file, key file).
+fn tls_files(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let (cert_file, key_file) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    (ca.pem(), cert_file, key_file)
+}
+
+#[test]
+fn listener_settings_are_checked_with_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, key) = tls_files(dir.path());
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not pem").unwrap();
+    let cert = cert.display().to_string();
+    let key = key.display().to_string();
+    let garbage = garbage.display().to_string();
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("TXLOG_SHUTDOWN_DELAY", "5")], "TXLOG_SHUTDOWN_DELAY"),
+        (
+            vec![("TXLOG_SHUTDOWN_DELAY", "-1s")],
+            "TXLOG_SHUTDOWN_DELAY",
+        ),
+        (vec![("TXLOG_SHUTDOWN_DELAY", "1h")], "TXLOG_SHUTDOWN_DELAY"),
+        (
+            vec![("TXLOG_METRICS_LISTEN", "nowhere")],
+            "TXLOG_METRICS_LISTEN",
+        ),
+        (
+            vec![
+                ("TXLOG_LISTEN", "127.0.0.1:9464"),
+                ("TXLOG_METRICS_LISTEN", "127.0.0.1:9464"),
+            ],
+            "TXLOG_METRICS_LISTEN",
+        ),
+        (vec![("TXLOG_TLS_CERT_FILE", &cert)], "TXLOG_TLS_KEY_FILE"),
+        (vec![("TXLOG_TLS_KEY_FILE", &key)], "TXLOG_TLS_CERT_FILE"),
+        (
+            vec![
+                ("TXLOG_TLS_CERT_FILE", "/nonexistent.pem"),
+                ("TXLOG_TLS_KEY_FILE", &key),
+            ],
+            "TXLOG_TLS_CERT_FILE",
+        ),
+        (
+            vec![
+                ("TXLOG_TLS_CERT_FILE", &garbage),
+                ("TXLOG_TLS_KEY_FILE", &key),
+            ],
+            "TXLOG_TLS_CERT_FILE",
+        ),
+        (
+            vec![
+                ("TXLOG_TLS_CERT_FILE", &cert),
+                ("TXLOG_TLS_KEY_FILE", &garbage),
+            ],
+            "TXLOG_TLS_KEY_FILE",
+        ),
+    ];
+    for (env, var) in cases {
+        let mut cmd = command("sqlite://unused.db");
+        cmd.envs(env.iter().copied());
+        let output = cmd.output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{env:?}");
+        let (_, stderr) = text(&output);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(var), "{env:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_port_and_https_on_the_main_one() {
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let mut cmd = command(&db.url);
+    cmd.env("TXLOG_METRICS_LISTEN", &metrics_addr)
+        .env("TXLOG_TLS_CERT_FILE", &cert)
+        .env("TXLOG_TLS_KEY_FILE", &key);
+    let service = ServiceProcess::start_command(cmd);
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let main = format!("https://localhost:{}", service.addr.port());
+    let ready = https.get(format!("{main}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.version(), reqwest::Version::HTTP_11);
+    let hidden = https.get(format!("{main}/metrics")).send().await.unwrap();
+    assert_eq!(hidden.status(), 404);
+    // Plain HTTP on the TLS port gets no answer.
+    assert!(reqwest::get(service.url("/readyz")).await.is_err());
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
+    let other = reqwest::get(format!("http://{metrics_addr}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+}
+
+#[tokio::test]
+async fn after_sigterm_readyz_is_503_and_requests_are_served_for_the_delay() {
+    let db = TestDb::new(Backend::Sqlite).unwrap();
+    let mut cmd = command(&db.url);
+    cmd.env("TXLOG_SHUTDOWN_DELAY", "2s");
+    let service = ServiceProcess::start_command(cmd);
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(service.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let signalled = std::time::Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &service.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut saw_503 = false;
+    while signalled.elapsed() < std::time::Duration::from_millis(1500) {
+        // A new connection each time: the listener still accepts.
+        let fresh = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let ready = fresh.get(service.url("/readyz")).send().await.unwrap();
+        if ready.status() == 503 {
+            saw_503 = true;
+            let list = fresh
+                .get(service.url("/v1/transactions?limit=1"))
+                .bearer_auth(common::token("auditor", common::READ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(list.status(), 200);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(saw_503, "/readyz never answered 503 after SIGTERM");
+    let status = tokio::task::spawn_blocking(move || service.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let took = signalled.elapsed();
+    assert!(
+        took >= std::time::Duration::from_secs(2) && took < std::time::Duration::from_secs(10),
+        "stopped after {took:?}"
+    );
+}

@@ -8,12 +8,15 @@ mod ops;
 mod orders;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{middleware, Router};
 use platform::auth::{AuthState, Verifier};
 use platform::http::BODY_LIMIT;
+use platform::timeout::{HandlerTimeout, Writes};
+use tokio_util::sync::CancellationToken;
 
 use crate::recording::Recording;
 use crate::store::OrderStore;
@@ -27,13 +30,29 @@ pub const REALM: &str = "order-service";
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn OrderStore>,
+    /// Cancelled once the service is asked to stop: `/readyz` answers 503 from then on.
+    pub draining: CancellationToken,
+}
+
+/// How the router serves, from the listener settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Serve {
+    /// The handler timeout (`408 timeout`).
+    pub request_timeout: Duration,
+    /// Whether `/metrics` is served here (false when it has a listener of its own).
+    pub metrics: bool,
 }
 
 /// The whole application: the order API behind authentication and call recording, and the
 /// operational endpoints.
-pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) -> Router {
+pub fn router(
+    state: AppState,
+    verifier: Arc<Verifier>,
+    recording: Recording,
+    serve: Serve,
+) -> Router {
     platform::metrics::handle();
-    let api = Router::new()
+    let mut api = Router::new()
         .route("/v1/orders", get(orders::list).post(orders::create))
         .route(
             "/v1/orders/{id}",
@@ -42,8 +61,11 @@ pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) ->
                 .delete(orders::delete),
         )
         .route("/healthz", get(platform::health::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(platform::metrics::render))
+        .route("/readyz", get(ops::readyz));
+    if serve.metrics {
+        api = api.route("/metrics", get(platform::metrics::render));
+    }
+    let api = api
         .with_state(state)
         .merge(ops::docs())
         .fallback(platform::http::not_found);
@@ -58,6 +80,15 @@ pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) ->
     .layer(middleware::from_fn(platform::http::problem_json))
     .layer(tower_http::catch_panic::CatchPanicLayer::custom(
         platform::http::panic_to_problem,
+    ))
+    // Inside the recording, so that a timed-out call is recorded with its 408; the handlers
+    // mark their writes, which the timeout then never cancels (see platform::timeout).
+    .layer(middleware::from_fn_with_state(
+        HandlerTimeout {
+            after: serve.request_timeout,
+            writes: Writes::Marked,
+        },
+        platform::timeout::layer,
     ))
     .layer(middleware::from_fn_with_state(
         recording,

@@ -63,6 +63,8 @@ pub async fn create(
         caller: caller.sub.clone(),
         key,
     });
+    // From here on the handler timeout lets this request finish (see platform::timeout).
+    platform::timeout::begin_write();
     if let Some(replayed) = claim(&app, key.as_ref(), &bytes).await? {
         return Ok(replayed);
     }
@@ -196,6 +198,7 @@ pub async fn update(
                 Some(next.id),
             )
         });
+        platform::timeout::begin_write();
         if app
             .store
             .update(&next, order.version, event.as_ref())
@@ -254,6 +257,7 @@ pub async fn delete(
                 Some(order.id),
             )
         });
+        platform::timeout::begin_write();
         if app
             .store
             .delete(order.id, order.version, event.as_ref())

@@ -92,12 +92,23 @@ impl TestApp {
     }
 
     pub async fn spawn_on(database_url: &str, auth: AuthConfig, receiver: Receiver) -> Self {
+        Self::spawn_with(database_url, auth, receiver, Default::default()).await
+    }
+
+    /// [`TestApp::spawn_on`] with these listener settings (limits, shutdown delay…).
+    pub async fn spawn_with(
+        database_url: &str,
+        auth: AuthConfig,
+        receiver: Receiver,
+        server: platform::serving::ServerConfig,
+    ) -> Self {
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: database_url.to_owned(),
             txlog_url: receiver.base.clone(),
             txlog_auth: TxlogAuth::Static("delivery-token".into()),
             auth,
+            server,
         };
         let app = Application::build(config)
             .await

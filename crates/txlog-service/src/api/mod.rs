@@ -10,6 +10,7 @@ pub mod validate;
 mod verify;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::Method;
@@ -18,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use platform::auth::{AuthState, Verifier};
+use platform::timeout::{HandlerTimeout, Writes};
 use platform::Problem;
+use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
@@ -39,14 +42,25 @@ pub struct AppState {
     pub signing: Arc<SigningStatus>,
     /// Who may start a full walk of the chain now.
     pub full_walks: Arc<verify::FullWalks>,
+    /// Cancelled once the service is asked to stop: `/readyz` answers 503 from then on.
+    pub draining: CancellationToken,
+}
+
+/// How the router serves, from the listener settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Serve {
+    /// The handler timeout (`408 timeout`).
+    pub request_timeout: Duration,
+    /// Whether `/metrics` is served here (false when it has a listener of its own).
+    pub metrics: bool,
 }
 
 /// The whole application: routes, API description and the middleware stack.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, serve: Serve) -> Router {
     let auth = AuthState {
         verifier: state.verifier.clone(),
     };
-    Router::new()
+    let mut routes = Router::new()
         .route(
             "/v1/transactions",
             get(list::list)
@@ -62,13 +76,24 @@ pub fn router(state: AppState) -> Router {
             get(transactions::get_one),
         )
         .route("/healthz", get(platform::health::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(platform::metrics::render))
+        .route("/readyz", get(ops::readyz));
+    if serve.metrics {
+        routes = routes.route("/metrics", get(platform::metrics::render));
+    }
+    routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .fallback(fallback)
         .with_state(state)
         .layer(from_fn_with_state(auth, platform::auth::authenticate))
         .layer(catch_panic())
+        // Appends (POST) are writes from their start: the timeout never cancels them.
+        .layer(from_fn_with_state(
+            HandlerTimeout {
+                after: serve.request_timeout,
+                writes: Writes::UnsafeMethods,
+            },
+            platform::timeout::layer,
+        ))
         .layer(from_fn(platform::metrics::track))
         .layer(from_fn(platform::http::problem_json))
         .layer(from_fn(platform::http::access_log))

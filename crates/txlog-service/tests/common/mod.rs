@@ -305,6 +305,7 @@ pub fn config(url: &str, private_key: &str) -> Config {
         signing_key: std::sync::Arc::new(LogKey::parse(private_key).unwrap()),
         log_origin: ORIGIN.to_owned(),
         checkpoint_interval: std::time::Duration::from_millis(100),
+        server: Default::default(),
     }
 }
 

@@ -31,6 +31,8 @@ pub fn command(database_url: &str) -> Command {
         .env("TXLOG_LOG_ORIGIN", super::ORIGIN)
         .env("TXLOG_CHECKPOINT_INTERVAL_MS", "1000")
         .env("TXLOG_LISTEN", "127.0.0.1:0")
+        // Stop at once unless a test asks for the drain delay.
+        .env("TXLOG_SHUTDOWN_DELAY", "0")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info");
     command
@@ -39,7 +41,13 @@ pub fn command(database_url: &str) -> Command {
 impl ServiceProcess {
     /// Starts the service and waits for its "listening" log line.
     pub fn start(database_url: &str) -> ServiceProcess {
-        let mut child = command(database_url)
+        Self::start_command(command(database_url))
+    }
+
+    /// Starts `command` (from [`command`], with more settings) and waits for its "listening"
+    /// log line.
+    pub fn start_command(mut command: Command) -> ServiceProcess {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -85,6 +93,10 @@ impl ServiceProcess {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
