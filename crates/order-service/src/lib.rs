@@ -11,7 +11,7 @@ pub mod store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use platform::auth::Verifier;
+use platform::auth::{AuthState, Verifier};
 use platform::shutdown::GRACE_PERIOD;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -59,11 +59,12 @@ impl Application {
             enabled: recording == CallRecording::On,
             body_limit: platform::http::BODY_LIMIT,
         };
+        let auth = AuthState::new(verifier).with_rate_limit(config.rate_limit);
         let router = api::router(
             api::AppState {
                 store: store.clone(),
             },
-            verifier,
+            auth,
             recording,
         );
         let listener = TcpListener::bind(config.listen).await?;

@@ -20,11 +20,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use platform::auth::{AuthConfig, KeyConfig};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{database_url, order_body, tempdir, token, Backend, Receiver, TestApp, SECRET};
+use support::{
+    database_url, order_body, tempdir, token, Backend, Receiver, TestApp, AUDIENCE, SECRET,
+};
 
 const CHALLENGE: &str = r#"Bearer realm="order-service""#;
 const INVALID: &str = r#"Bearer realm="order-service", error="invalid_token""#;
-const AUDIENCE: &str = "urn:ordersys:order-service";
 const RW: &str = "orders:read orders:write";
 
 // ---------------------------------------------------------------------------------------------
@@ -39,7 +40,7 @@ fn now() -> i64 {
 
 /// Valid claims for `alice` with read and write scopes, for one hour.
 fn claims() -> Value {
-    json!({"sub": "alice", "scope": RW, "iat": now(), "exp": now() + 3600})
+    json!({"sub": "alice", "aud": AUDIENCE, "scope": RW, "iat": now(), "exp": now() + 3600})
 }
 
 fn with(mut claims: Value, patch: Value) -> Value {
@@ -83,13 +84,8 @@ async fn spawn(auth: AuthConfig) -> TestApp {
     .await
 }
 
-fn auth(keys: KeyConfig, audience: Option<&str>) -> AuthConfig {
-    AuthConfig {
-        keys,
-        audience: audience.map(str::to_owned),
-        realm: "order-service".into(),
-        prefix: "ORDERS".into(),
-    }
+fn auth(keys: KeyConfig) -> AuthConfig {
+    AuthConfig::new("ORDERS", order_service::api::REALM, keys, AUDIENCE)
 }
 
 /// `GET /v1/orders` with this raw `Authorization` header (or none).
@@ -519,7 +515,7 @@ async fn every_scope_claim_shape_grants_scopes() {
     for (case, patch) in shapes("orders:read", "orders:write") {
         let tok = hs256(
             SECRET.as_bytes(),
-            &with(json!({"sub": "shape-user", "exp": now() + 600}), patch),
+            &with(json!({"sub": "shape-user", "aud": AUDIENCE, "exp": now() + 600}), patch),
         );
         let r = app
             .http
@@ -537,7 +533,7 @@ async fn every_scope_claim_shape_grants_scopes() {
     for (case, patch) in shapes("profile", "email") {
         let tok = hs256(
             SECRET.as_bytes(),
-            &with(json!({"sub": "shape-user", "exp": now() + 600}), patch),
+            &with(json!({"sub": "shape-user", "aud": AUDIENCE, "exp": now() + 600}), patch),
         );
         assert_eq!(
             list(&app, &tok).await.status(),
@@ -547,7 +543,7 @@ async fn every_scope_claim_shape_grants_scopes() {
     }
     // Scopes from several shapes add up.
     let mixed = with(
-        json!({"sub": "mixed", "exp": now() + 600}),
+        json!({"sub": "mixed", "aud": AUDIENCE, "exp": now() + 600}),
         json!({"scp": "orders:read", "realm_access": {"roles": ["orders:write"]}}),
     );
     let tok = hs256(SECRET.as_bytes(), &mixed);
@@ -607,10 +603,7 @@ async fn refused_calls_are_recorded_as_denied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hmac_signed_with_the_public_key_is_refused() {
     let rsa = keypair("rsa");
-    let app = spawn(auth(
-        KeyConfig::PublicKeyFile(rsa.public_path.clone()),
-        None,
-    ))
+    let app = spawn(auth(KeyConfig::PublicKeyFile(rsa.public_path.clone())))
     .await;
     accepted(
         &app,
@@ -651,10 +644,7 @@ async fn hmac_signed_with_the_public_key_is_refused() {
 
 async fn pem_mode_accepts(kind: &str, alg: Algorithm) {
     let key = keypair(kind);
-    let app = spawn(auth(
-        KeyConfig::PublicKeyFile(key.public_path.clone()),
-        None,
-    ))
+    let app = spawn(auth(KeyConfig::PublicKeyFile(key.public_path.clone())))
     .await;
     let good = sign(alg, None, &key.encoding_key(), &claims());
     accepted(
@@ -715,7 +705,7 @@ async fn ec_public_key_accepts_es256() {
     // An RS256 token is refused by an EC key even when correctly signed by some RSA key.
     let ec = keypair("ec");
     let rsa = keypair("rsa");
-    let app = spawn(auth(KeyConfig::PublicKeyFile(ec.public_path.clone()), None)).await;
+    let app = spawn(auth(KeyConfig::PublicKeyFile(ec.public_path.clone()))).await;
     refused(
         &app,
         &sign(Algorithm::RS256, None, &rsa.encoding_key(), &claims()),
@@ -737,7 +727,7 @@ async fn issuer_and_audience_are_checked() {
     let rsa = keypair("rsa");
     let server = KeyServer::start(vec![rsa.rsa_jwk("k1")]).await;
     let issuer = server.base.clone();
-    let app = spawn(auth(KeyConfig::Issuer(issuer.clone()), Some(AUDIENCE))).await;
+    let app = spawn(auth(KeyConfig::Issuer(issuer.clone()))).await;
     let key = rsa.encoding_key();
     let good = with(claims(), json!({"iss": issuer, "aud": AUDIENCE}));
     let rs = |claims: &Value| sign(Algorithm::RS256, Some("k1"), &key, claims);
@@ -830,7 +820,7 @@ async fn an_issuer_with_a_trailing_slash_is_the_same_issuer() {
     let server = KeyServer::start(vec![rsa.rsa_jwk("k1")]).await;
     let slashed = format!("{}/", server.base);
     server.announce_issuer(&slashed);
-    let app = spawn(auth(KeyConfig::Issuer(server.base.clone()), Some(AUDIENCE))).await;
+    let app = spawn(auth(KeyConfig::Issuer(server.base.clone()))).await;
     let key = rsa.encoding_key();
     let good = with(claims(), json!({"iss": slashed, "aud": AUDIENCE}));
     accepted(
@@ -859,7 +849,7 @@ async fn an_issuer_with_a_trailing_slash_is_the_same_issuer() {
 async fn jwks_url_checks_the_audience() {
     let rsa = keypair("rsa");
     let server = KeyServer::start(vec![rsa.rsa_jwk("k1")]).await;
-    let app = spawn(auth(KeyConfig::JwksUrl(server.jwks_url()), Some(AUDIENCE))).await;
+    let app = spawn(auth(KeyConfig::JwksUrl(server.jwks_url()))).await;
     let key = rsa.encoding_key();
     let good = with(claims(), json!({"aud": AUDIENCE}));
     accepted(
@@ -915,7 +905,7 @@ async fn unknown_kid_refreshes_the_jwks_at_most_once_per_30_seconds() {
     let old = keypair("rsa");
     let new = keypair("rsa");
     let server = KeyServer::start(vec![old.rsa_jwk("old")]).await;
-    let app = spawn(auth(KeyConfig::JwksUrl(server.jwks_url()), Some(AUDIENCE))).await;
+    let app = spawn(auth(KeyConfig::JwksUrl(server.jwks_url()))).await;
     // The service fetched the key set while starting, before this instant.
     let fetched = Instant::now();
     assert_eq!(server.fetches(), 1, "one fetch at start-up");

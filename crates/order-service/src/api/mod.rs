@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{middleware, Router};
-use platform::auth::{AuthState, Verifier};
+use platform::auth::AuthState;
 use platform::http::BODY_LIMIT;
 
 use crate::recording::Recording;
@@ -31,7 +31,7 @@ pub struct AppState {
 
 /// The whole application: the order API behind authentication and call recording, and the
 /// operational endpoints.
-pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) -> Router {
+pub fn router(state: AppState, auth: AuthState, recording: Recording) -> Router {
     platform::metrics::handle();
     let api = Router::new()
         .route("/v1/orders", get(orders::list).post(orders::create))
@@ -52,7 +52,7 @@ pub fn router(state: AppState, verifier: Arc<Verifier>, recording: Recording) ->
         crate::recording::capture_body,
     ))
     .layer(middleware::from_fn_with_state(
-        AuthState { verifier },
+        auth,
         platform::auth::authenticate,
     ))
     .layer(middleware::from_fn(platform::http::problem_json))

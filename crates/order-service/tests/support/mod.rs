@@ -12,6 +12,7 @@ use order_service::outbox::TxlogAuth;
 use order_service::store::OrderStore;
 use order_service::{Application, Config};
 use platform::auth::{AuthConfig, KeyConfig};
+use platform::rate_limit::RateLimit;
 use tokio_util::sync::CancellationToken;
 
 pub use receiver::Receiver;
@@ -59,18 +60,21 @@ pub fn tempdir() -> std::path::PathBuf {
     dir
 }
 
+/// The `aud` the order service expects in tests.
+pub const AUDIENCE: &str = "urn:ordersys:order-service";
+
 pub fn hs256_auth() -> AuthConfig {
-    AuthConfig {
-        keys: KeyConfig::Hs256Secret(SECRET.into()),
-        audience: None,
-        realm: "order-service".into(),
-        prefix: "ORDERS".into(),
-    }
+    AuthConfig::new(
+        "ORDERS",
+        order_service::api::REALM,
+        KeyConfig::Hs256Secret(SECRET.into()),
+        AUDIENCE,
+    )
 }
 
 /// A token signed with the test secret.
 pub fn token(sub: &str, scopes: &str) -> String {
-    platform::auth::dev::sign_hs256(SECRET, sub, scopes, 3600)
+    platform::auth::dev::sign_hs256(SECRET, AUDIENCE, sub, scopes, 3600)
 }
 
 pub struct TestApp {
@@ -91,13 +95,24 @@ impl TestApp {
         Self::spawn_on(&url, hs256_auth(), Receiver::start().await).await
     }
 
+    /// Without rate limits: tests call in bursts (see `spawn_limited`).
     pub async fn spawn_on(database_url: &str, auth: AuthConfig, receiver: Receiver) -> Self {
+        Self::spawn_limited(database_url, auth, receiver, RateLimit::off()).await
+    }
+
+    pub async fn spawn_limited(
+        database_url: &str,
+        auth: AuthConfig,
+        receiver: Receiver,
+        rate_limit: RateLimit,
+    ) -> Self {
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: database_url.to_owned(),
             txlog_url: receiver.base.clone(),
             txlog_auth: TxlogAuth::Static("delivery-token".into()),
             auth,
+            rate_limit,
         };
         let app = Application::build(config)
             .await

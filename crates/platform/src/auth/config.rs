@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
-use crate::config::{optional_env, ConfigError};
+use super::Clock;
+use crate::config::{optional_env, secure_url, ConfigError};
 
 /// Where verification keys come from.
 #[derive(Clone)]
@@ -15,11 +16,14 @@ pub enum KeyConfig {
 #[derive(Clone)]
 pub struct AuthConfig {
     pub keys: KeyConfig,
-    pub audience: Option<String>,
+    /// The `aud` every token must name (`<P>_AUTH_AUDIENCE`, required in every mode).
+    pub audience: String,
     /// The `realm` of `WWW-Authenticate` challenges.
     pub realm: String,
     /// `ORDERS` or `TXLOG`: names variables in error messages.
     pub prefix: String,
+    /// The time the JWKS cache runs on (the system's, except in tests).
+    pub clock: Clock,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -38,8 +42,26 @@ impl std::fmt::Debug for AuthConfig {
 }
 
 impl AuthConfig {
+    /// Settings for the service whose variables start with `prefix` (`ORDERS`, `TXLOG`) and
+    /// whose challenges name `realm`.
+    pub fn new(prefix: &str, realm: &str, keys: KeyConfig, audience: impl Into<String>) -> Self {
+        Self {
+            keys,
+            audience: audience.into(),
+            realm: realm.to_owned(),
+            prefix: prefix.to_owned(),
+            clock: Clock::system(),
+        }
+    }
+
+    /// The same settings, with the JWKS cache running on `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Reads `<prefix>_AUTH_ISSUER`, `_JWKS_URL`, `_AUDIENCE`, `_HS256_SECRET`, `_PUBLIC_KEY_FILE`.
-    /// Exactly one key source must be set; issuer and JWKS need an audience.
+    /// Exactly one key source must be set, and the audience always.
     pub fn from_env(prefix: &str, realm: &str) -> Result<Self, ConfigError> {
         let var = |name: &str| format!("{prefix}_AUTH_{name}");
         let issuer = optional_env(&var("ISSUER"))?;
@@ -69,10 +91,10 @@ impl AuthConfig {
             }
             [_] => {
                 if let Some(url) = issuer {
-                    check_url(&var("ISSUER"), &url)?;
+                    secure_url(&var("ISSUER"), &url)?;
                     KeyConfig::Issuer(url.trim_end_matches('/').to_owned())
                 } else if let Some(url) = jwks {
-                    check_url(&var("JWKS_URL"), &url)?;
+                    secure_url(&var("JWKS_URL"), &url)?;
                     KeyConfig::JwksUrl(url)
                 } else if let Some(secret) = secret {
                     if secret.len() < 32 {
@@ -90,24 +112,12 @@ impl AuthConfig {
                 ))
             }
         };
-        if matches!(keys, KeyConfig::Issuer(_) | KeyConfig::JwksUrl(_)) && audience.is_none() {
-            return Err(ConfigError::new(
+        let audience = audience.ok_or_else(|| {
+            ConfigError::new(
                 var("AUDIENCE"),
-                "is required with an issuer or a JWKS URL",
-            ));
-        }
-        Ok(Self {
-            keys,
-            audience,
-            realm: realm.to_owned(),
-            prefix: prefix.to_owned(),
-        })
-    }
-}
-
-fn check_url(var: &str, url: &str) -> Result<(), ConfigError> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
-        _ => Err(ConfigError::new(var, "must be an http(s) URL")),
+                "is required: the `aud` every token must name (for example the service's client id at the identity provider)",
+            )
+        })?;
+        Ok(Self::new(prefix, realm, keys, audience.trim()))
     }
 }

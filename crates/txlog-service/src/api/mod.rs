@@ -41,9 +41,7 @@ pub struct AppState {
 
 /// The whole application: routes, API description and the middleware stack.
 pub fn router(state: AppState) -> Router {
-    let auth = AuthState {
-        verifier: state.verifier.clone(),
-    };
+    let auth = AuthState::new(state.verifier.clone());
     Router::new()
         .route(
             "/v1/transactions",
