@@ -247,9 +247,8 @@ fn times_that_are_not_numbers_are_refused() {
         for (k, v) in patch.as_object().unwrap() {
             claims[k] = v.clone();
         }
-        assert_eq!(
-            verify(&signed_claims(&claims)),
-            Err(AuthError::Invalid("a claim has the wrong type".into())),
+        assert!(
+            matches!(verify(&signed_claims(&claims)), Err(AuthError::Invalid(_))),
             "{case}: {claims}"
         );
     }

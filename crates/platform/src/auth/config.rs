@@ -63,12 +63,21 @@ impl AuthConfig {
     /// Reads `<prefix>_AUTH_ISSUER`, `_JWKS_URL`, `_AUDIENCE`, `_HS256_SECRET`, `_PUBLIC_KEY_FILE`.
     /// Exactly one key source must be set, and the audience always.
     pub fn from_env(prefix: &str, realm: &str) -> Result<Self, ConfigError> {
+        Self::from_lookup(prefix, realm, optional_env)
+    }
+
+    /// [`AuthConfig::from_env`] with the variables read through `lookup`.
+    fn from_lookup(
+        prefix: &str,
+        realm: &str,
+        lookup: impl Fn(&str) -> Result<Option<String>, ConfigError>,
+    ) -> Result<Self, ConfigError> {
         let var = |name: &str| format!("{prefix}_AUTH_{name}");
-        let issuer = optional_env(&var("ISSUER"))?;
-        let jwks = optional_env(&var("JWKS_URL"))?;
-        let secret = optional_env(&var("HS256_SECRET"))?;
-        let pem = optional_env(&var("PUBLIC_KEY_FILE"))?;
-        let audience = optional_env(&var("AUDIENCE"))?;
+        let issuer = lookup(&var("ISSUER"))?;
+        let jwks = lookup(&var("JWKS_URL"))?;
+        let secret = lookup(&var("HS256_SECRET"))?;
+        let pem = lookup(&var("PUBLIC_KEY_FILE"))?;
+        let audience = lookup(&var("AUDIENCE"))?;
         let set: Vec<&str> = [
             ("ISSUER", &issuer),
             ("JWKS_URL", &jwks),
@@ -119,5 +128,76 @@ impl AuthConfig {
             )
         })?;
         Ok(Self::new(prefix, realm, keys, audience.trim()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "a-secret-of-at-least-32-bytes-0123456789";
+
+    fn read(vars: &[(&str, &str)]) -> Result<AuthConfig, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (format!("ORDERS_AUTH_{k}"), (*v).to_owned()))
+            .collect();
+        AuthConfig::from_lookup("ORDERS", "order-service", |name| {
+            Ok(vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        })
+    }
+
+    #[test]
+    fn the_audience_is_required_in_every_mode() {
+        for source in [
+            ("HS256_SECRET", SECRET),
+            ("PUBLIC_KEY_FILE", "/etc/ordersys/key.pem"),
+            ("JWKS_URL", "https://idp.example/jwks"),
+            ("ISSUER", "https://idp.example/realms/shop"),
+        ] {
+            let e = read(&[source]).unwrap_err();
+            assert_eq!(e.var, "ORDERS_AUTH_AUDIENCE", "{source:?}");
+            let ok = read(&[source, ("AUDIENCE", "order-service")]).unwrap();
+            assert_eq!(ok.audience, "order-service");
+        }
+    }
+
+    #[test]
+    fn identity_provider_urls_are_https_except_to_loopback() {
+        for (var, url) in [
+            ("ISSUER", "http://keycloak:8080/realms/shop"),
+            ("JWKS_URL", "http://idp.example/jwks"),
+        ] {
+            let e = read(&[(var, url), ("AUDIENCE", "a")]).unwrap_err();
+            assert_eq!(e.var, format!("ORDERS_AUTH_{var}"));
+            assert!(e.message.contains("https://"), "{e}");
+            assert_eq!(e.to_string().lines().count(), 1);
+        }
+        for (var, url) in [
+            ("ISSUER", "http://127.0.0.1:9000/realms/shop"),
+            ("JWKS_URL", "http://localhost:9000/jwks"),
+            ("ISSUER", "https://keycloak:8443/realms/shop/"),
+        ] {
+            let config = read(&[(var, url), ("AUDIENCE", "a")]).unwrap();
+            assert!(matches!(
+                config.keys,
+                KeyConfig::Issuer(_) | KeyConfig::JwksUrl(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn exactly_one_key_source() {
+        let e = read(&[("AUDIENCE", "a")]).unwrap_err();
+        assert_eq!(e.var, "ORDERS_AUTH_ISSUER");
+        let e = read(&[
+            ("HS256_SECRET", SECRET),
+            ("JWKS_URL", "https://idp.example/jwks"),
+            ("AUDIENCE", "a"),
+        ])
+        .unwrap_err();
+        assert!(e.message.contains("contradicts"), "{e}");
+        let e = read(&[("HS256_SECRET", "short"), ("AUDIENCE", "a")]).unwrap_err();
+        assert_eq!(e.var, "ORDERS_AUTH_HS256_SECRET");
     }
 }
