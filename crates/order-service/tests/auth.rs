@@ -593,7 +593,10 @@ async fn every_scope_claim_shape_grants_scopes() {
     for (case, patch) in shapes("orders:read", "orders:write") {
         let tok = hs256(
             SECRET.as_bytes(),
-            &with(json!({"sub": "shape-user", "aud": AUDIENCE, "exp": now() + 600}), patch),
+            &with(
+                json!({"sub": "shape-user", "aud": AUDIENCE, "exp": now() + 600}),
+                patch,
+            ),
         );
         let r = app
             .http
@@ -611,7 +614,10 @@ async fn every_scope_claim_shape_grants_scopes() {
     for (case, patch) in shapes("profile", "email") {
         let tok = hs256(
             SECRET.as_bytes(),
-            &with(json!({"sub": "shape-user", "aud": AUDIENCE, "exp": now() + 600}), patch),
+            &with(
+                json!({"sub": "shape-user", "aud": AUDIENCE, "exp": now() + 600}),
+                patch,
+            ),
         );
         assert_eq!(
             list(&app, &tok).await.status(),
@@ -681,8 +687,7 @@ async fn refused_calls_are_recorded_as_denied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hmac_signed_with_the_public_key_is_refused() {
     let rsa = keypair("rsa");
-    let app = spawn(auth(KeyConfig::PublicKeyFile(rsa.public_path.clone())))
-    .await;
+    let app = spawn(auth(KeyConfig::PublicKeyFile(rsa.public_path.clone()))).await;
     accepted(
         &app,
         &sign(Algorithm::RS256, None, &rsa.encoding_key(), &claims()),
@@ -723,8 +728,7 @@ async fn hmac_signed_with_the_public_key_is_refused() {
 
 async fn pem_mode_accepts(kind: &str, alg: Algorithm) {
     let key = keypair(kind);
-    let app = spawn(auth(KeyConfig::PublicKeyFile(key.public_path.clone())))
-    .await;
+    let app = spawn(auth(KeyConfig::PublicKeyFile(key.public_path.clone()))).await;
     let good = sign(alg, None, &key.encoding_key(), &claims());
     accepted(
         &app,
@@ -1090,7 +1094,10 @@ async fn a_token_without_aud_is_refused_in_every_mode() {
         accepted(&app, &sign_with(&good), &format!("{mode}: control")).await;
         for (case, patch) in [
             ("no aud", json!({"aud": null})),
-            ("another service's aud", json!({"aud": "urn:ordersys:txlog-service"})),
+            (
+                "another service's aud",
+                json!({"aud": "urn:ordersys:txlog-service"}),
+            ),
             ("an empty aud list", json!({"aud": []})),
             ("an empty aud", json!({"aud": ""})),
         ] {
@@ -1156,12 +1163,20 @@ async fn cached_keys_keep_serving_while_the_provider_hangs_or_is_unreachable() {
     // gets no answer.
     server.hang();
     clock.advance(Duration::from_secs(3600));
-    eventually("the background refresh is hanging", || server.hanging() == 1).await;
+    eventually("the background refresh is hanging", || {
+        server.hanging() == 1
+    })
+    .await;
 
     // While that fetch hangs, cached kids are served, and an unknown kid is refused without
     // a second fetch (the last one started less than 30 s ago).
     for i in 0..20 {
-        accepted(&app, &good, &format!("cached kid while the provider hangs ({i})")).await;
+        accepted(
+            &app,
+            &good,
+            &format!("cached kid while the provider hangs ({i})"),
+        )
+        .await;
     }
     refused(&app, &unknown, "unknown kid while the provider hangs").await;
     assert_eq!(
@@ -1180,7 +1195,12 @@ async fn cached_keys_keep_serving_while_the_provider_hangs_or_is_unreachable() {
     // for a fetch, which fails at once; the cached key keeps verifying.
     server.stop();
     clock.advance(UNKNOWN_KID_INTERVAL + Duration::from_secs(1));
-    refused(&app, &unknown, "unknown kid while the provider is unreachable").await;
+    refused(
+        &app,
+        &unknown,
+        "unknown kid while the provider is unreachable",
+    )
+    .await;
     for i in 0..5 {
         accepted(&app, &good, &format!("cached kid while unreachable ({i})")).await;
     }
@@ -1203,8 +1223,18 @@ async fn keys_are_refreshed_in_the_background_before_they_expire() {
     // Three quarters of max-age (90 s) later the background task fetches again, unprompted.
     clock.advance(Duration::from_secs(91));
     eventually("the background refresh", || server.fetches() == 2).await;
-    let new_token = sign(Algorithm::RS256, Some("new"), &new.encoding_key(), &claims());
-    let old_token = sign(Algorithm::RS256, Some("old"), &old.encoding_key(), &claims());
+    let new_token = sign(
+        Algorithm::RS256,
+        Some("new"),
+        &new.encoding_key(),
+        &claims(),
+    );
+    let old_token = sign(
+        Algorithm::RS256,
+        Some("old"),
+        &old.encoding_key(),
+        &claims(),
+    );
     accepted(&app, &new_token, "the added key, learnt in the background").await;
     accepted(&app, &old_token, "the key still published").await;
     assert_eq!(server.fetches(), 2, "no request had to fetch");

@@ -154,7 +154,11 @@ async fn tokens_from_a_real_provider_work_across_key_rotation() {
     // the unknown kid refreshes the key set.
     clock.advance(UNKNOWN_KID_INTERVAL + Duration::from_secs(1));
     let r = list(&app, &rotated).await;
-    assert_eq!(r.status(), StatusCode::OK, "the rotated key after the refresh");
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the rotated key after the refresh"
+    );
     let page: Value = r.json().await.unwrap();
     assert_eq!(
         page["items"][0]["id"], a_order["id"],

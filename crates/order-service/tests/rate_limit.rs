@@ -38,7 +38,10 @@ async fn assert_limited(r: reqwest::Response, max_secs: u64, case: &str) {
         .unwrap()
         .parse()
         .unwrap_or_else(|_| panic!("{case}: Retry-After is whole seconds"));
-    assert!((1..=max_secs).contains(&retry_after), "{case}: {retry_after}");
+    assert!(
+        (1..=max_secs).contains(&retry_after),
+        "{case}: {retry_after}"
+    );
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["type"], "/problems/rate-limited", "{case}: {body}");
@@ -55,7 +58,11 @@ async fn a_caller_over_its_rate_gets_429_with_retry_after() {
     let alice = format!("Bearer {}", token("alice", RW));
     // The burst is twice the rate: 4 calls at once.
     for i in 0..4 {
-        assert_eq!(list(&app, Some(&alice)).await.status(), StatusCode::OK, "call {i}");
+        assert_eq!(
+            list(&app, Some(&alice)).await.status(),
+            StatusCode::OK,
+            "call {i}"
+        );
     }
     assert_limited(list(&app, Some(&alice)).await, 30, "alice's 5th call").await;
     // A new token for the same sub shares the bucket; another sub has its own.
@@ -105,7 +112,12 @@ async fn calls_without_a_valid_token_are_limited_per_client_address() {
     );
     assert_eq!(list(&app, None).await.status(), StatusCode::UNAUTHORIZED);
     assert_limited(list(&app, None).await, 30, "5th anonymous call").await;
-    assert_limited(list(&app, Some("Bearer garbage")).await, 30, "invalid token").await;
+    assert_limited(
+        list(&app, Some("Bearer garbage")).await,
+        30,
+        "invalid token",
+    )
+    .await;
     // A valid token is its caller's business, not the address's: served.
     let alice = format!("Bearer {}", token("alice", RW));
     for _ in 0..10 {
@@ -139,7 +151,10 @@ async fn the_default_limits_anonymous_calls_at_20_per_second() {
         .filter(|r| r.status() == StatusCode::UNAUTHORIZED)
         .count();
     assert_eq!(limited + unauthorized, 300);
-    assert!(unauthorized >= 40, "the burst is 40: {unauthorized} answered 401");
+    assert!(
+        unauthorized >= 40,
+        "the burst is 40: {unauthorized} answered 401"
+    );
     assert!(limited > 0, "none of 300 anonymous calls was limited");
     // Callers with a valid token are not limited by default.
     let alice = format!("Bearer {}", token("alice", RW));

@@ -110,7 +110,10 @@ impl RateLimit {
         let defaults = Self::default();
         Ok(Self {
             per_caller: rate_var(&format!("{prefix}_RATE_LIMIT"), defaults.per_caller)?,
-            anonymous: rate_var(&format!("{prefix}_RATE_LIMIT_ANONYMOUS"), defaults.anonymous)?,
+            anonymous: rate_var(
+                &format!("{prefix}_RATE_LIMIT_ANONYMOUS"),
+                defaults.anonymous,
+            )?,
         })
     }
 }
@@ -148,8 +151,12 @@ impl RateLimiter {
     /// inside a Tokio runtime) for as long as the limiter lives.
     pub fn new(limits: RateLimit) -> Arc<Self> {
         let limiter = Arc::new(Self {
-            per_caller: limits.per_caller.map(|r| DefaultKeyedRateLimiter::keyed(r.quota())),
-            anonymous: limits.anonymous.map(|r| DefaultKeyedRateLimiter::keyed(r.quota())),
+            per_caller: limits
+                .per_caller
+                .map(|r| DefaultKeyedRateLimiter::keyed(r.quota())),
+            anonymous: limits
+                .anonymous
+                .map(|r| DefaultKeyedRateLimiter::keyed(r.quota())),
             clock: DefaultClock::default(),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -271,7 +278,9 @@ mod tests {
         assert_eq!(Rate::parse(" 5 / Sec "), Rate::per_second(5));
         assert_eq!(Rate::parse("600/m"), Rate::per_minute(600));
         assert_eq!(Rate::parse("1/minute"), Rate::per_minute(1));
-        for bad in ["", "100", "0/s", "-1/s", "1.5/s", "100/h", "s/100", "100/s/m"] {
+        for bad in [
+            "", "100", "0/s", "-1/s", "1.5/s", "100/h", "s/100", "100/s/m",
+        ] {
             assert_eq!(Rate::parse(bad), None, "{bad:?}");
         }
         assert_eq!(Rate::per_minute(600).unwrap().to_string(), "600/m");
@@ -307,13 +316,19 @@ mod tests {
         let limited = limiter.check_caller("alice").unwrap_err();
         assert!(limited.0 <= Duration::from_secs(20), "{limited:?}");
         assert!(limited.retry_after_secs() >= 19, "{limited:?}");
-        assert_eq!(limiter.check_caller("bob"), Ok(()), "buckets are per caller");
+        assert_eq!(
+            limiter.check_caller("bob"),
+            Ok(()),
+            "buckets are per caller"
+        );
 
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         assert!(limiter.check_anonymous(ip).is_ok());
         assert!(limiter.check_anonymous(ip).is_ok());
         assert!(limiter.check_anonymous(ip).is_err());
-        assert!(limiter.check_anonymous("192.0.2.8".parse().unwrap()).is_ok());
+        assert!(limiter
+            .check_anonymous("192.0.2.8".parse().unwrap())
+            .is_ok());
     }
 
     #[test]

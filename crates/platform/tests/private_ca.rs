@@ -123,8 +123,7 @@ fn run_child(jwks_url: &str, token: &str, ca_file: Option<&Path>, expect: &str) 
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    output.status.success()
-        && String::from_utf8_lossy(&output.stdout).contains("1 passed")
+    output.status.success() && String::from_utf8_lossy(&output.stdout).contains("1 passed")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -236,8 +236,14 @@ fn times_that_are_not_numbers_are_refused() {
     assert!(verify(&signed_claims(&good)).is_ok(), "control");
     let future = now() + 10 * 365 * 86_400;
     for (case, patch) in [
-        ("nbf as a string, far in the future", json!({"nbf": future.to_string()})),
-        ("nbf as a string, in the past", json!({"nbf": (now() - 600).to_string()})),
+        (
+            "nbf as a string, far in the future",
+            json!({"nbf": future.to_string()}),
+        ),
+        (
+            "nbf as a string, in the past",
+            json!({"nbf": (now() - 600).to_string()}),
+        ),
         ("nbf as an array", json!({"nbf": [future]})),
         ("nbf as an object", json!({"nbf": {"t": future}})),
         ("nbf as true", json!({"nbf": true})),
@@ -273,7 +279,12 @@ fn the_audience_is_required_with_a_secret() {
         verify(&signed_claims(&missing)),
         Err(AuthError::Invalid("a required claim is missing".into()))
     );
-    for aud in [json!("urn:other"), json!([]), json!(["urn:a", "urn:b"]), json!(null)] {
+    for aud in [
+        json!("urn:other"),
+        json!([]),
+        json!(["urn:a", "urn:b"]),
+        json!(null),
+    ] {
         let mut other = good.clone();
         other["aud"] = aud.clone();
         assert!(verify(&signed_claims(&other)).is_err(), "aud {aud}");

@@ -298,10 +298,15 @@ fn max_age(headers: &HeaderMap) -> Duration {
             return MIN_MAX_AGE;
         }
         if let Some(secs) = lower.strip_prefix("max-age=") {
-            age = secs.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            age = secs
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
-    age.unwrap_or(DEFAULT_MAX_AGE).clamp(MIN_MAX_AGE, MAX_MAX_AGE)
+    age.unwrap_or(DEFAULT_MAX_AGE)
+        .clamp(MIN_MAX_AGE, MAX_MAX_AGE)
 }
 
 #[cfg(test)]

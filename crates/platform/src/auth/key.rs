@@ -93,7 +93,6 @@ pub(super) fn select(
         .collect()
 }
 
-
 /// The keys of a JWKS document (`{"keys": [...]}`) we may verify with; entries we do not use
 /// (encryption keys, symmetric keys, unknown curves, malformed entries) are skipped.
 pub(super) fn from_jwks(document: &Value) -> Option<Vec<VerificationKey>> {
