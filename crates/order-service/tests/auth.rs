@@ -1068,7 +1068,8 @@ async fn a_token_without_aud_is_refused_in_every_mode() {
     let issuer_claims = with(claims(), json!({"iss": server.base}));
     let rs = |claims: &Value| sign(Algorithm::RS256, Some("k1"), &rsa.encoding_key(), claims);
     let hs = |claims: &Value| hs256(SECRET.as_bytes(), claims);
-    let modes: Vec<(&str, AuthConfig, Value, &dyn Fn(&Value) -> String)> = vec![
+    type Signer<'a> = &'a dyn Fn(&Value) -> String;
+    let modes: Vec<(&str, AuthConfig, Value, Signer)> = vec![
         ("HS256 secret", support::hs256_auth(), claims(), &hs),
         (
             "public-key PEM",
