@@ -30,6 +30,10 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 86_400)]
         ttl: u64,
+        /// The `aud` claim: `order-service` or `txlog-service` under `up` (default: txlog-service
+        /// when every scope is a txlog: scope, else order-service).
+        #[arg(long)]
+        audience: Option<String>,
         /// Where the local key lives.
         #[arg(long, default_value = "data")]
         data_dir: std::path::PathBuf,
@@ -56,12 +60,14 @@ async fn main() -> anyhow::Result<()> {
             sub,
             scopes,
             ttl,
+            audience,
             data_dir,
         } => {
             let secret = up::dev_secret(&data_dir)?;
+            let audience = audience.unwrap_or_else(|| up::audience_for(&scopes).to_owned());
             println!(
                 "{}",
-                platform::auth::dev::sign_hs256(&secret, &sub, &scopes, ttl)
+                platform::auth::dev::sign_hs256(&secret, &audience, &sub, &scopes, ttl)
             );
             Ok(())
         }

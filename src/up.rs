@@ -66,13 +66,29 @@ fn read_or_create(
     Ok(text)
 }
 
-fn dev_auth(secret: &str, prefix: &str, realm: &str) -> AuthConfig {
-    AuthConfig {
-        keys: KeyConfig::Hs256Secret(secret.to_owned()),
-        audience: None,
-        realm: realm.to_owned(),
-        prefix: prefix.to_owned(),
+/// The `aud` the order service expects under `up` (and names in its tokens).
+pub const ORDERS_AUDIENCE: &str = "order-service";
+/// The `aud` the transaction log expects under `up`.
+pub const TXLOG_AUDIENCE: &str = "txlog-service";
+
+/// The audience a dev token with these scopes is for: the transaction log when every scope is
+/// a `txlog:` scope, else the order service.
+pub fn audience_for(scopes: &str) -> &'static str {
+    let mut words = scopes.split_whitespace().peekable();
+    if words.peek().is_some() && words.all(|s| s.starts_with("txlog:")) {
+        TXLOG_AUDIENCE
+    } else {
+        ORDERS_AUDIENCE
     }
+}
+
+fn dev_auth(secret: &str, prefix: &str, realm: &str, audience: &str) -> AuthConfig {
+    AuthConfig::new(
+        prefix,
+        realm,
+        KeyConfig::Hs256Secret(secret.to_owned()),
+        audience,
+    )
 }
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -84,7 +100,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let txlog = txlog_service::Application::build(txlog_service::Config {
         listen: args.txlog_listen,
         database_url: sqlite("txlog.db"),
-        auth: dev_auth(&secret, "TXLOG", "txlog-service"),
+        auth: dev_auth(&secret, "TXLOG", "txlog-service", TXLOG_AUDIENCE),
         signing_key: std::sync::Arc::new(log_key),
         log_origin: txlog_service::config::DEFAULT_LOG_ORIGIN.to_owned(),
         checkpoint_interval: std::time::Duration::from_secs(1),
@@ -93,20 +109,37 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     })
     .await?;
     let txlog_url = format!("http://{}", txlog.local_addr());
-    let delivery_token =
-        dev::sign_hs256(&secret, "order-service", "txlog:write", 10 * 365 * 86_400);
+    let delivery_token = dev::sign_hs256(
+        &secret,
+        TXLOG_AUDIENCE,
+        "order-service",
+        "txlog:write",
+        10 * 365 * 86_400,
+    );
     let orders = order_service::Application::build(order_service::Config {
         listen: args.orders_listen,
         database_url: sqlite("orders.db"),
         txlog_url: txlog_url.clone(),
         txlog_auth: order_service::outbox::TxlogAuth::Static(delivery_token),
-        auth: dev_auth(&secret, "ORDERS", "order-service"),
+        auth: dev_auth(
+            &secret,
+            "ORDERS",
+            order_service::api::REALM,
+            ORDERS_AUDIENCE,
+        ),
+        rate_limit: platform::rate_limit::RateLimit::default(),
         server: Default::default(),
     })
     .await?;
     let orders_url = format!("http://{}", orders.local_addr());
-    let token = dev::sign_hs256(&secret, "alice", "orders:read orders:write", 86_400);
-    let auditor = dev::sign_hs256(&secret, "auditor", "txlog:read", 86_400);
+    let token = dev::sign_hs256(
+        &secret,
+        ORDERS_AUDIENCE,
+        "alice",
+        "orders:read orders:write",
+        86_400,
+    );
+    let auditor = dev::sign_hs256(&secret, TXLOG_AUDIENCE, "auditor", "txlog:read", 86_400);
     let state = args.data_dir.join("audit-state").display().to_string();
     println!(
         r#"

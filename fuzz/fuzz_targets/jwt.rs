@@ -1,6 +1,7 @@
 //! Bearer tokens: any text is refused without a panic, and any header and claims signed with
-//! the configured key are accepted only as HS256 with a `sub`, an `exp` in the future and no
-//! `nbf` in the future; the caller is then exactly that `sub`.
+//! the configured key are accepted only as HS256 with a `sub`, the configured `aud`, an `exp`
+//! in the future and no `nbf` in the future (numbers both); the caller is then exactly that
+//! `sub`.
 
 #![no_main]
 
@@ -14,18 +15,19 @@ use platform::auth::{AuthConfig, AuthError, KeyConfig, Principal, Verifier};
 use serde_json::Value;
 
 const SECRET: &str = "fuzz-secret-0123456789-0123456789-abcdef";
+const AUDIENCE: &str = "fuzz";
 /// The verifier's allowance for clock skew, in seconds.
 const LEEWAY: i64 = 60;
 
 fn verify(token: &str) -> Result<Principal, AuthError> {
     static VERIFIER: OnceLock<Verifier> = OnceLock::new();
     let verifier = VERIFIER.get_or_init(|| {
-        Verifier::new(&AuthConfig {
-            keys: KeyConfig::Hs256Secret(SECRET.into()),
-            audience: None,
-            realm: "fuzz".into(),
-            prefix: "FUZZ".into(),
-        })
+        Verifier::new(&AuthConfig::new(
+            "FUZZ",
+            "fuzz",
+            KeyConfig::Hs256Secret(SECRET.into()),
+            AUDIENCE,
+        ))
         .expect("an HS256 verifier")
     });
     ordersys_fuzz::runtime().block_on(verifier.verify(token))
@@ -67,6 +69,12 @@ fuzz_target!(|data: &[u8]| {
     let claims: Value = serde_json::from_slice(claims).expect("accepted claims are JSON");
     assert_eq!(header["alg"], "HS256", "accepted {header}");
     assert_eq!(claims["sub"].as_str(), Some(principal.sub.as_str()));
+    let aud_ok = match &claims["aud"] {
+        Value::String(a) => a == AUDIENCE,
+        Value::Array(items) => items.iter().any(|a| a == AUDIENCE),
+        _ => false,
+    };
+    assert!(aud_ok, "a token without our aud was accepted: {claims}");
     let now = chrono::Utc::now().timestamp();
     let exp = claims["exp"]
         .as_f64()
@@ -74,6 +82,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(
         exp + LEEWAY as f64 >= now as f64,
         "an expired token was accepted: {claims}"
+    );
+    assert!(
+        claims.get("nbf").is_none_or(Value::is_number),
+        "a token whose nbf is not a number was accepted: {claims}"
     );
     if let Some(nbf) = claims["nbf"].as_f64() {
         assert!(

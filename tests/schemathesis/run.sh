@@ -26,7 +26,7 @@ SECRET="schemathesis-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 printf '%s' "$SECRET" > "$DIR/dev-signing-key"
 # The log's checkpoint signing key (stdout is the private key).
 export TXLOG_SIGNING_KEY="$("$BIN/txlog-service" keygen --name schemathesis 2>/dev/null)"
-token() { "$BIN/ordersys" token --data-dir "$DIR" --sub "$1" --scopes "$2" --ttl 3600; }
+token() { "$BIN/ordersys" token --data-dir "$DIR" --sub "$1" --scopes "$2" --ttl 3600 --audience ordersys-schemathesis; }
 TXLOG_PORT="$(free_port)"
 ORDERS_PORT="$(free_port)"
 MONGO_PORT="$(free_port)"
@@ -35,12 +35,12 @@ FERRETDB="${FERRETDB_BIN:-$HOME/.cache/ordersys/bin/ferretdb}"
 [ -x "$FERRETDB" ] || { echo "FerretDB is missing: bash .ci/ferretdb.sh builds it"; exit 1; }
 
 TXLOG_LISTEN="127.0.0.1:$TXLOG_PORT" TXLOG_DATABASE_URL="sqlite://$DIR/txlog.db" \
-  TXLOG_AUTH_HS256_SECRET="$SECRET" LOG_FORMAT=json RUST_LOG=warn \
+  TXLOG_AUTH_HS256_SECRET="$SECRET" TXLOG_AUTH_AUDIENCE=ordersys-schemathesis LOG_FORMAT=json RUST_LOG=warn \
   "$BIN/txlog-service" >"$DIR/txlog.log" 2>&1 &
 PIDS+=($!)
 ORDERS_LISTEN="127.0.0.1:$ORDERS_PORT" ORDERS_DATABASE_URL="sqlite://$DIR/orders.db" \
   ORDERS_TXLOG_URL="http://127.0.0.1:$TXLOG_PORT" ORDERS_TXLOG_TOKEN="$(token order-service txlog:write)" \
-  ORDERS_AUTH_HS256_SECRET="$SECRET" LOG_FORMAT=json RUST_LOG=warn \
+  ORDERS_AUTH_HS256_SECRET="$SECRET" ORDERS_AUTH_AUDIENCE=ordersys-schemathesis ORDERS_RATE_LIMIT_ANONYMOUS=off LOG_FORMAT=json RUST_LOG=warn \
   "$BIN/order-service" >"$DIR/orders.log" 2>&1 &
 PIDS+=($!)
 mkdir -p "$DIR/ferretdb"
@@ -55,7 +55,7 @@ done
 MONGO_URL="mongodb://127.0.0.1:$MONGO_PORT/txlog?directConnection=true"
 TXLOG_DATABASE_URL="$MONGO_URL" "$BIN/txlog-service" setup --skip-role >/dev/null
 TXLOG_LISTEN="127.0.0.1:$TXLOG_MONGO_PORT" TXLOG_DATABASE_URL="$MONGO_URL" \
-  TXLOG_AUTH_HS256_SECRET="$SECRET" LOG_FORMAT=json RUST_LOG=warn \
+  TXLOG_AUTH_HS256_SECRET="$SECRET" TXLOG_AUTH_AUDIENCE=ordersys-schemathesis LOG_FORMAT=json RUST_LOG=warn \
   "$BIN/txlog-service" >"$DIR/txlog-mongo.log" 2>&1 &
 PIDS+=($!)
 

@@ -39,8 +39,11 @@ pub fn tempdir() -> PathBuf {
     dir
 }
 
+/// The `aud` both services expect in these tests (one audience: any token works on either).
+pub const AUDIENCE: &str = "urn:ordersys:e2e";
+
 pub fn token(sub: &str, scopes: &str) -> String {
-    platform::auth::dev::sign_hs256(SECRET, sub, scopes, 3600)
+    platform::auth::dev::sign_hs256(SECRET, AUDIENCE, sub, scopes, 3600)
 }
 
 pub async fn postgres_url() -> String {
@@ -214,6 +217,7 @@ impl System {
                     format!("sqlite://{}/txlog.db", dir.display()),
                 ),
                 ("TXLOG_AUTH_HS256_SECRET".into(), SECRET.into()),
+                ("TXLOG_AUTH_AUDIENCE".into(), AUDIENCE.into()),
                 ("TXLOG_SIGNING_KEY".into(), log_key().0.clone()),
             ]
             .into_iter()
@@ -234,6 +238,9 @@ impl System {
                     token("order-service", "txlog:write"),
                 ),
                 ("ORDERS_AUTH_HS256_SECRET".into(), SECRET.into()),
+                ("ORDERS_AUTH_AUDIENCE".into(), AUDIENCE.into()),
+                // The hostile suite sends thousands of anonymous calls from one address.
+                ("ORDERS_RATE_LIMIT_ANONYMOUS".into(), "off".into()),
             ]
             .into_iter()
             .chain(extra)

@@ -28,12 +28,13 @@ impl InProcess {
             database_url: database_url.to_owned(),
             txlog_url: txlog_url.to_owned(),
             txlog_auth: TxlogAuth::Static(txlog_token.to_owned()),
-            auth: AuthConfig {
-                keys: KeyConfig::Hs256Secret(secret.to_owned()),
-                audience: None,
-                realm: "order-service".into(),
-                prefix: "ORDERS".into(),
-            },
+            auth: AuthConfig::new(
+                "ORDERS",
+                order_service::api::REALM,
+                KeyConfig::Hs256Secret(secret.to_owned()),
+                crate::system::AUDIENCE,
+            ),
+            rate_limit: platform::rate_limit::RateLimit::default(),
             server: Default::default(),
         };
         let recording = if record_calls {

@@ -11,8 +11,11 @@ use crate::processes::{ferretdb_binary, free_port, sibling_binary, Process};
 pub const SECRET: &str = "ordersys-bench-secret-0123456789-abcdef";
 const READY: Duration = Duration::from_secs(60);
 
+/// The `aud` both services expect in the benchmark (one audience, so one token kind).
+pub const AUDIENCE: &str = "ordersys-bench";
+
 pub fn token(sub: &str, scopes: &str) -> String {
-    platform::auth::dev::sign_hs256(SECRET, sub, scopes, 24 * 3600)
+    platform::auth::dev::sign_hs256(SECRET, AUDIENCE, sub, scopes, 24 * 3600)
 }
 
 pub struct Txlog {
@@ -42,6 +45,7 @@ impl Txlog {
                 ("TXLOG_LISTEN".into(), listen.clone()),
                 ("TXLOG_DATABASE_URL".into(), database_url),
                 ("TXLOG_AUTH_HS256_SECRET".into(), SECRET.into()),
+                ("TXLOG_AUTH_AUDIENCE".into(), AUDIENCE.into()),
                 (
                     "TXLOG_SIGNING_KEY".into(),
                     txlog_service::transparency::LogKey::generate("bench")?.0,
@@ -114,6 +118,7 @@ impl Orders {
                 ("ORDERS_TXLOG_URL".into(), txlog_base.into()),
                 ("ORDERS_TXLOG_TOKEN".into(), delivery_token()),
                 ("ORDERS_AUTH_HS256_SECRET".into(), SECRET.into()),
+                ("ORDERS_AUTH_AUDIENCE".into(), AUDIENCE.into()),
             ],
             dir,
         )?;

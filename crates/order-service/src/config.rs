@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 
 use platform::auth::AuthConfig;
-use platform::config::{env_or, http_url, listen_addr, optional_env, ConfigError};
+use platform::config::{env_or, http_url, listen_addr, optional_env, secure_url, ConfigError};
+use platform::rate_limit::RateLimit;
 use platform::serving::ServerConfig;
 
 use crate::outbox::TxlogAuth;
@@ -17,6 +18,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Limits, TLS, the metrics listener and the shutdown delay.
     pub server: ServerConfig,
+    /// `ORDERS_RATE_LIMIT` (per caller) and `ORDERS_RATE_LIMIT_ANONYMOUS` (per client address).
+    pub rate_limit: RateLimit,
 }
 
 impl std::fmt::Debug for Config {
@@ -31,6 +34,7 @@ impl std::fmt::Debug for Config {
             .field("txlog_auth", &self.txlog_auth)
             .field("auth", &self.auth)
             .field("server", &self.server)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -55,7 +59,8 @@ impl Config {
             database_url,
             txlog_url,
             txlog_auth: txlog_auth()?,
-            auth: AuthConfig::from_env("ORDERS", "order-service")?,
+            auth: AuthConfig::from_env("ORDERS", crate::api::REALM)?,
+            rate_limit: RateLimit::from_env("ORDERS")?,
             server: ServerConfig::from_env("ORDERS", listen)?,
         })
     }
@@ -81,7 +86,7 @@ fn txlog_auth() -> Result<TxlogAuth, ConfigError> {
         )),
         (None, true) => {
             let token_url = token_url.ok_or_else(|| ConfigError::new("ORDERS_TXLOG_TOKEN_URL", "is required for client credentials"))?;
-            http_url("ORDERS_TXLOG_TOKEN_URL", &token_url)?;
+            secure_url("ORDERS_TXLOG_TOKEN_URL", &token_url)?;
             Ok(TxlogAuth::ClientCredentials {
                 token_url,
                 client_id: client_id.ok_or_else(|| ConfigError::new("ORDERS_TXLOG_CLIENT_ID", "is required for client credentials"))?,
@@ -109,14 +114,15 @@ mod tests {
                 client_secret: "client-secret-value".into(),
                 scope: None,
             },
-            auth: AuthConfig {
-                keys: platform::auth::KeyConfig::Hs256Secret(
+            auth: AuthConfig::new(
+                "ORDERS",
+                crate::api::REALM,
+                platform::auth::KeyConfig::Hs256Secret(
                     "hs256-secret-value-0123456789abcdef".into(),
                 ),
-                audience: None,
-                realm: "order-service".into(),
-                prefix: "ORDERS".into(),
-            },
+                "order-service",
+            ),
+            rate_limit: RateLimit::default(),
             server: ServerConfig::default(),
         };
         let text = format!("{config:?}");

@@ -11,7 +11,7 @@ pub mod store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use platform::auth::Verifier;
+use platform::auth::{AuthState, Verifier};
 use platform::serving::Serving;
 use platform::shutdown::GRACE_PERIOD;
 use tokio_util::sync::CancellationToken;
@@ -60,12 +60,13 @@ impl Application {
             body_limit: platform::http::BODY_LIMIT,
         };
         let serving = Serving::bind(config.listen, config.server).await?;
+        let auth = AuthState::new(verifier).with_rate_limit(config.rate_limit);
         let router = api::router(
             api::AppState {
                 store: store.clone(),
                 draining: serving.draining(),
             },
-            verifier,
+            auth,
             recording,
             api::Serve {
                 request_timeout: serving.limits().request_timeout,

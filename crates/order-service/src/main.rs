@@ -6,9 +6,10 @@ use platform::config::exit_on_error;
 /// Configuration comes from the environment: ORDERS_LISTEN, ORDERS_DATABASE_URL,
 /// ORDERS_TXLOG_URL, ORDERS_TXLOG_TOKEN or ORDERS_TXLOG_TOKEN_URL/CLIENT_ID/CLIENT_SECRET/SCOPE,
 /// ORDERS_AUTH_ISSUER, ORDERS_AUTH_JWKS_URL, ORDERS_AUTH_AUDIENCE, ORDERS_AUTH_HS256_SECRET,
-/// ORDERS_AUTH_PUBLIC_KEY_FILE, ORDERS_SHUTDOWN_DELAY (default 5s), ORDERS_TLS_CERT_FILE with
-/// ORDERS_TLS_KEY_FILE (HTTPS, reloaded on change), ORDERS_METRICS_LISTEN (/metrics on its own
-/// address), LOG_FORMAT, RUST_LOG and the standard OTEL_* variables. See docs/OPERATIONS.md.
+/// ORDERS_AUTH_PUBLIC_KEY_FILE, ORDERS_RATE_LIMIT, ORDERS_RATE_LIMIT_ANONYMOUS,
+/// ORDERS_SHUTDOWN_DELAY (default 5s), ORDERS_TLS_CERT_FILE with ORDERS_TLS_KEY_FILE (HTTPS,
+/// reloaded on change), ORDERS_METRICS_LISTEN (/metrics on its own address), LOG_FORMAT,
+/// RUST_LOG and the standard OTEL_* variables. See docs/OPERATIONS.md.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {

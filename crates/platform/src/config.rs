@@ -49,6 +49,39 @@ pub fn http_url(var: &str, value: &str) -> Result<reqwest::Url, ConfigError> {
     }
 }
 
+/// The URL of an identity provider or token endpoint the service calls (issuer, JWKS, token URL):
+/// `https://`, or `http://` only to a loopback address (127.0.0.0/8, `::1`, `localhost`), so
+/// that keys and credentials never travel in clear text over a network.
+pub fn secure_url(var: &str, value: &str) -> Result<reqwest::Url, ConfigError> {
+    let url = http_url(var, value)?;
+    if is_secure(&url) {
+        Ok(url)
+    } else {
+        Err(ConfigError::new(
+            var,
+            "must be an https:// URL (http:// is allowed only to a loopback address: 127.0.0.0/8, ::1, localhost)",
+        ))
+    }
+}
+
+/// Whether `url` is `https://`, or `http://` to a loopback address.
+pub fn is_secure(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    match url.scheme() {
+        "https" => true,
+        "http" => {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => ip.is_loopback(),
+                Err(_) => matches!(host, "localhost" | "localhost."),
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Prints the error as one line on stderr and exits with status 2.
 pub fn exit_on_error<T>(result: Result<T, ConfigError>) -> T {
     result.unwrap_or_else(|e| {
@@ -69,5 +102,40 @@ pub fn redact_url(url: &str) -> String {
             format!("{scheme}://{user}:***{}", &rest[at..])
         }
         None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outgoing_urls_are_https_except_to_loopback() {
+        for ok in [
+            "https://idp.example/realms/x",
+            "https://10.0.0.1/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.9.9.9/",
+            "http://[::1]:9000/token",
+            "http://localhost:8080",
+            "http://LOCALHOST/",
+        ] {
+            assert!(secure_url("V", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://idp.example/realms/x",
+            "http://10.0.0.1/jwks",
+            "http://keycloak:8080/realms/x",
+            "http://localhost.evil.example/",
+            "http://127.0.0.1.nip.io/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://0.0.0.0/",
+            "ftp://127.0.0.1/",
+            "not a url",
+        ] {
+            let e = secure_url("ORDERS_AUTH_ISSUER", bad).unwrap_err();
+            assert_eq!(e.var, "ORDERS_AUTH_ISSUER", "{bad}");
+            assert!(!e.to_string().contains(bad), "the value is not echoed: {e}");
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod server;
 pub mod serving;
 pub mod shutdown;

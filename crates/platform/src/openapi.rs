@@ -16,6 +16,11 @@ const EVERY_OPERATION: [(u16, &str); 6] = [
         "Unavailable (the database, or the call could not be recorded)",
     ),
 ];
+/// The order API's rate limits (SPEC section 11): 429 with `Retry-After`.
+const RATE_LIMITED: (u16, &str) = (
+    429,
+    "Over the rate limit; `Retry-After` gives the seconds to wait",
+);
 /// Problems of operations that take a body.
 const WITH_BODY: [(u16, &str); 3] = [
     (413, "Body larger than the limit"),
@@ -48,6 +53,7 @@ fn add_problems(operation: &mut Operation) {
     let with_body = operation.request_body.is_some();
     let statuses = EVERY_OPERATION
         .iter()
+        .chain(std::iter::once(&RATE_LIMITED))
         .chain(WITH_BODY.iter().filter(|_| with_body));
     for (status, description) in statuses {
         operation

@@ -1,5 +1,6 @@
 //! Property tests (issue 7): JWT parsing and verification never panic; anything but a token
-//! signed with the configured key, with a `sub` and valid times, is refused.
+//! signed with the configured key, with a `sub`, the configured `aud` and valid times, is
+//! refused.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -8,15 +9,25 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 const SECRET: &str = "prop-secret-0123456789-0123456789-abcdef";
+const AUDIENCE: &str = "urn:prop";
 
 fn verifier() -> Verifier {
-    Verifier::new(&AuthConfig {
-        keys: KeyConfig::Hs256Secret(SECRET.into()),
-        audience: None,
-        realm: "prop".into(),
-        prefix: "PROP".into(),
-    })
+    Verifier::new(&AuthConfig::new(
+        "PROP",
+        "prop",
+        KeyConfig::Hs256Secret(SECRET.into()),
+        AUDIENCE,
+    ))
     .unwrap()
+}
+
+/// Whether `aud` names the configured audience (a string, or an array holding it).
+fn names_audience(aud: &Value) -> bool {
+    match aud {
+        Value::String(s) => s == AUDIENCE,
+        Value::Array(items) => items.iter().any(|a| a == AUDIENCE),
+        _ => false,
+    }
 }
 
 fn verify(token: &str) -> Result<platform::auth::Principal, AuthError> {
@@ -106,6 +117,13 @@ proptest! {
         claims in json_value(),
         sub in prop::option::of(".{0,30}"),
         exp_offset in prop::option::of(-100_000i64..100_000),
+        aud in prop::option::of(prop_oneof![
+            Just(json!(AUDIENCE)),
+            Just(json!(["urn:other", AUDIENCE])),
+            Just(json!("urn:other")),
+            Just(json!([])),
+            json_value(),
+        ]),
     ) {
         let mut header = json!({"alg": alg, "typ": "JWT"});
         if let (Value::Object(h), Value::Object(extra)) = (&mut header, &extra_header) {
@@ -125,6 +143,9 @@ proptest! {
         if let Some(offset) = exp_offset {
             claims["exp"] = json!(now() + offset);
         }
+        if let Some(aud) = aud {
+            claims["aud"] = aud;
+        }
         let input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
@@ -137,6 +158,7 @@ proptest! {
                 prop_assert_eq!(Some(principal.sub.as_str()), claims["sub"].as_str());
                 let exp = claims["exp"].as_i64();
                 prop_assert!(exp.is_some_and(|e| e + 60 >= now()), "expired token accepted: {}", claims);
+                prop_assert!(names_audience(&claims["aud"]), "accepted without our aud: {}", claims);
             }
             Err(AuthError::Invalid(_)) => {}
             Err(AuthError::Missing) => prop_assert!(false, "a non-empty token is not missing"),
@@ -147,7 +169,7 @@ proptest! {
     #[test]
     fn wrong_keys_and_alg_none_are_refused(sub in "[a-z]{1,12}", secret in ".{1,40}") {
         prop_assume!(secret != SECRET);
-        let claims = json!({"sub": sub, "exp": now() + 600, "scope": "orders:admin txlog:read"});
+        let claims = json!({"sub": sub, "aud": AUDIENCE, "exp": now() + 600, "scope": "orders:admin txlog:read"});
         let hs = format!("{}.{}", b64(br#"{"alg":"HS256","typ":"JWT"}"#), b64(claims.to_string().as_bytes()));
         let forged = format!("{hs}.{}", hs256(&hs, secret.as_bytes()));
         prop_assert!(verify(&forged).is_err());
@@ -161,7 +183,7 @@ proptest! {
     /// base64 decoding (the unused low bits of a segment's last character).
     #[test]
     fn tampered_tokens_are_refused(index in any::<prop::sample::Index>(), replacement in "[A-Za-z0-9_.=+/-]") {
-        let good = platform::auth::dev::sign_hs256(SECRET, "alice", "orders:read", 600);
+        let good = platform::auth::dev::sign_hs256(SECRET, AUDIENCE, "alice", "orders:read", 600);
         prop_assert!(verify(&good).is_ok());
         let i = index.index(good.len());
         let mut bad = good.clone();
@@ -180,7 +202,7 @@ proptest! {
 /// UTF-8 inside a field jsonwebtoken does not read is refused (found by the `jwt` fuzz target).
 #[test]
 fn a_header_that_is_not_utf8_json_is_refused() {
-    let claims = json!({"sub": "alice", "exp": now() + 600});
+    let claims = json!({"sub": "alice", "aud": AUDIENCE, "exp": now() + 600});
     let token = |header: &[u8]| {
         let input = format!("{}.{}", b64(header), b64(claims.to_string().as_bytes()));
         let signature = hs256(&input, SECRET.as_bytes());
@@ -194,4 +216,85 @@ fn a_header_that_is_not_utf8_json_is_refused() {
         "{:?}",
         verify(&bad)
     );
+}
+
+fn signed_claims(claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = hs256(&input, SECRET.as_bytes());
+    format!("{input}.{signature}")
+}
+
+/// CVE-2026-25537: jsonwebtoken 9 skipped the `nbf` check when `nbf` was a string, so a token
+/// not valid for years was accepted. Times of any other type are refused as well.
+#[test]
+fn times_that_are_not_numbers_are_refused() {
+    let good = json!({"sub": "alice", "aud": AUDIENCE, "exp": now() + 600});
+    assert!(verify(&signed_claims(&good)).is_ok(), "control");
+    let future = now() + 10 * 365 * 86_400;
+    for (case, patch) in [
+        (
+            "nbf as a string, far in the future",
+            json!({"nbf": future.to_string()}),
+        ),
+        (
+            "nbf as a string, in the past",
+            json!({"nbf": (now() - 600).to_string()}),
+        ),
+        ("nbf as an array", json!({"nbf": [future]})),
+        ("nbf as an object", json!({"nbf": {"t": future}})),
+        ("nbf as true", json!({"nbf": true})),
+        ("exp as a string", json!({"exp": future.to_string()})),
+    ] {
+        let mut claims = good.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        assert!(
+            matches!(verify(&signed_claims(&claims)), Err(AuthError::Invalid(_))),
+            "{case}: {claims}"
+        );
+    }
+    let mut numeric = good.clone();
+    numeric["nbf"] = json!(future);
+    assert_eq!(
+        verify(&signed_claims(&numeric)),
+        Err(AuthError::Invalid("token not valid yet".into())),
+        "control: the same nbf as a number"
+    );
+}
+
+/// `aud` is checked with an HS256 secret too: a token without it, or for another audience,
+/// is refused.
+#[test]
+fn the_audience_is_required_with_a_secret() {
+    let good = json!({"sub": "alice", "aud": AUDIENCE, "exp": now() + 600});
+    assert!(verify(&signed_claims(&good)).is_ok(), "control");
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("aud");
+    assert_eq!(
+        verify(&signed_claims(&missing)),
+        Err(AuthError::Invalid("a required claim is missing".into()))
+    );
+    for aud in [
+        json!("urn:other"),
+        json!([]),
+        json!(["urn:a", "urn:b"]),
+        json!(null),
+    ] {
+        let mut other = good.clone();
+        other["aud"] = aud.clone();
+        assert!(verify(&signed_claims(&other)).is_err(), "aud {aud}");
+    }
+    let empty = Verifier::new(&AuthConfig::new(
+        "PROP",
+        "prop",
+        KeyConfig::Hs256Secret(SECRET.into()),
+        " ",
+    ));
+    let e = empty.err().expect("an empty audience is refused");
+    assert_eq!(e.var, "PROP_AUTH_AUDIENCE");
 }

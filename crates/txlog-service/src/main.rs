@@ -11,9 +11,9 @@ const ENVIRONMENT: &str = "\
 Environment:
   TXLOG_LISTEN                address to serve on (default 127.0.0.1:8081)
   TXLOG_DATABASE_URL          sqlite://path, mongodb://… or mongodb+srv://… (default sqlite://data/txlog.db)
-  TXLOG_AUTH_ISSUER           OIDC issuer URL (discovery, then jwks_uri)
+  TXLOG_AUTH_ISSUER           OIDC issuer URL (discovery, then jwks_uri); https:// unless loopback
   TXLOG_AUTH_JWKS_URL         JWKS URL, when there is no discovery
-  TXLOG_AUTH_AUDIENCE         expected aud (required with an issuer or JWKS URL)
+  TXLOG_AUTH_AUDIENCE         the aud every token must name (required)
   TXLOG_AUTH_HS256_SECRET     HS256 secret for local verification (dev only)
   TXLOG_AUTH_PUBLIC_KEY_FILE  RS256/ES256/EdDSA public key PEM file
   TXLOG_SIGNING_KEY           the log's checkpoint signing key (PRIVATE+KEY+…; see `keygen`)

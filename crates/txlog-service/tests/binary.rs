@@ -108,6 +108,28 @@ fn configuration_errors_are_one_line_naming_the_variable() {
     }
 }
 
+/// SPEC section 11: the audience is required whatever verifies tokens, and the identity
+/// provider is reached over https:// (http:// only on loopback).
+#[test]
+fn token_settings_are_strict() {
+    let mut no_audience = command("sqlite://unused.db");
+    no_audience.env_remove("TXLOG_AUTH_AUDIENCE");
+    let mut plain_http = command("sqlite://unused.db");
+    plain_http
+        .env_remove("TXLOG_AUTH_HS256_SECRET")
+        .env("TXLOG_AUTH_ISSUER", "http://idp.example/realms/shop");
+    for (var, mut cmd) in [
+        ("TXLOG_AUTH_AUDIENCE", no_audience),
+        ("TXLOG_AUTH_ISSUER", plain_http),
+    ] {
+        let output = cmd.output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let (_, stderr) = text(&output);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(var), "{stderr}");
+    }
+}
+
 #[test]
 fn healthcheck_reports_readiness() {
     let db = TestDb::new(Backend::Sqlite).unwrap();

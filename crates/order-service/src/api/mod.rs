@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{middleware, Router};
-use platform::auth::{AuthState, Verifier};
+use platform::auth::AuthState;
 use platform::http::BODY_LIMIT;
 use platform::timeout::{HandlerTimeout, Writes};
 use tokio_util::sync::CancellationToken;
@@ -45,12 +45,7 @@ pub struct Serve {
 
 /// The whole application: the order API behind authentication and call recording, and the
 /// operational endpoints.
-pub fn router(
-    state: AppState,
-    verifier: Arc<Verifier>,
-    recording: Recording,
-    serve: Serve,
-) -> Router {
+pub fn router(state: AppState, auth: AuthState, recording: Recording, serve: Serve) -> Router {
     platform::metrics::handle();
     let mut api = Router::new()
         .route("/v1/orders", get(orders::list).post(orders::create))
@@ -74,7 +69,7 @@ pub fn router(
         crate::recording::capture_body,
     ))
     .layer(middleware::from_fn_with_state(
-        AuthState { verifier },
+        auth,
         platform::auth::authenticate,
     ))
     .layer(middleware::from_fn(platform::http::problem_json))

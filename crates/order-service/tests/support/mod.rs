@@ -12,6 +12,7 @@ use order_service::outbox::TxlogAuth;
 use order_service::store::OrderStore;
 use order_service::{Application, Config};
 use platform::auth::{AuthConfig, KeyConfig};
+use platform::rate_limit::RateLimit;
 use tokio_util::sync::CancellationToken;
 
 pub use receiver::Receiver;
@@ -59,18 +60,21 @@ pub fn tempdir() -> std::path::PathBuf {
     dir
 }
 
+/// The `aud` the order service expects in tests.
+pub const AUDIENCE: &str = "urn:ordersys:order-service";
+
 pub fn hs256_auth() -> AuthConfig {
-    AuthConfig {
-        keys: KeyConfig::Hs256Secret(SECRET.into()),
-        audience: None,
-        realm: "order-service".into(),
-        prefix: "ORDERS".into(),
-    }
+    AuthConfig::new(
+        "ORDERS",
+        order_service::api::REALM,
+        KeyConfig::Hs256Secret(SECRET.into()),
+        AUDIENCE,
+    )
 }
 
 /// A token signed with the test secret.
 pub fn token(sub: &str, scopes: &str) -> String {
-    platform::auth::dev::sign_hs256(SECRET, sub, scopes, 3600)
+    platform::auth::dev::sign_hs256(SECRET, AUDIENCE, sub, scopes, 3600)
 }
 
 pub struct TestApp {
@@ -91,8 +95,16 @@ impl TestApp {
         Self::spawn_on(&url, hs256_auth(), Receiver::start().await).await
     }
 
+    /// Without rate limits: tests call in bursts (see `spawn_limited`).
     pub async fn spawn_on(database_url: &str, auth: AuthConfig, receiver: Receiver) -> Self {
-        Self::spawn_with(database_url, auth, receiver, Default::default()).await
+        Self::spawn_full(
+            database_url,
+            auth,
+            receiver,
+            Default::default(),
+            RateLimit::off(),
+        )
+        .await
     }
 
     /// [`TestApp::spawn_on`] with these listener settings (limits, shutdown delay…).
@@ -102,6 +114,26 @@ impl TestApp {
         receiver: Receiver,
         server: platform::serving::ServerConfig,
     ) -> Self {
+        Self::spawn_full(database_url, auth, receiver, server, RateLimit::off()).await
+    }
+
+    /// [`TestApp::spawn_on`] with these rate limits.
+    pub async fn spawn_limited(
+        database_url: &str,
+        auth: AuthConfig,
+        receiver: Receiver,
+        rate_limit: RateLimit,
+    ) -> Self {
+        Self::spawn_full(database_url, auth, receiver, Default::default(), rate_limit).await
+    }
+
+    async fn spawn_full(
+        database_url: &str,
+        auth: AuthConfig,
+        receiver: Receiver,
+        server: platform::serving::ServerConfig,
+        rate_limit: RateLimit,
+    ) -> Self {
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: database_url.to_owned(),
@@ -109,6 +141,7 @@ impl TestApp {
             txlog_auth: TxlogAuth::Static("delivery-token".into()),
             auth,
             server,
+            rate_limit,
         };
         let app = Application::build(config)
             .await

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
-use crate::config::{optional_env, ConfigError};
+use super::Clock;
+use crate::config::{optional_env, secure_url, ConfigError};
 
 /// Where verification keys come from.
 #[derive(Clone)]
@@ -15,11 +16,14 @@ pub enum KeyConfig {
 #[derive(Clone)]
 pub struct AuthConfig {
     pub keys: KeyConfig,
-    pub audience: Option<String>,
+    /// The `aud` every token must name (`<P>_AUTH_AUDIENCE`, required in every mode).
+    pub audience: String,
     /// The `realm` of `WWW-Authenticate` challenges.
     pub realm: String,
     /// `ORDERS` or `TXLOG`: names variables in error messages.
     pub prefix: String,
+    /// The time the JWKS cache runs on (the system's, except in tests).
+    pub clock: Clock,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -38,15 +42,42 @@ impl std::fmt::Debug for AuthConfig {
 }
 
 impl AuthConfig {
+    /// Settings for the service whose variables start with `prefix` (`ORDERS`, `TXLOG`) and
+    /// whose challenges name `realm`.
+    pub fn new(prefix: &str, realm: &str, keys: KeyConfig, audience: impl Into<String>) -> Self {
+        Self {
+            keys,
+            audience: audience.into(),
+            realm: realm.to_owned(),
+            prefix: prefix.to_owned(),
+            clock: Clock::system(),
+        }
+    }
+
+    /// The same settings, with the JWKS cache running on `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Reads `<prefix>_AUTH_ISSUER`, `_JWKS_URL`, `_AUDIENCE`, `_HS256_SECRET`, `_PUBLIC_KEY_FILE`.
-    /// Exactly one key source must be set; issuer and JWKS need an audience.
+    /// Exactly one key source must be set, and the audience always.
     pub fn from_env(prefix: &str, realm: &str) -> Result<Self, ConfigError> {
+        Self::from_lookup(prefix, realm, optional_env)
+    }
+
+    /// [`AuthConfig::from_env`] with the variables read through `lookup`.
+    fn from_lookup(
+        prefix: &str,
+        realm: &str,
+        lookup: impl Fn(&str) -> Result<Option<String>, ConfigError>,
+    ) -> Result<Self, ConfigError> {
         let var = |name: &str| format!("{prefix}_AUTH_{name}");
-        let issuer = optional_env(&var("ISSUER"))?;
-        let jwks = optional_env(&var("JWKS_URL"))?;
-        let secret = optional_env(&var("HS256_SECRET"))?;
-        let pem = optional_env(&var("PUBLIC_KEY_FILE"))?;
-        let audience = optional_env(&var("AUDIENCE"))?;
+        let issuer = lookup(&var("ISSUER"))?;
+        let jwks = lookup(&var("JWKS_URL"))?;
+        let secret = lookup(&var("HS256_SECRET"))?;
+        let pem = lookup(&var("PUBLIC_KEY_FILE"))?;
+        let audience = lookup(&var("AUDIENCE"))?;
         let set: Vec<&str> = [
             ("ISSUER", &issuer),
             ("JWKS_URL", &jwks),
@@ -69,10 +100,10 @@ impl AuthConfig {
             }
             [_] => {
                 if let Some(url) = issuer {
-                    check_url(&var("ISSUER"), &url)?;
+                    secure_url(&var("ISSUER"), &url)?;
                     KeyConfig::Issuer(url.trim_end_matches('/').to_owned())
                 } else if let Some(url) = jwks {
-                    check_url(&var("JWKS_URL"), &url)?;
+                    secure_url(&var("JWKS_URL"), &url)?;
                     KeyConfig::JwksUrl(url)
                 } else if let Some(secret) = secret {
                     if secret.len() < 32 {
@@ -90,24 +121,83 @@ impl AuthConfig {
                 ))
             }
         };
-        if matches!(keys, KeyConfig::Issuer(_) | KeyConfig::JwksUrl(_)) && audience.is_none() {
-            return Err(ConfigError::new(
+        let audience = audience.ok_or_else(|| {
+            ConfigError::new(
                 var("AUDIENCE"),
-                "is required with an issuer or a JWKS URL",
-            ));
-        }
-        Ok(Self {
-            keys,
-            audience,
-            realm: realm.to_owned(),
-            prefix: prefix.to_owned(),
-        })
+                "is required: the `aud` every token must name (for example the service's client id at the identity provider)",
+            )
+        })?;
+        Ok(Self::new(prefix, realm, keys, audience.trim()))
     }
 }
 
-fn check_url(var: &str, url: &str) -> Result<(), ConfigError> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(()),
-        _ => Err(ConfigError::new(var, "must be an http(s) URL")),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "a-secret-of-at-least-32-bytes-0123456789";
+
+    fn read(vars: &[(&str, &str)]) -> Result<AuthConfig, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (format!("ORDERS_AUTH_{k}"), (*v).to_owned()))
+            .collect();
+        AuthConfig::from_lookup("ORDERS", "order-service", |name| {
+            Ok(vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        })
+    }
+
+    #[test]
+    fn the_audience_is_required_in_every_mode() {
+        for source in [
+            ("HS256_SECRET", SECRET),
+            ("PUBLIC_KEY_FILE", "/etc/ordersys/key.pem"),
+            ("JWKS_URL", "https://idp.example/jwks"),
+            ("ISSUER", "https://idp.example/realms/shop"),
+        ] {
+            let e = read(&[source]).unwrap_err();
+            assert_eq!(e.var, "ORDERS_AUTH_AUDIENCE", "{source:?}");
+            let ok = read(&[source, ("AUDIENCE", "order-service")]).unwrap();
+            assert_eq!(ok.audience, "order-service");
+        }
+    }
+
+    #[test]
+    fn identity_provider_urls_are_https_except_to_loopback() {
+        for (var, url) in [
+            ("ISSUER", "http://keycloak:8080/realms/shop"),
+            ("JWKS_URL", "http://idp.example/jwks"),
+        ] {
+            let e = read(&[(var, url), ("AUDIENCE", "a")]).unwrap_err();
+            assert_eq!(e.var, format!("ORDERS_AUTH_{var}"));
+            assert!(e.message.contains("https://"), "{e}");
+            assert_eq!(e.to_string().lines().count(), 1);
+        }
+        for (var, url) in [
+            ("ISSUER", "http://127.0.0.1:9000/realms/shop"),
+            ("JWKS_URL", "http://localhost:9000/jwks"),
+            ("ISSUER", "https://keycloak:8443/realms/shop/"),
+        ] {
+            let config = read(&[(var, url), ("AUDIENCE", "a")]).unwrap();
+            assert!(matches!(
+                config.keys,
+                KeyConfig::Issuer(_) | KeyConfig::JwksUrl(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn exactly_one_key_source() {
+        let e = read(&[("AUDIENCE", "a")]).unwrap_err();
+        assert_eq!(e.var, "ORDERS_AUTH_ISSUER");
+        let e = read(&[
+            ("HS256_SECRET", SECRET),
+            ("JWKS_URL", "https://idp.example/jwks"),
+            ("AUDIENCE", "a"),
+        ])
+        .unwrap_err();
+        assert!(e.message.contains("contradicts"), "{e}");
+        let e = read(&[("HS256_SECRET", "short"), ("AUDIENCE", "a")]).unwrap_err();
+        assert_eq!(e.var, "ORDERS_AUTH_HS256_SECRET");
     }
 }

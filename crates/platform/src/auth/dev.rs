@@ -8,14 +8,16 @@ use serde_json::json;
 /// The issuer named in development tokens.
 pub const DEV_ISSUER: &str = "ordersys-dev";
 
-/// An HS256 token for `sub` with space-separated `scopes`, valid for `ttl_secs`.
-pub fn sign_hs256(secret: &str, sub: &str, scopes: &str, ttl_secs: u64) -> String {
+/// An HS256 token for `audience` (the `aud` the receiving service expects), naming `sub` with
+/// space-separated `scopes`, valid for `ttl_secs`.
+pub fn sign_hs256(secret: &str, audience: &str, sub: &str, scopes: &str, ttl_secs: u64) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
     let claims = json!({
         "iss": DEV_ISSUER,
+        "aud": audience,
         "sub": sub,
         "scope": scopes,
         "iat": now,

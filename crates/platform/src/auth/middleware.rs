@@ -1,21 +1,44 @@
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{AuthError, Principal, Verifier};
+use crate::rate_limit::{RateLimit, RateLimiter};
 use crate::Problem;
 
-/// What the authentication middleware needs.
+/// What the authentication middleware needs: the verifier and the rate limits.
 #[derive(Clone)]
 pub struct AuthState {
     pub verifier: Arc<Verifier>,
+    pub rate_limiter: Arc<RateLimiter>,
+}
+
+impl AuthState {
+    /// Authentication without rate limits.
+    pub fn new(verifier: Arc<Verifier>) -> Self {
+        Self {
+            verifier,
+            rate_limiter: RateLimiter::new(RateLimit::off()),
+        }
+    }
+
+    /// The same, with `limits` applied to `/v1/` calls.
+    pub fn with_rate_limit(self, limits: RateLimit) -> Self {
+        Self {
+            rate_limiter: RateLimiter::new(limits),
+            ..self
+        }
+    }
 }
 
 /// Middleware for `/v1/` paths: verifies the bearer token and stores the [`Principal`] in the
-/// request extensions; refuses with 401 otherwise. Other paths pass untouched.
+/// request extensions; refuses with 401 otherwise, and with 429 over the rate limit (a valid
+/// token counts against its `sub`, a missing or invalid one against the client address). Other
+/// paths pass untouched.
 pub async fn authenticate(
     State(state): State<AuthState>,
     mut request: Request,
@@ -29,8 +52,19 @@ pub async fn authenticate(
         None => Err(AuthError::Missing),
         Some(token) => state.verifier.verify(token).await,
     };
+    if result.is_err() {
+        if let Err(limited) = state.rate_limiter.check_anonymous(client_ip(&request)) {
+            return limited.into_response();
+        }
+    }
     match result {
         Ok(principal) => {
+            if let Err(limited) = state.rate_limiter.check_caller(&principal.sub) {
+                let mut response = limited.into_response();
+                // The call recorder names the caller of a refused call too.
+                response.extensions_mut().insert(principal);
+                return response;
+            }
             request.extensions_mut().insert(principal.clone());
             let mut response = next.run(request).await;
             // Outer layers (call recording) learn who called from the response.
@@ -47,6 +81,14 @@ pub async fn authenticate(
         )
         .into_response(),
     }
+}
+
+/// The connection's peer address (unspecified when the server did not say).
+fn client_ip(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
 fn bearer(request: &Request) -> Option<&str> {

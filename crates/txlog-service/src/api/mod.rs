@@ -57,9 +57,7 @@ pub struct Serve {
 
 /// The whole application: routes, API description and the middleware stack.
 pub fn router(state: AppState, serve: Serve) -> Router {
-    let auth = AuthState {
-        verifier: state.verifier.clone(),
-    };
+    let auth = AuthState::new(state.verifier.clone());
     let mut routes = Router::new()
         .route(
             "/v1/transactions",

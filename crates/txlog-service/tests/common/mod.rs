@@ -56,13 +56,16 @@ pub fn log_key() -> &'static (String, String) {
     KEY.get_or_init(|| LogKey::generate("txlog-test").unwrap())
 }
 
+/// The `aud` the transaction log expects in tests.
+pub const AUDIENCE: &str = "urn:ordersys:txlog-service";
+
 pub fn auth_config() -> AuthConfig {
-    AuthConfig {
-        keys: KeyConfig::Hs256Secret(SECRET.to_owned()),
-        audience: None,
-        realm: "txlog-service".to_owned(),
-        prefix: "TXLOG".to_owned(),
-    }
+    AuthConfig::new(
+        "TXLOG",
+        "txlog-service",
+        KeyConfig::Hs256Secret(SECRET.to_owned()),
+        AUDIENCE,
+    )
 }
 
 /// A signed token for `sub` with these scopes, valid for an hour.
@@ -71,7 +74,8 @@ pub fn token(sub: &str, scopes: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let claims = json!({"sub": sub, "scope": scopes, "iat": now, "exp": now + 3600});
+    let claims =
+        json!({"sub": sub, "aud": AUDIENCE, "scope": scopes, "iat": now, "exp": now + 3600});
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,

@@ -27,6 +27,7 @@ pub fn command(database_url: &str) -> Command {
     command
         .env("TXLOG_DATABASE_URL", database_url)
         .env("TXLOG_AUTH_HS256_SECRET", super::SECRET)
+        .env("TXLOG_AUTH_AUDIENCE", super::AUDIENCE)
         .env("TXLOG_SIGNING_KEY", &super::log_key().0)
         .env("TXLOG_LOG_ORIGIN", super::ORIGIN)
         .env("TXLOG_CHECKPOINT_INTERVAL_MS", "1000")
