@@ -6,6 +6,8 @@
 
 mod draft;
 mod middleware;
+mod policy;
 
 pub use draft::{operation_for, EventDraft, Recorded};
 pub use middleware::{capture_body, record, CreatedOrder, Recording};
+pub use policy::{BodyDigest, BodyPolicy};
