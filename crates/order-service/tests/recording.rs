@@ -345,7 +345,6 @@ async fn abandoned_calls_leave_orders_and_records_consistent(backend: Backend) {
     assert_eq!(ids.len(), total, "no call recorded twice");
 }
 
-
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -389,9 +388,13 @@ async fn bodies_are_kept_as_the_policy_says(backend: Backend) {
         assert_eq!(r.status(), 401, "{id}");
         received.insert(id, r.bytes().await.unwrap());
     }
-    let r = send(h.post(app.url("/v1/orders")).bearer_auth(&alice), "create", &order)
-        .await
-        .unwrap();
+    let r = send(
+        h.post(app.url("/v1/orders")).bearer_auth(&alice),
+        "create",
+        &order,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 201);
     let created = r.bytes().await.unwrap();
     let id = serde_json::from_slice::<Value>(&created).unwrap()["id"]
@@ -399,9 +402,13 @@ async fn bodies_are_kept_as_the_policy_says(backend: Backend) {
         .unwrap()
         .to_owned();
     received.insert("create", created);
-    let second = send(h.post(app.url("/v1/orders")).bearer_auth(&alice), "create-2", &order)
-        .await
-        .unwrap();
+    let second = send(
+        h.post(app.url("/v1/orders")).bearer_auth(&alice),
+        "create-2",
+        &order,
+    )
+    .await
+    .unwrap();
     assert_eq!(second.status(), 201);
     for (name, path) in [
         ("get", format!("/v1/orders/{id}")),
@@ -425,18 +432,29 @@ async fn bodies_are_kept_as_the_policy_says(backend: Backend) {
         assert_eq!(e["request"]["body"], Value::Null, "{id}: no anonymous body");
         assert!(!e.to_string().contains("Lovelace"), "{id}: nothing of it");
         assert_digest(&e["request"], &order, id);
-        assert_eq!(e["response"]["body"]["status"], 401, "{id}: refusals keep the answer");
+        assert_eq!(
+            e["response"]["body"]["status"], 401,
+            "{id}: refusals keep the answer"
+        );
         assert_digest(&e["response"], &received[id], id);
     }
     let create = by_request_id(&events, "create");
     assert_eq!(create["request"]["body"]["currency"], "EUR");
     assert_digest(&create["request"], &order, "create");
-    assert_eq!(create["response"]["body"]["id"], id.as_str(), "writes keep the answer");
+    assert_eq!(
+        create["response"]["body"]["id"],
+        id.as_str(),
+        "writes keep the answer"
+    );
     assert_digest(&create["response"], &received["create"], "create");
 
     let get = by_request_id(&events, "get");
     assert_eq!(get["response"]["status"], 200);
-    assert_eq!(get["response"]["body"], Value::Null, "a successful read keeps no body");
+    assert_eq!(
+        get["response"]["body"],
+        Value::Null,
+        "a successful read keeps no body"
+    );
     assert_eq!(get["response"]["body_truncated"], false);
     assert!(get["response"].get("order_ids").is_none());
     assert_digest(&get["request"], b"", "get");
@@ -457,7 +475,10 @@ async fn bodies_are_kept_as_the_policy_says(backend: Backend) {
 
     let missing = by_request_id(&events, "missing");
     assert_eq!(missing["response"]["status"], 404);
-    assert_eq!(missing["response"]["body"]["status"], 404, "a failed read keeps it");
+    assert_eq!(
+        missing["response"]["body"]["status"], 404,
+        "a failed read keeps it"
+    );
     assert_digest(&missing["response"], &received["missing"], "missing");
 }
 
@@ -529,7 +550,13 @@ async fn a_refused_event_is_set_aside_and_the_rest_delivered(backend: Backend) {
     app.receiver.refuse("poison");
     let alice = token("alice", RW);
     let ids: Vec<String> = (0..9)
-        .map(|i| if i == 4 { "poison".into() } else { format!("ok-{i}") })
+        .map(|i| {
+            if i == 4 {
+                "poison".into()
+            } else {
+                format!("ok-{i}")
+            }
+        })
         .collect();
     for id in &ids {
         let r = app
@@ -551,9 +578,16 @@ async fn a_refused_event_is_set_aside_and_the_rest_delivered(backend: Backend) {
         .map(|e| e["request"]["request_id"].as_str().unwrap())
         .collect();
     got.sort_unstable();
-    let expected: Vec<&str> = ids.iter().map(String::as_str).filter(|i| *i != "poison").collect();
+    let expected: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|i| *i != "poison")
+        .collect();
     assert_eq!(got, expected, "every valid event of the batch is delivered");
-    assert!(app.receiver.poisoned_batches() >= 1, "the batch was refused");
+    assert!(
+        app.receiver.poisoned_batches() >= 1,
+        "the batch was refused"
+    );
     let letters = app.store.dead_letters(10).await.unwrap();
     assert_eq!(letters.len(), 1, "{letters:?}");
     let payload: Value = serde_json::from_str(&letters[0].payload).unwrap();

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use order_service::domain::{Order, OrderInput, Status};
 use order_service::store::{
-    self, Claim, Deliver, Delivered, IdempotencyKey, ListQuery, OrderStore, OutboxEvent, Refusal, StoredResponse,
+    self, Claim, Deliver, Delivered, IdempotencyKey, ListQuery, OrderStore, OutboxEvent, Refusal,
+    StoredResponse,
 };
 use serde_json::json;
 use support::Backend;
@@ -255,7 +256,10 @@ async fn outbox_delivers_oldest_first_and_keeps_failures(backend: Backend) {
     );
     *sink.fail.lock().unwrap() = false;
     assert_eq!(store.deliver_outbox(10, &sink).await.unwrap().delivered, 10);
-    assert_eq!(store.deliver_outbox(100, &sink).await.unwrap().delivered, 15);
+    assert_eq!(
+        store.deliver_outbox(100, &sink).await.unwrap().delivered,
+        15
+    );
     assert_eq!(
         store.deliver_outbox(100, &sink).await.unwrap(),
         Delivered::default()
@@ -316,7 +320,10 @@ async fn refused_events_move_to_dead_letters(backend: Backend) {
     assert_eq!(letters.len(), 2);
     assert_eq!(letters[0].event_id, events[3].event_id, "newest first");
     assert_eq!(letters[1].payload, events[1].payload);
-    assert_eq!((letters[1].status, letters[1].reason.as_str()), (422, "invalid"));
+    assert_eq!(
+        (letters[1].status, letters[1].reason.as_str()),
+        (422, "invalid")
+    );
     store.append_outbox(&[event(9)]).await.unwrap();
     assert_eq!(store.deliver_outbox(100, &sink).await.unwrap().delivered, 1);
 }

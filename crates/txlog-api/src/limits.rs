@@ -212,7 +212,10 @@ pub fn fit(event: &mut Event) {
     } else if cut_bytes(&mut r.path, MAX_PATH_BYTES) {
         cut.push("request.path");
     }
-    if r.query.as_mut().is_some_and(|q| cut_bytes(q, MAX_QUERY_BYTES)) {
+    if r.query
+        .as_mut()
+        .is_some_and(|q| cut_bytes(q, MAX_QUERY_BYTES))
+    {
         cut.push("request.query");
     }
     if r.request_id.is_empty() {
@@ -221,15 +224,13 @@ pub fn fit(event: &mut Event) {
     } else if cut_chars(&mut r.request_id, MAX_REQUEST_ID_CHARS) {
         cut.push("request.request_id");
     }
-    if r
-        .client_ip
+    if r.client_ip
         .as_mut()
         .is_some_and(|ip| cut_bytes(ip, MAX_CLIENT_IP_BYTES))
     {
         cut.push("request.client_ip");
     }
-    if r
-        .user_agent
+    if r.user_agent
         .as_mut()
         .is_some_and(|ua| cut_bytes(ua, MAX_USER_AGENT_BYTES))
     {
@@ -336,14 +337,18 @@ mod tests {
                 body: None,
                 body_truncated: false,
                 body_bytes: Some(0),
-                body_sha256: Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into()),
+                body_sha256: Some(
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+                ),
             },
             response: ResponseRecord {
                 status: 200,
                 body: None,
                 body_truncated: false,
                 body_bytes: Some(2),
-                body_sha256: Some("44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into()),
+                body_sha256: Some(
+                    "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".into(),
+                ),
                 order_ids: Some(vec![]),
             },
             duration_us: 10,

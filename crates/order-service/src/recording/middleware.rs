@@ -1,6 +1,7 @@
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
@@ -17,6 +18,12 @@ use uuid::Uuid;
 use super::policy::{BodyPolicy, DigestBuilder};
 use super::{operation_for, EventDraft, Recorded};
 use crate::outbox::GroupCommit;
+
+/// How long the body of a call refused before reading it (401, 404, 405) is waited for, to
+/// record its digest. A body sent with its request is there at once; one that stalls must not
+/// hold up the refusal (an anonymous caller gets its 401 at once), and is recorded without a
+/// digest.
+const UNREAD_BODY_WAIT: Duration = Duration::from_millis(250);
 
 /// What the recording middleware needs.
 #[derive(Clone)]
@@ -82,7 +89,8 @@ pub async fn record(
     {
         let rest = unread.lock().ok().and_then(|mut slot| slot.take());
         if let Some(rest) = rest {
-            if let Some(digest) = digest_body(rest, recording.body_limit).await {
+            let read = digest_body(rest, recording.body_limit);
+            if let Ok(Some(digest)) = tokio::time::timeout(UNREAD_BODY_WAIT, read).await {
                 draft.set_digest(digest);
             }
         }
@@ -131,7 +139,8 @@ pub async fn capture_body(
 
 /// The request body as the inner layers get it. A call refused before its body was read
 /// (401, 404, 405…) drops it unread; it then goes back to the recording middleware, which
-/// reads it to the end for its digest (SPEC section 7: every request's `body_sha256`).
+/// reads it to the end for its digest (SPEC section 7: every request's `body_sha256`), if it
+/// arrives within [`UNREAD_BODY_WAIT`].
 struct Returnable {
     inner: Option<Body>,
     polled: bool,

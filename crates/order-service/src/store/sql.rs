@@ -260,13 +260,15 @@ where
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(event_id, payload, status, reason, failed_at)| DeadLetter {
-                event_id,
-                payload,
-                status: u16::try_from(status).unwrap_or_default(),
-                reason,
-                failed_at: from_micros(failed_at),
-            })
+            .map(
+                |(event_id, payload, status, reason, failed_at)| DeadLetter {
+                    event_id,
+                    payload,
+                    status: u16::try_from(status).unwrap_or_default(),
+                    reason,
+                    failed_at: from_micros(failed_at),
+                },
+            )
             .collect())
     }
 

@@ -61,7 +61,11 @@ impl Receiver {
 
     /// Refuses, with 422, every batch holding the event of the call with this request id.
     pub fn refuse(&self, request_id: &str) {
-        self.inner.poison.lock().unwrap().push(request_id.to_owned());
+        self.inner
+            .poison
+            .lock()
+            .unwrap()
+            .push(request_id.to_owned());
     }
 
     /// How many batches were refused because of [`Receiver::refuse`].
@@ -124,7 +128,9 @@ async fn accept(
         let field = format!("transactions[{i}].request.request_id");
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({"detail": "refused on purpose", "errors": [{"field": field, "message": "poison"}]})),
+            Json(
+                json!({"detail": "refused on purpose", "errors": [{"field": field, "message": "poison"}]}),
+            ),
         );
     }
     if let Err(problem) = txlog_service::api::validate::batch(events.clone()) {
