@@ -158,3 +158,65 @@ async fn log_killed_mid_batch_stores_nothing_twice() {
     assert_gap_free(&records);
     assert_eq!(system.verify().await["valid"], true);
 }
+
+/// Issue 14 with the real log: callers whose tokens hold 150 scopes, or a 300-character scope,
+/// are served and recorded (scopes cut to the log's limits and marked), the calls around them
+/// too, anonymous request bodies stay out of the log while their SHA-256 is in it, and the
+/// chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_tokens_and_anonymous_bodies_reach_the_real_log() {
+    use sha2::{Digest, Sha256};
+    let system = System::start().await;
+    let http = reqwest::Client::new();
+    let base = &system.orders.base;
+    let many: Vec<String> = (0..150).map(|i| format!("role-{i:03}")).collect();
+    let many = token("many", &format!("{RW} {}", many.join(" ")));
+    let long = token("long", &format!("{RW} {}", "x".repeat(300)));
+    let body = serde_json::to_vec(&order()).unwrap();
+    for (id, bearer, status) in [
+        ("before", Some(token("alice", RW)), 201),
+        ("many", Some(many), 201),
+        ("long", Some(long), 201),
+        ("anonymous", None, 401),
+        ("after", Some(token("alice", RW)), 201),
+    ] {
+        let mut request = http
+            .post(format!("{base}/v1/orders"))
+            .header("x-request-id", id)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        assert_eq!(request.send().await.unwrap().status(), status, "{id}");
+    }
+    system.wait_for_records(5).await;
+    let records = system.settled_records().await;
+    assert_eq!(records.len(), 5, "every call recorded, none stuck");
+    let record = |id: &str| {
+        records
+            .iter()
+            .find(|r| r["request"]["request_id"] == id)
+            .unwrap_or_else(|| panic!("no record of {id}"))
+            .clone()
+    };
+    assert_eq!(
+        record("many")["actor"]["scopes"].as_array().unwrap().len(),
+        100
+    );
+    assert_eq!(record("many")["truncated"], json!(["actor.scopes"]));
+    assert_eq!(
+        record("long")["actor"]["scopes"],
+        json!(["orders:read", "orders:write"])
+    );
+    let anonymous = record("anonymous");
+    assert_eq!(anonymous["request"]["body"], Value::Null);
+    assert_eq!(anonymous["request"]["body_bytes"], body.len() as u64);
+    assert_eq!(
+        anonymous["request"]["body_sha256"],
+        hex::encode(Sha256::digest(&body))
+    );
+    assert_eq!(record("after")["request"]["body"]["currency"], "EUR");
+    assert_gap_free(&records);
+    assert_eq!(system.verify().await["valid"], true);
+}

@@ -83,13 +83,19 @@ pub fn event(
             user_agent: Some("ordersys-bench".into()),
             body: request_body,
             body_truncated: false,
+            body_bytes: None,
+            body_sha256: None,
         },
         response: ResponseRecord {
             status: 200,
             body: response_body,
             body_truncated: false,
+            body_bytes: None,
+            body_sha256: None,
+            order_ids: None,
         },
         duration_us: 750,
         trace_id: Some(Uuid::now_v7().simple().to_string()),
+        truncated: Vec::new(),
     }
 }

@@ -6,6 +6,7 @@ mod support;
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use support::{order_body, token, Backend, Receiver, TestApp};
 
 const RW: &str = "orders:read orders:write";
@@ -344,7 +345,284 @@ async fn abandoned_calls_leave_orders_and_records_consistent(backend: Backend) {
     assert_eq!(ids.len(), total, "no call recorded twice");
 }
 
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The event of the call with this request id.
+fn by_request_id<'a>(events: &'a [Value], id: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["request"]["request_id"] == id)
+        .unwrap_or_else(|| panic!("no event for {id}"))
+}
+
+/// Asserts that a recorded request or response carries the digest of `bytes`.
+fn assert_digest(part: &Value, bytes: &[u8], what: &str) {
+    assert_eq!(part["body_bytes"], bytes.len() as u64, "{what}: body_bytes");
+    assert_eq!(part["body_sha256"], sha256(bytes), "{what}: body_sha256");
+}
+
+/// SPEC section 7, what the log keeps of bodies: request bodies of authenticated calls only,
+/// no response body for a successful read (the ids a list disclosed instead), every body's
+/// length and SHA-256 as sent or received.
+async fn bodies_are_kept_as_the_policy_says(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = token("alice", RW);
+    let h = &app.http;
+    let send = |request: reqwest::RequestBuilder, id: &str, body: &[u8]| {
+        request
+            .header("x-request-id", id)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+    };
+    let order = serde_json::to_vec(&order_body()).unwrap();
+    let mut received = HashMap::new();
+    for (id, bearer) in [("anonymous", None), ("bad-token", Some("not.a.token"))] {
+        let mut request = h.post(app.url("/v1/orders"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let r = send(request, id, &order).await.unwrap();
+        assert_eq!(r.status(), 401, "{id}");
+        received.insert(id, r.bytes().await.unwrap());
+    }
+    let r = send(
+        h.post(app.url("/v1/orders")).bearer_auth(&alice),
+        "create",
+        &order,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let created = r.bytes().await.unwrap();
+    let id = serde_json::from_slice::<Value>(&created).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    received.insert("create", created);
+    let second = send(
+        h.post(app.url("/v1/orders")).bearer_auth(&alice),
+        "create-2",
+        &order,
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.status(), 201);
+    for (name, path) in [
+        ("get", format!("/v1/orders/{id}")),
+        ("list", "/v1/orders?limit=10".to_owned()),
+        ("missing", format!("/v1/orders/{}", uuid::Uuid::now_v7())),
+    ] {
+        let r = h
+            .get(app.url(&path))
+            .bearer_auth(&alice)
+            .header("x-request-id", name)
+            .send()
+            .await
+            .unwrap();
+        received.insert(name, r.bytes().await.unwrap());
+    }
+    let events = app.settled_events().await;
+
+    for id in ["anonymous", "bad-token"] {
+        let e = by_request_id(&events, id);
+        assert_eq!(e["actor"], Value::Null, "{id}");
+        assert_eq!(e["request"]["body"], Value::Null, "{id}: no anonymous body");
+        assert!(!e.to_string().contains("Lovelace"), "{id}: nothing of it");
+        assert_digest(&e["request"], &order, id);
+        assert_eq!(
+            e["response"]["body"]["status"], 401,
+            "{id}: refusals keep the answer"
+        );
+        assert_digest(&e["response"], &received[id], id);
+    }
+    let create = by_request_id(&events, "create");
+    assert_eq!(create["request"]["body"]["currency"], "EUR");
+    assert_digest(&create["request"], &order, "create");
+    assert_eq!(
+        create["response"]["body"]["id"],
+        id.as_str(),
+        "writes keep the answer"
+    );
+    assert_digest(&create["response"], &received["create"], "create");
+
+    let get = by_request_id(&events, "get");
+    assert_eq!(get["response"]["status"], 200);
+    assert_eq!(
+        get["response"]["body"],
+        Value::Null,
+        "a successful read keeps no body"
+    );
+    assert_eq!(get["response"]["body_truncated"], false);
+    assert!(get["response"].get("order_ids").is_none());
+    assert_digest(&get["request"], b"", "get");
+    assert_digest(&get["response"], &received["get"], "get");
+
+    let list = by_request_id(&events, "list");
+    assert_eq!(list["response"]["body"], Value::Null);
+    let page: Value = serde_json::from_slice(&received["list"]).unwrap();
+    let disclosed: Vec<Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].clone())
+        .collect();
+    assert_eq!(disclosed.len(), 2);
+    assert_eq!(list["response"]["order_ids"], Value::Array(disclosed));
+    assert_digest(&list["response"], &received["list"], "list");
+
+    let missing = by_request_id(&events, "missing");
+    assert_eq!(missing["response"]["status"], 404);
+    assert_eq!(
+        missing["response"]["body"]["status"], 404,
+        "a failed read keeps it"
+    );
+    assert_digest(&missing["response"], &received["missing"], "missing");
+}
+
+/// Issue 14: a caller whose identity provider issues 150 roles, or one very long role, is
+/// served and recorded (its scopes cut to the log's limits and marked), and delivery goes on.
+async fn odd_tokens_are_recorded_and_delivery_goes_on(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let many: Vec<String> = (0..150).map(|i| format!("role-{i:03}")).collect();
+    let many = token("many", &format!("{RW} {}", many.join(" ")));
+    let long = token("long", &format!("{RW} {}", "x".repeat(300)));
+    for (name, bearer) in [("many", &many), ("long", &long)] {
+        let r = app
+            .http
+            .post(app.url("/v1/orders"))
+            .bearer_auth(bearer)
+            .header("x-request-id", format!("{name}-create"))
+            .json(&order_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{name}");
+        let r = app
+            .http
+            .get(app.url("/v1/orders"))
+            .bearer_auth(bearer)
+            .header("x-request-id", format!("{name}-list"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+    }
+    let r = app
+        .http
+        .get(app.url("/v1/orders"))
+        .bearer_auth(token("alice", RW))
+        .header("x-request-id", "after")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Waits until the outbox is empty: every event was accepted by the log's validation.
+    let events = app.settled_events().await;
+    assert_eq!(events.len(), 5);
+    for id in ["many-create", "many-list"] {
+        let e = by_request_id(&events, id);
+        let scopes = e["actor"]["scopes"].as_array().unwrap();
+        assert_eq!(scopes.len(), 100, "{id}: the first 100 scopes");
+        assert_eq!(e["truncated"], json!(["actor.scopes"]), "{id}");
+    }
+    for id in ["long-create", "long-list"] {
+        let e = by_request_id(&events, id);
+        assert_eq!(
+            e["actor"]["scopes"],
+            json!(["orders:read", "orders:write"]),
+            "{id}: the over-long scope is dropped"
+        );
+        assert_eq!(e["truncated"], json!(["actor.scopes"]), "{id}");
+    }
+    assert!(by_request_id(&events, "after").get("truncated").is_none());
+    assert!(app.store.dead_letters(10).await.unwrap().is_empty());
+}
+
+/// SPEC section 7: an event the log refuses (422) never blocks the others. It is found in its
+/// batch, set aside in the dead-letter table and counted; the valid events of the same batch
+/// and every later one are delivered.
+async fn a_refused_event_is_set_aside_and_the_rest_delivered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.receiver.set_down(true);
+    app.receiver.refuse("poison");
+    let alice = token("alice", RW);
+    let ids: Vec<String> = (0..9)
+        .map(|i| {
+            if i == 4 {
+                "poison".into()
+            } else {
+                format!("ok-{i}")
+            }
+        })
+        .collect();
+    for id in &ids {
+        let r = app
+            .http
+            .get(app.url("/v1/orders"))
+            .bearer_auth(&alice)
+            .header("x-request-id", id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // All nine wait in the outbox, so that they go out in one batch with the poison inside.
+    assert_eq!(app.store.outbox_backlog().await.unwrap().0, 9);
+    app.receiver.set_down(false);
+    let events = app.settled_events().await;
+    let mut got: Vec<&str> = events
+        .iter()
+        .map(|e| e["request"]["request_id"].as_str().unwrap())
+        .collect();
+    got.sort_unstable();
+    let expected: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|i| *i != "poison")
+        .collect();
+    assert_eq!(got, expected, "every valid event of the batch is delivered");
+    assert!(
+        app.receiver.poisoned_batches() >= 1,
+        "the batch was refused"
+    );
+    let letters = app.store.dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let payload: Value = serde_json::from_str(&letters[0].payload).unwrap();
+    assert_eq!(payload["request"]["request_id"], "poison");
+    assert_eq!(payload["event_id"], letters[0].event_id.to_string());
+    assert_eq!(letters[0].status, 422);
+    assert!(letters[0].reason.contains("refused on purpose"));
+    let metrics = platform::metrics::handle().render();
+    let count: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("outbox_dead_letters_total "))
+        .unwrap_or_else(|| panic!("no outbox_dead_letters_total in\n{metrics}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(count >= 1.0, "outbox_dead_letters_total = {count}");
+
+    // Delivery goes on.
+    let r = app
+        .http
+        .get(app.url("/v1/orders"))
+        .bearer_auth(&alice)
+        .header("x-request-id", "later")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let events = app.recorded(9).await;
+    by_request_id(&events, "later");
+}
+
 on_both_backends! {
+    a_refused_event_is_set_aside_and_the_rest_delivered => a_refused_event_is_set_aside_and_the_rest_delivered;
+    bodies_are_kept_as_the_policy_says => bodies_are_kept_as_the_policy_says;
+    odd_tokens_are_recorded_and_delivery_goes_on => odd_tokens_are_recorded_and_delivery_goes_on;
     abandoned_calls_leave_orders_and_records_consistent => abandoned_calls_leave_orders_and_records_consistent;
     every_call_is_recorded_once => every_call_is_recorded_once;
     large_bodies_are_cut_and_marked => large_bodies_are_cut_and_marked;

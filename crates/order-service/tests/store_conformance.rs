@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use order_service::domain::{Order, OrderInput, Status};
 use order_service::store::{
-    self, Claim, Deliver, IdempotencyKey, ListQuery, OrderStore, OutboxEvent, StoredResponse,
+    self, Claim, Deliver, Delivered, IdempotencyKey, ListQuery, OrderStore, OutboxEvent, Refusal,
+    StoredResponse,
 };
 use serde_json::json;
 use support::Backend;
@@ -209,21 +210,33 @@ async fn idempotency_claims(backend: Backend) {
     );
 }
 
-/// Records what it was handed; fails while `fail` is set.
+/// Records what it was handed; fails while `fail` is set; refuses the events in `refuse`.
 #[derive(Default)]
 struct Collect {
     got: Mutex<Vec<OutboxEvent>>,
     fail: Mutex<bool>,
+    refuse: Mutex<Vec<uuid::Uuid>>,
 }
 
 #[async_trait]
 impl Deliver for Collect {
-    async fn deliver(&self, events: Vec<OutboxEvent>) -> anyhow::Result<()> {
+    async fn deliver(&self, events: Vec<OutboxEvent>) -> anyhow::Result<Vec<Refusal>> {
         if *self.fail.lock().unwrap() {
             anyhow::bail!("the receiver is down");
         }
-        self.got.lock().unwrap().extend(events);
-        Ok(())
+        let refuse = self.refuse.lock().unwrap().clone();
+        let (refused, got): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .partition(|e| refuse.contains(&e.event_id));
+        self.got.lock().unwrap().extend(got);
+        Ok(refused
+            .into_iter()
+            .map(|e| Refusal {
+                event_id: e.event_id,
+                status: 422,
+                reason: "invalid".into(),
+            })
+            .collect())
     }
 }
 
@@ -235,15 +248,22 @@ async fn outbox_delivers_oldest_first_and_keeps_failures(backend: Backend) {
     let sink = Collect::default();
     *sink.fail.lock().unwrap() = true;
     assert!(store.deliver_outbox(10, &sink).await.is_err());
+    assert_eq!(store.dead_letters(10).await.unwrap(), []);
     assert_eq!(
         store.outbox_backlog().await.unwrap().0,
         25,
         "a failed delivery keeps every event"
     );
     *sink.fail.lock().unwrap() = false;
-    assert_eq!(store.deliver_outbox(10, &sink).await.unwrap(), 10);
-    assert_eq!(store.deliver_outbox(100, &sink).await.unwrap(), 15);
-    assert_eq!(store.deliver_outbox(100, &sink).await.unwrap(), 0);
+    assert_eq!(store.deliver_outbox(10, &sink).await.unwrap().delivered, 10);
+    assert_eq!(
+        store.deliver_outbox(100, &sink).await.unwrap().delivered,
+        15
+    );
+    assert_eq!(
+        store.deliver_outbox(100, &sink).await.unwrap(),
+        Delivered::default()
+    );
     assert_eq!(
         *sink.got.lock().unwrap(),
         events,
@@ -270,8 +290,42 @@ async fn an_event_is_in_the_outbox_once(backend: Backend) {
     assert!(store.update(&next, 1, Some(&third)).await.unwrap());
     assert_eq!(store.outbox_backlog().await.unwrap().0, 3);
     let sink = Collect::default();
-    assert_eq!(store.deliver_outbox(100, &sink).await.unwrap(), 3);
+    assert_eq!(store.deliver_outbox(100, &sink).await.unwrap().delivered, 3);
     assert_eq!(*sink.got.lock().unwrap(), vec![first, second, third]);
+}
+
+/// An event the receiver refuses for good leaves the outbox for the dead-letter table in the
+/// same step as the others are delivered, payload intact; delivery goes on.
+async fn refused_events_move_to_dead_letters(backend: Backend) {
+    let store = open(backend).await;
+    let events: Vec<OutboxEvent> = (0..5).map(event).collect();
+    store.append_outbox(&events).await.unwrap();
+    let sink = Collect::default();
+    *sink.refuse.lock().unwrap() = vec![events[1].event_id, events[3].event_id];
+    let done = store.deliver_outbox(100, &sink).await.unwrap();
+    assert_eq!(done.delivered, 3);
+    assert_eq!(
+        done.dead_lettered
+            .iter()
+            .map(|r| r.event_id)
+            .collect::<Vec<_>>(),
+        [events[1].event_id, events[3].event_id]
+    );
+    assert_eq!(
+        *sink.got.lock().unwrap(),
+        vec![events[0].clone(), events[2].clone(), events[4].clone()]
+    );
+    assert_eq!(store.outbox_backlog().await.unwrap(), (0, None));
+    let letters = store.dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 2);
+    assert_eq!(letters[0].event_id, events[3].event_id, "newest first");
+    assert_eq!(letters[1].payload, events[1].payload);
+    assert_eq!(
+        (letters[1].status, letters[1].reason.as_str()),
+        (422, "invalid")
+    );
+    store.append_outbox(&[event(9)]).await.unwrap();
+    assert_eq!(store.deliver_outbox(100, &sink).await.unwrap().delivered, 1);
 }
 
 on_both_backends! {
@@ -280,4 +334,5 @@ on_both_backends! {
     idempotency_claims => idempotency_claims;
     outbox_delivers_oldest_first_and_keeps_failures => outbox_delivers_oldest_first_and_keeps_failures;
     an_event_is_in_the_outbox_once => an_event_is_in_the_outbox_once;
+    refused_events_move_to_dead_letters => refused_events_move_to_dead_letters;
 }

@@ -34,10 +34,14 @@ pub struct Event {
     pub duration_us: u64,
     /// W3C trace id (32 hex digits) of the call.
     pub trace_id: Option<String>,
+    /// The fields the sender cut or dropped so that the event fits [`crate::limits`]
+    /// (`actor.scopes`, `actor.sub`, …); absent when nothing was cut.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
 }
 
 impl Event {
-    pub const FIELDS: [&'static str; 11] = [
+    pub const FIELDS: [&'static str; 12] = [
         "event_id",
         "occurred_at",
         "source",
@@ -49,6 +53,7 @@ impl Event {
         "response",
         "duration_us",
         "trace_id",
+        "truncated",
     ];
 }
 
@@ -102,20 +107,39 @@ pub struct RequestRecord {
     pub request_id: String,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
-    /// The JSON body, a string when the body was not JSON, or null when empty.
+    /// The JSON body, a string when the body was not JSON, or null when empty or not kept
+    /// (the order service keeps request bodies of authenticated calls only).
     pub body: Option<Value>,
     /// True when the body was longer than 64 KiB and `body` holds only its start.
     #[serde(default)]
     pub body_truncated: bool,
+    /// Length of the whole body on the wire, in bytes; absent when it was not read to the end
+    /// (413, 429, a body timeout) or the sender predates the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<u64>,
+    /// Lowercase hex SHA-256 of the whole body on the wire (also when `body` is cut or not
+    /// kept); absent like `body_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseRecord {
     pub status: u16,
+    /// Kept for writes and every non-2xx answer; null for a successful read.
     pub body: Option<Value>,
     #[serde(default)]
     pub body_truncated: bool,
+    /// See [`RequestRecord::body_bytes`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<u64>,
+    /// See [`RequestRecord::body_sha256`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
+    /// For a successful `order.list`: the ids of the orders it disclosed, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_ids: Option<Vec<String>>,
 }
 
 /// Turns raw body bytes into the recorded form: JSON when it parses, else text, cut at

@@ -2,6 +2,7 @@
 //! (`POST /v1/transactions`) and what the transaction log answers and stores.
 
 mod event;
+pub mod limits;
 mod proof;
 mod record;
 

@@ -293,14 +293,20 @@ mod tests {
                 user_agent: None,
                 body: Some(serde_json::json!({"b": 1.5, "a": "é"})),
                 body_truncated: false,
+                body_bytes: None,
+                body_sha256: None,
             },
             response: ResponseRecord {
                 status: 200,
                 body: None,
                 body_truncated: false,
+                body_bytes: None,
+                body_sha256: None,
+                order_ids: None,
             },
             duration_us: 12,
             trace_id: None,
+            truncated: Vec::new(),
         }
     }
 

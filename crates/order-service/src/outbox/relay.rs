@@ -23,14 +23,28 @@ impl Relay {
         Self { store, deliver }
     }
 
-    /// Delivers one batch; returns how many events left the outbox.
+    /// Delivers one batch; returns how many events left the outbox (delivered, or set aside
+    /// in the dead-letter table because the log refused them for good).
     pub async fn run_once(&self) -> anyhow::Result<usize> {
-        let delivered = self
+        let done = self
             .store
             .deliver_outbox(BATCH, self.deliver.as_ref())
             .await?;
-        metrics::counter!("outbox_delivered_total").increment(delivered as u64);
-        Ok(delivered)
+        metrics::counter!("outbox_delivered_total").increment(done.delivered as u64);
+        if !done.dead_lettered.is_empty() {
+            metrics::counter!("outbox_dead_letters_total")
+                .increment(done.dead_lettered.len() as u64);
+        }
+        for refusal in &done.dead_lettered {
+            tracing::error!(
+                event_id = %refusal.event_id,
+                status = refusal.status,
+                reason = %refusal.reason,
+                "the transaction log refused a business transaction; it is set aside in \
+                 outbox_dead_letters and delivery goes on"
+            );
+        }
+        Ok(done.count())
     }
 
     /// Runs until `shutdown`, then keeps draining until `deadline` (the outbox holds every
@@ -40,6 +54,8 @@ impl Relay {
         shutdown: CancellationToken,
         deadline: Arc<std::sync::OnceLock<tokio::time::Instant>>,
     ) {
+        // Exported from the start, so that an alert on its increase sees the first one.
+        metrics::counter!("outbox_dead_letters_total").increment(0);
         let mut backoff = BACKOFF_START;
         let mut housekeeping = tokio::time::interval(Duration::from_secs(60));
         loop {

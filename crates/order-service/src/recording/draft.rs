@@ -6,9 +6,10 @@ use axum::http::{header, Method, StatusCode};
 use chrono::Utc;
 use platform::auth::Principal;
 use platform::context::RequestContext;
-use txlog_api::{body_from_bytes, Actor, Event, Outcome, RequestRecord, ResponseRecord};
+use txlog_api::{body_from_bytes, limits, Actor, Event, Outcome, RequestRecord, ResponseRecord};
 use uuid::Uuid;
 
+use super::policy::{listed_order_ids, BodyDigest, BodyPolicy};
 use crate::store::OutboxEvent;
 
 /// Response extension: the handler already wrote this call's event with its change.
@@ -25,6 +26,9 @@ pub struct EventDraft {
     request: RequestRecord,
     /// Filled in once the body was read (after authentication); absent for refused calls.
     body: OnceLock<(Option<serde_json::Value>, bool)>,
+    /// Digest of the whole request body: set with `body`, or by the recording middleware,
+    /// which reads the body of a call refused before it was read.
+    digest: OnceLock<BodyDigest>,
     trace_id: Option<String>,
     traceparent: Option<String>,
 }
@@ -52,19 +56,33 @@ impl EventDraft {
                 user_agent: text(header::USER_AGENT),
                 body: None,
                 body_truncated: false,
+                body_bytes: None,
+                body_sha256: None,
             },
             body: OnceLock::new(),
+            digest: OnceLock::new(),
             trace_id: ctx.map(|c| c.trace_id.clone()),
             traceparent: ctx.map(RequestContext::traceparent),
         }
     }
 
-    /// Records the request body (cut at 64 KiB).
+    /// Records the request body (cut at 64 KiB) and its digest.
     pub fn set_body(&self, bytes: &[u8]) {
         let _ = self.body.set(body_from_bytes(bytes));
+        self.set_digest(BodyDigest::of(bytes));
     }
 
-    /// The finished event for a response.
+    /// Records only the digest of the request body (read for nothing else).
+    pub fn set_digest(&self, digest: BodyDigest) {
+        let _ = self.digest.set(digest);
+    }
+
+    pub fn has_digest(&self) -> bool {
+        self.digest.get().is_some()
+    }
+
+    /// The finished event for a response: what [`BodyPolicy`] keeps of the bodies, cut to
+    /// fit the transaction log's limits, and checked against them.
     pub fn finish(
         &self,
         status: StatusCode,
@@ -73,13 +91,23 @@ impl EventDraft {
         operation: &str,
         order_id: Option<Uuid>,
     ) -> OutboxEvent {
-        let (response_body, response_truncated) = body_from_bytes(body);
+        let policy = BodyPolicy::for_call(actor.is_some(), operation, status);
         let mut request = self.request.clone();
-        if let Some((body, truncated)) = self.body.get() {
+        if let (true, Some((body, truncated))) = (policy.request_body, self.body.get()) {
             request.body = body.clone();
             request.body_truncated = *truncated;
         }
-        let event = Event {
+        if let Some(digest) = self.digest.get() {
+            request.body_bytes = Some(digest.bytes);
+            request.body_sha256 = Some(digest.sha256.clone());
+        }
+        let (response_body, response_truncated) = if policy.response_body {
+            body_from_bytes(body)
+        } else {
+            (None, false)
+        };
+        let digest = BodyDigest::of(body);
+        let mut event = Event {
             event_id: self.event_id,
             occurred_at: self.occurred_at,
             source: "order-service".to_owned(),
@@ -95,10 +123,32 @@ impl EventDraft {
                 status: status.as_u16(),
                 body: response_body,
                 body_truncated: response_truncated,
+                body_bytes: Some(digest.bytes),
+                body_sha256: Some(digest.sha256),
+                order_ids: policy.order_ids.then(|| listed_order_ids(body)).flatten(),
             },
             duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             trace_id: self.trace_id.clone(),
+            truncated: Vec::new(),
         };
+        limits::fit(&mut event);
+        if !event.truncated.is_empty() {
+            tracing::warn!(
+                event_id = %event.event_id,
+                fields = ?event.truncated,
+                "a business transaction was cut to fit the transaction log's limits"
+            );
+        }
+        let violations = limits::check(&event);
+        if !violations.is_empty() {
+            // Cannot happen after `fit`; if it does, delivery sets the event aside.
+            metrics::counter!("outbox_invalid_events_total").increment(1);
+            tracing::error!(
+                event_id = %event.event_id,
+                violations = ?violations,
+                "a business transaction breaks the transaction log's limits"
+            );
+        }
         OutboxEvent {
             event_id: self.event_id,
             payload: serde_json::to_string(&event).unwrap_or_default(),

@@ -1,18 +1,29 @@
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use platform::auth::Principal;
 use platform::context::RequestContext;
 use platform::Problem;
 use uuid::Uuid;
 
+use super::policy::{BodyPolicy, DigestBuilder};
 use super::{operation_for, EventDraft, Recorded};
 use crate::outbox::GroupCommit;
+
+/// How long the body of a call refused before reading it (401, 404, 405) is waited for, to
+/// record its digest. A body sent with its request is there at once; one that stalls must not
+/// hold up the refusal (an anonymous caller gets its 401 at once), and is recorded without a
+/// digest.
+const UNREAD_BODY_WAIT: Duration = Duration::from_millis(250);
 
 /// What the recording middleware needs.
 #[derive(Clone)]
@@ -52,6 +63,12 @@ pub async fn record(
     let client_ip = platform::http::client_ip(&request);
     let (parts, body) = request.into_parts();
     let draft = Arc::new(EventDraft::new(&parts, ctx.as_ref(), client_ip));
+    let unread = Arc::new(Mutex::new(None));
+    let body = Body::new(Returnable {
+        inner: Some(body),
+        polled: false,
+        unread: unread.clone(),
+    });
     request = Request::from_parts(parts, body);
     request.extensions_mut().insert(draft.clone());
     let response = next.run(request).await;
@@ -67,6 +84,17 @@ pub async fn record(
         }
     };
     let actor = head.extensions.get::<Principal>();
+    if !draft.has_digest()
+        && BodyPolicy::for_call(actor.is_some(), operation, head.status).digest_unread_request
+    {
+        let rest = unread.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(rest) = rest {
+            let read = digest_body(rest, recording.body_limit);
+            if let Ok(Some(digest)) = tokio::time::timeout(UNREAD_BODY_WAIT, read).await {
+                draft.set_digest(digest);
+            }
+        }
+    }
     let order_id = path_order_id.or_else(|| head.extensions.get::<CreatedOrder>().map(|c| c.0));
     let event = draft.finish(head.status, &body, actor, operation, order_id);
     if let Err(e) = recording.outbox.append(event).await {
@@ -107,4 +135,67 @@ pub async fn capture_body(
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// The request body as the inner layers get it. A call refused before its body was read
+/// (401, 404, 405…) drops it unread; it then goes back to the recording middleware, which
+/// reads it to the end for its digest (SPEC section 7: every request's `body_sha256`), if it
+/// arrives within [`UNREAD_BODY_WAIT`].
+struct Returnable {
+    inner: Option<Body>,
+    polled: bool,
+    unread: Arc<Mutex<Option<Body>>>,
+}
+
+impl HttpBody for Returnable {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        this.polled = true;
+        match this.inner.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Drop for Returnable {
+    fn drop(&mut self) {
+        if self.polled {
+            return;
+        }
+        if let (Some(body), Ok(mut slot)) = (self.inner.take(), self.unread.lock()) {
+            *slot = Some(body);
+        }
+    }
+}
+
+/// The digest of a whole body read now, or `None` when it is over `limit` or fails (a
+/// digest of part of a body would prove nothing).
+async fn digest_body(mut body: Body, limit: usize) -> Option<super::BodyDigest> {
+    let mut digest = DigestBuilder::default();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.ok()?.into_data() {
+            digest.update(&data);
+            if digest.bytes() > limit as u64 {
+                return None;
+            }
+        }
+    }
+    Some(digest.finish())
 }

@@ -79,10 +79,47 @@ pub enum Claim {
     Completed(StoredResponse),
 }
 
-/// Receives a batch of outbox events; `Ok` means every one is durably delivered.
+/// An event the transaction log refused for good: its answer (a 4xx such as 422) says the
+/// event itself is wrong, so sending it again can never succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub event_id: Uuid,
+    pub status: u16,
+    /// What the log said, cut to 2 000 characters.
+    pub reason: String,
+}
+
+/// An event set aside in the dead-letter table (`outbox_dead_letters`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub event_id: Uuid,
+    pub payload: String,
+    pub status: u16,
+    pub reason: String,
+    pub failed_at: DateTime<Utc>,
+}
+
+/// What one [`OrderStore::deliver_outbox`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Events the log acknowledged (stored, or already stored before).
+    pub delivered: usize,
+    /// Events the log refused for good, now in the dead-letter table.
+    pub dead_lettered: Vec<Refusal>,
+}
+
+impl Delivered {
+    /// Events that left the outbox.
+    pub fn count(&self) -> usize {
+        self.delivered + self.dead_lettered.len()
+    }
+}
+
+/// Receives a batch of outbox events. `Ok` means every event is durably delivered, except
+/// those it returns: the ones the receiver refused for good. `Err` means try again later.
 #[async_trait]
 pub trait Deliver: Send + Sync {
-    async fn deliver(&self, events: Vec<OutboxEvent>) -> anyhow::Result<()>;
+    async fn deliver(&self, events: Vec<OutboxEvent>) -> anyhow::Result<Vec<Refusal>>;
 }
 
 /// Everything the order service keeps. Every write that changes an order takes its outbox
@@ -127,9 +164,15 @@ pub trait OrderStore: Send + Sync + 'static {
 
     /// Appends events in one statement (group commit of reads and failed calls).
     async fn append_outbox(&self, events: &[OutboxEvent]) -> Result<(), StoreError>;
-    /// Hands up to `limit` of the oldest events to `deliver`, and removes them once delivered.
-    /// Returns how many were delivered.
-    async fn deliver_outbox(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError>;
+    /// Hands up to `limit` of the oldest events to `deliver`, and removes them once delivered;
+    /// the ones it refused for good move to the dead-letter table in the same transaction.
+    async fn deliver_outbox(
+        &self,
+        limit: u32,
+        deliver: &dyn Deliver,
+    ) -> Result<Delivered, StoreError>;
+    /// The newest `limit` dead letters, newest first.
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError>;
     /// Events waiting, and when the oldest was written.
     async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
     /// Database connections open and idle.

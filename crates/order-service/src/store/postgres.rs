@@ -3,8 +3,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgQueryResult};
 
-use super::sql::SqlBackend;
-use super::{Deliver, OutboxEvent, StoreError};
+use super::sql::{move_to_dead_letters, SqlBackend};
+use super::{Deliver, Delivered, OutboxEvent, StoreError};
 
 /// The production store.
 pub struct PgStore {
@@ -46,8 +46,13 @@ impl SqlBackend for PgStore {
     }
 
     /// Locks a batch of the oldest events (`SKIP LOCKED`, so replicas share the work), delivers
-    /// them, and deletes them in the same transaction.
-    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError> {
+    /// them, and in the same transaction moves the refused ones to the dead-letter table and
+    /// deletes them all.
+    async fn deliver_batch(
+        &self,
+        limit: u32,
+        deliver: &dyn Deliver,
+    ) -> Result<Delivered, StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<(i64, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
             "SELECT id, event_id, payload, traceparent FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
@@ -56,7 +61,7 @@ impl SqlBackend for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(Delivered::default());
         }
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let events = rows
@@ -66,15 +71,19 @@ impl SqlBackend for PgStore {
                 payload,
                 traceparent,
             });
-        deliver
+        let refused = deliver
             .deliver(events.collect())
             .await
             .map_err(StoreError::Delivery)?;
+        move_to_dead_letters::<sqlx::Postgres>(&mut tx, &refused).await?;
         sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
             .bind(&ids)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(ids.len())
+        Ok(Delivered {
+            delivered: ids.len().saturating_sub(refused.len()),
+            dead_lettered: refused,
+        })
     }
 }

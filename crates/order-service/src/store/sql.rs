@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::statement::Statement;
 use super::{
-    Claim, Deliver, IdempotencyKey, ListQuery, OrderStore, OutboxEvent, StoreError, StoredResponse,
-    IDEMPOTENCY_IN_FLIGHT_TTL, IDEMPOTENCY_TTL,
+    Claim, DeadLetter, Deliver, Delivered, IdempotencyKey, ListQuery, OrderStore, OutboxEvent,
+    Refusal, StoreError, StoredResponse, IDEMPOTENCY_IN_FLIGHT_TTL, IDEMPOTENCY_TTL,
 };
 use crate::domain::Order;
 
@@ -25,8 +25,13 @@ pub(super) trait SqlBackend: Send + Sync + 'static {
     fn pool(&self) -> &Pool<Self::Db>;
     /// Rows a statement changed (sqlx has no common trait for it).
     fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
-    /// Hands up to `limit` of the oldest events to `deliver`, and removes them once delivered.
-    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError>;
+    /// Hands up to `limit` of the oldest events to `deliver`, and removes them once delivered,
+    /// moving the refused ones to the dead-letter table ([`move_to_dead_letters`]).
+    async fn deliver_batch(
+        &self,
+        limit: u32,
+        deliver: &dyn Deliver,
+    ) -> Result<Delivered, StoreError>;
 }
 
 pub(super) fn micros(t: DateTime<Utc>) -> i64 {
@@ -47,7 +52,7 @@ where
     for<'q> Option<String>: Encode<'q, B::Db> + Decode<'q, B::Db>,
     for<'q> i64: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     for<'q> Option<i64>: Decode<'q, B::Db>,
-    for<'q> Uuid: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Uuid: Encode<'q, B::Db> + Decode<'q, B::Db> + Type<B::Db>,
     usize: ColumnIndex<<B::Db as Database>::Row>,
 {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -143,14 +148,7 @@ where
         .bind(expected)
         .execute(&mut *tx)
         .await?;
-        if B::rows_affected(&done) == 0 {
-            return Ok(false);
-        }
-        if let Some(event) = event {
-            insert_events(&mut *tx, std::slice::from_ref(event)).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        finish_write::<B>(tx, &done, event).await
     }
 
     async fn delete(
@@ -165,14 +163,7 @@ where
             .bind(expected)
             .execute(&mut *tx)
             .await?;
-        if B::rows_affected(&done) == 0 {
-            return Ok(false);
-        }
-        if let Some(event) = event {
-            insert_events(&mut *tx, std::slice::from_ref(event)).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        finish_write::<B>(tx, &done, event).await
     }
 
     async fn claim_idempotency_key(
@@ -251,8 +242,34 @@ where
         insert_events(self.pool(), events).await
     }
 
-    async fn deliver_outbox(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError> {
+    async fn deliver_outbox(
+        &self,
+        limit: u32,
+        deliver: &dyn Deliver,
+    ) -> Result<Delivered, StoreError> {
         self.deliver_batch(limit, deliver).await
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        let rows: Vec<(Uuid, String, i64, String, i64)> = sqlx::query_as(
+            "SELECT event_id, payload, status, reason, failed_at FROM outbox_dead_letters \
+             ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(event_id, payload, status, reason, failed_at)| DeadLetter {
+                    event_id,
+                    payload,
+                    status: u16::try_from(status).unwrap_or_default(),
+                    reason,
+                    failed_at: from_micros(failed_at),
+                },
+            )
+            .collect())
     }
 
     async fn outbox_backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
@@ -266,6 +283,63 @@ where
     fn pool_usage(&self) -> (u32, usize) {
         (self.pool().size(), self.pool().num_idle())
     }
+}
+
+/// The shared end of a compare-and-set write (update, delete): nothing more when the version
+/// moved on (the transaction rolls back as it is dropped); else the event, and commit.
+async fn finish_write<B: SqlBackend>(
+    mut tx: sqlx::Transaction<'static, B::Db>,
+    done: &<B::Db as Database>::QueryResult,
+    event: Option<&OutboxEvent>,
+) -> Result<bool, StoreError>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<String>: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Uuid: Encode<'q, B::Db> + Type<B::Db>,
+{
+    if B::rows_affected(done) == 0 {
+        return Ok(false);
+    }
+    if let Some(event) = event {
+        insert_events(&mut *tx, std::slice::from_ref(event)).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Moves the refused events from the outbox to the dead-letter table, in the delivery's
+/// transaction (the caller deletes the delivered batch from the outbox afterwards).
+pub(super) async fn move_to_dead_letters<Db>(
+    conn: &mut Db::Connection,
+    refused: &[Refusal],
+) -> Result<(), StoreError>
+where
+    Db: Database,
+    for<'c> &'c mut Db::Connection: Executor<'c, Database = Db>,
+    for<'q> Db::Arguments<'q>: IntoArguments<'q, Db>,
+    for<'q> String: Encode<'q, Db> + Type<Db>,
+    for<'q> i64: Encode<'q, Db> + Type<Db>,
+    for<'q> Uuid: Encode<'q, Db> + Type<Db>,
+{
+    let now = micros(Utc::now());
+    for refusal in refused {
+        sqlx::query(
+            "INSERT INTO outbox_dead_letters \
+             (event_id, payload, traceparent, status, reason, created_at, failed_at) \
+             SELECT event_id, payload, traceparent, $1, $2, created_at, $3 FROM outbox \
+             WHERE event_id = $4 ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(i64::from(refusal.status))
+        .bind(refusal.reason.clone())
+        .bind(now)
+        .bind(refusal.event_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Appends events to the outbox in one statement, through a pool or in a write's transaction.

@@ -7,8 +7,8 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use super::sql::SqlBackend;
-use super::{Deliver, OutboxEvent, StoreError};
+use super::sql::{move_to_dead_letters, SqlBackend};
+use super::{Deliver, Delivered, OutboxEvent, StoreError};
 
 /// The embedded store: one file, WAL, fully synchronous commits (an answered call's event
 /// survives power loss), writers take the lock up front (`BEGIN IMMEDIATE`).
@@ -54,9 +54,14 @@ impl SqlBackend for SqliteStore {
         result.rows_affected()
     }
 
-    /// Delivers the oldest events, then deletes them. Rows are numbered by AUTOINCREMENT under
+    /// Delivers the oldest events, then in one transaction moves the refused ones to the
+    /// dead-letter table and deletes them all. Rows are numbered by AUTOINCREMENT under
     /// SQLite's single writer, so the delivered rows are exactly the id range read.
-    async fn deliver_batch(&self, limit: u32, deliver: &dyn Deliver) -> Result<usize, StoreError> {
+    async fn deliver_batch(
+        &self,
+        limit: u32,
+        deliver: &dyn Deliver,
+    ) -> Result<Delivered, StoreError> {
         let rows: Vec<(i64, uuid::Uuid, String, Option<String>)> = sqlx::query_as(
             "SELECT id, event_id, payload, traceparent FROM outbox ORDER BY id LIMIT $1",
         )
@@ -65,7 +70,7 @@ impl SqlBackend for SqliteStore {
         .await?;
         let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0))
         else {
-            return Ok(0);
+            return Ok(Delivered::default());
         };
         let count = rows.len();
         let events = rows
@@ -75,15 +80,21 @@ impl SqlBackend for SqliteStore {
                 payload,
                 traceparent,
             });
-        deliver
+        let refused = deliver
             .deliver(events.collect())
             .await
             .map_err(StoreError::Delivery)?;
+        let mut tx = self.pool.begin_with(Self::BEGIN).await?;
+        move_to_dead_letters::<sqlx::Sqlite>(&mut tx, &refused).await?;
         sqlx::query("DELETE FROM outbox WHERE id BETWEEN $1 AND $2")
             .bind(first)
             .bind(last)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(count)
+        tx.commit().await?;
+        Ok(Delivered {
+            delivered: count.saturating_sub(refused.len()),
+            dead_lettered: refused,
+        })
     }
 }

@@ -4,6 +4,8 @@
 //! It is also the contract test between the services: every batch goes through the real
 //! transaction log's validation (`txlog_service::api::validate`), and one it refuses is
 //! answered 422 as the log would, kept, and reported by `wait_for` and `assert_all_valid`.
+//! Tests can also make it refuse one call's event on purpose ([`Receiver::refuse`]), as the
+//! real log refuses a batch holding an invalid event: the whole batch, with 422.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +26,10 @@ struct Inner {
     batches: Mutex<Vec<usize>>,
     tokens: Mutex<Vec<String>>,
     refused: Mutex<Vec<String>>,
+    /// Request ids whose events are refused on purpose.
+    poison: Mutex<Vec<String>>,
+    /// Batches refused on purpose.
+    poisoned: Mutex<usize>,
 }
 
 #[derive(Clone)]
@@ -51,6 +57,20 @@ impl Receiver {
     /// Every distinct event received, in arrival order.
     pub fn events(&self) -> Vec<Value> {
         self.inner.events.lock().unwrap().clone()
+    }
+
+    /// Refuses, with 422, every batch holding the event of the call with this request id.
+    pub fn refuse(&self, request_id: &str) {
+        self.inner
+            .poison
+            .lock()
+            .unwrap()
+            .push(request_id.to_owned());
+    }
+
+    /// How many batches were refused because of [`Receiver::refuse`].
+    pub fn poisoned_batches(&self) -> usize {
+        *self.inner.poisoned.lock().unwrap()
     }
 
     pub fn batch_sizes(&self) -> Vec<usize> {
@@ -98,6 +118,21 @@ async fn accept(
         inner.tokens.lock().unwrap().push(auth.to_owned());
     }
     let events = body["transactions"].as_array().cloned().unwrap_or_default();
+    let poison = inner.poison.lock().unwrap().clone();
+    if let Some(i) = events.iter().position(|e| {
+        e["request"]["request_id"]
+            .as_str()
+            .is_some_and(|id| poison.iter().any(|p| p == id))
+    }) {
+        *inner.poisoned.lock().unwrap() += 1;
+        let field = format!("transactions[{i}].request.request_id");
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(
+                json!({"detail": "refused on purpose", "errors": [{"field": field, "message": "poison"}]}),
+            ),
+        );
+    }
     if let Err(problem) = txlog_service::api::validate::batch(events.clone()) {
         let refusal = json!({"detail": problem.detail, "errors": problem.errors});
         inner.refused.lock().unwrap().push(refusal.to_string());

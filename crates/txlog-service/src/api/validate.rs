@@ -1,21 +1,15 @@
 //! Checks a `POST /v1/transactions` body: every event is checked before anything is stored,
-//! and every problem is reported with its path (`transactions[3].outcome`).
+//! and every problem is reported with its path (`transactions[3].outcome`). The limits
+//! themselves live in [`txlog_api::limits`], shared with the order service.
 
 use platform::{FieldError, Problem};
 use serde::Deserialize;
 use serde_json::Value;
-use txlog_api::Event;
+use txlog_api::{limits, Event};
 
-pub const MAX_BATCH: usize = 1000;
+pub use txlog_api::limits::MAX_BATCH;
 /// At most this many field errors are reported for one batch.
 const MAX_ERRORS: usize = 100;
-const MAX_PATH: usize = 8 * 1024;
-const MAX_QUERY: usize = 16 * 1024;
-const MAX_USER_AGENT: usize = 8 * 1024;
-/// A recorded body is cut at 64 KiB by the sender; its JSON form may be longer (escapes).
-const MAX_BODY_JSON: usize = 1024 * 1024;
-/// Integers above this lose precision in RFC 8785 canonical JSON (IEEE 754 doubles).
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// The body as received: events stay raw JSON until each is checked on its own.
 #[derive(Deserialize)]
@@ -78,122 +72,15 @@ fn event(value: Value) -> Result<Event, FieldErrors> {
         let field = if path == "." { String::new() } else { path };
         vec![(field, platform::json::clean_serde_message(&e.into_inner()))]
     })?;
-    let errors = limits(&event);
+    let errors: FieldErrors = limits::check(&event)
+        .into_iter()
+        .map(|v| (v.field.to_owned(), v.message.to_owned()))
+        .collect();
     if errors.is_empty() {
         Ok(event)
     } else {
         Err(errors)
     }
-}
-
-fn limits(e: &Event) -> FieldErrors {
-    let mut errors = FieldErrors::new();
-    let mut check = |ok: bool, field: &str, message: &str| {
-        if !ok {
-            errors.push((field.to_owned(), message.to_owned()));
-        }
-    };
-    let chars = |s: &str, min: usize, max: usize| (min..=max).contains(&s.chars().count());
-    let optional = |s: &Option<String>, max: usize| s.as_ref().is_none_or(|s| s.len() <= max);
-    check(
-        chars(&e.source, 1, 64),
-        "source",
-        "must be 1 to 64 characters",
-    );
-    check(
-        chars(&e.operation, 1, 64),
-        "operation",
-        "must be 1 to 64 characters",
-    );
-    check(
-        e.order_id.as_ref().is_none_or(|id| chars(id, 1, 128)),
-        "order_id",
-        "must be 1 to 128 characters or null",
-    );
-    if let Some(actor) = &e.actor {
-        check(
-            chars(&actor.sub, 1, 255),
-            "actor.sub",
-            "must be 1 to 255 characters",
-        );
-        check(
-            actor.scopes.len() <= 100,
-            "actor.scopes",
-            "must hold at most 100 scopes",
-        );
-        check(
-            actor.scopes.iter().all(|s| chars(s, 1, 256)),
-            "actor.scopes",
-            "each scope must be 1 to 256 characters",
-        );
-    }
-    let r = &e.request;
-    check(
-        chars(&r.method, 1, 16),
-        "request.method",
-        "must be 1 to 16 characters",
-    );
-    check(
-        !r.path.is_empty() && r.path.len() <= MAX_PATH,
-        "request.path",
-        "must be 1 byte to 8 KiB",
-    );
-    check(
-        optional(&r.query, MAX_QUERY),
-        "request.query",
-        "must be at most 16 KiB",
-    );
-    check(
-        chars(&r.request_id, 1, 128),
-        "request.request_id",
-        "must be 1 to 128 characters",
-    );
-    check(
-        optional(&r.client_ip, 64),
-        "request.client_ip",
-        "must be at most 64 bytes",
-    );
-    check(
-        optional(&r.user_agent, MAX_USER_AGENT),
-        "request.user_agent",
-        "must be at most 8 KiB",
-    );
-    check(
-        body_fits(&r.body),
-        "request.body",
-        "must be at most 1 MiB as JSON",
-    );
-    check(
-        (100..=599).contains(&e.response.status),
-        "response.status",
-        "must be an HTTP status 100 to 599",
-    );
-    check(
-        body_fits(&e.response.body),
-        "response.body",
-        "must be at most 1 MiB as JSON",
-    );
-    check(
-        e.duration_us <= MAX_SAFE_INTEGER,
-        "duration_us",
-        "must be at most 2^53 - 1",
-    );
-    let trace_ok = e.trace_id.as_ref().is_none_or(|t| {
-        t.len() == 32
-            && t.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    });
-    check(
-        trace_ok,
-        "trace_id",
-        "must be 32 lowercase hex digits or null",
-    );
-    errors
-}
-
-fn body_fits(body: &Option<Value>) -> bool {
-    body.as_ref()
-        .is_none_or(|b| serde_json::to_vec(b).is_ok_and(|v| v.len() <= MAX_BODY_JSON))
 }
 
 #[cfg(test)]
