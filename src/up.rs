@@ -21,8 +21,9 @@ pub struct UpArgs {
     txlog_listen: SocketAddr,
 }
 
-/// Shortest dev signing secret accepted: what `dev::random_secret` writes (64 hex digits).
-const DEV_SECRET_LEN: usize = 64;
+/// Shortest dev signing secret accepted, as for `<P>_AUTH_HS256_SECRET` (what
+/// `dev::random_secret` writes is 64 hex digits).
+const DEV_SECRET_LEN: usize = 32;
 
 /// The dev token signing secret in `<data_dir>/dev-signing-key`, created on first use. A
 /// shorter one (a truncated or hand-edited file) is refused: anyone could guess it and mint

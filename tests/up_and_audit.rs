@@ -192,7 +192,7 @@ fn a_truncated_dev_key_is_refused() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("dev-signing-key"), "{stderr}");
-    assert!(stderr.contains("fewer than the 64"), "{stderr}");
+    assert!(stderr.contains("fewer than the 32"), "{stderr}");
     assert!(
         !stderr.contains("0123456789abcdef"),
         "the key is never echoed: {stderr}"
