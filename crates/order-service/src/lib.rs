@@ -98,13 +98,7 @@ impl Application {
     /// for the shutdown delay, then it stops accepting, finishes in-flight requests, and
     /// drains the outbox, all within 30 s after the delay.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(
-            address = %self.local_addr(),
-            metrics = ?self.metrics_addr(),
-            "order service listening on {}://{}",
-            self.serving.scheme(),
-            self.local_addr()
-        );
+        self.serving.announce("order service");
         let relay_stop = CancellationToken::new();
         let deadline = Arc::new(std::sync::OnceLock::new());
         let relay = tokio::spawn(self.relay.run(relay_stop.clone(), deadline.clone()));

@@ -200,6 +200,18 @@ impl Serving {
     }
 
     /// Cancelled as soon as a stop is asked for: `/readyz` answers 503 from then on.
+    /// Logs, once at start, where `service` listens (and its metrics listener, when it has one).
+    pub fn announce(&self, service: &str) {
+        let (scheme, address) = (self.scheme(), self.local_addr());
+        match self.metrics_addr() {
+            Some(metrics) => tracing::info!(
+                %address, %metrics,
+                "{service} listening on {scheme}://{address}, metrics on http://{metrics}/metrics"
+            ),
+            None => tracing::info!(%address, "{service} listening on {scheme}://{address}"),
+        }
+    }
+
     pub fn draining(&self) -> CancellationToken {
         self.draining.clone()
     }

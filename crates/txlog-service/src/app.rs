@@ -91,13 +91,7 @@ impl Application {
     /// keeps serving for the shutdown delay, then in-flight requests finish within the grace
     /// period.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let local_addr = self.local_addr();
-        tracing::info!(
-            address = %local_addr,
-            metrics = ?self.metrics_addr(),
-            "txlog-service listening on {}://{local_addr}",
-            self.serving.scheme()
-        );
+        self.serving.announce("txlog-service");
         let delay = self.serving.shutdown_delay();
         // Checkpoints keep being signed while requests are still served.
         let signer_stop = CancellationToken::new();
