@@ -101,7 +101,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let txlog = txlog_service::Application::build(txlog_service::Config {
         listen: args.txlog_listen,
         database_url: sqlite("txlog.db"),
-        auth: dev_auth(&secret, "TXLOG", "txlog-service", TXLOG_AUDIENCE),
+        auth: dev_auth(&secret, "TXLOG", txlog_service::api::REALM, TXLOG_AUDIENCE),
         signing_key: std::sync::Arc::new(log_key),
         log_origin: txlog_service::config::DEFAULT_LOG_ORIGIN.to_owned(),
         checkpoint_interval: std::time::Duration::from_secs(1),

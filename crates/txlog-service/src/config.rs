@@ -56,7 +56,7 @@ impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         let listen = listen_addr(LISTEN_VAR, DEFAULT_LISTEN)?;
         let database_url = database_url_from_env()?;
-        let auth = AuthConfig::from_env("TXLOG", "txlog-service")?;
+        let auth = AuthConfig::from_env("TXLOG", crate::api::REALM)?;
         Ok(Config {
             listen,
             database_url,

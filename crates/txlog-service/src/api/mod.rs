@@ -31,6 +31,9 @@ pub use openapi::ApiDoc;
 use crate::store::Store;
 use crate::transparency::SigningStatus;
 
+/// The realm named in `WWW-Authenticate` challenges.
+pub const REALM: &str = "txlog-service";
+
 /// Largest `POST /v1/transactions` body.
 pub const BATCH_BODY_LIMIT: usize = 32 * 1024 * 1024;
 

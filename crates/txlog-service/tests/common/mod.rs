@@ -62,7 +62,7 @@ pub const AUDIENCE: &str = "urn:ordersys:txlog-service";
 pub fn auth_config() -> AuthConfig {
     AuthConfig::new(
         "TXLOG",
-        "txlog-service",
+        txlog_service::api::REALM,
         KeyConfig::Hs256Secret(SECRET.to_owned()),
         AUDIENCE,
     )
