@@ -2,8 +2,10 @@
 //! (`_id` = its index) and one per checkpoint (`_id` = tree size), insert-only like the records;
 //! also the chain heads `verify` found valid (`_id` = seq).
 
+use anyhow::Context as _;
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 use mongodb::error::ErrorKind;
+use mongodb::Collection;
 use tlog_tiles::Hash;
 
 use super::mongo::{aggregate, to_i64, MongoStore};
@@ -75,12 +77,8 @@ impl MongoStore {
     }
 
     pub(super) async fn last_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {
-        let last = aggregate(
-            &self.checkpoints,
-            vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}],
-        )
-        .await?;
-        last.first()
+        last_by_id(&self.checkpoints)
+            .await?
             .map(|d| {
                 Ok(StoredCheckpoint {
                     size: u64::try_from(d.get_i64("_id")?)?,
@@ -96,23 +94,14 @@ impl MongoStore {
             "note": note,
             "signed_at": mongodb::bson::DateTime::now(),
         };
-        match self.checkpoints.insert_one(checkpoint).await {
-            Err(e) if duplicate_at(&e).is_some() => Ok(()),
-            other => other
-                .map(|_| ())
-                .map_err(|e| anyhow::Error::new(e).context("cannot store a checkpoint")),
-        }
+        insert_once(&self.checkpoints, checkpoint)
+            .await
+            .context("cannot store a checkpoint")
     }
-}
 
-impl MongoStore {
     pub(super) async fn last_verified(&self) -> anyhow::Result<Option<VerifyHead>> {
-        let last = aggregate(
-            &self.verified,
-            vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}],
-        )
-        .await?;
-        last.first()
+        last_by_id(&self.verified)
+            .await?
             .map(|d| {
                 Ok(VerifyHead {
                     seq: u64::try_from(d.get_i64("_id")?)?,
@@ -128,12 +117,31 @@ impl MongoStore {
             "hash": &head.hash,
             "verified_at": mongodb::bson::DateTime::now(),
         };
-        match self.verified.insert_one(verified).await {
-            Err(e) if duplicate_at(&e).is_some() => Ok(()),
-            other => other
-                .map(|_| ())
-                .map_err(|e| anyhow::Error::new(e).context("cannot store a verified head")),
-        }
+        insert_once(&self.verified, verified)
+            .await
+            .context("cannot store a verified head")
+    }
+}
+
+/// The document with the highest `_id` in `collection`.
+async fn last_by_id(collection: &Collection<Document>) -> anyhow::Result<Option<Document>> {
+    let last = aggregate(
+        collection,
+        vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}],
+    )
+    .await?;
+    Ok(last.into_iter().next())
+}
+
+/// Inserts `document`, or keeps the one stored before with the same `_id` (these collections
+/// are insert-only and their documents a function of their `_id`'s record, so either will do).
+async fn insert_once(
+    collection: &Collection<Document>,
+    document: Document,
+) -> Result<(), mongodb::error::Error> {
+    match collection.insert_one(document).await {
+        Err(e) if duplicate_at(&e).is_some() => Ok(()),
+        other => other.map(|_| ()),
     }
 }
 
