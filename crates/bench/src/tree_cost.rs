@@ -14,11 +14,10 @@ use crate::fixtures;
 use crate::load::Op;
 
 /// A fresh store beside the service's: a SQLite file in `dir`, or a database of its own on
-/// the FerretDB server at `port`. Without `tree`, it appends as before the verifiable log: the
-/// MongoDB store leaves the tree to the checkpoint loop (not run here), and the SQLite store,
-/// which extends it in the append's transaction when the stored hashes reach the first new
-/// record, is given one hash far ahead, so that its tree step stops at that first check (one
-/// `MAX(idx)` lookup).
+/// the FerretDB server at `port`. Both stores extend the Merkle tree in the append when the
+/// stored hashes reach the first new record. Without `tree`, the store is given one hash far
+/// ahead, so that its tree step stops at its first check (SQLite: one `MAX(idx)` lookup;
+/// MongoDB: one lookup by `_id`) and it appends as before the verifiable log.
 pub async fn fresh_store(
     dir: &std::path::Path,
     port: Option<u16>,
@@ -30,15 +29,35 @@ pub async fn fresh_store(
         None => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
     };
     let store = store::connect(&url).await?;
-    if port.is_none() && !tree {
-        let pool = sqlx::SqlitePool::connect(&url).await?;
+    if !tree {
+        hash_far_ahead(&url).await?;
+    }
+    Ok(store)
+}
+
+/// Stores one (zero) tree hash at index 2^50.
+async fn hash_far_ahead(url: &str) -> anyhow::Result<()> {
+    const FAR: i64 = 1 << 50;
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await?;
         sqlx::query("INSERT INTO tree_hashes (idx, hash) VALUES (?, zeroblob(32))")
-            .bind(1_i64 << 50)
+            .bind(FAR)
             .execute(&pool)
             .await?;
         pool.close().await;
+    } else {
+        use mongodb::bson::{doc, spec::BinarySubtype, Binary, Document};
+        let hash = Binary {
+            subtype: BinarySubtype::Generic,
+            bytes: vec![0; 32],
+        };
+        store::mongo::open(url)
+            .await?
+            .collection::<Document>(store::TREE_COLLECTION)
+            .insert_one(doc! {"_id": FAR, "hash": hash})
+            .await?;
     }
-    Ok(store)
+    Ok(())
 }
 
 fn events(batch: usize) -> Vec<txlog_api::Event> {

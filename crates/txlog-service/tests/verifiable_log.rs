@@ -9,7 +9,7 @@ use common::{events, log_key, Backend, TestApp};
 use serde_json::Value;
 use tlog_tiles::{record_hash, Hash};
 use txlog_service::audit::AuditError;
-use txlog_service::transparency::tree::MemoryTree;
+use txlog_service::transparency::tree::{self, MemoryTree};
 
 on_both_stores!(
     checkpoints_cover_every_append_and_prove_it,
@@ -21,6 +21,7 @@ on_both_stores!(
     a_log_cut_back_to_an_old_backup_fails_against_the_state_file,
     the_log_refuses_to_sign_a_shrunken_tree,
     another_key_fails_the_signature_check,
+    appends_keep_the_tree_without_the_checkpoint_loop,
 );
 
 /// The tree an auditor builds from the records the API returns.
@@ -348,4 +349,39 @@ async fn another_key_fails_the_signature_check(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert!(what.starts_with("signature: "), "{what}");
+}
+
+/// Each store writes the tree hashes of what it appends in the append itself, so the
+/// checkpoint loop only signs: straight after appends of several sizes, with no loop running,
+/// the stored tree holds every record and its root is the auditor's.
+async fn appends_keep_the_tree_without_the_checkpoint_loop(backend: Backend) {
+    let Some(db) = common::TestDb::new(backend) else {
+        return;
+    };
+    let store = txlog_service::store::connect(&db.url).await.unwrap();
+    let mut auditor = MemoryTree::default();
+    for batch in [1, 2, 5, 1, 64, 3] {
+        let events: Vec<txlog_api::Event> = events(batch)
+            .into_iter()
+            .map(|e| serde_json::from_value(e).unwrap())
+            .collect();
+        store.append(&events, "order-service").await.unwrap();
+        let records = store
+            .chain_page(auditor.size().checked_sub(1), 1000)
+            .await
+            .unwrap();
+        for record in &records {
+            auditor.push(tree::leaf_hash(record).unwrap()).unwrap();
+        }
+        let n = auditor.size();
+        assert_eq!(
+            store.tree_hash_count().await.unwrap(),
+            tlog_tiles::stored_hash_count(n),
+            "after {n} records"
+        );
+        assert_eq!(
+            tree::root(&*store, n).await.unwrap(),
+            auditor.root(n).unwrap()
+        );
+    }
 }

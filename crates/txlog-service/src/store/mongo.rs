@@ -343,6 +343,13 @@ impl Store for MongoStore {
                     for s in &sealed {
                         stored.insert(s.index.event_id, Placement::from(&s.index));
                     }
+                    // The records are stored: a failure here only leaves the tree to the loop.
+                    if let Err(e) = self.extend_tree(&sealed).await {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "cannot extend the Merkle tree after an append; the checkpoint loop will"
+                        );
+                    }
                     return results(events, &stored, &existing);
                 }
                 Err(e) => e,

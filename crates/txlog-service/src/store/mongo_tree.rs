@@ -2,6 +2,8 @@
 //! (`_id` = its index) and one per checkpoint (`_id` = tree size), insert-only like the records;
 //! also the chain heads `verify` found valid (`_id` = seq).
 
+use std::collections::HashMap;
+
 use anyhow::Context as _;
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 use mongodb::error::ErrorKind;
@@ -9,6 +11,8 @@ use mongodb::Collection;
 use tlog_tiles::Hash;
 
 use super::mongo::{aggregate, to_i64, MongoStore};
+use crate::chain::StoredRecord;
+use crate::transparency::tree::Growth;
 use crate::transparency::StoredCheckpoint;
 use txlog_api::VerifyHead;
 
@@ -31,7 +35,13 @@ impl MongoStore {
     }
 
     pub(super) async fn stored_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
-        let mut found = std::collections::HashMap::with_capacity(indexes.len());
+        let found = self.found_hashes(indexes).await?;
+        super::in_order(indexes, |i| found.get(&i).copied())
+    }
+
+    /// The stored hashes among `indexes`.
+    async fn found_hashes(&self, indexes: &[u64]) -> anyhow::Result<HashMap<u64, Hash>> {
+        let mut found = HashMap::with_capacity(indexes.len());
         for chunk in indexes.chunks(LOOKUP_CHUNK) {
             let ids = chunk
                 .iter()
@@ -44,10 +54,34 @@ impl MongoStore {
                         .try_into()
                         .map_err(|_| anyhow::anyhow!("a stored tree hash is not 32 bytes"))?,
                 );
-                found.insert(d.get_i64("_id")?, hash);
+                found.insert(u64::try_from(d.get_i64("_id")?)?, hash);
             }
         }
-        super::in_order(indexes, |i| found.get(&i64::try_from(i).ok()?).copied())
+        Ok(found)
+    }
+
+    /// After an append, the tree hashes of the records it stored, when the tree held exactly
+    /// the records before them (otherwise the checkpoint loop catches up): the loop then only
+    /// signs, and never reads records back. One read (the earlier hashes, the tree's last
+    /// hash and the slot after it) and one write; there is no transaction, so a crash between
+    /// the records and their hashes leaves the loop to write them.
+    pub(super) async fn extend_tree(&self, records: &[StoredRecord]) -> anyhow::Result<()> {
+        let Some(growth) = Growth::of(records)? else {
+            return Ok(());
+        };
+        let next = growth.first_index();
+        let mut asked = growth.earlier.clone();
+        asked.extend(next.checked_sub(1));
+        asked.push(next);
+        let found = self.found_hashes(&asked).await?;
+        let complete = next
+            .checked_sub(1)
+            .is_none_or(|last| found.contains_key(&last));
+        if !complete || found.contains_key(&next) {
+            return Ok(());
+        }
+        let earlier = super::in_order(&growth.earlier, |i| found.get(&i).copied())?;
+        self.store_hashes(next, &growth.hashes(earlier)?).await
     }
 
     /// Inserts in index order, so the stored hashes never have a gap; an index another replica

@@ -135,20 +135,14 @@ async fn write_hashes(
 /// In the append's transaction, the tree hashes of the records it adds, when the tree was
 /// complete up to them (otherwise the checkpoint loop catches up): the loop then only signs.
 async fn extend_tree(db: &mut SqliteConnection, records: &[StoredRecord]) -> anyhow::Result<()> {
-    let Some(first) = records.first().map(|r| r.index.seq) else {
+    let Some(growth) = tree::Growth::of(records)? else {
         return Ok(());
     };
-    if hash_count(db).await? != tlog_tiles::stored_hash_count(first) {
+    if hash_count(db).await? != growth.first_index() {
         return Ok(());
     }
-    let leaves = records
-        .iter()
-        .map(tree::leaf_hash)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let old = tree::earlier_hashes_needed(first, leaves.len())?;
-    let earlier = read_hashes(db, &old).await?;
-    let hashes = tree::added_hashes(first, &leaves, old.into_iter().zip(earlier).collect())?;
-    write_hashes(db, tlog_tiles::stored_hash_index(0, first), &hashes).await
+    let earlier = read_hashes(db, &growth.earlier).await?;
+    write_hashes(db, growth.first_index(), &growth.hashes(earlier)?).await
 }
 
 /// The file path of a `sqlite://path?options` URL (`None` for in-memory databases).

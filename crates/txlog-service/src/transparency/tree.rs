@@ -125,9 +125,45 @@ pub async fn extend(store: &dyn Store) -> anyhow::Result<u64> {
     let mut size = size_for_count(store.tree_hash_count().await?);
     loop {
         let records = store.chain_page(size.checked_sub(1), EXTEND_PAGE).await?;
+        let Some(growth) = Growth::of(&records)? else {
+            return Ok(size);
+        };
+        anyhow::ensure!(
+            growth.first == size,
+            "record seq {size} is missing (the next stored is seq {})",
+            growth.first
+        );
+        let earlier = store.tree_hashes(&growth.earlier).await?;
+        store
+            .add_tree_hashes(growth.first_index(), &growth.hashes(earlier)?)
+            .await?;
+        size += records.len() as u64;
+        if records.len() < EXTEND_PAGE as usize {
+            return Ok(size);
+        }
+    }
+}
+
+/// What records with consecutive `seq`s add to a tree holding exactly the records before
+/// them: their leaves and, once the earlier hashes those combine with are read, the new
+/// stored hashes. Both stores extend the tree through it in their appends, and the
+/// checkpoint loop when it catches up.
+pub struct Growth {
+    first: u64,
+    leaves: Vec<Hash>,
+    /// The indexes of the stored hashes the new ones combine with, ascending.
+    pub earlier: Vec<u64>,
+}
+
+impl Growth {
+    /// `None` when there are no records; an error when their `seq`s have a gap.
+    pub fn of(records: &[StoredRecord]) -> anyhow::Result<Option<Growth>> {
+        let Some(first) = records.first().map(|r| r.index.seq) else {
+            return Ok(None);
+        };
         let mut leaves = Vec::with_capacity(records.len());
         for (offset, record) in records.iter().enumerate() {
-            let expected = size + offset as u64;
+            let expected = first + offset as u64;
             anyhow::ensure!(
                 record.index.seq == expected,
                 "record seq {expected} is missing (the next stored is seq {})",
@@ -135,62 +171,54 @@ pub async fn extend(store: &dyn Store) -> anyhow::Result<u64> {
             );
             leaves.push(leaf_hash(record)?);
         }
-        if leaves.is_empty() {
-            return Ok(size);
+        let first_new = stored_hash_index(0, first);
+        let collector = TreeReader::collecting();
+        for offset in 0..leaves.len() as u64 {
+            stored_hashes_for_record_hash(first + offset, Hash::default(), &collector)?;
         }
-        let hashes = hashes_for(store, size, &leaves).await?;
-        store
-            .add_tree_hashes(stored_hash_index(0, size), &hashes)
-            .await?;
-        size += leaves.len() as u64;
-        if records.len() < EXTEND_PAGE as usize {
-            return Ok(size);
+        let mut earlier = collector.asked();
+        earlier.retain(|&i| i < first_new);
+        Ok(Some(Growth {
+            first,
+            leaves,
+            earlier,
+        }))
+    }
+
+    /// The `seq` of the first record, which is also the size of the tree it extends.
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// The index of the first new stored hash, which is also how many the tree it extends holds.
+    pub fn first_index(&self) -> u64 {
+        stored_hash_index(0, self.first)
+    }
+
+    /// The new stored hashes in index order, given the hashes at [`Growth::earlier`].
+    pub fn hashes(&self, earlier: Vec<Hash>) -> anyhow::Result<Vec<Hash>> {
+        anyhow::ensure!(
+            earlier.len() == self.earlier.len(),
+            "{} earlier tree hashes given, {} needed",
+            earlier.len(),
+            self.earlier.len()
+        );
+        let mut reader = TreeReader {
+            known: self.earlier.iter().copied().zip(earlier).collect(),
+            asked: None,
+        };
+        let mut added = Vec::new();
+        for (offset, leaf) in self.leaves.iter().enumerate() {
+            let n = self.first + offset as u64;
+            let hashes = stored_hashes_for_record_hash(n, *leaf, &reader)?;
+            let at = stored_hash_index(0, n);
+            reader
+                .known
+                .extend(hashes.iter().enumerate().map(|(k, h)| (at + k as u64, *h)));
+            added.extend(hashes);
         }
+        Ok(added)
     }
-}
-
-/// The stored hashes that leaves `first…` add to a tree of size `first`, in index order.
-async fn hashes_for(store: &dyn Store, first: u64, leaves: &[Hash]) -> anyhow::Result<Vec<Hash>> {
-    let old = earlier_hashes_needed(first, leaves.len())?;
-    let hashes = store.tree_hashes(&old).await?;
-    added_hashes(first, leaves, old.into_iter().zip(hashes).collect())
-}
-
-/// The indexes of the earlier hashes that `count` new leaves after a tree of size `first`
-/// combine with.
-pub fn earlier_hashes_needed(first: u64, count: usize) -> anyhow::Result<Vec<u64>> {
-    let first_new = stored_hash_index(0, first);
-    let collector = TreeReader::collecting();
-    for offset in 0..count as u64 {
-        stored_hashes_for_record_hash(first + offset, Hash::default(), &collector)?;
-    }
-    let mut old = collector.asked();
-    old.retain(|&i| i < first_new);
-    Ok(old)
-}
-
-/// The stored hashes that `leaves` add to a tree of size `first`, given the earlier hashes
-/// [`earlier_hashes_needed`] named.
-pub fn added_hashes(
-    first: u64,
-    leaves: &[Hash],
-    earlier: HashMap<u64, Hash>,
-) -> anyhow::Result<Vec<Hash>> {
-    let mut reader = TreeReader {
-        known: earlier,
-        asked: None,
-    };
-    let mut added = Vec::new();
-    for (offset, leaf) in leaves.iter().enumerate() {
-        let n = first + offset as u64;
-        let hashes = stored_hashes_for_record_hash(n, *leaf, &reader)?;
-        let at = stored_hash_index(0, n);
-        reader
-            .known
-            .extend(hashes.iter().enumerate().map(|(k, h)| (at + k as u64, *h)));
-        added.extend(hashes);
-    }
-    Ok(added)
 }
 
 /// A record's leaf hash: SHA-256(0x00 ‖ leaf data).
