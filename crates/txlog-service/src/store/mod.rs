@@ -2,6 +2,7 @@
 //! production), chosen by the database URL's scheme.
 
 pub mod mongo;
+mod mongo_append;
 mod mongo_tree;
 mod sqlite;
 

@@ -5,7 +5,7 @@
 //! whom, then retries on the new head. Reads go through aggregation pipelines only.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -18,8 +18,9 @@ use rand::Rng;
 use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
-use super::{pending, results, ListQuery, Placement, SortOrder, Store};
-use crate::chain::{self, Head, IndexFields, StoredRecord};
+use super::mongo_append::Tail;
+use super::{ListQuery, Placement, SortOrder, Store};
+use crate::chain::{Head, IndexFields, StoredRecord};
 use crate::transparency::StoredCheckpoint;
 use tlog_tiles::Hash;
 
@@ -27,8 +28,6 @@ use tlog_tiles::Hash;
 pub const RECORDS_COLLECTION: &str = "txlog_records";
 /// Used when the URL names no database.
 pub const DEFAULT_DATABASE: &str = "txlog";
-/// How long one append keeps retrying when other replicas win the race for the head.
-const APPEND_DEADLINE: Duration = Duration::from_secs(30);
 /// Tries of one read before its error is returned.
 const READ_ATTEMPTS: u32 = 10;
 
@@ -44,12 +43,18 @@ pub struct MongoStore {
     pub(super) tree: Collection<Document>,
     pub(super) checkpoints: Collection<Document>,
     pub(super) verified: Collection<Document>,
+    /// The end of the log as this replica last wrote it; held for the whole of an append, so
+    /// that a replica appends one batch at a time (see `mongo_append`).
+    pub(super) tail: tokio::sync::Mutex<Option<Tail>>,
+    /// Whether the unique `event_id` index exists (checked at start-up).
+    pub(super) unique_events: bool,
 }
 
 impl MongoStore {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let database = open(url).await?;
-        if let Err(e) = ensure_indexes(&database).await {
+        let indexed = ensure_indexes(&database).await;
+        if let Err(e) = &indexed {
             tracing::warn!(
                 error = format!("{e:#}"),
                 "the MongoDB indexes (unique event_id, query filters) are missing: run `txlog-service setup` \
@@ -62,6 +67,8 @@ impl MongoStore {
             tree: database.collection(TREE_COLLECTION),
             checkpoints: database.collection(CHECKPOINTS_COLLECTION),
             verified: database.collection(VERIFIED_COLLECTION),
+            tail: tokio::sync::Mutex::new(None),
+            unique_events: indexed.is_ok(),
         })
     }
 
@@ -69,7 +76,7 @@ impl MongoStore {
         aggregate(&self.records, pipeline).await
     }
 
-    async fn head(&self) -> anyhow::Result<Option<Head>> {
+    pub(super) async fn head(&self) -> anyhow::Result<Option<Head>> {
         let docs = self
             .aggregate(vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}])
             .await?;
@@ -86,7 +93,10 @@ impl MongoStore {
     }
 
     /// Where the given events are stored already.
-    async fn placements(&self, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, Placement>> {
+    pub(super) async fn placements(
+        &self,
+        ids: &[Uuid],
+    ) -> anyhow::Result<HashMap<Uuid, Placement>> {
         let ids: Vec<Bson> = ids.iter().map(|id| Bson::String(id.to_string())).collect();
         let docs = self
             .aggregate(vec![doc! {"$match": {"event_id": {"$in": ids}}}])
@@ -99,7 +109,7 @@ impl MongoStore {
             .collect()
     }
 
-    async fn range(&self, first: u64, last: u64) -> anyhow::Result<Vec<StoredRecord>> {
+    pub(super) async fn range(&self, first: u64, last: u64) -> anyhow::Result<Vec<StoredRecord>> {
         let filter = doc! {"_id": {"$gte": to_i64(first)?, "$lte": to_i64(last)?}};
         let docs = self.aggregate(vec![doc! {"$match": filter}]).await?;
         docs.iter().map(record_from_doc).collect()
@@ -235,7 +245,7 @@ pub async fn ensure_indexes(database: &Database) -> anyhow::Result<()> {
 
 /// A random pause of up to 2^attempt ms (at most 128 ms), so that writers and readers that
 /// collided do not collide again in step.
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     let cap = 2u64.saturating_pow(attempt.min(7));
     Duration::from_millis(rand::thread_rng().gen_range(1..=cap.max(1)))
 }
@@ -244,7 +254,7 @@ pub(super) fn to_i64(seq: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(seq)?)
 }
 
-fn to_doc(sealed: &StoredRecord) -> anyhow::Result<Document> {
+pub(super) fn to_doc(sealed: &StoredRecord) -> anyhow::Result<Document> {
     let i = &sealed.index;
     let text = |v: &Option<String>| v.clone().map_or(Bson::Null, Bson::String);
     Ok(doc! {
@@ -307,90 +317,7 @@ impl Store for MongoStore {
         events: &[Event],
         submitted_by: &str,
     ) -> anyhow::Result<Vec<AppendResult>> {
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let started = Instant::now();
-        let mut stored: HashMap<Uuid, Placement> = HashMap::new();
-        let mut existing: HashMap<Uuid, Placement> = HashMap::new();
-        let mut attempt = 0u32;
-        loop {
-            // The head is read BEFORE the duplicate pre-check: an event another writer stores
-            // after our head read lands on a seq we also try, so one of the two inserts fails
-            // and the loser sees the event on its next pre-check. The unique event_id index is
-            // a second guard.
-            let head = self.head().await?;
-            for (id, placement) in self.placements(&ids).await? {
-                if !stored.contains_key(&id) {
-                    existing.insert(id, placement);
-                }
-            }
-            let known: HashMap<Uuid, Placement> = existing
-                .iter()
-                .chain(stored.iter())
-                .map(|(k, v)| (*k, *v))
-                .collect();
-            let todo = pending(events, &known);
-            if todo.is_empty() {
-                return results(events, &stored, &existing);
-            }
-            let sealed = chain::seal_all(todo, Some(submitted_by), head)?;
-            let docs = sealed
-                .iter()
-                .map(to_doc)
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let insert = self.records.insert_many(docs).ordered(true).await;
-            let error = match insert {
-                Ok(_) => {
-                    for s in &sealed {
-                        stored.insert(s.index.event_id, Placement::from(&s.index));
-                    }
-                    // The records are stored: a failure here only leaves the tree to the loop.
-                    if let Err(e) = self.extend_tree(&sealed).await {
-                        tracing::warn!(
-                            error = format!("{e:#}"),
-                            "cannot extend the Merkle tree after an append; the checkpoint loop will"
-                        );
-                    }
-                    return results(events, &stored, &existing);
-                }
-                Err(e) => e,
-            };
-            // Learn what happened from the data, not from the error code: which of ours were
-            // stored, and whether another writer took the first seq we wanted.
-            let (first, last) = (sealed[0].index.seq, sealed[sealed.len() - 1].index.seq);
-            let found = self
-                .range(first, last)
-                .await
-                .context("cannot read back after a failed insert")?;
-            let mut progressed = false;
-            for record in &found {
-                if let Some(ours) = sealed
-                    .iter()
-                    .find(|s| s.index.transaction_id == record.index.transaction_id)
-                {
-                    stored.insert(ours.index.event_id, Placement::from(&ours.index));
-                    progressed = true;
-                } else if record.index.seq == first {
-                    progressed = true; // another replica appended first
-                }
-            }
-            if !progressed {
-                // Perhaps another replica stored one of these events (unique event_id index).
-                let now = self.placements(&ids).await?;
-                progressed = now
-                    .keys()
-                    .any(|id| !stored.contains_key(id) && !existing.contains_key(id));
-            }
-            if !progressed {
-                return Err(anyhow::Error::new(error).context("cannot insert records"));
-            }
-            if started.elapsed() > APPEND_DEADLINE {
-                return Err(
-                    anyhow::Error::new(error).context("gave up appending after repeated conflicts")
-                );
-            }
-            attempt += 1;
-            tokio::time::sleep(backoff(attempt)).await;
-        }
+        self.append_batch(events, submitted_by).await
     }
 
     async fn get(&self, transaction_id: Uuid) -> anyhow::Result<Option<StoredRecord>> {

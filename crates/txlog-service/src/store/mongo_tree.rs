@@ -60,15 +60,42 @@ impl MongoStore {
         Ok(found)
     }
 
-    /// After an append, the tree hashes of the records it stored, when the tree held exactly
-    /// the records before them (otherwise the checkpoint loop catches up): the loop then only
-    /// signs, and never reads records back. One read (the earlier hashes, the tree's last
-    /// hash and the slot after it) and one write; there is no transaction, so a crash between
-    /// the records and their hashes leaves the loop to write them.
-    pub(super) async fn extend_tree(&self, records: &[StoredRecord]) -> anyhow::Result<()> {
+    /// After an append, the tree hashes of the records it stored, so that the checkpoint
+    /// loop only signs and never reads records back. The hashes they combine with come from
+    /// `frontier` (this replica wrote the records before them), else from one read, which also
+    /// checks that the tree holds exactly the records before them (otherwise the loop catches
+    /// up). Returns the new frontier, `None` when the tree was left to the loop. There is no
+    /// transaction: a crash between the records and their hashes leaves the loop to write them.
+    pub(super) async fn extend_tree(
+        &self,
+        records: &[StoredRecord],
+        frontier: Option<HashMap<u64, Hash>>,
+    ) -> anyhow::Result<Option<HashMap<u64, Hash>>> {
         let Some(growth) = Growth::of(records)? else {
-            return Ok(());
+            return Ok(frontier);
         };
+        let remembered = frontier.and_then(|known| {
+            growth
+                .earlier
+                .iter()
+                .map(|i| known.get(i).copied())
+                .collect::<Option<Vec<_>>>()
+        });
+        let earlier = match remembered {
+            Some(earlier) => earlier,
+            None => match self.earlier_hashes(&growth).await? {
+                Some(earlier) => earlier,
+                None => return Ok(None),
+            },
+        };
+        let added = growth.hashes(earlier.clone())?;
+        self.store_hashes(growth.first_index(), &added).await?;
+        Ok(Some(growth.next_frontier(&earlier, &added)?))
+    }
+
+    /// The hashes `growth` combines with, read together with the tree's last hash and the
+    /// slot after it: `None` unless the tree holds exactly the records before `growth`.
+    async fn earlier_hashes(&self, growth: &Growth) -> anyhow::Result<Option<Vec<Hash>>> {
         let next = growth.first_index();
         let mut asked = growth.earlier.clone();
         asked.extend(next.checked_sub(1));
@@ -78,10 +105,9 @@ impl MongoStore {
             .checked_sub(1)
             .is_none_or(|last| found.contains_key(&last));
         if !complete || found.contains_key(&next) {
-            return Ok(());
+            return Ok(None);
         }
-        let earlier = super::in_order(&growth.earlier, |i| found.get(&i).copied())?;
-        self.store_hashes(next, &growth.hashes(earlier)?).await
+        super::in_order(&growth.earlier, |i| found.get(&i).copied()).map(Some)
     }
 
     /// Inserts in index order, so the stored hashes never have a gap; an index another replica

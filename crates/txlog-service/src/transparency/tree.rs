@@ -151,7 +151,8 @@ pub async fn extend(store: &dyn Store) -> anyhow::Result<u64> {
 pub struct Growth {
     first: u64,
     leaves: Vec<Hash>,
-    /// The indexes of the stored hashes the new ones combine with, ascending.
+    /// The indexes of the stored hashes the new ones combine with: the frontier of the tree
+    /// they extend.
     pub earlier: Vec<u64>,
 }
 
@@ -171,13 +172,7 @@ impl Growth {
             );
             leaves.push(leaf_hash(record)?);
         }
-        let first_new = stored_hash_index(0, first);
-        let collector = TreeReader::collecting();
-        for offset in 0..leaves.len() as u64 {
-            stored_hashes_for_record_hash(first + offset, Hash::default(), &collector)?;
-        }
-        let mut earlier = collector.asked();
-        earlier.retain(|&i| i < first_new);
+        let earlier = frontier(first);
         Ok(Some(Growth {
             first,
             leaves,
@@ -193,6 +188,36 @@ impl Growth {
     /// The index of the first new stored hash, which is also how many the tree it extends holds.
     pub fn first_index(&self) -> u64 {
         stored_hash_index(0, self.first)
+    }
+
+    /// The frontier (see [`frontier`]) of the tree these records make, from the hashes at
+    /// [`Growth::earlier`] and the ones [`Growth::hashes`] added: all a writer that remembers
+    /// it needs to add the next records without reading the store.
+    pub fn next_frontier(
+        &self,
+        earlier: &[Hash],
+        added: &[Hash],
+    ) -> anyhow::Result<HashMap<u64, Hash>> {
+        let size = self.first + self.leaves.len() as u64;
+        let known = |i: u64| -> Option<Hash> {
+            match i.checked_sub(self.first_index()) {
+                Some(k) => added.get(usize::try_from(k).ok()?).copied(),
+                None => self
+                    .earlier
+                    .iter()
+                    .position(|&e| e == i)
+                    .and_then(|p| earlier.get(p).copied()),
+            }
+        };
+        frontier(size)
+            .into_iter()
+            .map(|i| {
+                Ok((
+                    i,
+                    known(i).ok_or_else(|| anyhow::anyhow!("tree hash {i} is unknown"))?,
+                ))
+            })
+            .collect()
     }
 
     /// The new stored hashes in index order, given the hashes at [`Growth::earlier`].
@@ -219,6 +244,16 @@ impl Growth {
         }
         Ok(added)
     }
+}
+
+/// The indexes of the stored hashes of the tree of `size`'s complete subtrees, largest first:
+/// its hashes that the leaves added after it can combine with, O(log size) of them.
+pub fn frontier(size: u64) -> Vec<u64> {
+    (0..u64::BITS)
+        .rev()
+        .filter(|level| size >> level & 1 == 1)
+        .map(|level| stored_hash_index(level as u8, (size >> level) - 1))
+        .collect()
 }
 
 /// A record's leaf hash: SHA-256(0x00 ‖ leaf data).
@@ -337,6 +372,45 @@ mod tests {
             assert_eq!(insert_hash(canonical, "h").as_deref(), Some(expected));
         }
         assert_eq!(insert_hash(r#"{"é":1}"#, "h"), None);
+    }
+
+    /// A record stand-in whose leaf hash depends on `seq`.
+    fn record(seq: u64) -> StoredRecord {
+        StoredRecord {
+            canonical: format!("{{\"seq\":{seq}}}"),
+            hash: format!("h{seq}"),
+            index: crate::chain::IndexFields {
+                seq,
+                event_id: uuid::Uuid::nil(),
+                transaction_id: uuid::Uuid::nil(),
+                order_id: None,
+                actor: None,
+                operation: "order.get".into(),
+                outcome: "success".into(),
+                recorded_at: chrono::DateTime::UNIX_EPOCH,
+            },
+        }
+    }
+
+    #[test]
+    fn growth_from_the_frontier_alone_builds_the_same_tree() {
+        let records: Vec<StoredRecord> = (0..200).map(record).collect();
+        let mut whole = MemoryTree::default();
+        let mut stored: Vec<Hash> = Vec::new();
+        let mut frontier_hashes: HashMap<u64, Hash> = HashMap::new();
+        let mut at = 0;
+        for batch in [1usize, 1, 2, 3, 5, 8, 13, 21, 34, 55, 57] {
+            let growth = Growth::of(&records[at..at + batch]).unwrap().unwrap();
+            let earlier: Vec<Hash> = growth.earlier.iter().map(|i| frontier_hashes[i]).collect();
+            let added = growth.hashes(earlier.clone()).unwrap();
+            frontier_hashes = growth.next_frontier(&earlier, &added).unwrap();
+            stored.extend(added);
+            for r in &records[at..at + batch] {
+                whole.push(leaf_hash(r).unwrap()).unwrap();
+            }
+            at += batch;
+            assert_eq!(stored, whole.hashes, "after {at} records");
+        }
     }
 
     #[test]

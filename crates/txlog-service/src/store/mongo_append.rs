@@ -1,0 +1,194 @@
+//! Appending to the MongoDB store. A record's `_id` is its `seq`, so `_id` uniqueness keeps the
+//! chain gap-free and linear with several replicas appending at once: a batch goes in with one
+//! ordered `insert_many` at head + 1, and after any insert error the replica reads back what
+//! was stored and by whom, then tries again on the new head.
+//!
+//! A replica appends one batch at a time and remembers the end of the log it wrote (its
+//! [`Tail`]). While no other replica appends, the next batch is then two writes and no read:
+//! the records at the remembered head + 1, and their Merkle tree hashes from the remembered
+//! frontier. When another replica appended first, the insert meets a taken `_id`; when a
+//! batch holds an event stored before, it meets the unique `event_id` index. Either way the
+//! replica forgets its tail and reads the head and the batch's stored events before it tries
+//! again, as it does for every batch when that index is missing.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tlog_tiles::Hash;
+use txlog_api::{AppendResult, Event};
+use uuid::Uuid;
+
+use super::mongo::{backoff, to_doc, MongoStore};
+use super::{pending, results, Placement};
+use crate::chain::{self, Head, StoredRecord};
+
+/// How long one append keeps retrying when other replicas win the race for the head.
+const APPEND_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The end of the log as this replica last wrote it.
+pub(super) struct Tail {
+    head: Head,
+    /// The tree's frontier (`tree::frontier`) for `head.seq + 1` leaves, when this replica
+    /// wrote their hashes.
+    frontier: Option<HashMap<u64, Hash>>,
+}
+
+/// What one append has learned so far: the events this call stored and those stored before.
+struct Progress<'a> {
+    events: &'a [Event],
+    stored: HashMap<Uuid, Placement>,
+    existing: HashMap<Uuid, Placement>,
+}
+
+impl Progress<'_> {
+    fn known(&self) -> HashMap<Uuid, Placement> {
+        self.existing
+            .iter()
+            .chain(self.stored.iter())
+            .map(|(k, v)| (*k, *v))
+            .collect()
+    }
+
+    fn note_stored(&mut self, record: &StoredRecord) {
+        self.stored
+            .insert(record.index.event_id, Placement::from(&record.index));
+    }
+
+    fn results(&self) -> anyhow::Result<Vec<AppendResult>> {
+        results(self.events, &self.stored, &self.existing)
+    }
+}
+
+impl MongoStore {
+    pub(super) async fn append_batch(
+        &self,
+        events: &[Event],
+        submitted_by: &str,
+    ) -> anyhow::Result<Vec<AppendResult>> {
+        let mut tail = self.tail.lock().await;
+        let mut progress = Progress {
+            events,
+            stored: HashMap::new(),
+            existing: HashMap::new(),
+        };
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            // Without the unique event_id index, the read below is the only guard against
+            // storing an event twice, so the remembered tail is not trusted then.
+            let remembered = tail.take().filter(|_| self.unique_events);
+            let head = match &remembered {
+                Some(tail) => Some(tail.head.clone()),
+                None => self.head_and_placements(&mut progress).await?,
+            };
+            let todo = pending(events, &progress.known());
+            if todo.is_empty() {
+                return progress.results();
+            }
+            let sealed = chain::seal_all(todo, Some(submitted_by), head)?;
+            let docs = sealed
+                .iter()
+                .map(to_doc)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            match self.records.insert_many(docs).ordered(true).await {
+                Ok(_) => {
+                    sealed.iter().for_each(|s| progress.note_stored(s));
+                    let frontier = remembered.and_then(|t| t.frontier);
+                    *tail = Some(self.tail_after(&sealed, frontier).await);
+                    return progress.results();
+                }
+                Err(error) => self.learn(&sealed, &mut progress, error).await?,
+            }
+            if started.elapsed() > APPEND_DEADLINE {
+                anyhow::bail!("gave up appending after repeated conflicts");
+            }
+            attempt += 1;
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+
+    /// The head, read BEFORE the duplicate pre-check: an event another writer stores after
+    /// the head read lands on a seq this one also tries, so one of the two inserts fails and
+    /// the loser sees the event on its next pre-check.
+    async fn head_and_placements(
+        &self,
+        progress: &mut Progress<'_>,
+    ) -> anyhow::Result<Option<Head>> {
+        let head = self.head().await?;
+        let ids: Vec<Uuid> = progress.events.iter().map(|e| e.event_id).collect();
+        for (id, placement) in self.placements(&ids).await? {
+            if !progress.stored.contains_key(&id) {
+                progress.existing.insert(id, placement);
+            }
+        }
+        Ok(head)
+    }
+
+    /// After a failed insert, learns what happened from the data, not from the error code:
+    /// which of `sealed` were stored, whether another writer took the first seq, or stored
+    /// one of the events. An error when none of that happened.
+    async fn learn(
+        &self,
+        sealed: &[StoredRecord],
+        progress: &mut Progress<'_>,
+        error: mongodb::error::Error,
+    ) -> anyhow::Result<()> {
+        let (first, last) = (sealed[0].index.seq, sealed[sealed.len() - 1].index.seq);
+        let found = self
+            .range(first, last)
+            .await
+            .context("cannot read back after a failed insert")?;
+        let mut progressed = false;
+        for record in &found {
+            if let Some(ours) = sealed
+                .iter()
+                .find(|s| s.index.transaction_id == record.index.transaction_id)
+            {
+                progress.note_stored(ours);
+                progressed = true;
+            } else if record.index.seq == first {
+                progressed = true; // another replica appended first
+            }
+        }
+        if !progressed {
+            let ids: Vec<Uuid> = progress.events.iter().map(|e| e.event_id).collect();
+            progressed =
+                self.placements(&ids).await?.keys().any(|id| {
+                    !progress.stored.contains_key(id) && !progress.existing.contains_key(id)
+                });
+        }
+        if progressed {
+            Ok(())
+        } else {
+            Err(anyhow::Error::new(error).context("cannot insert records"))
+        }
+    }
+
+    /// The tail after `sealed` were stored, with their tree hashes written. The records are
+    /// stored already, so a failure to extend the tree is logged and left to the checkpoint
+    /// loop.
+    async fn tail_after(
+        &self,
+        sealed: &[StoredRecord],
+        frontier: Option<HashMap<u64, Hash>>,
+    ) -> Tail {
+        let last = &sealed[sealed.len() - 1];
+        let head = Head {
+            seq: last.index.seq,
+            hash: last.hash.clone(),
+            recorded_at: last.index.recorded_at,
+        };
+        let frontier = match self.extend_tree(sealed, frontier).await {
+            Ok(frontier) => frontier,
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "cannot extend the Merkle tree after an append; the checkpoint loop will"
+                );
+                None
+            }
+        };
+        Tail { head, frontier }
+    }
+}
