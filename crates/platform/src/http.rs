@@ -1,13 +1,13 @@
-//! HTTP plumbing shared by both services: the JSON body extractor with precise errors, the
-//! problem+json normaliser, the access log, fallbacks and the server loop.
+//! HTTP plumbing shared by both services: the JSON body extractor with precise errors, query
+//! parameters, the problem+json normaliser, the access log, fallbacks and the server loop.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, Query, Request};
 use axum::http::header::{CONTENT_TYPE, USER_AGENT};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -82,6 +82,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         JsonError::NotJson(message) => Problem::malformed(message),
         JsonError::Fields(errors) => Problem::validation(errors),
     })
+}
+
+/// Query parameters parsed with serde into `T` (which should deny unknown fields): 400 saying
+/// which parameter is unknown, repeated or of the wrong type.
+pub fn parse_query<T: DeserializeOwned>(uri: &Uri) -> Result<T, Problem> {
+    Query::<T>::try_from_uri(uri)
+        .map(|Query(params)| params)
+        .map_err(|e| Problem::malformed(format!("bad query parameters: {}", e.body_text())))
 }
 
 /// Middleware: any error response that is not problem+json yet (from a layer, a rejection or
