@@ -1,7 +1,7 @@
 //! The order endpoints.
 
-use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use platform::auth::{Caller, Scope};
@@ -131,10 +131,10 @@ pub async fn get(
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
-    uri: Uri,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<OrderPage>, ApiError> {
     caller.require(READ)?;
-    let mut q = list::parse(&uri, &caller, caller.holds(ADMIN))?;
+    let mut q = list::parse(query.as_deref(), &caller, caller.holds(ADMIN))?;
     let limit = q.limit as usize;
     q.limit += 1;
     let mut items = app.store.list(&q).await?;

@@ -4,7 +4,7 @@ use platform::FieldError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Address, Item};
+use super::{Address, Country, Currency, Item};
 
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 10_000;
@@ -76,7 +76,7 @@ pub struct AddressInput {
 /// Validated editable content with server-computed totals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderContent {
-    pub currency: String,
+    pub currency: Currency,
     pub items: Vec<Item>,
     pub total: i64,
     pub shipping_address: Option<Address>,
@@ -117,11 +117,9 @@ impl OrderInput {
 impl ContentInput {
     pub fn validate(self) -> Result<OrderContent, Vec<FieldError>> {
         let mut errors = Vec::new();
-        if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
-            errors.push(FieldError::new(
-                "currency",
-                "must be 3 uppercase letters (ISO 4217)",
-            ));
+        let currency = Currency::parse(&self.currency);
+        if currency.is_none() {
+            errors.push(FieldError::new("currency", Currency::RULE));
         }
         if self.items.is_empty() || self.items.len() > MAX_ITEMS {
             errors.push(FieldError::new(
@@ -174,26 +172,29 @@ impl ContentInput {
             ));
             return Err(errors);
         };
-        let shipping_address = self.shipping_address.map(|a| a.validate(&mut errors));
+        let shipping_address = match self.shipping_address {
+            Some(address) => address.validate(&mut errors),
+            None => None,
+        };
         if let Some(notes) = &self.notes {
             check_text(&mut errors, "notes", notes, 0, MAX_NOTES, true);
         }
-        if errors.is_empty() {
-            Ok(OrderContent {
-                currency: self.currency,
+        match currency {
+            Some(currency) if errors.is_empty() => Ok(OrderContent {
+                currency,
                 items,
                 total,
                 shipping_address,
                 notes: self.notes,
-            })
-        } else {
-            Err(errors)
+            }),
+            _ => Err(errors),
         }
     }
 }
 
 impl AddressInput {
-    fn validate(self, errors: &mut Vec<FieldError>) -> Address {
+    /// The address, or `None` with the reasons in `errors`.
+    fn validate(self, errors: &mut Vec<FieldError>) -> Option<Address> {
         let at = |f: &str| format!("shipping_address.{f}");
         for (field, value, min) in [
             ("line1", Some(&self.line1), 1),
@@ -209,20 +210,18 @@ impl AddressInput {
                 check_text(errors, &at(field), value, min, MAX_TEXT, false);
             }
         }
-        if !(self.country.len() == 2 && self.country.bytes().all(|b| b.is_ascii_uppercase())) {
-            errors.push(FieldError::new(
-                at("country"),
-                "must be 2 uppercase letters (ISO 3166-1)",
-            ));
-        }
-        Address {
+        let Some(country) = Country::parse(&self.country) else {
+            errors.push(FieldError::new(at("country"), Country::RULE));
+            return None;
+        };
+        Some(Address {
             name: self.name,
             line1: self.line1,
             line2: self.line2,
             city: self.city,
             postal_code: self.postal_code,
-            country: self.country,
-        }
+            country,
+        })
     }
 }
 
