@@ -130,40 +130,9 @@ impl ContentInput {
         let mut items = Vec::with_capacity(self.items.len());
         let mut total: Option<i64> = Some(0);
         for (i, item) in self.items.into_iter().enumerate() {
-            let at = |f: &str| format!("items[{i}].{f}");
-            let sku_ok = (1..=64).contains(&item.sku.len())
-                && item
-                    .sku
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-            if !sku_ok {
-                errors.push(FieldError::new(
-                    at("sku"),
-                    "must be 1 to 64 of A-Z a-z 0-9 . _ -",
-                ));
-            }
-            check_text(&mut errors, &at("name"), &item.name, 0, MAX_TEXT, false);
-            if !(1..=MAX_QUANTITY).contains(&item.quantity) {
-                errors.push(FieldError::new(
-                    at("quantity"),
-                    format!("must be an integer from 1 to {MAX_QUANTITY}"),
-                ));
-            }
-            if !(0..=MAX_UNIT_PRICE).contains(&item.unit_price) {
-                errors.push(FieldError::new(
-                    at("unit_price"),
-                    format!("must be an integer from 0 to {MAX_UNIT_PRICE}"),
-                ));
-            }
-            let line_total = item.quantity.checked_mul(item.unit_price);
+            let (item, line_total) = item.validate(i, &mut errors);
             total = total.zip(line_total).and_then(|(t, l)| t.checked_add(l));
-            items.push(Item {
-                sku: item.sku,
-                name: item.name,
-                quantity: item.quantity,
-                unit_price: item.unit_price,
-                line_total: line_total.unwrap_or(0),
-            });
+            items.push(item);
         }
         let Some(total) = total.filter(|t| *t <= MAX_TOTAL) else {
             errors.push(FieldError::new(
@@ -189,6 +158,47 @@ impl ContentInput {
             }),
             _ => Err(errors),
         }
+    }
+}
+
+impl ItemInput {
+    /// The item (its reasons in `errors` when invalid) and its line total, `None` on overflow.
+    fn validate(self, i: usize, errors: &mut Vec<FieldError>) -> (Item, Option<i64>) {
+        let item = self;
+        let at = |f: &str| format!("items[{i}].{f}");
+        let sku_ok = (1..=64).contains(&item.sku.len())
+            && item
+                .sku
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !sku_ok {
+            errors.push(FieldError::new(
+                at("sku"),
+                "must be 1 to 64 of A-Z a-z 0-9 . _ -",
+            ));
+        }
+        check_text(errors, &at("name"), &item.name, 0, MAX_TEXT, false);
+        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+            errors.push(FieldError::new(
+                at("quantity"),
+                format!("must be an integer from 1 to {MAX_QUANTITY}"),
+            ));
+        }
+        if !(0..=MAX_UNIT_PRICE).contains(&item.unit_price) {
+            errors.push(FieldError::new(
+                at("unit_price"),
+                format!("must be an integer from 0 to {MAX_UNIT_PRICE}"),
+            ));
+        }
+        let line_total = item.quantity.checked_mul(item.unit_price);
+        let item = Item {
+            sku: item.sku,
+            name: item.name,
+            quantity: item.quantity,
+            unit_price: item.unit_price,
+            line_total: line_total.unwrap_or(0),
+        };
+        (item, line_total)
     }
 }
 

@@ -144,28 +144,33 @@ impl EventDraft {
             trace_id: self.trace_id.clone(),
             truncated: Vec::new(),
         };
-        limits::fit(&mut event);
-        if !event.truncated.is_empty() {
-            tracing::warn!(
-                event_id = %event.event_id,
-                fields = ?event.truncated,
-                "a business transaction was cut to fit the transaction log's limits"
-            );
-        }
-        let violations = limits::check(&event);
-        if !violations.is_empty() {
-            // Cannot happen after `fit`; if it does, delivery sets the event aside.
-            metrics::counter!("outbox_invalid_events_total").increment(1);
-            tracing::error!(
-                event_id = %event.event_id,
-                violations = ?violations,
-                "a business transaction breaks the transaction log's limits"
-            );
-        }
+        fit_to_limits(&mut event);
         OutboxEvent {
             event_id: self.event_id,
             payload: serde_json::to_string(&event).unwrap_or_default(),
             traceparent: self.traceparent.clone(),
         }
+    }
+}
+
+/// Cuts an event to the transaction log's limits, and checks it with the log's own check.
+fn fit_to_limits(event: &mut Event) {
+    limits::fit(event);
+    if !event.truncated.is_empty() {
+        tracing::warn!(
+            event_id = %event.event_id,
+            fields = ?event.truncated,
+            "a business transaction was cut to fit the transaction log's limits"
+        );
+    }
+    let violations = limits::check(event);
+    if !violations.is_empty() {
+        // Cannot happen after `fit`; if it does, delivery sets the event aside.
+        metrics::counter!("outbox_invalid_events_total").increment(1);
+        tracing::error!(
+            event_id = %event.event_id,
+            violations = ?violations,
+            "a business transaction breaks the transaction log's limits"
+        );
     }
 }

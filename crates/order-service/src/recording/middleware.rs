@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::policy::{BodyPolicy, DigestBuilder};
 use super::{EventDraft, Operations, OrderPath};
 use crate::outbox::GroupCommit;
-use crate::store::Committed;
+use crate::store::{Committed, OutboxEvent};
 
 /// How long the body of a call refused before reading it (401, 404, 405) is waited for, to
 /// record its digest. A body sent with its request is there at once; one that stalls must not
@@ -106,29 +106,43 @@ pub async fn record(
     if !draft.has_digest()
         && BodyPolicy::for_call(actor.is_some(), operation, head.status).digest_unread_request
     {
-        let rest = unread.lock().ok().and_then(|mut slot| slot.take());
-        if let Some(rest) = rest {
-            let read = digest_body(rest, recording.body_limit);
-            if let Ok(Some(digest)) = tokio::time::timeout(UNREAD_BODY_WAIT, read).await {
-                draft.set_digest(digest);
-            }
-        }
+        digest_unread_body(&draft, &unread, recording.body_limit).await;
     }
     let order_id = path_order_id.or_else(|| head.extensions.get::<CreatedOrder>().map(|c| c.0));
     let event = draft.finish(head.status, &body, actor, order_id);
-    if let Err(e) = recording.outbox.append(event).await {
-        tracing::error!(
-            error = format!("{e:#}"),
-            "a call could not be recorded; answering 503"
-        );
-        metrics::counter!("outbox_write_failures_total").increment(1);
-        return Problem::unavailable("the call could not be recorded; retry later").into_response();
+    if let Err(refusal) = append(&recording.outbox, event).await {
+        return refusal;
     }
     head.headers.remove("content-length");
     if head.status == StatusCode::NO_CONTENT {
         return Response::from_parts(head, Body::empty());
     }
     Response::from_parts(head, Body::from(body))
+}
+
+/// Reads the body the inner layers left unread (a refused call's) for its digest, if it
+/// arrives within [`UNREAD_BODY_WAIT`].
+async fn digest_unread_body(draft: &EventDraft, unread: &Mutex<Option<Body>>, limit: usize) {
+    let rest = unread.lock().ok().and_then(|mut slot| slot.take());
+    if let Some(rest) = rest {
+        if let Ok(Some(digest)) =
+            tokio::time::timeout(UNREAD_BODY_WAIT, digest_body(rest, limit)).await
+        {
+            draft.set_digest(digest);
+        }
+    }
+}
+
+/// Writes a call's event to the outbox; a call that cannot be recorded is answered 503.
+async fn append(outbox: &GroupCommit, event: OutboxEvent) -> Result<(), Response> {
+    outbox.append(event).await.map_err(|e| {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "a call could not be recorded; answering 503"
+        );
+        metrics::counter!("outbox_write_failures_total").increment(1);
+        Problem::unavailable("the call could not be recorded; retry later").into_response()
+    })
 }
 
 /// Middleware inside authentication: reads the request body under the size limit (413 past
