@@ -22,6 +22,8 @@ use crate::store::{Claim, Committed, IdempotencyKey, StoredResponse};
 const READ: Scope = Scope::new("orders:read");
 const WRITE: Scope = Scope::new("orders:write");
 const ADMIN: Scope = Scope::new("orders:admin");
+/// The `Location` of a created order is this followed by its id.
+const ORDER_LOCATION: &str = "/v1/orders/";
 /// Attempts of a read-modify-write without `If-Match` before giving up with 409.
 const WRITE_ATTEMPTS: usize = 5;
 
@@ -68,7 +70,7 @@ pub async fn create(
     }
     let order = Order::new(customer, content);
     let body = serde_json::to_vec(&order)?;
-    let location = format!("/v1/orders/{}", order.id);
+    let location = format!("{ORDER_LOCATION}{}", order.id);
     let stored = StoredResponse {
         status: 201,
         location: Some(location.clone()),
@@ -297,8 +299,7 @@ fn replay(stored: StoredResponse) -> Response {
     if let Some(location) = &stored.location {
         headers.insert(header::LOCATION, header_value(location));
         if let Some(id) = location
-            .rsplit('/')
-            .next()
+            .strip_prefix(ORDER_LOCATION)
             .and_then(|id| Uuid::parse_str(id).ok())
         {
             response.extensions_mut().insert(CreatedOrder(id));
