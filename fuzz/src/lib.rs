@@ -31,7 +31,12 @@ pub fn assert_order(order: &Order) {
         order.items.len()
     );
     assert!(
-        order.currency.len() == 3 && order.currency.bytes().all(|b| b.is_ascii_uppercase()),
+        order.currency.as_str().len() == 3
+            && order
+                .currency
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_uppercase()),
         "currency {:?}",
         order.currency
     );

@@ -97,7 +97,7 @@ proptest! {
                 if let Ok((_, content)) = input.validate() {
                     let order = Order::new("alice".into(), content);
                     prop_assert!((1..=100).contains(&order.items.len()));
-                    prop_assert!(order.currency.len() == 3 && order.currency.bytes().all(|b| b.is_ascii_uppercase()));
+                    prop_assert!(order.currency.as_str().len() == 3 && order.currency.as_str().bytes().all(|b| b.is_ascii_uppercase()));
                     for item in &order.items {
                         prop_assert!((1..=10_000).contains(&item.quantity));
                         prop_assert!((0..=10_000_000_000).contains(&item.unit_price));

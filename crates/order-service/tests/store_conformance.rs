@@ -42,7 +42,11 @@ async fn orders_round_trip_with_versions(backend: Backend) {
     let store = open(backend).await;
     store.ping().await.unwrap();
     let o = order("alice");
-    store.create(&o, None, Some(&event(1))).await.unwrap();
+    assert!(store
+        .create(&o, None, Some(&event(1)))
+        .await
+        .unwrap()
+        .recorded());
     assert_eq!(
         store.get(o.id).await.unwrap(),
         Some(o.clone()),
@@ -52,17 +56,33 @@ async fn orders_round_trip_with_versions(backend: Backend) {
     let mut next = o.clone();
     next.status = Status::Cancelled;
     next.version = 2;
-    assert!(store.update(&next, 1, Some(&event(2))).await.unwrap());
+    assert!(store
+        .update(&next, 1, Some(&event(2)))
+        .await
+        .unwrap()
+        .is_some_and(|c| c.recorded()));
     assert!(
-        !store.update(&next, 1, Some(&event(3))).await.unwrap(),
+        store
+            .update(&next, 1, Some(&event(3)))
+            .await
+            .unwrap()
+            .is_none(),
         "a stale version writes nothing"
     );
     assert_eq!(
         store.get(o.id).await.unwrap().unwrap().status,
         Status::Cancelled
     );
-    assert!(!store.delete(o.id, 1, Some(&event(4))).await.unwrap());
-    assert!(store.delete(o.id, 2, Some(&event(5))).await.unwrap());
+    assert!(store
+        .delete(o.id, 1, Some(&event(4)))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .delete(o.id, 2, Some(&event(5)))
+        .await
+        .unwrap()
+        .is_some_and(|c| c.recorded()));
     assert_eq!(store.get(o.id).await.unwrap(), None);
     let (backlog, oldest) = store.outbox_backlog().await.unwrap();
     assert_eq!(backlog, 3, "only the writes that happened left an event");
@@ -74,7 +94,7 @@ async fn list_is_newest_first_with_filters(backend: Backend) {
     let mut made = Vec::new();
     for customer in ["alice", "bob", "alice", "alice"] {
         let o = order(customer);
-        store.create(&o, None, None).await.unwrap();
+        assert!(!store.create(&o, None, None).await.unwrap().recorded());
         made.push(o);
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
@@ -181,7 +201,7 @@ async fn idempotency_claims(backend: Backend) {
         body: "{}".into(),
     };
     let o = order("alice");
-    store
+    let _ = store
         .create(&o, Some((&key, &response)), None)
         .await
         .unwrap();
@@ -280,14 +300,18 @@ async fn an_event_is_in_the_outbox_once(backend: Backend) {
     let store = open(backend).await;
     let (first, second, third) = (event(1), event(2), event(3));
     let o = order("alice");
-    store.create(&o, None, Some(&first)).await.unwrap();
+    let _ = store.create(&o, None, Some(&first)).await.unwrap();
     store
         .append_outbox(&[second.clone(), first.clone(), second.clone(), third.clone()])
         .await
         .expect("a batch with events already written, and written twice in it, succeeds");
     let mut next = o.clone();
     next.version = 2;
-    assert!(store.update(&next, 1, Some(&third)).await.unwrap());
+    assert!(store
+        .update(&next, 1, Some(&third))
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(store.outbox_backlog().await.unwrap().0, 3);
     let sink = Collect::default();
     assert_eq!(store.deliver_outbox(100, &sink).await.unwrap().delivered, 3);

@@ -6,6 +6,7 @@ pub mod list;
 mod openapi;
 mod ops;
 mod orders;
+mod v1;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +16,15 @@ use axum::routing::get;
 use axum::{middleware, Router};
 use platform::auth::AuthState;
 use platform::http::BODY_LIMIT;
-use platform::timeout::{HandlerTimeout, Writes};
 use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::recording::Recording;
+use crate::recording::{Operation, Recording};
 use crate::store::OrderStore;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;
+use v1::{Methods, V1};
 
 /// The realm named in `WWW-Authenticate` challenges.
 pub const REALM: &str = "order-service";
@@ -34,6 +36,12 @@ pub struct AppState {
     pub draining: CancellationToken,
 }
 
+impl platform::auth::Realm for AppState {
+    fn realm(&self) -> &str {
+        REALM
+    }
+}
+
 /// How the router serves, from the listener settings.
 #[derive(Debug, Clone, Copy)]
 pub struct Serve {
@@ -43,54 +51,48 @@ pub struct Serve {
     pub metrics: bool,
 }
 
-/// The whole application: the order API behind authentication and call recording, and the
+/// The whole application: the order API (`/v1/`, each call authenticated and recorded) and the
 /// operational endpoints.
 pub fn router(state: AppState, auth: AuthState, recording: Recording, serve: Serve) -> Router {
     platform::metrics::handle();
-    let mut api = Router::new()
-        .route("/v1/orders", get(orders::list).post(orders::create))
+    let timeout = v1::handler_timeout(serve.request_timeout);
+    let v1 = V1::new(recording, auth, timeout)
         .route(
-            "/v1/orders/{id}",
-            get(orders::get)
-                .patch(orders::update)
-                .delete(orders::delete),
+            "/orders",
+            Methods::default()
+                .get(Operation::OrderList, orders::list)
+                .post(Operation::OrderCreate, orders::create),
         )
+        .route(
+            "/orders/{id}",
+            Methods::default()
+                .get(Operation::OrderGet, orders::get)
+                .patch(Operation::OrderUpdate, orders::update)
+                .delete(Operation::OrderDelete, orders::delete),
+        )
+        .finish();
+    let mut operational = Router::new()
         .route("/healthz", get(platform::health::healthz))
         .route("/readyz", get(ops::readyz));
     if serve.metrics {
-        api = api.route("/metrics", get(platform::metrics::render));
+        operational = operational.route("/metrics", get(platform::metrics::render));
     }
-    let api = api
-        .with_state(state)
+    let operational = operational
+        .with_state(state.clone())
         .merge(ops::docs())
-        .fallback(platform::http::not_found);
-    api.layer(middleware::from_fn_with_state(
-        recording.clone(),
-        crate::recording::capture_body,
-    ))
-    .layer(middleware::from_fn_with_state(
-        auth,
-        platform::auth::authenticate,
-    ))
-    .layer(middleware::from_fn(platform::http::problem_json))
-    .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-        platform::http::panic_to_problem,
-    ))
-    // Inside the recording, so that a timed-out call is recorded with its 408; the handlers
-    // mark their writes, which the timeout then never cancels (see platform::timeout).
-    .layer(middleware::from_fn_with_state(
-        HandlerTimeout {
-            after: serve.request_timeout,
-            writes: Writes::Marked,
-        },
-        platform::timeout::layer,
-    ))
-    .layer(middleware::from_fn_with_state(
-        recording,
-        crate::recording::record,
-    ))
-    .layer(middleware::from_fn(platform::metrics::track))
-    .layer(DefaultBodyLimit::max(BODY_LIMIT))
-    .layer(middleware::from_fn(platform::http::access_log))
-    .layer(middleware::from_fn(platform::context::middleware))
+        .fallback(platform::http::not_found)
+        .layer(middleware::from_fn(platform::http::problem_json))
+        .layer(CatchPanicLayer::custom(platform::http::panic_to_problem))
+        .layer(middleware::from_fn_with_state(
+            timeout,
+            platform::timeout::layer,
+        ));
+    Router::new()
+        .nest("/v1/", v1)
+        .with_state(state)
+        .merge(operational)
+        .layer(middleware::from_fn(platform::metrics::track))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(platform::http::access_log))
+        .layer(middleware::from_fn(platform::context::middleware))
 }

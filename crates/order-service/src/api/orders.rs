@@ -1,12 +1,10 @@
 //! The order endpoints.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
-use platform::auth::{require_scope, Principal};
+use axum::Json;
+use platform::auth::{Caller, Scope};
 use platform::http::{parse_json, read_json_body};
 use serde::Serialize;
 use serde_json::Value;
@@ -16,16 +14,18 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::headers::{idempotency_key, IfMatch};
-use super::{list, AppState, REALM};
+use super::{list, AppState};
 use crate::domain::{apply_patch, Order, OrderInput, PatchOutcome, Status};
-use crate::recording::{CreatedOrder, EventDraft, Recorded};
-use crate::store::{Claim, IdempotencyKey, StoredResponse};
+use crate::recording::{Call, CreatedOrder, OrderPath};
+use crate::store::{Claim, Committed, IdempotencyKey, StoredResponse};
 
-const ADMIN: &str = "orders:admin";
+const READ: Scope = Scope::new("orders:read");
+const WRITE: Scope = Scope::new("orders:write");
+const ADMIN: Scope = Scope::new("orders:admin");
+/// The `Location` of a created order is this followed by its id.
+const ORDER_LOCATION: &str = "/v1/orders/";
 /// Attempts of a read-modify-write without `If-Match` before giving up with 409.
 const WRITE_ATTEMPTS: usize = 5;
-
-type Draft = Option<Extension<Arc<EventDraft>>>;
 
 #[derive(Serialize, ToSchema)]
 pub struct OrderPage {
@@ -44,17 +44,17 @@ pub struct OrderPage {
     security(("bearer" = ["orders:write"])))]
 pub async fn create(
     State(app): State<AppState>,
-    Extension(caller): Extension<Principal>,
-    draft: Draft,
+    caller: Caller,
+    call: Call,
     request: Request,
 ) -> Result<Response, ApiError> {
-    require_scope(&caller, REALM, "orders:write")?;
+    caller.require(WRITE)?;
     let key = idempotency_key(request.headers())?;
     let bytes = read_json_body(request).await?;
     let input: OrderInput = parse_json(&bytes)?;
     let (customer, content) = input.validate().map_err(ApiError::Invalid)?;
     let customer = customer.unwrap_or_else(|| caller.sub.clone());
-    if customer != caller.sub && !caller.has(ADMIN) {
+    if customer != caller.sub && !caller.holds(ADMIN) {
         return Err(ApiError::Forbidden(
             "creating an order for another customer needs orders:admin".into(),
         ));
@@ -70,33 +70,26 @@ pub async fn create(
     }
     let order = Order::new(customer, content);
     let body = serde_json::to_vec(&order)?;
-    let location = format!("/v1/orders/{}", order.id);
+    let location = format!("{ORDER_LOCATION}{}", order.id);
     let stored = StoredResponse {
         status: 201,
         location: Some(location.clone()),
         etag: Some(order.etag()),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    let event = draft.as_ref().map(|d| {
-        d.finish(
-            StatusCode::CREATED,
-            &body,
-            Some(&caller),
-            "order.create",
-            Some(order.id),
-        )
-    });
-    if let Err(e) = app
-        .store
-        .create(&order, key.as_ref().map(|k| (k, &stored)), event.as_ref())
-        .await
-    {
-        if let Some(key) = &key {
-            let _ = app.store.release_idempotency_key(key).await;
+    let event = call.event(StatusCode::CREATED, &body, &caller, order.id);
+    let idempotency = key.as_ref().map(|k| (k, &stored));
+    let committed = match app.store.create(&order, idempotency, event.as_ref()).await {
+        Ok(committed) => committed,
+        Err(e) => {
+            if let Some(key) = &key {
+                let _ = app.store.release_idempotency_key(key).await;
+            }
+            return Err(e.into());
         }
-        return Err(e.into());
-    }
-    let mut response = json_response(StatusCode::CREATED, body, &order.etag(), draft.is_some());
+    };
+    let response = json_response(StatusCode::CREATED, body, &order.etag());
+    let mut response = carrying(committed, response);
     response
         .headers_mut()
         .insert(header::LOCATION, header_value(&location));
@@ -114,13 +107,13 @@ pub async fn create(
     security(("bearer" = ["orders:read"])))]
 pub async fn get(
     State(app): State<AppState>,
-    Extension(caller): Extension<Principal>,
-    Path(id): Path<String>,
+    caller: Caller,
+    Path(path): Path<OrderPath>,
 ) -> Result<Response, ApiError> {
-    require_scope(&caller, REALM, "orders:read")?;
-    let order = load(&app, &caller, &id).await?;
+    caller.require(READ)?;
+    let order = load(&app, &caller, &path).await?;
     let body = serde_json::to_vec(&order)?;
-    Ok(json_response(StatusCode::OK, body, &order.etag(), false))
+    Ok(json_response(StatusCode::OK, body, &order.etag()))
 }
 
 /// List orders, newest first.
@@ -139,11 +132,11 @@ pub async fn get(
     security(("bearer" = ["orders:read"])))]
 pub async fn list(
     State(app): State<AppState>,
-    Extension(caller): Extension<Principal>,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<OrderPage>, ApiError> {
-    require_scope(&caller, REALM, "orders:read")?;
-    let mut q = list::parse(query.as_deref(), &caller, caller.has(ADMIN))?;
+    caller.require(READ)?;
+    let mut q = list::parse(query.as_deref(), &caller, caller.holds(ADMIN))?;
     let limit = q.limit as usize;
     q.limit += 1;
     let mut items = app.store.list(&q).await?;
@@ -170,46 +163,31 @@ pub async fn list(
     security(("bearer" = ["orders:write"])))]
 pub async fn update(
     State(app): State<AppState>,
-    Extension(caller): Extension<Principal>,
-    Path(id): Path<String>,
-    draft: Draft,
+    caller: Caller,
+    Path(path): Path<OrderPath>,
+    call: Call,
     request: Request,
 ) -> Result<Response, ApiError> {
-    require_scope(&caller, REALM, "orders:write")?;
+    caller.require(WRITE)?;
     let if_match = IfMatch::from_headers(request.headers());
     let patch: Value = parse_json(&read_json_body(request).await?)?;
     for _ in 0..WRITE_ATTEMPTS {
-        let order = load(&app, &caller, &id).await?;
+        let order = load(&app, &caller, &path).await?;
         if_match.check(order.version)?;
-        let next = match apply_patch(&order, &patch, caller.has(ADMIN))? {
+        let next = match apply_patch(&order, &patch, caller.holds(ADMIN))? {
             PatchOutcome::Changed(next) => next,
             PatchOutcome::Unchanged => {
                 let body = serde_json::to_vec(&order)?;
-                return Ok(json_response(StatusCode::OK, body, &order.etag(), false));
+                return Ok(json_response(StatusCode::OK, body, &order.etag()));
             }
         };
         let body = serde_json::to_vec(&next)?;
-        let event = draft.as_ref().map(|d| {
-            d.finish(
-                StatusCode::OK,
-                &body,
-                Some(&caller),
-                "order.update",
-                Some(next.id),
-            )
-        });
+        let event = call.event(StatusCode::OK, &body, &caller, next.id);
         platform::timeout::begin_write();
-        if app
-            .store
-            .update(&next, order.version, event.as_ref())
-            .await?
-        {
-            return Ok(json_response(
-                StatusCode::OK,
-                body,
-                &next.etag(),
-                draft.is_some(),
-            ));
+        let updated = app.store.update(&next, order.version, event.as_ref());
+        if let Some(committed) = updated.await? {
+            let response = json_response(StatusCode::OK, body, &next.etag());
+            return Ok(carrying(committed, response));
         }
         if if_match.is_given() {
             return Err(ApiError::VersionChanged);
@@ -232,42 +210,27 @@ pub async fn update(
     security(("bearer" = ["orders:write"])))]
 pub async fn delete(
     State(app): State<AppState>,
-    Extension(caller): Extension<Principal>,
-    Path(id): Path<String>,
-    draft: Draft,
+    caller: Caller,
+    Path(path): Path<OrderPath>,
+    call: Call,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    require_scope(&caller, REALM, "orders:write")?;
+    caller.require(WRITE)?;
     let if_match = IfMatch::from_headers(&headers);
     for _ in 0..WRITE_ATTEMPTS {
-        let order = load(&app, &caller, &id).await?;
+        let order = load(&app, &caller, &path).await?;
         if_match.check(order.version)?;
-        if !caller.has(ADMIN) && !matches!(order.status, Status::Pending | Status::Cancelled) {
+        if !caller.holds(ADMIN) && !matches!(order.status, Status::Pending | Status::Cancelled) {
             return Err(ApiError::Conflict(format!(
                 "a {} order cannot be deleted; only pending or cancelled ones",
                 order.status.as_str()
             )));
         }
-        let event = draft.as_ref().map(|d| {
-            d.finish(
-                StatusCode::NO_CONTENT,
-                b"",
-                Some(&caller),
-                "order.delete",
-                Some(order.id),
-            )
-        });
+        let event = call.event(StatusCode::NO_CONTENT, b"", &caller, order.id);
         platform::timeout::begin_write();
-        if app
-            .store
-            .delete(order.id, order.version, event.as_ref())
-            .await?
-        {
-            let mut response = StatusCode::NO_CONTENT.into_response();
-            if draft.is_some() {
-                response.extensions_mut().insert(Recorded);
-            }
-            return Ok(response);
+        let deleted = app.store.delete(order.id, order.version, event.as_ref());
+        if let Some(committed) = deleted.await? {
+            return Ok(carrying(committed, StatusCode::NO_CONTENT.into_response()));
         }
         if if_match.is_given() {
             return Err(ApiError::VersionChanged);
@@ -301,22 +264,25 @@ async fn claim(
 }
 
 /// The order if it exists and the caller may see it; "not yours" is exactly "missing".
-async fn load(app: &AppState, caller: &Principal, id: &str) -> Result<Order, ApiError> {
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::MalformedId)?;
+async fn load(app: &AppState, caller: &Caller, path: &OrderPath) -> Result<Order, ApiError> {
+    let id = path.order_id().ok_or(ApiError::MalformedId)?;
     match app.store.get(id).await? {
-        Some(order) if order.customer_id == caller.sub || caller.has(ADMIN) => Ok(order),
+        Some(order) if order.customer_id == caller.sub || caller.holds(ADMIN) => Ok(order),
         _ => Err(ApiError::NotFound),
     }
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>, etag: &str, recorded: bool) -> Response {
+fn json_response(status: StatusCode, body: Vec<u8>, etag: &str) -> Response {
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     response
         .headers_mut()
         .insert(header::ETAG, header_value(etag));
-    if recorded {
-        response.extensions_mut().insert(Recorded);
-    }
+    response
+}
+
+/// The answer of a write, with the store's proof that the call's event was written with it.
+fn carrying(committed: Committed, mut response: Response) -> Response {
+    response.extensions_mut().insert(committed);
     response
 }
 
@@ -333,8 +299,7 @@ fn replay(stored: StoredResponse) -> Response {
     if let Some(location) = &stored.location {
         headers.insert(header::LOCATION, header_value(location));
         if let Some(id) = location
-            .rsplit('/')
-            .next()
+            .strip_prefix(ORDER_LOCATION)
             .and_then(|id| Uuid::parse_str(id).ok())
         {
             response.extensions_mut().insert(CreatedOrder(id));

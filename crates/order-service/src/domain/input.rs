@@ -4,7 +4,7 @@ use platform::FieldError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Address, Item};
+use super::{Address, Country, Currency, Item};
 
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 10_000;
@@ -76,7 +76,7 @@ pub struct AddressInput {
 /// Validated editable content with server-computed totals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderContent {
-    pub currency: String,
+    pub currency: Currency,
     pub items: Vec<Item>,
     pub total: i64,
     pub shipping_address: Option<Address>,
@@ -117,11 +117,9 @@ impl OrderInput {
 impl ContentInput {
     pub fn validate(self) -> Result<OrderContent, Vec<FieldError>> {
         let mut errors = Vec::new();
-        if !(self.currency.len() == 3 && self.currency.bytes().all(|b| b.is_ascii_uppercase())) {
-            errors.push(FieldError::new(
-                "currency",
-                "must be 3 uppercase letters (ISO 4217)",
-            ));
+        let currency = Currency::parse(&self.currency);
+        if currency.is_none() {
+            errors.push(FieldError::new("currency", Currency::RULE));
         }
         if self.items.is_empty() || self.items.len() > MAX_ITEMS {
             errors.push(FieldError::new(
@@ -132,40 +130,9 @@ impl ContentInput {
         let mut items = Vec::with_capacity(self.items.len());
         let mut total: Option<i64> = Some(0);
         for (i, item) in self.items.into_iter().enumerate() {
-            let at = |f: &str| format!("items[{i}].{f}");
-            let sku_ok = (1..=64).contains(&item.sku.len())
-                && item
-                    .sku
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-            if !sku_ok {
-                errors.push(FieldError::new(
-                    at("sku"),
-                    "must be 1 to 64 of A-Z a-z 0-9 . _ -",
-                ));
-            }
-            check_text(&mut errors, &at("name"), &item.name, 0, MAX_TEXT, false);
-            if !(1..=MAX_QUANTITY).contains(&item.quantity) {
-                errors.push(FieldError::new(
-                    at("quantity"),
-                    format!("must be an integer from 1 to {MAX_QUANTITY}"),
-                ));
-            }
-            if !(0..=MAX_UNIT_PRICE).contains(&item.unit_price) {
-                errors.push(FieldError::new(
-                    at("unit_price"),
-                    format!("must be an integer from 0 to {MAX_UNIT_PRICE}"),
-                ));
-            }
-            let line_total = item.quantity.checked_mul(item.unit_price);
+            let (item, line_total) = item.validate(i, &mut errors);
             total = total.zip(line_total).and_then(|(t, l)| t.checked_add(l));
-            items.push(Item {
-                sku: item.sku,
-                name: item.name,
-                quantity: item.quantity,
-                unit_price: item.unit_price,
-                line_total: line_total.unwrap_or(0),
-            });
+            items.push(item);
         }
         let Some(total) = total.filter(|t| *t <= MAX_TOTAL) else {
             errors.push(FieldError::new(
@@ -174,26 +141,70 @@ impl ContentInput {
             ));
             return Err(errors);
         };
-        let shipping_address = self.shipping_address.map(|a| a.validate(&mut errors));
+        let shipping_address = match self.shipping_address {
+            Some(address) => address.validate(&mut errors),
+            None => None,
+        };
         if let Some(notes) = &self.notes {
             check_text(&mut errors, "notes", notes, 0, MAX_NOTES, true);
         }
-        if errors.is_empty() {
-            Ok(OrderContent {
-                currency: self.currency,
+        match currency {
+            Some(currency) if errors.is_empty() => Ok(OrderContent {
+                currency,
                 items,
                 total,
                 shipping_address,
                 notes: self.notes,
-            })
-        } else {
-            Err(errors)
+            }),
+            _ => Err(errors),
         }
     }
 }
 
+impl ItemInput {
+    /// The item (its reasons in `errors` when invalid) and its line total, `None` on overflow.
+    fn validate(self, i: usize, errors: &mut Vec<FieldError>) -> (Item, Option<i64>) {
+        let item = self;
+        let at = |f: &str| format!("items[{i}].{f}");
+        let sku_ok = (1..=64).contains(&item.sku.len())
+            && item
+                .sku
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !sku_ok {
+            errors.push(FieldError::new(
+                at("sku"),
+                "must be 1 to 64 of A-Z a-z 0-9 . _ -",
+            ));
+        }
+        check_text(errors, &at("name"), &item.name, 0, MAX_TEXT, false);
+        if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+            errors.push(FieldError::new(
+                at("quantity"),
+                format!("must be an integer from 1 to {MAX_QUANTITY}"),
+            ));
+        }
+        if !(0..=MAX_UNIT_PRICE).contains(&item.unit_price) {
+            errors.push(FieldError::new(
+                at("unit_price"),
+                format!("must be an integer from 0 to {MAX_UNIT_PRICE}"),
+            ));
+        }
+        let line_total = item.quantity.checked_mul(item.unit_price);
+        let item = Item {
+            sku: item.sku,
+            name: item.name,
+            quantity: item.quantity,
+            unit_price: item.unit_price,
+            line_total: line_total.unwrap_or(0),
+        };
+        (item, line_total)
+    }
+}
+
 impl AddressInput {
-    fn validate(self, errors: &mut Vec<FieldError>) -> Address {
+    /// The address, or `None` with the reasons in `errors`.
+    fn validate(self, errors: &mut Vec<FieldError>) -> Option<Address> {
         let at = |f: &str| format!("shipping_address.{f}");
         for (field, value, min) in [
             ("line1", Some(&self.line1), 1),
@@ -209,20 +220,18 @@ impl AddressInput {
                 check_text(errors, &at(field), value, min, MAX_TEXT, false);
             }
         }
-        if !(self.country.len() == 2 && self.country.bytes().all(|b| b.is_ascii_uppercase())) {
-            errors.push(FieldError::new(
-                at("country"),
-                "must be 2 uppercase letters (ISO 3166-1)",
-            ));
-        }
-        Address {
+        let Some(country) = Country::parse(&self.country) else {
+            errors.push(FieldError::new(at("country"), Country::RULE));
+            return None;
+        };
+        Some(Address {
             name: self.name,
             line1: self.line1,
             line2: self.line2,
             city: self.city,
             postal_code: self.postal_code,
-            country: self.country,
-        }
+            country,
+        })
     }
 }
 

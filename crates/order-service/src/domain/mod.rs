@@ -1,11 +1,13 @@
 //! The order domain: types parsed at the edge, validation, totals, the status machine and
 //! merge patches. Nothing here knows about HTTP or databases.
 
+mod codes;
 mod input;
 mod order;
 mod patch;
 mod status;
 
+pub use codes::{Country, Currency};
 pub use input::{AddressInput, ItemInput, OrderContent, OrderInput};
 pub use order::{Address, Item, Order};
 pub use patch::{apply_patch, PatchError, PatchOutcome};

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{timestamp, OrderContent, Status};
+use super::{timestamp, Country, Currency, OrderContent, Status};
 
 /// An order as stored and shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -13,8 +13,8 @@ pub struct Order {
     pub customer_id: String,
     pub status: Status,
     /// ISO 4217 code, 3 uppercase letters.
-    #[schema(example = "EUR")]
-    pub currency: String,
+    #[schema(value_type = String, example = "EUR")]
+    pub currency: Currency,
     pub items: Vec<Item>,
     /// Sum of the line totals, in minor units.
     pub total: i64,
@@ -49,28 +49,27 @@ pub struct Address {
     pub city: String,
     pub postal_code: Option<String>,
     /// ISO 3166-1 alpha-2, 2 uppercase letters.
-    pub country: String,
+    #[schema(value_type = String)]
+    pub country: Country,
 }
 
 impl Order {
     /// A new pending order from validated content.
     pub fn new(customer_id: String, content: OrderContent) -> Self {
         let now = timestamp::now();
-        let mut order = Self {
+        Self {
             id: Uuid::now_v7(),
             customer_id,
             status: Status::Pending,
-            currency: String::new(),
-            items: Vec::new(),
-            total: 0,
-            shipping_address: None,
-            notes: None,
+            currency: content.currency,
+            items: content.items,
+            total: content.total,
+            shipping_address: content.shipping_address,
+            notes: content.notes,
             version: 1,
             created_at: now,
             updated_at: now,
-        };
-        order.set_content(content);
-        order
+        }
     }
 
     /// Replaces the editable content (already validated, totals already computed).

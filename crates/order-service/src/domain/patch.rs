@@ -5,7 +5,7 @@ use platform::FieldError;
 use serde_json::{Map, Value};
 
 use super::input::ContentInput;
-use super::{Order, Status, Transition};
+use super::{Order, OrderContent, Status, Transition};
 
 const PATCHABLE: [&str; 5] = ["status", "items", "currency", "shipping_address", "notes"];
 
@@ -53,48 +53,11 @@ pub fn apply_patch(order: &Order, patch: &Value, admin: bool) -> Result<PatchOut
     content_patch.remove("status");
     let mut next = order.clone();
     if !content_patch.is_empty() {
-        if order.status != Status::Pending {
-            return Err(PatchError::Conflict(format!(
-                "the content of a {} order cannot change; only pending orders can be edited",
-                order.status.as_str()
-            )));
-        }
-        for required in ["items", "currency"] {
-            if content_patch.get(required).is_some_and(Value::is_null) {
-                return Err(PatchError::Invalid(vec![FieldError::new(
-                    required,
-                    "cannot be removed",
-                )]));
-            }
-        }
-        let mut merged = order.content_json();
-        merge(&mut merged, &Value::Object(content_patch));
-        let input: ContentInput = platform::json::from_slice(merged.to_string().as_bytes())
-            .map_err(|e| match e {
-                JsonError::Fields(errors) => PatchError::Invalid(errors),
-                JsonError::NotJson(message) => {
-                    PatchError::Invalid(vec![FieldError::new("body", message)])
-                }
-            })?;
-        next.set_content(input.validate().map_err(PatchError::Invalid)?);
+        next.set_content(patched_content(order, content_patch)?);
     }
     if let Some(to) = new_status {
-        match order.status.transition(to) {
-            Transition::Forbidden => {
-                return Err(PatchError::Conflict(format!(
-                    "an order cannot move from {} to {}",
-                    order.status.as_str(),
-                    to.as_str()
-                )))
-            }
-            Transition::Admin if !admin => {
-                return Err(PatchError::NeedsAdmin(format!(
-                    "moving an order to {} needs orders:admin",
-                    to.as_str()
-                )))
-            }
-            _ => next.status = to,
-        }
+        check_transition(order.status, to, admin)?;
+        next.status = to;
     }
     if next == *order {
         return Ok(PatchOutcome::Unchanged);
@@ -102,6 +65,50 @@ pub fn apply_patch(order: &Order, patch: &Value, admin: bool) -> Result<PatchOut
     next.version += 1;
     next.updated_at = super::timestamp::now().max(order.updated_at);
     Ok(PatchOutcome::Changed(Box::new(next)))
+}
+
+/// The order's content with the content fields of a patch merged in, validated.
+fn patched_content(order: &Order, patch: Map<String, Value>) -> Result<OrderContent, PatchError> {
+    if order.status != Status::Pending {
+        return Err(PatchError::Conflict(format!(
+            "the content of a {} order cannot change; only pending orders can be edited",
+            order.status.as_str()
+        )));
+    }
+    for required in ["items", "currency"] {
+        if patch.get(required).is_some_and(Value::is_null) {
+            return Err(PatchError::Invalid(vec![FieldError::new(
+                required,
+                "cannot be removed",
+            )]));
+        }
+    }
+    let mut merged = order.content_json();
+    merge(&mut merged, &Value::Object(patch));
+    let input: ContentInput =
+        platform::json::from_slice(merged.to_string().as_bytes()).map_err(|e| match e {
+            JsonError::Fields(errors) => PatchError::Invalid(errors),
+            JsonError::NotJson(message) => {
+                PatchError::Invalid(vec![FieldError::new("body", message)])
+            }
+        })?;
+    input.validate().map_err(PatchError::Invalid)
+}
+
+/// Whether the caller may move an order from `from` to `to`.
+fn check_transition(from: Status, to: Status, admin: bool) -> Result<(), PatchError> {
+    match from.transition(to) {
+        Transition::Forbidden => Err(PatchError::Conflict(format!(
+            "an order cannot move from {} to {}",
+            from.as_str(),
+            to.as_str()
+        ))),
+        Transition::Admin if !admin => Err(PatchError::NeedsAdmin(format!(
+            "moving an order to {} needs orders:admin",
+            to.as_str()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn invalid_status() -> PatchError {

@@ -1,8 +1,9 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use axum::extract::OriginalUri;
 use axum::http::request::Parts;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, StatusCode};
 use chrono::Utc;
 use platform::auth::Principal;
 use platform::context::RequestContext;
@@ -10,17 +11,15 @@ use txlog_api::{body_from_bytes, limits, Actor, Event, Outcome, RequestRecord, R
 use uuid::Uuid;
 
 use super::policy::{listed_order_ids, BodyDigest, BodyPolicy};
+use super::Operation;
 use crate::store::OutboxEvent;
-
-/// Response extension: the handler already wrote this call's event with its change.
-#[derive(Debug, Clone, Copy)]
-pub struct Recorded;
 
 /// What is known of a call when its request arrives; finished into an [`Event`] once the
 /// response is known.
 #[derive(Debug, Clone)]
 pub struct EventDraft {
     event_id: Uuid,
+    operation: Operation,
     started: Instant,
     occurred_at: chrono::DateTime<Utc>,
     request: RequestRecord,
@@ -34,7 +33,17 @@ pub struct EventDraft {
 }
 
 impl EventDraft {
-    pub fn new(parts: &Parts, ctx: Option<&RequestContext>, client_ip: String) -> Self {
+    pub fn new(
+        parts: &Parts,
+        operation: Operation,
+        ctx: Option<&RequestContext>,
+        client_ip: String,
+    ) -> Self {
+        // The URI as the client sent it: the `/v1/` router sees it without its prefix.
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |original| &original.0);
         let text = |name: header::HeaderName| {
             parts
                 .headers
@@ -44,13 +53,14 @@ impl EventDraft {
         };
         Self {
             event_id: Uuid::now_v7(),
+            operation,
             started: Instant::now(),
             occurred_at: Utc::now(),
             request: RequestRecord {
                 // The transaction log takes 1 to 16 characters.
                 method: parts.method.as_str().chars().take(16).collect(),
-                path: parts.uri.path().chars().take(2048).collect(),
-                query: parts.uri.query().map(|q| q.chars().take(8192).collect()),
+                path: uri.path().chars().take(2048).collect(),
+                query: uri.query().map(|q| q.chars().take(8192).collect()),
                 request_id: ctx.map(|c| c.request_id.clone()).unwrap_or_default(),
                 client_ip: Some(client_ip).filter(|ip| !ip.is_empty()),
                 user_agent: text(header::USER_AGENT),
@@ -77,6 +87,10 @@ impl EventDraft {
         let _ = self.digest.set(digest);
     }
 
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
     pub fn has_digest(&self) -> bool {
         self.digest.get().is_some()
     }
@@ -88,10 +102,9 @@ impl EventDraft {
         status: StatusCode,
         body: &[u8],
         actor: Option<&Principal>,
-        operation: &str,
         order_id: Option<Uuid>,
     ) -> OutboxEvent {
-        let policy = BodyPolicy::for_call(actor.is_some(), operation, status);
+        let policy = BodyPolicy::for_call(actor.is_some(), self.operation, status);
         let mut request = self.request.clone();
         if let (true, Some((body, truncated))) = (policy.request_body, self.body.get()) {
             request.body = body.clone();
@@ -111,7 +124,7 @@ impl EventDraft {
             event_id: self.event_id,
             occurred_at: self.occurred_at,
             source: "order-service".to_owned(),
-            operation: operation.to_owned(),
+            operation: self.operation.as_str().to_owned(),
             outcome: Outcome::from_status(status.as_u16()),
             actor: actor.map(|p| Actor {
                 sub: p.sub.clone(),
@@ -131,24 +144,7 @@ impl EventDraft {
             trace_id: self.trace_id.clone(),
             truncated: Vec::new(),
         };
-        limits::fit(&mut event);
-        if !event.truncated.is_empty() {
-            tracing::warn!(
-                event_id = %event.event_id,
-                fields = ?event.truncated,
-                "a business transaction was cut to fit the transaction log's limits"
-            );
-        }
-        let violations = limits::check(&event);
-        if !violations.is_empty() {
-            // Cannot happen after `fit`; if it does, delivery sets the event aside.
-            metrics::counter!("outbox_invalid_events_total").increment(1);
-            tracing::error!(
-                event_id = %event.event_id,
-                violations = ?violations,
-                "a business transaction breaks the transaction log's limits"
-            );
-        }
+        fit_to_limits(&mut event);
         OutboxEvent {
             event_id: self.event_id,
             payload: serde_json::to_string(&event).unwrap_or_default(),
@@ -157,14 +153,24 @@ impl EventDraft {
     }
 }
 
-/// The business operation of a route: `order.create`, … or `request` when no route matched.
-pub fn operation_for(method: &Method, route: Option<&str>) -> &'static str {
-    match (route, method.as_str()) {
-        (Some("/v1/orders"), "POST") => "order.create",
-        (Some("/v1/orders"), "GET") => "order.list",
-        (Some("/v1/orders/{id}"), "GET") => "order.get",
-        (Some("/v1/orders/{id}"), "PATCH") => "order.update",
-        (Some("/v1/orders/{id}"), "DELETE") => "order.delete",
-        _ => "request",
+/// Cuts an event to the transaction log's limits, and checks it with the log's own check.
+fn fit_to_limits(event: &mut Event) {
+    limits::fit(event);
+    if !event.truncated.is_empty() {
+        tracing::warn!(
+            event_id = %event.event_id,
+            fields = ?event.truncated,
+            "a business transaction was cut to fit the transaction log's limits"
+        );
+    }
+    let violations = limits::check(event);
+    if !violations.is_empty() {
+        // Cannot happen after `fit`; if it does, delivery sets the event aside.
+        metrics::counter!("outbox_invalid_events_total").increment(1);
+        tracing::error!(
+            event_id = %event.event_id,
+            violations = ?violations,
+            "a business transaction breaks the transaction log's limits"
+        );
     }
 }

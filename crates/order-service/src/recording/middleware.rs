@@ -4,7 +4,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -16,8 +16,9 @@ use platform::Problem;
 use uuid::Uuid;
 
 use super::policy::{BodyPolicy, DigestBuilder};
-use super::{operation_for, EventDraft, Recorded};
+use super::{EventDraft, Operations, OrderPath};
 use crate::outbox::GroupCommit;
+use crate::store::{Committed, OutboxEvent};
 
 /// How long the body of a call refused before reading it (401, 404, 405) is waited for, to
 /// record its digest. A body sent with its request is there at once; one that stalls must not
@@ -34,35 +35,49 @@ pub struct Recording {
     pub body_limit: usize,
 }
 
+impl Recording {
+    /// What the middleware of one route needs: this, and the operations the route serves.
+    pub fn for_route(&self, operations: Operations) -> RouteRecording {
+        RouteRecording {
+            recording: self.clone(),
+            operations,
+        }
+    }
+}
+
+/// The state of [`record`] on one route.
+#[derive(Clone)]
+pub struct RouteRecording {
+    recording: Recording,
+    operations: Operations,
+}
+
 /// Response extension: the order a call created (its id is not in the path).
 #[derive(Debug, Clone, Copy)]
 pub struct CreatedOrder(pub Uuid);
 
-/// Middleware for `/v1/` paths: hands the inner layers an [`EventDraft`], and unless the
-/// handler recorded the call with its change, writes the event to the outbox before the
-/// response leaves. A call that cannot be recorded is answered 503, never silently.
+/// Middleware of every `/v1/` route (and of the `/v1/` fallback): hands the inner layers an
+/// [`EventDraft`] of the route's operation, and unless the handler's write committed the event
+/// with its change, writes the event to the outbox before the response leaves. A call that
+/// cannot be recorded is answered 503, never silently.
 pub async fn record(
-    State(recording): State<Recording>,
+    State(route): State<RouteRecording>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if !recording.enabled || !request.uri().path().starts_with("/v1/") {
+    let recording = route.recording;
+    if !recording.enabled {
         return next.run(request).await;
     }
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let operation = operation_for(request.method(), route.as_deref());
-    let path_order_id = route
-        .as_deref()
-        .filter(|r| r.ends_with("{id}"))
-        .and_then(|_| request.uri().path().rsplit('/').next())
-        .and_then(|id| Uuid::parse_str(id).ok());
+    let operation = route.operations.of(request.method());
     let ctx = request.extensions().get::<RequestContext>().cloned();
     let client_ip = platform::http::client_ip(&request);
-    let (parts, body) = request.into_parts();
-    let draft = Arc::new(EventDraft::new(&parts, ctx.as_ref(), client_ip));
+    let (mut parts, body) = request.into_parts();
+    let path_order_id = Path::<OrderPath>::from_request_parts(&mut parts, &())
+        .await
+        .ok()
+        .and_then(|Path(path)| path.order_id());
+    let draft = Arc::new(EventDraft::new(&parts, operation, ctx.as_ref(), client_ip));
     let unread = Arc::new(Mutex::new(None));
     let body = Body::new(Returnable {
         inner: Some(body),
@@ -72,7 +87,11 @@ pub async fn record(
     request = Request::from_parts(parts, body);
     request.extensions_mut().insert(draft.clone());
     let response = next.run(request).await;
-    if response.extensions().get::<Recorded>().is_some() {
+    if response
+        .extensions()
+        .get::<Committed>()
+        .is_some_and(Committed::recorded)
+    {
         return response;
     }
     let (mut head, body) = response.into_parts();
@@ -87,29 +106,43 @@ pub async fn record(
     if !draft.has_digest()
         && BodyPolicy::for_call(actor.is_some(), operation, head.status).digest_unread_request
     {
-        let rest = unread.lock().ok().and_then(|mut slot| slot.take());
-        if let Some(rest) = rest {
-            let read = digest_body(rest, recording.body_limit);
-            if let Ok(Some(digest)) = tokio::time::timeout(UNREAD_BODY_WAIT, read).await {
-                draft.set_digest(digest);
-            }
-        }
+        digest_unread_body(&draft, &unread, recording.body_limit).await;
     }
     let order_id = path_order_id.or_else(|| head.extensions.get::<CreatedOrder>().map(|c| c.0));
-    let event = draft.finish(head.status, &body, actor, operation, order_id);
-    if let Err(e) = recording.outbox.append(event).await {
-        tracing::error!(
-            error = format!("{e:#}"),
-            "a call could not be recorded; answering 503"
-        );
-        metrics::counter!("outbox_write_failures_total").increment(1);
-        return Problem::unavailable("the call could not be recorded; retry later").into_response();
+    let event = draft.finish(head.status, &body, actor, order_id);
+    if let Err(refusal) = append(&recording.outbox, event).await {
+        return refusal;
     }
     head.headers.remove("content-length");
     if head.status == StatusCode::NO_CONTENT {
         return Response::from_parts(head, Body::empty());
     }
     Response::from_parts(head, Body::from(body))
+}
+
+/// Reads the body the inner layers left unread (a refused call's) for its digest, if it
+/// arrives within [`UNREAD_BODY_WAIT`].
+async fn digest_unread_body(draft: &EventDraft, unread: &Mutex<Option<Body>>, limit: usize) {
+    let rest = unread.lock().ok().and_then(|mut slot| slot.take());
+    if let Some(rest) = rest {
+        if let Ok(Some(digest)) =
+            tokio::time::timeout(UNREAD_BODY_WAIT, digest_body(rest, limit)).await
+        {
+            draft.set_digest(digest);
+        }
+    }
+}
+
+/// Writes a call's event to the outbox; a call that cannot be recorded is answered 503.
+async fn append(outbox: &GroupCommit, event: OutboxEvent) -> Result<(), Response> {
+    outbox.append(event).await.map_err(|e| {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "a call could not be recorded; answering 503"
+        );
+        metrics::counter!("outbox_write_failures_total").increment(1);
+        Problem::unavailable("the call could not be recorded; retry later").into_response()
+    })
 }
 
 /// Middleware inside authentication: reads the request body under the size limit (413 past

@@ -8,6 +8,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::Operation;
+
 /// Which bodies one call's event keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyPolicy {
@@ -21,7 +23,7 @@ pub struct BodyPolicy {
 }
 
 impl BodyPolicy {
-    pub fn for_call(authenticated: bool, operation: &str, status: StatusCode) -> Self {
+    pub fn for_call(authenticated: bool, operation: Operation, status: StatusCode) -> Self {
         if status == StatusCode::TOO_MANY_REQUESTS {
             return Self {
                 request_body: false,
@@ -30,12 +32,11 @@ impl BodyPolicy {
                 digest_unread_request: false,
             };
         }
-        let read = matches!(operation, "order.get" | "order.list");
-        let successful_read = read && status.is_success();
+        let successful_read = operation.is_read() && status.is_success();
         Self {
             request_body: authenticated,
             response_body: !successful_read,
-            order_ids: successful_read && operation == "order.list",
+            order_ids: successful_read && operation == Operation::OrderList,
             digest_unread_request: true,
         }
     }
@@ -99,6 +100,7 @@ pub fn listed_order_ids(body: &[u8]) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Operation::*;
 
     #[test]
     fn bodies_kept_follow_spec_section_7() {
@@ -107,23 +109,23 @@ mod tests {
             (p.request_body, p.response_body, p.order_ids)
         };
         // Anonymous callers' request bodies are never kept; refusals keep the answer.
-        assert_eq!(p(false, "order.create", 401), (false, true, false));
-        assert_eq!(p(false, "request", 404), (false, true, false));
+        assert_eq!(p(false, OrderCreate, 401), (false, true, false));
+        assert_eq!(p(false, Request, 404), (false, true, false));
         // Writes keep both.
-        assert_eq!(p(true, "order.create", 201), (true, true, false));
-        assert_eq!(p(true, "order.update", 200), (true, true, false));
-        assert_eq!(p(true, "order.delete", 204), (true, true, false));
+        assert_eq!(p(true, OrderCreate, 201), (true, true, false));
+        assert_eq!(p(true, OrderUpdate, 200), (true, true, false));
+        assert_eq!(p(true, OrderDelete, 204), (true, true, false));
         // Successful reads keep no response body; a list keeps the ids it disclosed.
-        assert_eq!(p(true, "order.get", 200), (true, false, false));
-        assert_eq!(p(true, "order.list", 200), (true, false, true));
+        assert_eq!(p(true, OrderGet, 200), (true, false, false));
+        assert_eq!(p(true, OrderList, 200), (true, false, true));
         // Failed reads keep the answer.
-        assert_eq!(p(true, "order.get", 404), (true, true, false));
-        assert_eq!(p(true, "order.list", 422), (true, true, false));
-        assert_eq!(p(true, "order.get", 500), (true, true, false));
+        assert_eq!(p(true, OrderGet, 404), (true, true, false));
+        assert_eq!(p(true, OrderList, 422), (true, true, false));
+        assert_eq!(p(true, OrderGet, 500), (true, true, false));
         // Rate-limited: no bodies at all, and the unread body stays unread.
-        assert_eq!(p(true, "order.create", 429), (false, false, false));
+        assert_eq!(p(true, OrderCreate, 429), (false, false, false));
         assert!(
-            !BodyPolicy::for_call(false, "order.list", StatusCode::TOO_MANY_REQUESTS)
+            !BodyPolicy::for_call(false, OrderList, StatusCode::TOO_MANY_REQUESTS)
                 .digest_unread_request
         );
     }

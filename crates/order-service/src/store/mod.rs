@@ -51,6 +51,29 @@ pub struct OutboxEvent {
     pub traceparent: Option<String>,
 }
 
+/// Proof that a write committed, and whether the call's event went into the outbox in its
+/// transaction. Only the store makes one. The write's response carries it (an extension), which
+/// tells the recording middleware that the call is recorded already; were it forgotten, the
+/// middleware would write the same event again, which the outbox ignores (`event_id` is unique).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "the write's response must carry it (see recording::record)"]
+pub struct Committed {
+    recorded: bool,
+}
+
+impl Committed {
+    fn with(event: Option<&OutboxEvent>) -> Self {
+        Self {
+            recorded: event.is_some(),
+        }
+    }
+
+    /// Whether the call's event was written with the change.
+    pub fn recorded(&self) -> bool {
+        self.recorded
+    }
+}
+
 /// Idempotency keys are scoped per caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {
@@ -130,27 +153,28 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn get(&self, id: Uuid) -> Result<Option<Order>, StoreError>;
     async fn list(&self, query: &ListQuery) -> Result<Vec<Order>, StoreError>;
     /// Inserts the order, stores the idempotent response when a key was claimed, and appends
-    /// the event (absent only when call recording is switched off for benchmarks).
+    /// the event (absent only when call recording is switched off for benchmarks), all in one
+    /// transaction.
     async fn create(
         &self,
         order: &Order,
         idempotency: Option<(&IdempotencyKey, &StoredResponse)>,
         event: Option<&OutboxEvent>,
-    ) -> Result<(), StoreError>;
-    /// Replaces the order if its stored version is still `expected`; false otherwise.
+    ) -> Result<Committed, StoreError>;
+    /// Replaces the order if its stored version is still `expected`; `None` otherwise.
     async fn update(
         &self,
         order: &Order,
         expected: i64,
         event: Option<&OutboxEvent>,
-    ) -> Result<bool, StoreError>;
-    /// Deletes the order if its stored version is still `expected`; false otherwise.
+    ) -> Result<Option<Committed>, StoreError>;
+    /// Deletes the order if its stored version is still `expected`; `None` otherwise.
     async fn delete(
         &self,
         id: Uuid,
         expected: i64,
         event: Option<&OutboxEvent>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<Committed>, StoreError>;
 
     async fn claim_idempotency_key(
         &self,

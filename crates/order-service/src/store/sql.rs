@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::statement::Statement;
 use super::{
-    Claim, DeadLetter, Deliver, Delivered, IdempotencyKey, ListQuery, OrderStore, OutboxEvent,
-    Refusal, StoreError, StoredResponse, IDEMPOTENCY_IN_FLIGHT_TTL, IDEMPOTENCY_TTL,
+    Claim, Committed, DeadLetter, Deliver, Delivered, IdempotencyKey, ListQuery, OrderStore,
+    OutboxEvent, Refusal, StoreError, StoredResponse, IDEMPOTENCY_IN_FLIGHT_TTL, IDEMPOTENCY_TTL,
 };
 use crate::domain::Order;
 
@@ -100,7 +100,7 @@ where
         order: &Order,
         idempotency: Option<(&IdempotencyKey, &StoredResponse)>,
         event: Option<&OutboxEvent>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Committed, StoreError> {
         let mut tx = self.pool().begin_with(B::BEGIN).await?;
         sqlx::query(
             "INSERT INTO orders (id, customer_id, status, version, created_at, doc) \
@@ -128,7 +128,7 @@ where
             insert_events(&mut *tx, std::slice::from_ref(event)).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(Committed::with(event))
     }
 
     async fn update(
@@ -136,7 +136,7 @@ where
         order: &Order,
         expected: i64,
         event: Option<&OutboxEvent>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Committed>, StoreError> {
         let mut tx = self.pool().begin_with(B::BEGIN).await?;
         let done = sqlx::query(
             "UPDATE orders SET status = $1, version = $2, doc = $3 WHERE id = $4 AND version = $5",
@@ -156,7 +156,7 @@ where
         id: Uuid,
         expected: i64,
         event: Option<&OutboxEvent>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Committed>, StoreError> {
         let mut tx = self.pool().begin_with(B::BEGIN).await?;
         let done = sqlx::query("DELETE FROM orders WHERE id = $1 AND version = $2")
             .bind(id)
@@ -291,7 +291,7 @@ async fn finish_write<B: SqlBackend>(
     mut tx: sqlx::Transaction<'static, B::Db>,
     done: &<B::Db as Database>::QueryResult,
     event: Option<&OutboxEvent>,
-) -> Result<bool, StoreError>
+) -> Result<Option<Committed>, StoreError>
 where
     for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
     for<'q> <B::Db as Database>::Arguments<'q>: IntoArguments<'q, B::Db>,
@@ -301,13 +301,13 @@ where
     for<'q> Uuid: Encode<'q, B::Db> + Type<B::Db>,
 {
     if B::rows_affected(done) == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     if let Some(event) = event {
         insert_events(&mut *tx, std::slice::from_ref(event)).await?;
     }
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(Committed::with(event)))
 }
 
 /// Moves the refused events from the outbox to the dead-letter table, in the delivery's

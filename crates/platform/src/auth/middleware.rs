@@ -6,7 +6,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{AuthError, Principal, Verifier};
+use super::{AuthError, Verifier};
 use crate::rate_limit::{RateLimit, RateLimiter};
 use crate::Problem;
 
@@ -35,18 +35,15 @@ impl AuthState {
     }
 }
 
-/// Middleware for `/v1/` paths: verifies the bearer token and stores the [`Principal`] in the
-/// request extensions; refuses with 401 otherwise, and with 429 over the rate limit (a valid
-/// token counts against its `sub`, a missing or invalid one against the client address). Other
-/// paths pass untouched.
+/// Middleware for the API's router (`/v1/`): verifies the bearer token and stores the
+/// [`Principal`] in the request extensions (handlers take it as a [`super::Caller`]); refuses
+/// with 401 otherwise, and with 429 over the rate limit (a valid token counts against its
+/// `sub`, a missing or invalid one against the client address).
 pub async fn authenticate(
     State(state): State<AuthState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if !request.uri().path().starts_with("/v1/") {
-        return next.run(request).await;
-    }
     let realm = state.verifier.realm();
     let result = match bearer(&request) {
         None => Err(AuthError::Missing),
@@ -96,13 +93,4 @@ fn bearer(request: &Request) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// 403 `insufficient_scope` unless the caller holds `scope`.
-pub fn require_scope(principal: &Principal, realm: &str, scope: &str) -> Result<(), Problem> {
-    if principal.has(scope) {
-        Ok(())
-    } else {
-        Err(Problem::insufficient_scope(realm, scope))
-    }
 }

@@ -1,36 +1,16 @@
-//! The authenticated caller of a `/v1/` request and its scope checks.
+//! The scopes of the transaction log's API; the caller is `platform::auth::Caller`.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use platform::auth::{require_scope, Principal};
-use platform::Problem;
+use platform::auth::{Realm, Scope};
 
 use super::AppState;
 
-pub const SCOPE_WRITE: &str = "txlog:write";
-pub const SCOPE_READ: &str = "txlog:read";
+pub use platform::auth::Caller;
 
-/// The principal stored by the authentication middleware.
-pub struct Caller(pub Principal);
+pub const SCOPE_WRITE: Scope = Scope::new("txlog:write");
+pub const SCOPE_READ: Scope = Scope::new("txlog:read");
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .map(Caller)
-            .ok_or_else(|| {
-                Problem::unauthorized(state.verifier.realm(), None, "a bearer token is required")
-            })
-    }
-}
-
-impl Caller {
-    /// 403 `insufficient_scope` unless the caller holds `scope`.
-    pub fn require(&self, state: &AppState, scope: &str) -> Result<(), Problem> {
-        require_scope(&self.0, state.verifier.realm(), scope)
+impl Realm for AppState {
+    fn realm(&self) -> &str {
+        self.verifier.realm()
     }
 }

@@ -1,6 +1,6 @@
 //! `GET /v1/transactions`: filtered, paged by an opaque cursor (base64url of the last `seq`).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -54,9 +54,7 @@ pub struct ListParams {
     responses(
         (status = 200, description = "A page of records", body = RecordPage),
         (status = 400, description = "A bad or unknown parameter", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks txlog:read", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
@@ -64,9 +62,8 @@ pub async fn list(
     caller: Caller,
     uri: Uri,
 ) -> Result<Response, Problem> {
-    caller.require(&state, SCOPE_READ)?;
-    let Query(params) = Query::<ListParams>::try_from_uri(&uri)
-        .map_err(|e| Problem::malformed(format!("bad query parameters: {}", e.body_text())))?;
+    caller.require(SCOPE_READ)?;
+    let params: ListParams = platform::http::parse_query(&uri)?;
     let mut query = params.into_query()?;
     let limit = query.limit;
     query.limit = limit + 1;

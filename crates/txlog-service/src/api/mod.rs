@@ -61,21 +61,23 @@ pub struct Serve {
 /// The whole application: routes, API description and the middleware stack.
 pub fn router(state: AppState, serve: Serve) -> Router {
     let auth = AuthState::new(state.verifier.clone());
-    let mut routes = Router::new()
+    // Nested at `/v1/`: every call below it is authenticated, unknown paths included.
+    let v1 = Router::new()
         .route(
-            "/v1/transactions",
+            "/transactions",
             get(list::list)
                 .post(transactions::append)
                 .layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
         )
-        .route("/v1/transactions/verify", get(verify::verify))
-        .route("/v1/checkpoint", get(proofs::checkpoint))
-        .route("/v1/proofs/inclusion", get(proofs::inclusion))
-        .route("/v1/proofs/consistency", get(proofs::consistency))
-        .route(
-            "/v1/transactions/{transaction_id}",
-            get(transactions::get_one),
-        )
+        .route("/transactions/verify", get(verify::verify))
+        .route("/checkpoint", get(proofs::checkpoint))
+        .route("/proofs/inclusion", get(proofs::inclusion))
+        .route("/proofs/consistency", get(proofs::consistency))
+        .route("/transactions/{transaction_id}", get(transactions::get_one))
+        .fallback(v1_fallback)
+        .layer(from_fn_with_state(auth, platform::auth::authenticate));
+    let mut routes = Router::new()
+        .nest("/v1/", v1)
         .route("/healthz", get(platform::health::healthz))
         .route("/readyz", get(ops::readyz));
     if serve.metrics {
@@ -83,9 +85,8 @@ pub fn router(state: AppState, serve: Serve) -> Router {
     }
     routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-        .fallback(fallback)
+        .fallback(platform::http::not_found)
         .with_state(state)
-        .layer(from_fn_with_state(auth, platform::auth::authenticate))
         .layer(catch_panic())
         // Appends (POST) are writes from their start: the timeout never cancels them.
         .layer(from_fn_with_state(
@@ -101,11 +102,11 @@ pub fn router(state: AppState, serve: Serve) -> Router {
         .layer(from_fn(platform::context::middleware))
 }
 
-/// Records are never changed or removed: writes other than POST on any transactions path are
-/// 405; anything else unknown is 404.
-async fn fallback(request: Request) -> Response {
+/// Unknown paths below `/v1/` (which the router strips). Records are never changed or removed:
+/// writes other than POST on any transactions path are 405; anything else unknown is 404.
+async fn v1_fallback(request: Request) -> Response {
     let path = request.uri().path();
-    let under_transactions = path == "/v1/transactions" || path.starts_with("/v1/transactions/");
+    let under_transactions = path == "/transactions" || path.starts_with("/transactions/");
     if under_transactions
         && matches!(
             *request.method(),

@@ -1,9 +1,14 @@
 //! The OpenAPI 3.1 description, generated from the handlers and the wire types.
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use platform::openapi::{BearerAuth, ProblemResponses};
+use utoipa::OpenApi;
 
 use super::{list, proofs, transactions, verify};
+
+/// The problems every operation may answer: no rate limits here (a full walk's 429 is on its operation).
+const PROBLEMS: ProblemResponses = ProblemResponses {
+    rate_limited: false,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,22 +21,11 @@ use super::{list, proofs, transactions, verify};
         transactions::append, list::list, transactions::get_one, verify::verify,
         proofs::checkpoint, proofs::inclusion, proofs::consistency
     ),
-    components(schemas(platform::FieldError)),
-    modifiers(&BearerAuth),
+    components(schemas(platform::FieldError, platform::problem::ProblemDoc)),
+    modifiers(&BearerAuth, &PROBLEMS),
     tags(
         (name = "transactions", description = "The transaction log"),
         (name = "verifiable log", description = "Signed checkpoints and RFC 9162 proofs (SPEC section 10)")
     )
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        let mut scheme = Http::new(HttpAuthScheme::Bearer);
-        scheme.bearer_format = Some("JWT".to_owned());
-        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    }
-}

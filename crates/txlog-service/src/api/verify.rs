@@ -60,10 +60,8 @@ impl Default for FullWalks {
     responses(
         (status = 200, description = "The verdict on the chain", body = VerifyReport),
         (status = 400, description = "A bad or unknown parameter", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks txlog:read", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 429, description = "A full walk is running or too many were asked for; see Retry-After", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 500, description = "Internal error", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 pub async fn verify(
@@ -71,13 +69,9 @@ pub async fn verify(
     caller: Caller,
     uri: Uri,
 ) -> Result<Json<VerifyReport>, Response> {
-    caller
-        .require(&state, SCOPE_READ)
-        .map_err(|p| p.into_response())?;
-    let axum::extract::Query(params) = axum::extract::Query::<VerifyParams>::try_from_uri(&uri)
-        .map_err(|e| {
-            Problem::malformed(format!("bad query parameters: {}", e.body_text())).into_response()
-        })?;
+    caller.require(SCOPE_READ).map_err(|p| p.into_response())?;
+    let params: VerifyParams =
+        platform::http::parse_query(&uri).map_err(IntoResponse::into_response)?;
     let report = if params.full.unwrap_or(false) {
         let _running = start_full_walk(&state.full_walks).map_err(rate_limited)?;
         verify_chain(state.store.as_ref(), None).await
