@@ -107,6 +107,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         checkpoint_interval: std::time::Duration::from_secs(1),
         // No load balancer to wait for: Ctrl-C stops at once.
         server: Default::default(),
+        // The console checks proofs with the key created here; tokens are pasted.
+        console: txlog_service::config::ConsoleConfig {
+            oidc_client_id: None,
+            verifier_key: Some(verifier_key.clone()),
+        },
     })
     .await?;
     let txlog_url = format!("http://{}", txlog.local_addr());

@@ -310,6 +310,7 @@ pub fn config(url: &str, private_key: &str) -> Config {
         log_origin: ORIGIN.to_owned(),
         checkpoint_interval: std::time::Duration::from_millis(100),
         server: Default::default(),
+        console: Default::default(),
     }
 }
 
