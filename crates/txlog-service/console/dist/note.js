@@ -2,11 +2,12 @@
 import { concat, equal, fromBase64, fromHex, sha256, toHex, utf8 } from './bytes.js';
 const ED25519 = 0x01;
 export async function parseVerifierKey(text) {
-    const parts = text.trim().split('+');
-    if (parts.length !== 3 || !parts[0]) {
+    // The name and the key id end at the first two '+'; the base64 key may hold '+' itself.
+    const match = /^([^+\s]+)\+([^+]*)\+(\S+)$/.exec(text.trim());
+    if (!match) {
         throw new Error('the verifier key is not <name>+<key id>+<base64 key>');
     }
-    const [name, idHex, keyBase64] = parts;
+    const [, name, idHex, keyBase64] = match;
     const keyId = fromHex(idHex, 4, 'the verifier key id');
     const typed = fromBase64(keyBase64, 'the verifier key');
     if (typed.length !== 33 || typed[0] !== ED25519) {

@@ -29,6 +29,7 @@ const TIMEOUT = 20_000;
 mkdirSync(artifacts, { recursive: true });
 
 const problems = [];
+let current = null;
 function check(condition, what) {
   if (!condition) throw new Error(what);
 }
@@ -51,6 +52,7 @@ async function open(browser) {
   // Nothing leaves the machine (the identity provider's own login page asks for a web font).
   await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
   const page = await context.newPage();
+  current = page;
   page.setDefaultTimeout(TIMEOUT);
   watch(page);
   return page;
@@ -146,6 +148,10 @@ try {
   console.log(`console e2e ${phase}: passed`);
 } catch (error) {
   console.error(`console e2e ${phase}: FAILED: ${error.message}${problems.length ? `\n${problems.join('\n')}` : ''}`);
+  if (current) {
+    console.error(`at ${current.url()}: ${await current.locator('main').innerText().catch(() => '?')}`);
+    await shot(current, `failed-${phase}`).catch(() => {});
+  }
   process.exitCode = 1;
 } finally {
   await browser.close();

@@ -20,11 +20,12 @@ export interface Checkpoint {
 const ED25519 = 0x01;
 
 export async function parseVerifierKey(text: string): Promise<VerifierKey> {
-  const parts = text.trim().split('+');
-  if (parts.length !== 3 || !parts[0]) {
+  // The name and the key id end at the first two '+'; the base64 key may hold '+' itself.
+  const match = /^([^+\s]+)\+([^+]*)\+(\S+)$/.exec(text.trim());
+  if (!match) {
     throw new Error('the verifier key is not <name>+<key id>+<base64 key>');
   }
-  const [name, idHex, keyBase64] = parts as [string, string, string];
+  const [, name, idHex, keyBase64] = match as unknown as [string, string, string, string];
   const keyId = fromHex(idHex, 4, 'the verifier key id');
   const typed = fromBase64(keyBase64, 'the verifier key');
   if (typed.length !== 33 || typed[0] !== ED25519) {
