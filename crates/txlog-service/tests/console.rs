@@ -118,6 +118,8 @@ async fn config_json_names_the_verifier_key_and_the_api_still_needs_a_token() {
         .await
         .unwrap();
     assert_eq!(api.status(), 401);
+    let script = app.client.get(app.url("/console/js/main.js")).send().await;
+    assert_eq!(script.unwrap().status(), 200);
     let metrics = app
         .client
         .get(app.url("/metrics"))

@@ -132,6 +132,7 @@ async function tamperedPhase(browser) {
   const failed = await proofStatus(page, 'failed');
   check(failed.startsWith('Not verified: the record is not in the signed tree'), `unexpected proof status: ${failed}`);
   await page.locator('.steps li', { hasText: 'but the record says' }).waitFor();
+  await page.locator('.steps li', { hasText: 'the record was changed after it was logged' }).waitFor();
   await shot(page, '08-proof-failed');
 }
 

@@ -49,9 +49,10 @@ async function included(record: TxRecord, checkpoint: Checkpoint, steps: string[
     throw new Failed(`the inclusion proof is malformed: ${(error as Error).message}`);
   }
   if (!equal(root, checkpoint.root)) {
-    const claimed = proof.leaf_hash === toHex(leaf) ? '' :
-      ` (the log's tree holds leaf hash ${proof.leaf_hash} for seq ${record.seq}: the record was changed after it was logged)`;
-    throw new Failed(`the record is not in the signed tree: its inclusion proof leads to root ${toBase64(root)}, but checkpoint size ${size} signs root ${toBase64(checkpoint.root)}${claimed}`);
+    if (proof.leaf_hash !== toHex(leaf)) {
+      steps.push(`The log's tree holds leaf hash ${proof.leaf_hash} for seq ${record.seq}, not this record's: the record was changed after it was logged.`);
+    }
+    throw new Failed(`the record is not in the signed tree: its inclusion proof leads to root ${toBase64(root)}, but checkpoint size ${size} signs root ${toBase64(checkpoint.root)}`);
   }
   steps.push(`RFC 9162 inclusion proof (${hashes.length} hashes) leads to the signed root.`);
 }

@@ -44,25 +44,30 @@ function windowPicker(current) {
 function legend(series) {
     return h('ul', { class: 'legend' }, ...[...series.counts].map(([outcome, counts]) => h('li', {}, outcomeBadge(outcome), ` ${counts.reduce((a, b) => a + b, 0)} calls`)));
 }
+/** The chain as the service's own walk finds it; the number of records, when known. */
 async function chainStatus(box) {
     try {
         const report = await getJson('/v1/transactions/verify');
         const head = report.head ? `head seq ${report.head.seq}, hash ${report.head.hash}` : 'no records yet';
         replace(box, h('p', { class: report.valid ? 'verified' : 'failed', id: 'chain-status' }, report.valid ? `Chain valid (the service's walk): ${head}; ${report.checked} records checked.`
             : `Chain INVALID from seq ${report.first_invalid_seq} (the service's walk).`));
+        return report.head ? report.head.seq + 1 : 0;
     }
     catch (error) {
         replace(box, errorBox(error));
+        return null;
     }
 }
-async function checkpointStatus(box) {
+async function checkpointStatus(box, records) {
     if (!session.verifierKey) {
         replace(box, h('p', { class: 'failed' }, 'Checkpoint not checked: no verifier key (paste one on a record\'s page).'));
         return;
     }
     try {
         const checkpoint = await signedCheckpoint(session.verifierKey);
-        replace(box, h('p', { class: 'verified', id: 'checkpoint-status' }, `Checkpoint "${checkpoint.origin}" of size ${checkpoint.size}: signature verified here.`));
+        const count = await records;
+        const covers = count === null ? '' : ` It covers ${checkpoint.size} of the ${count} records stored.`;
+        replace(box, h('p', { class: 'verified', id: 'checkpoint-status' }, `Checkpoint "${checkpoint.origin}" of size ${checkpoint.size}: signature verified here.${covers}`));
     }
     catch (error) {
         replace(box, h('p', { class: 'failed', id: 'checkpoint-status' }, `Checkpoint NOT verified: ${error.message}`));
@@ -80,5 +85,6 @@ export async function renderActivity(view, params) {
         const series = perMinute(items, start, minutes);
         replace(chartBox, barChart(series, `Calls per minute by outcome, last ${minutes} minutes`), legend(series), complete ? null : h('p', {}, `Only the newest ${items.length} calls are counted.`));
     }).catch((error) => replace(chartBox, errorBox(error)));
-    await Promise.all([loading, chainStatus(chain), checkpointStatus(checkpoint)]);
+    const records = chainStatus(chain);
+    await Promise.all([loading, records, checkpointStatus(checkpoint, records)]);
 }

@@ -50,27 +50,32 @@ function legend(series: Series): HTMLElement {
     h('li', {}, outcomeBadge(outcome), ` ${counts.reduce((a, b) => a + b, 0)} calls`)));
 }
 
-async function chainStatus(box: HTMLElement): Promise<void> {
+/** The chain as the service's own walk finds it; the number of records, when known. */
+async function chainStatus(box: HTMLElement): Promise<number | null> {
   try {
     const report = await getJson<VerifyReport>('/v1/transactions/verify');
     const head = report.head ? `head seq ${report.head.seq}, hash ${report.head.hash}` : 'no records yet';
     replace(box, h('p', { class: report.valid ? 'verified' : 'failed', id: 'chain-status' },
       report.valid ? `Chain valid (the service's walk): ${head}; ${report.checked} records checked.`
         : `Chain INVALID from seq ${report.first_invalid_seq} (the service's walk).`));
+    return report.head ? report.head.seq + 1 : 0;
   } catch (error) {
     replace(box, errorBox(error));
+    return null;
   }
 }
 
-async function checkpointStatus(box: HTMLElement): Promise<void> {
+async function checkpointStatus(box: HTMLElement, records: Promise<number | null>): Promise<void> {
   if (!session.verifierKey) {
     replace(box, h('p', { class: 'failed' }, 'Checkpoint not checked: no verifier key (paste one on a record\'s page).'));
     return;
   }
   try {
     const checkpoint = await signedCheckpoint(session.verifierKey);
+    const count = await records;
+    const covers = count === null ? '' : ` It covers ${checkpoint.size} of the ${count} records stored.`;
     replace(box, h('p', { class: 'verified', id: 'checkpoint-status' },
-      `Checkpoint "${checkpoint.origin}" of size ${checkpoint.size}: signature verified here.`));
+      `Checkpoint "${checkpoint.origin}" of size ${checkpoint.size}: signature verified here.${covers}`));
   } catch (error) {
     replace(box, h('p', { class: 'failed', id: 'checkpoint-status' }, `Checkpoint NOT verified: ${(error as Error).message}`));
   }
@@ -90,5 +95,6 @@ export async function renderActivity(view: HTMLElement, params: URLSearchParams)
     replace(chartBox, barChart(series, `Calls per minute by outcome, last ${minutes} minutes`), legend(series),
       complete ? null : h('p', {}, `Only the newest ${items.length} calls are counted.`));
   }).catch((error) => replace(chartBox, errorBox(error)));
-  await Promise.all([loading, chainStatus(chain), checkpointStatus(checkpoint)]);
+  const records = chainStatus(chain);
+  await Promise.all([loading, records, checkpointStatus(checkpoint, records)]);
 }
