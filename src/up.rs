@@ -178,6 +178,10 @@ Audit it as an auditor would (exit 0: consistent; --full also downloads every re
 
   cargo run --release -- audit --log {txlog_url} --key '{verifier_key}' --token "$AUDITOR" --state {state} --full
 
+Or browse the records and check their proofs in the auditor console (paste the AUDITOR token):
+
+  {txlog_url}/console/
+
 More tokens: cargo run --release -- token --sub bob --scopes "orders:read orders:write"
 "#
     );

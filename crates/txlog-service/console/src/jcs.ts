@@ -2,8 +2,8 @@
 //
 // ECMAScript's own JSON serialisation of strings and numbers is what RFC 8785 prescribes; what
 // remains is sorting object members by their names' UTF-16 code units (JavaScript's default
-// string order) and dropping whitespace. Integers beyond 2^53 lose precision in any browser's
-// JSON.parse; records hold none outside request and response bodies.
+// string order) and dropping whitespace. Every number is an IEEE double here and in the
+// service's canonicalizer alike, so integers beyond 2^53 round the same way on both sides.
 
 export function canonicalize(value: unknown): string {
   if (value === null || typeof value !== 'object') {
