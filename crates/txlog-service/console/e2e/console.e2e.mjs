@@ -50,7 +50,12 @@ function watch(page) {
 async function open(browser) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   // Nothing leaves the machine (the identity provider's own login page asks for a web font).
-  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => route.abort());
+  // The console itself must ask for nothing from elsewhere.
+  await context.route(/^https?:\/\/(?!127\.0\.0\.1[:/])/, (route) => {
+    const from = route.request().frame()?.url() ?? '';
+    if (from.startsWith(consoleUrl)) problems.push(`the console requested ${route.request().url()}`);
+    return route.abort();
+  });
   const page = await context.newPage();
   current = page;
   page.setDefaultTimeout(TIMEOUT);
