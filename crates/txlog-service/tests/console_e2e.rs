@@ -74,6 +74,9 @@ async fn wait_for_checkpoint(app: &TestApp, token: &str, size: u64) {
     }
 }
 
+/// Calls recorded before the order's: enough for a second page of the records table (25 rows).
+const EARLIER_CALLS: usize = 30;
+
 /// The events: an order's story (created, read, updated, a refused read) among other calls.
 fn events(order_id: &str) -> Vec<Value> {
     let story = [
@@ -82,7 +85,7 @@ fn events(order_id: &str) -> Vec<Value> {
         ("order.update", "success", "PATCH", 200),
         ("order.get", "denied", "GET", 403),
     ];
-    let mut events: Vec<Value> = (0..3).map(|_| event(|_| {})).collect();
+    let mut events: Vec<Value> = (0..EARLIER_CALLS).map(|_| event(|_| {})).collect();
     for (operation, outcome, method, status) in story {
         events.push(event(|e| {
             e["operation"] = json!(operation);
@@ -97,7 +100,7 @@ fn events(order_id: &str) -> Vec<Value> {
     events
 }
 
-async fn run_phase(phase: &str, app: &TestApp, order_id: &str, seq: u64) {
+async fn run_phase(phase: &str, app: &TestApp, order_id: &str, seq: u64, total: usize) {
     let status = tokio::process::Command::new("node")
         .arg("e2e/console.e2e.mjs")
         .arg(phase)
@@ -106,6 +109,7 @@ async fn run_phase(phase: &str, app: &TestApp, order_id: &str, seq: u64) {
         .env("ORDER_ID", order_id)
         .env("ORDER_RECORDS", "4")
         .env("RECORD_SEQ", seq.to_string())
+        .env("RECORDS", total.to_string())
         .env("ARTIFACTS", console_dir().join("e2e/artifacts"))
         .status()
         .await
@@ -137,8 +141,9 @@ async fn an_auditor_signs_in_follows_an_order_sees_the_proof_and_then_the_tamper
     let events = events(order_id);
     append(&app, &token, &events).await;
     wait_for_checkpoint(&app, &token, events.len() as u64).await;
-    // The order's first record: seq 3 (three other calls came before it).
-    run_phase("verify", &app, order_id, 3).await;
-    tamper::edit_record(&app.db, 3).await;
-    run_phase("tampered", &app, order_id, 3).await;
+    // The order's first record comes after the earlier calls.
+    let seq = EARLIER_CALLS as u64;
+    run_phase("verify", &app, order_id, seq, events.len()).await;
+    tamper::edit_record(&app.db, seq as i64).await;
+    run_phase("tampered", &app, order_id, seq, events.len()).await;
 }

@@ -7,7 +7,8 @@
 //   node e2e/console.e2e.mjs tampered   sign in, open the same record: the proof fails
 //
 // Environment: CONSOLE_URL (…/console/), ORDER_ID, ORDER_RECORDS (how many the order has),
-// RECORD_SEQ (the record to open), ARTIFACTS (screenshot directory). Exit 0 when every check
+// RECORD_SEQ (the record to open), RECORDS (how many the log holds), ARTIFACTS (screenshot
+// directory). Exit 0 when every check
 // held; otherwise 1 with what failed.
 
 import { mkdirSync } from 'node:fs';
@@ -24,6 +25,7 @@ const consoleUrl = env('CONSOLE_URL');
 const orderId = env('ORDER_ID');
 const orderRecords = Number(env('ORDER_RECORDS'));
 const recordSeq = env('RECORD_SEQ');
+const records = Number(env('RECORDS'));
 const artifacts = env('ARTIFACTS');
 const TIMEOUT = 20_000;
 mkdirSync(artifacts, { recursive: true });
@@ -82,9 +84,28 @@ async function signIn(page, step) {
   await page.locator('#account', { hasText: 'Signed in as auditor' }).waitFor();
 }
 
+/** The seqs in the records table, top to bottom. */
+async function seqs(page) {
+  return page.locator('#records tbody tr td:first-child').allTextContents();
+}
+
+/** Newest first, 25 a page: the second page goes on where the first stopped. */
+async function pageThrough(page) {
+  await page.locator('#records tbody tr').first().waitFor();
+  const first = await seqs(page);
+  check(first.length === 25 && first[0] === String(records - 1), `first page: ${first}`);
+  await page.locator('.pager a', { hasText: 'Older' }).click();
+  await page.waitForFunction((top) => document.querySelector('#records tbody td')?.textContent === top, String(records - 26));
+  const second = await seqs(page);
+  check(second.length === Math.min(25, records - 25), `second page: ${second}`);
+  await page.locator('.pager a', { hasText: 'Newest' }).click();
+  await page.waitForFunction((top) => document.querySelector('#records tbody td')?.textContent === top, String(records - 1));
+}
+
 async function filterByOrder(page, shots) {
   await page.locator('#records tbody tr').first().waitFor();
   if (shots) await shot(page, '02-records');
+  if (shots) await pageThrough(page);
   await page.getByLabel('Order id').fill(orderId);
   await page.getByLabel('Order id').press('Enter');
   await page.waitForFunction(
