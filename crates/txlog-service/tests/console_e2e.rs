@@ -100,7 +100,23 @@ fn events(order_id: &str) -> Vec<Value> {
     events
 }
 
-async fn run_phase(phase: &str, app: &TestApp, order_id: &str, seq: u64, total: usize) {
+/// What a phase is told: the log, the order, the record to open, a token to paste.
+struct Scene<'a> {
+    app: &'a TestApp,
+    order_id: &'a str,
+    seq: u64,
+    total: usize,
+    read_token: String,
+}
+
+async fn run_phase(phase: &str, scene: &Scene<'_>) {
+    let Scene {
+        app,
+        order_id,
+        seq,
+        total,
+        read_token,
+    } = scene;
     let status = tokio::process::Command::new("node")
         .arg("e2e/console.e2e.mjs")
         .arg(phase)
@@ -110,6 +126,7 @@ async fn run_phase(phase: &str, app: &TestApp, order_id: &str, seq: u64, total: 
         .env("ORDER_RECORDS", "4")
         .env("RECORD_SEQ", seq.to_string())
         .env("RECORDS", total.to_string())
+        .env("READ_TOKEN", read_token)
         .env("ARTIFACTS", console_dir().join("e2e/artifacts"))
         .status()
         .await
@@ -142,8 +159,14 @@ async fn an_auditor_signs_in_follows_an_order_sees_the_proof_and_then_the_tamper
     append(&app, &token, &events).await;
     wait_for_checkpoint(&app, &token, events.len() as u64).await;
     // The order's first record comes after the earlier calls.
-    let seq = EARLIER_CALLS as u64;
-    run_phase("verify", &app, order_id, seq, events.len()).await;
-    tamper::edit_record(&app.db, seq as i64).await;
-    run_phase("tampered", &app, order_id, seq, events.len()).await;
+    let scene = Scene {
+        app: &app,
+        order_id,
+        seq: EARLIER_CALLS as u64,
+        total: events.len(),
+        read_token: idp.service_token("txlog:read").await,
+    };
+    run_phase("verify", &scene).await;
+    tamper::edit_record(&app.db, scene.seq as i64).await;
+    run_phase("tampered", &scene).await;
 }

@@ -7,8 +7,8 @@
 //   node e2e/console.e2e.mjs tampered   sign in, open the same record: the proof fails
 //
 // Environment: CONSOLE_URL (…/console/), ORDER_ID, ORDER_RECORDS (how many the order has),
-// RECORD_SEQ (the record to open), RECORDS (how many the log holds), ARTIFACTS (screenshot
-// directory). Exit 0 when every check
+// RECORD_SEQ (the record to open), RECORDS (how many the log holds), READ_TOKEN (a txlog:read
+// token to paste instead of signing in), ARTIFACTS (screenshot directory). Exit 0 when every check
 // held; otherwise 1 with what failed.
 
 import { mkdirSync } from 'node:fs';
@@ -26,6 +26,7 @@ const orderId = env('ORDER_ID');
 const orderRecords = Number(env('ORDER_RECORDS'));
 const recordSeq = env('RECORD_SEQ');
 const records = Number(env('RECORDS'));
+const readToken = env('READ_TOKEN');
 const artifacts = env('ARTIFACTS');
 const TIMEOUT = 20_000;
 mkdirSync(artifacts, { recursive: true });
@@ -148,6 +149,19 @@ async function verifyPhase(browser) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, `the record page is ${overflow}px wider than a phone`);
   await shot(page, '07-phone-record');
+  await pastedToken(browser);
+}
+
+/** Without signing in: a pasted token works the same, and stays out of the page's storage. */
+async function pastedToken(browser) {
+  const page = await open(browser);
+  await page.goto(`${consoleUrl}#/records`, { waitUntil: 'domcontentloaded' });
+  await page.locator('summary', { hasText: 'paste a bearer token' }).click();
+  await page.getByLabel('Bearer token (txlog:read)').fill(readToken);
+  await page.locator('button', { hasText: 'Use this token' }).click();
+  await page.locator('#records tbody tr').first().waitFor();
+  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+  check(!stored.includes(readToken.slice(-20)), 'the token was written to web storage');
 }
 
 async function tamperedPhase(browser) {
