@@ -107,6 +107,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         checkpoint_interval: std::time::Duration::from_secs(1),
         // No load balancer to wait for: Ctrl-C stops at once.
         server: Default::default(),
+        // The console checks proofs with the key created here; tokens are pasted.
+        console: txlog_service::config::ConsoleConfig {
+            oidc_client_id: None,
+            verifier_key: Some(verifier_key.clone()),
+        },
     })
     .await?;
     let txlog_url = format!("http://{}", txlog.local_addr());
@@ -172,6 +177,10 @@ The log signs a checkpoint of its Merkle tree every second. Its verifier key:
 Audit it as an auditor would (exit 0: consistent; --full also downloads every record):
 
   cargo run --release -- audit --log {txlog_url} --key '{verifier_key}' --token "$AUDITOR" --state {state} --full
+
+Or browse the records and check their proofs in the auditor console (paste the AUDITOR token):
+
+  {txlog_url}/console/
 
 More tokens: cargo run --release -- token --sub bob --scopes "orders:read orders:write"
 "#

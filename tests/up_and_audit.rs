@@ -18,6 +18,8 @@ struct Up {
     verifier_key: String,
     /// The printed `audit` arguments, `$AUDITOR` filled in.
     audit: Vec<String>,
+    /// The printed address of the auditor console.
+    console: String,
 }
 
 impl Drop for Up {
@@ -43,7 +45,8 @@ fn up(data: &std::path::Path) -> Up {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut token, mut auditor, mut verifier_key, mut audit) = (None, None, None, None);
-    while audit.is_none() {
+    let mut console = None;
+    while console.is_none() {
         let line = lines
             .next()
             .expect("ordersys up printed its walkthrough")
@@ -57,6 +60,8 @@ fn up(data: &std::path::Path) -> Up {
             verifier_key = Some(line.to_owned());
         } else if let Some(command) = line.strip_prefix("cargo run --release -- ") {
             audit = Some(command.to_owned());
+        } else if line.starts_with("http://") && line.ends_with("/console/") {
+            console = Some(line.to_owned());
         }
     }
     let auditor = auditor.expect("an auditor token");
@@ -74,6 +79,7 @@ fn up(data: &std::path::Path) -> Up {
         auditor,
         verifier_key: verifier_key.expect("the verifier key"),
         audit,
+        console: console.unwrap(),
     }
 }
 
@@ -127,6 +133,17 @@ async fn the_printed_audit_command_checks_the_log() {
     let data = tempdir();
     let first = up(&data);
     assert_eq!(first.audit[0], "audit");
+    // The console checks proofs with the printed key; the token is pasted.
+    let config: serde_json::Value = reqwest::get(format!("{}config.json", first.console))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        config,
+        serde_json::json!({"oidc": null, "verifier_key": first.verifier_key})
+    );
     create_order(&first).await;
     let report = audit_after(&first, 1);
     assert!(report.contains("signature verified"), "{report}");

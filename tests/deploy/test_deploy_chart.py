@@ -665,7 +665,32 @@ BAD_VALUES = {
     "checkpoint interval under 10 ms": {"txlogService": {"checkpointIntervalMs": 9}},
     "checkpoint interval over 1 h": {"txlogService": {"checkpointIntervalMs": 3600001}},
     "fractional checkpoint interval": {"txlogService": {"checkpointIntervalMs": 0.5}},
+    "console client id with a space": {"txlogService": {"console": {"oidcClientId": "txlog console"}}},
+    "console verifier key not a key": {"txlogService": {"console": {"verifierKey": "PRIVATE+KEY+x+00000000+AA=="}}},
+    "console typo": {"txlogService": {"console": {"verifierkey": "x"}}},
 }
+
+
+def test_console_settings_reach_the_environment_only_when_set():
+    env = container_env(render(None), "txlog-service")
+    assert "TXLOG_CONSOLE_OIDC_CLIENT_ID" not in env
+    assert "TXLOG_CONSOLE_VERIFIER_KEY" not in env
+    key = "ordersys/txlog+0a1b2c3d+AdwVyeyMJvV3kDMCIDRMZJ8mP6MsNh3JCwZQHemX/o5n"
+    docs = render({"txlogService": {"console": {"oidcClientId": "txlog-console", "verifierKey": key}}})
+    env = container_env(docs, "txlog-service")
+    assert env["TXLOG_CONSOLE_OIDC_CLIENT_ID"] == {"configMap": "txlog-console"}
+    assert env["TXLOG_CONSOLE_VERIFIER_KEY"] == {"configMap": key}
+    # Only the transaction log serves the console.
+    assert "TXLOG_CONSOLE_VERIFIER_KEY" not in container_env(docs, "order-service")
+
+
+def test_console_sign_in_needs_an_issuer():
+    values = {
+        "auth": {"issuer": "", "jwksUrl": "https://idp.example.com/jwks"},
+        "txlogService": {"console": {"oidcClientId": "txlog-console"}},
+    }
+    with pytest.raises(helm.HelmRenderError, match="oidcClientId needs auth.issuer"):
+        render(values)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Local OpenID Connect provider for ordersys tests (oidc-provider, client-credentials grant).
+// Local OpenID Connect provider for ordersys tests (oidc-provider): client-credentials tokens for
+// services, and the authorization-code flow with PKCE for the auditor console (a public client).
 //
 //   node tests/oidc/server.mjs [PORT]        (or PORT=... env; 0 / unset = pick a free port)
 //
@@ -44,6 +45,11 @@ export const CLIENT_SECRET = 'test-secret';
 const EXTRA_CLIENT_IDS = ['customer-a', 'customer-b'];
 export const SCOPES = ['orders:read', 'orders:write', 'orders:admin', 'txlog:read', 'txlog:write'];
 export const DEFAULT_RESOURCE = 'urn:ordersys:order-service';
+// The auditor console: a public (native) client, authorization code with PKCE, redirected back to
+// the console on any 127.0.0.1 port (RFC 8252 section 7.3); its tokens are for the transaction log.
+export const CONSOLE_CLIENT_ID = 'ordersys-console';
+const CONSOLE_RESOURCE = 'urn:ordersys:txlog-service';
+const CONSOLE_REDIRECT_URI = 'http://127.0.0.1/console/';
 const TOKEN_TTL = Number.parseInt(process.env.OIDC_TOKEN_TTL || '600', 10); // seconds
 
 function parsePort() {
@@ -80,6 +86,15 @@ function buildProvider(issuer, keySet) {
     redirect_uris: [],
     scope: SCOPES.join(' '),
   }));
+  clients.push({
+    client_id: CONSOLE_CLIENT_ID,
+    application_type: 'native',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: [CONSOLE_REDIRECT_URI],
+    scope: 'openid txlog:read',
+  });
 
   const provider = new Provider(issuer, {
     clients,
@@ -93,13 +108,15 @@ function buildProvider(issuer, keySet) {
       idTokenSigningAlgValues: ['RS256'],
     },
     features: {
-      devInteractions: { enabled: false },
+      // The built-in login (any name and password) and consent pages, for the console's sign-in.
+      devInteractions: { enabled: true },
       revocation: { enabled: false },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
         // a request without `resource` is treated as one for the order service -> JWT anyway
-        defaultResource: async (_ctx, _client, oneOf) => oneOf ?? DEFAULT_RESOURCE,
+        defaultResource: async (_ctx, client, oneOf) =>
+          oneOf ?? (client?.clientId === CONSOLE_CLIENT_ID ? CONSOLE_RESOURCE : DEFAULT_RESOURCE),
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, resourceIndicator) => ({
           scope: SCOPES.join(' '),
@@ -113,6 +130,9 @@ function buildProvider(issuer, keySet) {
     ttl: {
       ClientCredentials: TOKEN_TTL,
     },
+    // The console (on any loopback port) calls discovery and the token endpoint from the browser.
+    clientBasedCORS: (_ctx, origin, client) =>
+      client.clientId === CONSOLE_CLIENT_ID && /^http:\/\/127\.0\.0\.1:\d+$/.test(origin),
     // never fetch anything from the network (no remote client jwks / request objects in use)
     fetch: () => { throw new Error('network access disabled in the ordersys test OIDC provider'); },
   });

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::{redact_url, Config};
+use crate::console::Console;
 use crate::store;
 use crate::transparency::{Signer, SigningStatus};
 
@@ -69,6 +70,7 @@ impl Application {
                 request_timeout: serving.limits().request_timeout,
                 metrics: serving.metrics_on_main(),
             },
+            &Console::new(&config.console, &config.auth),
         );
         Ok(Application {
             serving,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use platform::auth::AuthConfig;
+use platform::auth::{AuthConfig, KeyConfig};
 pub use platform::config::redact_url;
 use platform::config::{env_or, listen_addr, optional_env, ConfigError};
 use platform::serving::ServerConfig;
@@ -21,6 +21,8 @@ pub const SIGNING_KEY_FILE_VAR: &str = "TXLOG_SIGNING_KEY_FILE";
 pub const LOG_ORIGIN_VAR: &str = "TXLOG_LOG_ORIGIN";
 pub const DEFAULT_LOG_ORIGIN: &str = "ordersys/txlog";
 pub const CHECKPOINT_INTERVAL_VAR: &str = "TXLOG_CHECKPOINT_INTERVAL_MS";
+pub const CONSOLE_CLIENT_ID_VAR: &str = "TXLOG_CONSOLE_OIDC_CLIENT_ID";
+pub const CONSOLE_VERIFIER_KEY_VAR: &str = "TXLOG_CONSOLE_VERIFIER_KEY";
 const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 1000;
 
 /// Everything the service needs to start.
@@ -36,6 +38,19 @@ pub struct Config {
     pub checkpoint_interval: Duration,
     /// Limits, TLS, the metrics listener and the shutdown delay.
     pub server: ServerConfig,
+    /// What the auditor console at `/console/` is told (nothing secret).
+    pub console: ConsoleConfig,
+}
+
+/// The auditor console's settings: both public, both optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsoleConfig {
+    /// A public OIDC client (authorization code with PKCE) at `TXLOG_AUTH_ISSUER`; without one
+    /// the console asks for a bearer token.
+    pub oidc_client_id: Option<String>,
+    /// The log's verifier key (SPEC section 10) the console checks checkpoints with; without
+    /// one the auditor pastes it.
+    pub verifier_key: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -48,6 +63,7 @@ impl std::fmt::Debug for Config {
             .field("log_origin", &self.log_origin)
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("server", &self.server)
+            .field("console", &self.console)
             .finish()
     }
 }
@@ -60,13 +76,43 @@ impl Config {
         Ok(Config {
             listen,
             database_url,
-            auth,
             signing_key: Arc::new(signing_key_from_env()?),
             log_origin: log_origin_from_env()?,
             checkpoint_interval: checkpoint_interval_from_env()?,
+            console: console_from_env(&auth)?,
             server: ServerConfig::from_env("TXLOG", listen)?,
+            auth,
         })
     }
+}
+
+/// `TXLOG_CONSOLE_OIDC_CLIENT_ID` (only with `TXLOG_AUTH_ISSUER`: the browser signs in there)
+/// and `TXLOG_CONSOLE_VERIFIER_KEY` (a C2SP verifier key).
+fn console_from_env(auth: &AuthConfig) -> Result<ConsoleConfig, ConfigError> {
+    let console = ConsoleConfig {
+        oidc_client_id: optional_env(CONSOLE_CLIENT_ID_VAR)?.map(|id| id.trim().to_owned()),
+        verifier_key: optional_env(CONSOLE_VERIFIER_KEY_VAR)?.map(|key| key.trim().to_owned()),
+    };
+    check_console(&console, auth)?;
+    Ok(console)
+}
+
+pub fn check_console(console: &ConsoleConfig, auth: &AuthConfig) -> Result<(), ConfigError> {
+    if console.oidc_client_id.is_some() && !matches!(auth.keys, KeyConfig::Issuer(_)) {
+        return Err(ConfigError::new(
+            CONSOLE_CLIENT_ID_VAR,
+            "needs TXLOG_AUTH_ISSUER: the console signs in at that identity provider",
+        ));
+    }
+    if let Some(key) = &console.verifier_key {
+        signed_note::StandardVerifier::new(key).map_err(|e| {
+            ConfigError::new(
+                CONSOLE_VERIFIER_KEY_VAR,
+                format!("is not a verifier key <name>+<key id>+<base64 key>: {e}"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// `TXLOG_SIGNING_KEY` or `TXLOG_SIGNING_KEY_FILE`: exactly one is required.
@@ -158,6 +204,38 @@ mod tests {
         let err = check_database_url("postgres://h/db").unwrap_err();
         assert_eq!(err.var, DATABASE_URL_VAR);
         assert!(check_database_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn the_console_needs_an_issuer_and_a_real_verifier_key() {
+        let issuer = AuthConfig::new(
+            "TXLOG",
+            "txlog",
+            KeyConfig::Issuer("https://idp.example".into()),
+            "aud",
+        );
+        let hs256 = AuthConfig::new("TXLOG", "txlog", KeyConfig::Hs256Secret("s".into()), "aud");
+        let client = ConsoleConfig {
+            oidc_client_id: Some("console".into()),
+            verifier_key: None,
+        };
+        assert!(check_console(&client, &issuer).is_ok());
+        assert_eq!(
+            check_console(&client, &hs256).unwrap_err().var,
+            CONSOLE_CLIENT_ID_VAR
+        );
+        let (_, verifier) = LogKey::generate("test-log").unwrap();
+        let key = |k: &str| ConsoleConfig {
+            oidc_client_id: None,
+            verifier_key: Some(k.into()),
+        };
+        assert!(check_console(&key(&verifier), &hs256).is_ok());
+        assert_eq!(
+            check_console(&key("test-log+0000+AAAA"), &hs256)
+                .unwrap_err()
+                .var,
+            CONSOLE_VERIFIER_KEY_VAR
+        );
     }
 
     #[test]

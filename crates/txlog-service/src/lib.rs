@@ -7,6 +7,7 @@ mod app;
 pub mod audit;
 pub mod chain;
 pub mod config;
+pub mod console;
 pub mod metrics;
 pub mod setup;
 pub mod store;

@@ -24,6 +24,8 @@ Environment:
   TXLOG_TLS_CERT_FILE         PEM certificate chain: serve HTTPS (with TXLOG_TLS_KEY_FILE; reloaded on change)
   TXLOG_TLS_KEY_FILE          PEM private key of that certificate
   TXLOG_METRICS_LISTEN        serve /metrics only on this address, plain HTTP (default: on TXLOG_LISTEN)
+  TXLOG_CONSOLE_OIDC_CLIENT_ID the auditor console's public OIDC client at TXLOG_AUTH_ISSUER (PKCE; default: paste a token)
+  TXLOG_CONSOLE_VERIFIER_KEY  the log's verifier key the console checks proofs with (default: pasted)
   LOG_FORMAT                  json or pretty (default: pretty on a terminal, else json)
   RUST_LOG                    log filter (default info)
   OTEL_EXPORTER_OTLP_ENDPOINT OTLP export of logs and traces";

@@ -33,6 +33,8 @@ fn help_lists_the_variables_and_commands() {
         "TXLOG_SIGNING_KEY_FILE",
         "TXLOG_LOG_ORIGIN",
         "TXLOG_CHECKPOINT_INTERVAL_MS",
+        "TXLOG_CONSOLE_OIDC_CLIENT_ID",
+        "TXLOG_CONSOLE_VERIFIER_KEY",
     ] {
         assert!(stdout.contains(var), "{var} missing from --help");
     }
@@ -97,6 +99,9 @@ fn configuration_errors_are_one_line_naming_the_variable() {
         ("TXLOG_DATABASE_URL", "postgres://db/txlog"),
         ("TXLOG_LISTEN", "nowhere"),
         ("TXLOG_AUTH_HS256_SECRET", "short"),
+        // The console signs in at TXLOG_AUTH_ISSUER; HS256 has none.
+        ("TXLOG_CONSOLE_OIDC_CLIENT_ID", "txlog-console"),
+        ("TXLOG_CONSOLE_VERIFIER_KEY", "log+00000000+AAAA"),
     ] {
         let mut cmd = command("sqlite://unused.db");
         cmd.env(var, value);

@@ -28,6 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use openapi::ApiDoc;
 
+use crate::console::Console;
 use crate::store::Store;
 use crate::transparency::SigningStatus;
 
@@ -58,8 +59,9 @@ pub struct Serve {
     pub metrics: bool,
 }
 
-/// The whole application: routes, API description and the middleware stack.
-pub fn router(state: AppState, serve: Serve) -> Router {
+/// The whole application: routes, API description, the auditor console and the middleware
+/// stack (the console is outside `/v1`, so authentication lets it through like `/docs`).
+pub fn router(state: AppState, serve: Serve, console: &Console) -> Router {
     let auth = AuthState::new(state.verifier.clone());
     // Nested at `/v1/`: every call below it is authenticated, unknown paths included.
     let v1 = Router::new()
@@ -85,6 +87,7 @@ pub fn router(state: AppState, serve: Serve) -> Router {
     }
     routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(console.router())
         .fallback(platform::http::not_found)
         .with_state(state)
         .layer(catch_panic())

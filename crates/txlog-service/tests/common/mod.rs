@@ -5,6 +5,7 @@
 
 pub mod ferretdb;
 pub mod mongo;
+pub mod oidc;
 pub mod process;
 pub mod tamper;
 
@@ -159,10 +160,15 @@ impl TestApp {
 
     /// The application on `db`, signing checkpoints with `private_key`.
     pub async fn spawn_with_key(db: TestDb, private_key: &str) -> TestApp {
+        let config = config(&db.url, private_key);
+        Self::spawn_configured(db, config).await
+    }
+
+    /// The application on `db` with these settings (`config.database_url` names `db`).
+    pub async fn spawn_configured(db: TestDb, config: Config) -> TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             platform::telemetry::init("txlog-service").unwrap();
         }
-        let config = config(&db.url, private_key);
         let app = Application::build(config)
             .await
             .expect("the application builds");
@@ -310,6 +316,7 @@ pub fn config(url: &str, private_key: &str) -> Config {
         log_origin: ORIGIN.to_owned(),
         checkpoint_interval: std::time::Duration::from_millis(100),
         server: Default::default(),
+        console: Default::default(),
     }
 }
 

@@ -194,6 +194,15 @@ TXLOG_LISTEN: "0.0.0.0:8081"
 TXLOG_SIGNING_KEY_FILE: {{ include "ordersys.signingKeyFile" $root | quote }}
 TXLOG_LOG_ORIGIN: {{ $v.logOrigin | quote }}
 TXLOG_CHECKPOINT_INTERVAL_MS: {{ $v.checkpointIntervalMs | int64 | toString | quote }}
+{{- with $v.console.oidcClientId }}
+{{- if not $root.Values.auth.issuer }}
+{{- fail "txlogService.console.oidcClientId needs auth.issuer: the console signs in at that identity provider" }}
+{{- end }}
+TXLOG_CONSOLE_OIDC_CLIENT_ID: {{ . | quote }}
+{{- end }}
+{{- with $v.console.verifierKey }}
+TXLOG_CONSOLE_VERIFIER_KEY: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- with $root.Values.auth.issuer }}
 {{ $p }}_AUTH_ISSUER: {{ . | quote }}
