@@ -1,8 +1,7 @@
 //! The production store: MongoDB through the official driver. Records are documents whose
 //! `_id` is their `seq`, so `_id` uniqueness keeps the chain gap-free and linear with several
-//! replicas appending at once: a replica reads the head, inserts at head + 1 (one ordered
-//! `insert_many` per batch), and after any insert error reads back what was stored and by
-//! whom, then retries on the new head. Reads go through aggregation pipelines only.
+//! replicas appending at once (the append itself is in `mongo_append.rs`, the tree and
+//! checkpoints in `mongo_tree.rs`). Reads go through aggregation pipelines only.
 
 use std::collections::HashMap;
 use std::time::Duration;
