@@ -96,10 +96,10 @@ pub fn op(store: Arc<dyn Store>, batch: usize, signer: Option<Arc<Signer>>) -> O
 
 /// A signer for `store` with a new key.
 pub fn signer(store: Arc<dyn Store>) -> anyhow::Result<Arc<Signer>> {
-    Ok(Arc::new(Signer {
+    Ok(Arc::new(Signer::new(
         store,
-        key: Arc::new(LogKey::parse(&LogKey::generate("bench")?.0)?),
-        origin: "bench/txlog".into(),
-        status: Arc::new(SigningStatus::default()),
-    }))
+        Arc::new(LogKey::parse(&LogKey::generate("bench")?.0)?),
+        "bench/txlog".into(),
+        Arc::new(SigningStatus::default()),
+    )))
 }

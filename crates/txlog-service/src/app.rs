@@ -47,12 +47,12 @@ impl Application {
         verifier.warm_up().await;
         let serving = Serving::bind(config.listen, config.server).await?;
         let signing = Arc::new(SigningStatus::default());
-        let signer = Signer {
-            store: store.clone(),
-            key: config.signing_key.clone(),
-            origin: config.log_origin.clone(),
-            status: signing.clone(),
-        };
+        let signer = Signer::new(
+            store.clone(),
+            config.signing_key.clone(),
+            config.log_origin.clone(),
+            signing.clone(),
+        );
         tracing::info!(
             verifier_key = config.signing_key.verifier_key(),
             origin = %config.log_origin,

@@ -9,7 +9,9 @@ use common::{events, log_key, Backend, TestApp};
 use serde_json::Value;
 use tlog_tiles::{record_hash, Hash};
 use txlog_service::audit::AuditError;
+use txlog_service::store::Store;
 use txlog_service::transparency::tree::{self, MemoryTree};
+use txlog_service::transparency::{checkpoint, LogKey, Round, Signer, TreeSource};
 
 on_both_stores!(
     checkpoints_cover_every_append_and_prove_it,
@@ -22,6 +24,7 @@ on_both_stores!(
     the_log_refuses_to_sign_a_shrunken_tree,
     another_key_fails_the_signature_check,
     appends_keep_the_tree_without_the_checkpoint_loop,
+    the_loop_signs_the_tree_the_appends_left,
 );
 
 /// The tree an auditor builds from the records the API returns.
@@ -383,5 +386,89 @@ async fn appends_keep_the_tree_without_the_checkpoint_loop(backend: Backend) {
             tree::root(&*store, n).await.unwrap(),
             auditor.root(n).unwrap()
         );
+    }
+}
+
+/// Appends `n` events straight into `store`, then adds their leaves to `auditor`.
+async fn append_and_follow(store: &dyn Store, auditor: &mut MemoryTree, n: usize) {
+    let events: Vec<txlog_api::Event> = events(n)
+        .into_iter()
+        .map(|e| serde_json::from_value(e).unwrap())
+        .collect();
+    store.append(&events, "order-service").await.unwrap();
+    let records = store
+        .chain_page(auditor.size().checked_sub(1), 1000)
+        .await
+        .unwrap();
+    for record in &records {
+        auditor.push(tree::leaf_hash(record).unwrap()).unwrap();
+    }
+}
+
+/// The checkpoint loop of a MongoDB replica signs the tree its own appends left without
+/// reading the store, once a checkpoint read from the store anchors it; after another
+/// replica appended, it goes back to the stored tree. Every checkpoint's root is the
+/// auditor's, on both stores.
+async fn the_loop_signs_the_tree_the_appends_left(backend: Backend) {
+    let Some(db) = common::TestDb::new(backend) else {
+        return;
+    };
+    let store = txlog_service::store::connect(&db.url).await.unwrap();
+    let other_replica = txlog_service::store::connect(&db.url).await.unwrap();
+    let signer = Signer::new(
+        store.clone(),
+        std::sync::Arc::new(LogKey::parse(&log_key().0).unwrap()),
+        common::ORIGIN.into(),
+        std::sync::Arc::default(),
+    );
+    let remembered = match backend {
+        Backend::Mongo => TreeSource::Remembered,
+        Backend::Sqlite => TreeSource::Stored,
+    };
+    let mut auditor = MemoryTree::default();
+    let mut signed = Vec::new();
+    // (replica, events, where the round after it finds the tree)
+    let steps = [
+        (&store, 3, TreeSource::Stored), // nothing anchors the first round
+        (&store, 1, remembered),
+        (&store, 7, remembered),
+        (&other_replica, 2, TreeSource::Stored), // not this replica's tree
+        (&store, 4, TreeSource::Stored),         // its appends start a new lineage
+        (&store, 5, remembered),
+    ];
+    for (replica, n, expected) in steps {
+        append_and_follow(&**replica, &mut auditor, n).await;
+        let size = auditor.size();
+        assert_eq!(
+            signer.round().await.unwrap(),
+            Round::Signed {
+                size,
+                tree: expected
+            },
+            "after {size} records"
+        );
+        let note = store.latest_checkpoint().await.unwrap().unwrap().note;
+        let head = checkpoint::read(&note).unwrap();
+        assert_eq!((head.size, head.root), (size, auditor.root(size).unwrap()));
+        signed.push(head);
+    }
+    assert_eq!(
+        signer.round().await.unwrap(),
+        Round::Unchanged(auditor.size())
+    );
+    for pair in signed.windows(2) {
+        let proof = tree::with_stored_hashes(&*store, |r| {
+            tlog_tiles::prove_tree(pair[1].size, pair[0].size, r)
+        })
+        .await
+        .unwrap();
+        tlog_tiles::check_tree(
+            &proof,
+            pair[1].size,
+            pair[1].root,
+            pair[0].size,
+            pair[0].root,
+        )
+        .unwrap();
     }
 }

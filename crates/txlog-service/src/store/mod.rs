@@ -19,6 +19,7 @@ pub use mongo::{
 pub use sqlite::SqliteStore;
 
 use crate::chain::{IndexFields, StoredRecord};
+use crate::transparency::tree::KnownTree;
 use crate::transparency::StoredCheckpoint;
 use tlog_tiles::Hash;
 
@@ -62,6 +63,12 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `hashes` at indexes `first…`, in order. Hashes are a function of the records, so
     /// an index another replica stored first already holds the same hash and is skipped.
     async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()>;
+
+    /// The tree whose hashes this replica last wrote in an append, when it remembers one (a
+    /// store whose reads are cheap need not); the checkpoint loop signs it without reading.
+    async fn known_tree(&self) -> Option<KnownTree> {
+        None
+    }
 
     /// The signed checkpoint of the largest tree.
     async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>>;

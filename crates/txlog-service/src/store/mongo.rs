@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::mongo_append::Tail;
 use super::{ListQuery, Placement, SortOrder, Store};
 use crate::chain::{Head, IndexFields, StoredRecord};
+use crate::transparency::tree::KnownTree;
 use crate::transparency::StoredCheckpoint;
 use tlog_tiles::Hash;
 
@@ -47,6 +48,8 @@ pub struct MongoStore {
     pub(super) tail: tokio::sync::Mutex<Option<Tail>>,
     /// Whether the unique `event_id` index exists (checked at start-up).
     pub(super) unique_events: bool,
+    /// Counts the tail's lineages (`tree::KnownTree`).
+    pub(super) lineages: std::sync::atomic::AtomicU64,
 }
 
 impl MongoStore {
@@ -68,6 +71,7 @@ impl MongoStore {
             verified: database.collection(VERIFIED_COLLECTION),
             tail: tokio::sync::Mutex::new(None),
             unique_events: indexed.is_ok(),
+            lineages: Default::default(),
         })
     }
 
@@ -402,6 +406,10 @@ impl Store for MongoStore {
 
     async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()> {
         self.store_hashes(first, hashes).await
+    }
+
+    async fn known_tree(&self) -> Option<KnownTree> {
+        self.remembered_tree().await
     }
 
     async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {

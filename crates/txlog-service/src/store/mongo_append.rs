@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::mongo::{backoff, to_doc, MongoStore};
 use super::{pending, results, Placement};
 use crate::chain::{self, Head, StoredRecord};
+use crate::transparency::tree::KnownTree;
 
 /// How long one append keeps retrying when other replicas win the race for the head.
 const APPEND_DEADLINE: Duration = Duration::from_secs(30);
@@ -29,9 +30,15 @@ const APPEND_DEADLINE: Duration = Duration::from_secs(30);
 /// The end of the log as this replica last wrote it.
 pub(super) struct Tail {
     head: Head,
-    /// The tree's frontier (`tree::frontier`) for `head.seq + 1` leaves, when this replica
-    /// wrote their hashes.
-    frontier: Option<HashMap<u64, Hash>>,
+    /// The tree of `head.seq + 1` leaves, when this replica wrote its hashes.
+    tree: Option<TailTree>,
+}
+
+/// The tree at a [`Tail`]: its frontier (`tree::frontier`), all the next append needs, and
+/// what the checkpoint loop may sign without reading the store.
+pub(super) struct TailTree {
+    frontier: HashMap<u64, Hash>,
+    pub(super) known: KnownTree,
 }
 
 /// What one append has learned so far: the events this call stored and those stored before.
@@ -94,8 +101,8 @@ impl MongoStore {
             match self.records.insert_many(docs).ordered(true).await {
                 Ok(_) => {
                     sealed.iter().for_each(|s| progress.note_stored(s));
-                    let frontier = remembered.and_then(|t| t.frontier);
-                    *tail = Some(self.tail_after(&sealed, frontier).await);
+                    let tree = remembered.and_then(|t| t.tree);
+                    *tail = Some(self.tail_after(&sealed, tree).await);
                     return progress.results();
                 }
                 Err(error) => self.learn(&sealed, &mut progress, error).await?,
@@ -167,20 +174,30 @@ impl MongoStore {
 
     /// The tail after `sealed` were stored, with their tree hashes written. The records are
     /// stored already, so a failure to extend the tree is logged and left to the checkpoint
-    /// loop.
-    async fn tail_after(
-        &self,
-        sealed: &[StoredRecord],
-        frontier: Option<HashMap<u64, Hash>>,
-    ) -> Tail {
+    /// loop. The tree continues `before`'s lineage when it grew from `before`'s frontier.
+    async fn tail_after(&self, sealed: &[StoredRecord], before: Option<TailTree>) -> Tail {
         let last = &sealed[sealed.len() - 1];
         let head = Head {
             seq: last.index.seq,
             hash: last.hash.clone(),
             recorded_at: last.index.recorded_at,
         };
-        let frontier = match self.extend_tree(sealed, frontier).await {
-            Ok(frontier) => frontier,
+        let lineage = before
+            .as_ref()
+            .filter(|b| b.known.size == sealed[0].index.seq)
+            .map(|b| b.known.lineage);
+        let tree = match self.extend_tree(sealed, before.map(|b| b.frontier)).await {
+            Ok(Some(frontier)) => {
+                let lineage = lineage.unwrap_or_else(|| self.next_lineage());
+                match KnownTree::from_frontier(lineage, last.index.seq + 1, &frontier) {
+                    Ok(known) => Some(TailTree { frontier, known }),
+                    Err(e) => {
+                        tracing::warn!(error = format!("{e:#}"), "cannot compute the tree's root");
+                        None
+                    }
+                }
+            }
+            Ok(None) => None,
             Err(e) => {
                 tracing::warn!(
                     error = format!("{e:#}"),
@@ -189,6 +206,17 @@ impl MongoStore {
                 None
             }
         };
-        Tail { head, frontier }
+        Tail { head, tree }
+    }
+
+    fn next_lineage(&self) -> u64 {
+        self.lineages
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The tree this replica last wrote, if it remembers it.
+    pub(super) async fn remembered_tree(&self) -> Option<KnownTree> {
+        let tail = self.tail.lock().await;
+        tail.as_ref()?.tree.as_ref().map(|t| t.known)
     }
 }

@@ -8,4 +8,4 @@ pub mod tree;
 
 pub use checkpoint::{StoredCheckpoint, TreeHead};
 pub use key::LogKey;
-pub use signer::{Signer, SigningStatus};
+pub use signer::{Round, Signer, SigningStatus, TreeSource};

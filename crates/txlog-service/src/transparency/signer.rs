@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::{self, TreeHead};
 use super::key::LogKey;
-use super::tree;
+use super::tree::{self, KnownTree};
 use crate::store::Store;
 
 /// Whether the log can sign: `None` when it can, else why not.
@@ -38,24 +38,52 @@ impl SigningStatus {
 }
 
 pub struct Signer {
-    pub store: Arc<dyn Store>,
-    pub key: Arc<LogKey>,
-    pub origin: String,
-    pub status: Arc<SigningStatus>,
+    store: Arc<dyn Store>,
+    key: Arc<LogKey>,
+    origin: String,
+    status: Arc<SigningStatus>,
+    /// The last tree this replica signed (or found signed) that it also remembers writing:
+    /// while the last checkpoint is still this one, a later tree of the same lineage extends
+    /// it by construction and is signed without reading the store.
+    anchor: Mutex<Option<KnownTree>>,
 }
 
 /// The outcome of one round.
 #[derive(Debug, PartialEq)]
 pub enum Round {
     /// A checkpoint of this size was signed (or found signed by another replica).
-    Signed(u64),
+    Signed { size: u64, tree: TreeSource },
     /// The last checkpoint already covers the tree.
     Unchanged(u64),
     /// The tree does not extend the last checkpoint; nothing was signed.
     Refused(String),
 }
 
+/// Where a round found the tree it signed.
+#[derive(Debug, PartialEq, Clone, Copy)]
+pub enum TreeSource {
+    /// The tree this replica's appends left, extending the last checkpoint: no reads.
+    Remembered,
+    /// Extended over the stored records and checked against the last checkpoint by proof.
+    Stored,
+}
+
 impl Signer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        key: Arc<LogKey>,
+        origin: String,
+        status: Arc<SigningStatus>,
+    ) -> Signer {
+        Signer {
+            store,
+            key,
+            origin,
+            status,
+            anchor: Mutex::default(),
+        }
+    }
+
     /// Runs rounds every `interval` until `shutdown`.
     pub async fn run(self, interval: Duration, shutdown: CancellationToken) {
         let mut ticks = tokio::time::interval(interval);
@@ -74,21 +102,65 @@ impl Signer {
         }
     }
 
-    /// Extends the tree and signs it when it grew.
+    /// Signs the tree when it grew: the tree this replica remembers writing when it extends
+    /// the last checkpoint by construction (one read: that checkpoint), else the stored tree,
+    /// extended over the records and proved consistent with the last checkpoint.
     pub async fn round(&self) -> anyhow::Result<Round> {
-        let store = &*self.store;
-        let size = tree::extend(store).await?;
-        let last = match store.latest_checkpoint().await? {
+        let last = match self.store.latest_checkpoint().await? {
             Some(stored) => Some(checkpoint::read(&stored.note)?),
             None => None,
         };
-        let root = tree::root(store, size).await?;
+        if let Some(known) = self.extends_anchor(last.as_ref()).await {
+            self.status.set(None);
+            return self
+                .sign(
+                    known.size,
+                    known.root,
+                    last.as_ref(),
+                    TreeSource::Remembered,
+                )
+                .await;
+        }
+        let size = tree::extend(&*self.store).await?;
+        let root = tree::root(&*self.store, size).await?;
         if let Some(refusal) = self.refusal(last.as_ref(), size, root).await? {
             self.status.set(Some(refusal.clone()));
             return Ok(Round::Refused(refusal));
         }
         self.status.set(None);
-        if last.as_ref().is_some_and(|l| l.size == size) {
+        let round = self
+            .sign(size, root, last.as_ref(), TreeSource::Stored)
+            .await?;
+        if let Some(known) = self.store.known_tree().await {
+            if (known.size, known.root) == (size, root) {
+                *self.anchor.lock().unwrap_or_else(|e| e.into_inner()) = Some(known);
+            }
+        }
+        Ok(round)
+    }
+
+    /// The remembered tree, when it extends the last checkpoint by construction: the last
+    /// checkpoint is the anchor and the tree grew from it in one lineage. A replica that has
+    /// not appended since reads the store instead, which may have grown by another's appends.
+    async fn extends_anchor(&self, last: Option<&TreeHead>) -> Option<KnownTree> {
+        let anchor = (*self.anchor.lock().unwrap_or_else(|e| e.into_inner()))?;
+        let last = last?;
+        let known = self.store.known_tree().await?;
+        let extends = known.lineage == anchor.lineage
+            && known.size > anchor.size
+            && (last.size, last.root) == (anchor.size, anchor.root);
+        extends.then_some(known)
+    }
+
+    /// Signs the tree of `size` with `root` unless `last` covers it already.
+    async fn sign(
+        &self,
+        size: u64,
+        root: Hash,
+        last: Option<&TreeHead>,
+        tree: TreeSource,
+    ) -> anyhow::Result<Round> {
+        if last.is_some_and(|l| l.size == size) {
             return Ok(Round::Unchanged(size));
         }
         let head = TreeHead {
@@ -97,10 +169,16 @@ impl Signer {
             root,
         };
         let note = checkpoint::sign(&self.key, &head)?;
-        store.add_checkpoint(size, &note).await?;
+        self.store.add_checkpoint(size, &note).await?;
         crate::metrics::observe_checkpoint(size);
-        tracing::debug!(size, "checkpoint signed");
-        Ok(Round::Signed(size))
+        tracing::debug!(size, ?tree, "checkpoint signed");
+        if tree == TreeSource::Remembered {
+            let mut anchor = self.anchor.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(anchor) = anchor.as_mut() {
+                (anchor.size, anchor.root) = (size, root);
+            }
+        }
+        Ok(Round::Signed { size, tree })
     }
 
     /// Why the tree of `size` with `root` must not be signed after `last`, if it must not.

@@ -246,6 +246,37 @@ impl Growth {
     }
 }
 
+/// A tree whose hashes this replica wrote itself: its size and root, and the run of appends
+/// (`lineage`) it belongs to. Each append of a lineage started from the tail the one before
+/// left, so within a lineage every tree extends the earlier ones; a replica that had to read
+/// the store's end (another replica appended, or it restarted) starts a new lineage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KnownTree {
+    pub lineage: u64,
+    pub size: u64,
+    pub root: Hash,
+}
+
+impl KnownTree {
+    /// The tree of `size` leaves whose [`frontier`] hashes are `frontier`.
+    pub fn from_frontier(
+        lineage: u64,
+        size: u64,
+        frontier: &HashMap<u64, Hash>,
+    ) -> anyhow::Result<KnownTree> {
+        // The root combines exactly the complete subtrees' hashes, which the frontier holds.
+        let reader = TreeReader {
+            known: frontier.clone(),
+            asked: None,
+        };
+        Ok(KnownTree {
+            lineage,
+            size,
+            root: tlog_tiles::tree_hash(size, &reader)?,
+        })
+    }
+}
+
 /// The indexes of the stored hashes of the tree of `size`'s complete subtrees, largest first:
 /// its hashes that the leaves added after it can combine with, O(log size) of them.
 pub fn frontier(size: u64) -> Vec<u64> {
@@ -410,6 +441,8 @@ mod tests {
             }
             at += batch;
             assert_eq!(stored, whole.hashes, "after {at} records");
+            let known = KnownTree::from_frontier(1, at as u64, &frontier_hashes).unwrap();
+            assert_eq!(known.root, whole.root(at as u64).unwrap(), "root of {at}");
         }
     }
 
