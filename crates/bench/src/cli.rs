@@ -33,11 +33,14 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_enum, default_values_t = [Profile::Create, Profile::Get, Profile::List, Profile::Patch, Profile::Mix])]
     pub profiles: Vec<Profile>,
     /// Parts of the benchmark to run.
-    #[arg(long, value_delimiter = ',', value_enum, default_values_t = [Part::Services, Part::RawPostgres, Part::Noop, Part::InProcess, Part::Ingest])]
+    #[arg(long, value_delimiter = ',', value_enum, default_values_t = [Part::Services, Part::RawPostgres, Part::Noop, Part::InProcess, Part::Ingest, Part::Ceiling])]
     pub parts: Vec<Part>,
     /// Events per `POST /v1/transactions` in the ingest comparison.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 100, 1000])]
     pub batches: Vec<usize>,
+    /// Order-service replicas on one database, one run each, in the `ceiling` part.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
+    pub replicas: Vec<usize>,
     /// The transaction log's store.
     #[arg(long, value_enum, default_value_t = TxlogStore::Mongo)]
     pub txlog_store: TxlogStore,
@@ -71,6 +74,8 @@ pub enum Part {
     InProcess,
     /// Baseline (c): transaction log ingest against raw store inserts.
     Ingest,
+    /// The log's ceiling: several order-service replicas delivering to one log at once.
+    Ceiling,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,6 +94,7 @@ impl Args {
             self.concurrency = vec![1, 4];
             self.batches = vec![1, 10];
             self.seed = 16;
+            self.replicas = vec![1, 2];
         }
         self
     }

@@ -1,6 +1,7 @@
 //! `bench`: throughput, latency and memory of the ordersys services against baselines
 //! measured in the same run. See docs/BENCHMARKS.md.
 
+mod ceiling;
 mod cli;
 mod database;
 mod fixtures;
@@ -42,12 +43,15 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let dir = system::work_dir()?;
     eprintln!("work directory (logs, store files): {}", dir.display());
     let mut results = Results::default();
-    let mut txlog =
-        if args.runs(Part::Services) || args.runs(Part::InProcess) || args.runs(Part::Ingest) {
-            Some(system::Txlog::start(args, &dir).await?)
-        } else {
-            None
-        };
+    let mut ceiling = Vec::new();
+    let mut txlog = if [Part::Services, Part::InProcess, Part::Ingest, Part::Ceiling]
+        .iter()
+        .any(|&p| args.runs(p))
+    {
+        Some(system::Txlog::start(args, &dir).await?)
+    } else {
+        None
+    };
     if let Some(txlog) = txlog.as_mut() {
         if args.runs(Part::Services) {
             parts::services(args, &dir, txlog, &mut results).await?;
@@ -65,6 +69,9 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         }
         if args.runs(Part::Ingest) {
             parts::ingest(args, &dir, txlog, &mut results).await?;
+        }
+        if args.runs(Part::Ceiling) {
+            ceiling = ceiling::run(args, &dir, txlog).await?;
         }
     }
     if let Some(mut txlog) = txlog {
@@ -87,6 +94,12 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         println!(
             "## Verifiable log cost (in-process store appends, concurrency 1)\n\n{}",
             results.tree_cost_table()
+        );
+    }
+    if !ceiling.is_empty() {
+        println!(
+            "## The log's ceiling (create profile, replicas sharing one database and one log)\n\n{}",
+            ceiling::table(&ceiling)
         );
     }
     println!("## Targets (issue 6)\n\n{}", results.targets());

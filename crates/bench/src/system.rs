@@ -106,9 +106,20 @@ impl Orders {
         database_url: &str,
         txlog_base: &str,
     ) -> anyhow::Result<Self> {
+        Self::start_named(args, dir, "order-service", database_url, txlog_base).await
+    }
+
+    /// [`Orders::start`] with its log in `dir/<name>.log`, for several replicas at once.
+    pub async fn start_named(
+        args: &Args,
+        dir: &std::path::Path,
+        name: &str,
+        database_url: &str,
+        txlog_base: &str,
+    ) -> anyhow::Result<Self> {
         let listen = format!("127.0.0.1:{}", free_port()?);
         let mut process = Process::spawn(
-            "order-service",
+            name,
             &args.orders_wrapper,
             &sibling_binary("order-service")?,
             &[],
