@@ -70,7 +70,7 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// the dead-letter table, in one transaction. Events another claim took over after the
     /// lease ran out are left to that claim.
     async fn ack(&self, lease: Lease, refused: &[Refusal]) -> Result<(), StoreError>;
-    /// The delivery failed: the events wait for the next claim.
+    /// The delivery failed: the lease runs out now, and the events wait for the next claim.
     async fn release(&self, lease: Lease) -> Result<(), StoreError>;
     /// The newest `limit` dead letters, newest first.
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError>;

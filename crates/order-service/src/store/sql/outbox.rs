@@ -1,6 +1,7 @@
 //! [`OutboxStore`] in SQL. A claim marks its rows with a random lease number and an expiry
-//! (`outbox.lease`, `outbox.leased_until`, in microseconds); acknowledging or releasing
-//! touches only rows still marked with that number, found by their primary key range.
+//! (`outbox.lease`, `outbox.leased_until`, in microseconds); extending, releasing (the lease
+//! runs out at once) and acknowledging touch only rows still marked with that number, found by
+//! their primary key range.
 
 use std::time::Duration;
 
@@ -108,17 +109,9 @@ where
         Ok(())
     }
 
+    /// The lease runs out now: the next claim takes the events.
     async fn release(&self, lease: Lease) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET lease = NULL, leased_until = NULL \
-             WHERE id BETWEEN $1 AND $2 AND lease = $3",
-        )
-        .bind(lease.rows.0)
-        .bind(lease.rows.1)
-        .bind(lease.id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.extend(&lease, Duration::ZERO).await
     }
 
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
