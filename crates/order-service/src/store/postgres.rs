@@ -36,7 +36,9 @@ impl PgStore {
             .test_before_acquire(false)
             .connect(url)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let mut migrations = sqlx::migrate!("./migrations/postgres");
+        super::sql::tolerate_newer(&mut migrations);
+        migrations.run(&pool).await?;
         Ok(Self::new(pool))
     }
 }

@@ -46,7 +46,9 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let mut migrations = sqlx::migrate!("./migrations/sqlite");
+        super::sql::tolerate_newer(&mut migrations);
+        migrations.run(&pool).await?;
         Ok(Self::new(pool))
     }
 }

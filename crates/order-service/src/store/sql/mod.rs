@@ -38,6 +38,13 @@ impl<D: Dialect> SqlStore<D> {
     }
 }
 
+/// Lets a binary start on a schema that a newer release migrated further: migrations only add
+/// what an older release can ignore (docs/OPERATIONS.md, "Upgrade and rollback"), so that
+/// `helm rollback` needs no change to the schema. sqlx refuses such a database by default.
+pub(super) fn tolerate_newer(migrations: &mut sqlx::migrate::Migrator) {
+    migrations.set_ignore_missing(true);
+}
+
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
