@@ -462,34 +462,23 @@ async fn a_schema_migrated_further_still_opens(backend: Backend) {
             .await
             .expect("the store opens and migrates"),
     );
-    let newer = "INSERT INTO _sqlx_migrations \
-                 (version, description, success, checksum, execution_time) \
-                 VALUES ($1, $2, $3, $4, $5)";
-    let row = (9999_i64, "from a newer release", true, vec![0_u8], 0_i64);
+    let newer = |checksum: &str| {
+        format!(
+            "INSERT INTO _sqlx_migrations \
+             (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from a newer release', TRUE, {checksum}, 0)"
+        )
+    };
     match backend {
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query(newer)
-                .bind(row.0)
-                .bind(row.1)
-                .bind(row.2)
-                .bind(row.3)
-                .bind(row.4)
-                .execute(&pool)
-                .await
-                .unwrap();
+            let insert = newer(r"'\x00'::bytea");
+            sqlx::raw_sql(&insert).execute(&pool).await.unwrap();
         }
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            sqlx::query(newer)
-                .bind(row.0)
-                .bind(row.1)
-                .bind(row.2)
-                .bind(row.3)
-                .bind(row.4)
-                .execute(&pool)
-                .await
-                .unwrap();
+            let insert = newer("X'00'");
+            sqlx::raw_sql(&insert).execute(&pool).await.unwrap();
         }
     }
     let store = store::connect(&url)
