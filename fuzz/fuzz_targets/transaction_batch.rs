@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use txlog_api::Record;
 use txlog_service::api::validate::{self, RawBatch};
-use txlog_service::chain::{seal_all, ChainVerifier, StoredRecord};
+use txlog_service::chain::{seal_all, ChainVerifier};
 
 fuzz_target!(|bytes: &[u8]| {
     let Some(raw) = ordersys_fuzz::parse_body::<RawBatch>(bytes) else {
@@ -35,19 +35,11 @@ fuzz_target!(|bytes: &[u8]| {
         assert_eq!(back.event.event_id, event.event_id);
     }
     assert!(
-        verify(&records).valid,
+        ChainVerifier::verify(&records).valid,
         "a freshly sealed chain does not verify"
     );
     records[0].canonical.insert(1, ' ');
     records[0].canonical.push(' ');
-    let report = verify(&records);
+    let report = ChainVerifier::verify(&records);
     assert!(!report.valid && report.first_invalid_seq == Some(0));
 });
-
-fn verify(records: &[StoredRecord]) -> txlog_api::VerifyReport {
-    let mut verifier = ChainVerifier::default();
-    for record in records {
-        verifier.push(record);
-    }
-    verifier.report()
-}

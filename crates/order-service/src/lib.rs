@@ -20,14 +20,14 @@ pub use config::Config;
 
 use crate::outbox::{GroupCommit, Relay, TokenSource, TxlogClient};
 use crate::recording::Recording;
-use crate::store::OrderStore;
+use crate::store::Store;
 
 /// A built service: store connected and migrated, listeners bound.
 pub struct Application {
     serving: Serving,
     router: axum::Router,
     relay: Relay,
-    store: Arc<dyn OrderStore>,
+    store: Store,
 }
 
 /// Whether calls are recorded. Always on in a deployment; off only for the benchmark's
@@ -55,7 +55,7 @@ impl Application {
             Arc::new(TxlogClient::new(&config.txlog_url, http, tokens)),
         );
         let recording = Recording {
-            outbox: GroupCommit::spawn(store.clone()),
+            outbox: GroupCommit::spawn(store.outbox.clone()),
             enabled: recording == CallRecording::On,
             body_limit: platform::http::BODY_LIMIT,
         };
@@ -90,7 +90,7 @@ impl Application {
         self.serving.metrics_addr()
     }
 
-    pub fn store(&self) -> Arc<dyn OrderStore> {
+    pub fn store(&self) -> Store {
         self.store.clone()
     }
 

@@ -245,7 +245,7 @@ async fn outage_then_recovery_loses_nothing(backend: Backend) {
         );
         ids.push(id);
     }
-    let (backlog, _) = app.store.outbox_backlog().await.unwrap();
+    let (backlog, _) = app.store.outbox.backlog().await.unwrap();
     assert_eq!(backlog, 200, "everything waits in the outbox");
     app.receiver.set_down(false);
     let events = app.recorded(200).await;
@@ -538,7 +538,7 @@ async fn odd_tokens_are_recorded_and_delivery_goes_on(backend: Backend) {
         assert_eq!(e["truncated"], json!(["actor.scopes"]), "{id}");
     }
     assert!(by_request_id(&events, "after").get("truncated").is_none());
-    assert!(app.store.dead_letters(10).await.unwrap().is_empty());
+    assert!(app.store.outbox.dead_letters(10).await.unwrap().is_empty());
 }
 
 /// SPEC section 7: an event the log refuses (422) never blocks the others. It is found in its
@@ -570,7 +570,7 @@ async fn a_refused_event_is_set_aside_and_the_rest_delivered(backend: Backend) {
         assert_eq!(r.status(), 200);
     }
     // All nine wait in the outbox, so that they go out in one batch with the poison inside.
-    assert_eq!(app.store.outbox_backlog().await.unwrap().0, 9);
+    assert_eq!(app.store.outbox.backlog().await.unwrap().0, 9);
     app.receiver.set_down(false);
     let events = app.settled_events().await;
     let mut got: Vec<&str> = events
@@ -588,7 +588,7 @@ async fn a_refused_event_is_set_aside_and_the_rest_delivered(backend: Backend) {
         app.receiver.poisoned_batches() >= 1,
         "the batch was refused"
     );
-    let letters = app.store.dead_letters(10).await.unwrap();
+    let letters = app.store.outbox.dead_letters(10).await.unwrap();
     assert_eq!(letters.len(), 1, "{letters:?}");
     let payload: Value = serde_json::from_str(&letters[0].payload).unwrap();
     assert_eq!(payload["request"]["request_id"], "poison");

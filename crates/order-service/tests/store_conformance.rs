@@ -1,21 +1,22 @@
-//! The store conformance suite: one set of expectations of `OrderStore`, run against
+//! The store conformance suite: one set of expectations of the store traits, run against
 //! PostgreSQL and SQLite.
 
 mod support;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use order_service::domain::{Order, OrderInput, Status};
+use order_service::outbox::{deliver_once, Deliver, Delivered};
 use order_service::store::{
-    self, Claim, Deliver, Delivered, IdempotencyKey, ListQuery, OrderStore, OutboxEvent, Refusal,
-    StoredResponse,
+    self, Claim, IdempotencyKey, ListQuery, OutboxEvent, Refusal, Store, StoredResponse,
 };
 use serde_json::json;
 use support::Backend;
 use uuid::Uuid;
 
-async fn open(backend: Backend) -> Arc<dyn OrderStore> {
+async fn open(backend: Backend) -> Store {
     store::connect(&support::database_url(backend).await)
         .await
         .expect("the store opens and migrates")
@@ -40,29 +41,32 @@ fn event(n: u32) -> OutboxEvent {
 
 async fn orders_round_trip_with_versions(backend: Backend) {
     let store = open(backend).await;
-    store.ping().await.unwrap();
+    store.health.ping().await.unwrap();
     let o = order("alice");
     assert!(store
+        .orders
         .create(&o, None, Some(&event(1)))
         .await
         .unwrap()
         .recorded());
     assert_eq!(
-        store.get(o.id).await.unwrap(),
+        store.orders.get(o.id).await.unwrap(),
         Some(o.clone()),
         "what is stored is what is read"
     );
-    assert_eq!(store.get(Uuid::now_v7()).await.unwrap(), None);
+    assert_eq!(store.orders.get(Uuid::now_v7()).await.unwrap(), None);
     let mut next = o.clone();
     next.status = Status::Cancelled;
     next.version = 2;
     assert!(store
+        .orders
         .update(&next, 1, Some(&event(2)))
         .await
         .unwrap()
         .is_some_and(|c| c.recorded()));
     assert!(
         store
+            .orders
             .update(&next, 1, Some(&event(3)))
             .await
             .unwrap()
@@ -70,21 +74,23 @@ async fn orders_round_trip_with_versions(backend: Backend) {
         "a stale version writes nothing"
     );
     assert_eq!(
-        store.get(o.id).await.unwrap().unwrap().status,
+        store.orders.get(o.id).await.unwrap().unwrap().status,
         Status::Cancelled
     );
     assert!(store
+        .orders
         .delete(o.id, 1, Some(&event(4)))
         .await
         .unwrap()
         .is_none());
     assert!(store
+        .orders
         .delete(o.id, 2, Some(&event(5)))
         .await
         .unwrap()
         .is_some_and(|c| c.recorded()));
-    assert_eq!(store.get(o.id).await.unwrap(), None);
-    let (backlog, oldest) = store.outbox_backlog().await.unwrap();
+    assert_eq!(store.orders.get(o.id).await.unwrap(), None);
+    let (backlog, oldest) = store.outbox.backlog().await.unwrap();
     assert_eq!(backlog, 3, "only the writes that happened left an event");
     assert!(oldest.is_some());
 }
@@ -94,11 +100,17 @@ async fn list_is_newest_first_with_filters(backend: Backend) {
     let mut made = Vec::new();
     for customer in ["alice", "bob", "alice", "alice"] {
         let o = order(customer);
-        assert!(!store.create(&o, None, None).await.unwrap().recorded());
+        assert!(!store
+            .orders
+            .create(&o, None, None)
+            .await
+            .unwrap()
+            .recorded());
         made.push(o);
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     let all = store
+        .orders
         .list(&ListQuery {
             limit: 10,
             ..Default::default()
@@ -109,6 +121,7 @@ async fn list_is_newest_first_with_filters(backend: Backend) {
     let expected: Vec<Uuid> = made.iter().rev().map(|o| o.id).collect();
     assert_eq!(ids, expected);
     let alice = store
+        .orders
         .list(&ListQuery {
             customer_id: Some("alice".into()),
             limit: 2,
@@ -122,6 +135,7 @@ async fn list_is_newest_first_with_filters(backend: Backend) {
     );
     let after = (alice[1].created_at, alice[1].id);
     let rest = store
+        .orders
         .list(&ListQuery {
             customer_id: Some("alice".into()),
             after: Some(after),
@@ -135,6 +149,7 @@ async fn list_is_newest_first_with_filters(backend: Backend) {
         vec![made[0].id]
     );
     let cancelled = store
+        .orders
         .list(&ListQuery {
             status: Some(Status::Cancelled),
             limit: 10,
@@ -151,6 +166,7 @@ async fn list_is_newest_first_with_filters(backend: Backend) {
     };
     assert_eq!(
         store
+            .orders
             .list(&window)
             .await
             .unwrap()
@@ -168,15 +184,15 @@ async fn idempotency_claims(backend: Backend) {
         key: "k".into(),
     };
     assert_eq!(
-        store.claim_idempotency_key(&key, "h1").await.unwrap(),
+        store.idempotency.claim(&key, "h1").await.unwrap(),
         Claim::Claimed
     );
     assert_eq!(
-        store.claim_idempotency_key(&key, "h1").await.unwrap(),
+        store.idempotency.claim(&key, "h1").await.unwrap(),
         Claim::InFlight
     );
     assert_eq!(
-        store.claim_idempotency_key(&key, "h2").await.unwrap(),
+        store.idempotency.claim(&key, "h2").await.unwrap(),
         Claim::Mismatch
     );
     let other = IdempotencyKey {
@@ -184,13 +200,13 @@ async fn idempotency_claims(backend: Backend) {
         key: "k".into(),
     };
     assert_eq!(
-        store.claim_idempotency_key(&other, "h1").await.unwrap(),
+        store.idempotency.claim(&other, "h1").await.unwrap(),
         Claim::Claimed,
         "scoped per caller"
     );
-    store.release_idempotency_key(&other).await.unwrap();
+    store.idempotency.release(&other).await.unwrap();
     assert_eq!(
-        store.claim_idempotency_key(&other, "h9").await.unwrap(),
+        store.idempotency.claim(&other, "h9").await.unwrap(),
         Claim::Claimed,
         "a released key is free"
     );
@@ -202,29 +218,32 @@ async fn idempotency_claims(backend: Backend) {
     };
     let o = order("alice");
     let _ = store
+        .orders
         .create(&o, Some((&key, &response)), None)
         .await
         .unwrap();
     assert_eq!(
-        store.claim_idempotency_key(&key, "h1").await.unwrap(),
+        store.idempotency.claim(&key, "h1").await.unwrap(),
         Claim::Completed(response)
     );
     assert_eq!(
         store
-            .purge_idempotency_keys(chrono::Utc::now() - chrono::Duration::hours(1))
+            .idempotency
+            .purge(chrono::Utc::now() - chrono::Duration::hours(1))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
         store
-            .purge_idempotency_keys(chrono::Utc::now() + chrono::Duration::seconds(1))
+            .idempotency
+            .purge(chrono::Utc::now() + chrono::Duration::seconds(1))
             .await
             .unwrap(),
         2
     );
     assert_eq!(
-        store.claim_idempotency_key(&key, "h3").await.unwrap(),
+        store.idempotency.claim(&key, "h3").await.unwrap(),
         Claim::Claimed,
         "purged keys are forgotten"
     );
@@ -263,25 +282,38 @@ impl Deliver for Collect {
 async fn outbox_delivers_oldest_first_and_keeps_failures(backend: Backend) {
     let store = open(backend).await;
     let events: Vec<OutboxEvent> = (0..25).map(event).collect();
-    store.append_outbox(&events[..20]).await.unwrap();
-    store.append_outbox(&events[20..]).await.unwrap();
+    store.outbox.append(&events[..20]).await.unwrap();
+    store.outbox.append(&events[20..]).await.unwrap();
     let sink = Collect::default();
     *sink.fail.lock().unwrap() = true;
-    assert!(store.deliver_outbox(10, &sink).await.is_err());
-    assert_eq!(store.dead_letters(10).await.unwrap(), []);
+    assert!(deliver_once(store.outbox.as_ref(), &sink, 10)
+        .await
+        .is_err());
+    assert_eq!(store.outbox.dead_letters(10).await.unwrap(), []);
     assert_eq!(
-        store.outbox_backlog().await.unwrap().0,
+        store.outbox.backlog().await.unwrap().0,
         25,
         "a failed delivery keeps every event"
     );
     *sink.fail.lock().unwrap() = false;
-    assert_eq!(store.deliver_outbox(10, &sink).await.unwrap().delivered, 10);
     assert_eq!(
-        store.deliver_outbox(100, &sink).await.unwrap().delivered,
+        deliver_once(store.outbox.as_ref(), &sink, 10)
+            .await
+            .unwrap()
+            .delivered,
+        10
+    );
+    assert_eq!(
+        deliver_once(store.outbox.as_ref(), &sink, 100)
+            .await
+            .unwrap()
+            .delivered,
         15
     );
     assert_eq!(
-        store.deliver_outbox(100, &sink).await.unwrap(),
+        deliver_once(store.outbox.as_ref(), &sink, 100)
+            .await
+            .unwrap(),
         Delivered::default()
     );
     assert_eq!(
@@ -289,8 +321,8 @@ async fn outbox_delivers_oldest_first_and_keeps_failures(backend: Backend) {
         events,
         "in order, each once, with payload and trace context"
     );
-    assert_eq!(store.outbox_backlog().await.unwrap(), (0, None));
-    let (open, _) = store.pool_usage();
+    assert_eq!(store.outbox.backlog().await.unwrap(), (0, None));
+    let (open, _) = store.health.pool_usage();
     assert!(open >= 1);
 }
 
@@ -300,21 +332,29 @@ async fn an_event_is_in_the_outbox_once(backend: Backend) {
     let store = open(backend).await;
     let (first, second, third) = (event(1), event(2), event(3));
     let o = order("alice");
-    let _ = store.create(&o, None, Some(&first)).await.unwrap();
+    let _ = store.orders.create(&o, None, Some(&first)).await.unwrap();
     store
-        .append_outbox(&[second.clone(), first.clone(), second.clone(), third.clone()])
+        .outbox
+        .append(&[second.clone(), first.clone(), second.clone(), third.clone()])
         .await
         .expect("a batch with events already written, and written twice in it, succeeds");
     let mut next = o.clone();
     next.version = 2;
     assert!(store
+        .orders
         .update(&next, 1, Some(&third))
         .await
         .unwrap()
         .is_some());
-    assert_eq!(store.outbox_backlog().await.unwrap().0, 3);
+    assert_eq!(store.outbox.backlog().await.unwrap().0, 3);
     let sink = Collect::default();
-    assert_eq!(store.deliver_outbox(100, &sink).await.unwrap().delivered, 3);
+    assert_eq!(
+        deliver_once(store.outbox.as_ref(), &sink, 100)
+            .await
+            .unwrap()
+            .delivered,
+        3
+    );
     assert_eq!(*sink.got.lock().unwrap(), vec![first, second, third]);
 }
 
@@ -323,10 +363,12 @@ async fn an_event_is_in_the_outbox_once(backend: Backend) {
 async fn refused_events_move_to_dead_letters(backend: Backend) {
     let store = open(backend).await;
     let events: Vec<OutboxEvent> = (0..5).map(event).collect();
-    store.append_outbox(&events).await.unwrap();
+    store.outbox.append(&events).await.unwrap();
     let sink = Collect::default();
     *sink.refuse.lock().unwrap() = vec![events[1].event_id, events[3].event_id];
-    let done = store.deliver_outbox(100, &sink).await.unwrap();
+    let done = deliver_once(store.outbox.as_ref(), &sink, 100)
+        .await
+        .unwrap();
     assert_eq!(done.delivered, 3);
     assert_eq!(
         done.dead_lettered
@@ -339,8 +381,8 @@ async fn refused_events_move_to_dead_letters(backend: Backend) {
         *sink.got.lock().unwrap(),
         vec![events[0].clone(), events[2].clone(), events[4].clone()]
     );
-    assert_eq!(store.outbox_backlog().await.unwrap(), (0, None));
-    let letters = store.dead_letters(10).await.unwrap();
+    assert_eq!(store.outbox.backlog().await.unwrap(), (0, None));
+    let letters = store.outbox.dead_letters(10).await.unwrap();
     assert_eq!(letters.len(), 2);
     assert_eq!(letters[0].event_id, events[3].event_id, "newest first");
     assert_eq!(letters[1].payload, events[1].payload);
@@ -348,8 +390,101 @@ async fn refused_events_move_to_dead_letters(backend: Backend) {
         (letters[1].status, letters[1].reason.as_str()),
         (422, "invalid")
     );
-    store.append_outbox(&[event(9)]).await.unwrap();
-    assert_eq!(store.deliver_outbox(100, &sink).await.unwrap().delivered, 1);
+    store.outbox.append(&[event(9)]).await.unwrap();
+    assert_eq!(
+        deliver_once(store.outbox.as_ref(), &sink, 100)
+            .await
+            .unwrap()
+            .delivered,
+        1
+    );
+}
+
+/// The outbox's lease: a claim takes events no live lease holds; released events are claimed
+/// again; a lease that ran out is taken over, and the late acknowledgement of its first holder
+/// leaves the events to the new one; an extended lease keeps its events.
+async fn leases_keep_claims_apart(backend: Backend) {
+    let store = open(backend).await;
+    let outbox = store.outbox.as_ref();
+    let events: Vec<OutboxEvent> = (0..6).map(event).collect();
+    outbox.append(&events).await.unwrap();
+    let minute = Duration::from_secs(60);
+    let first = outbox.claim(2, minute).await.unwrap().expect("events wait");
+    let second = outbox.claim(2, minute).await.unwrap().expect("events wait");
+    assert_eq!(first.events, events[..2]);
+    assert_eq!(second.events, events[2..4], "a claim skips leased events");
+    outbox.release(first).await.unwrap();
+    let again = outbox.claim(10, minute).await.unwrap().unwrap();
+    assert_eq!(
+        again.events.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        [0, 1, 4, 5].map(|i| events[i].event_id),
+        "released events are claimed again, oldest first"
+    );
+    outbox.ack(again, &[]).await.unwrap();
+    assert!(outbox.claim(10, minute).await.unwrap().is_none());
+    assert_eq!(
+        outbox.backlog().await.unwrap().0,
+        2,
+        "the other lease's events stay"
+    );
+
+    outbox.release(second).await.unwrap();
+    let stale = outbox.claim(10, Duration::ZERO).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let taken_over = outbox.claim(10, Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!(
+        taken_over.events,
+        events[2..4],
+        "a lease that ran out is taken over"
+    );
+    outbox.ack(stale, &[]).await.unwrap();
+    assert_eq!(
+        outbox.backlog().await.unwrap().0,
+        2,
+        "a late acknowledgement leaves the events to the new lease"
+    );
+    outbox.extend(&taken_over, minute).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(
+        outbox.claim(10, minute).await.unwrap().is_none(),
+        "an extended lease keeps its events"
+    );
+    outbox.ack(taken_over, &[]).await.unwrap();
+    assert_eq!(outbox.backlog().await.unwrap(), (0, None));
+}
+
+/// A database that a newer release migrated further still opens, so that a rollback needs no
+/// change to the schema (docs/OPERATIONS.md, "Upgrade and rollback").
+async fn a_schema_migrated_further_still_opens(backend: Backend) {
+    let url = support::database_url(backend).await;
+    drop(
+        store::connect(&url)
+            .await
+            .expect("the store opens and migrates"),
+    );
+    let newer = |checksum: &str| {
+        format!(
+            "INSERT INTO _sqlx_migrations \
+             (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from a newer release', TRUE, {checksum}, 0)"
+        )
+    };
+    match backend {
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let insert = newer(r"'\x00'::bytea");
+            sqlx::raw_sql(&insert).execute(&pool).await.unwrap();
+        }
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let insert = newer("X'00'");
+            sqlx::raw_sql(&insert).execute(&pool).await.unwrap();
+        }
+    }
+    let store = store::connect(&url)
+        .await
+        .expect("a migration this release does not know is ignored");
+    store.health.ping().await.unwrap();
 }
 
 on_both_backends! {
@@ -359,4 +494,6 @@ on_both_backends! {
     outbox_delivers_oldest_first_and_keeps_failures => outbox_delivers_oldest_first_and_keeps_failures;
     an_event_is_in_the_outbox_once => an_event_is_in_the_outbox_once;
     refused_events_move_to_dead_letters => refused_events_move_to_dead_letters;
+    leases_keep_claims_apart => leases_keep_claims_apart;
+    a_schema_migrated_further_still_opens => a_schema_migrated_further_still_opens;
 }

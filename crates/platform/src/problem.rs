@@ -73,6 +73,15 @@ impl Problem {
         )
     }
 
+    /// 400 naming one query parameter: `"<field> <message>"`, and the field in `errors`.
+    pub fn bad_parameter(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            errors: vec![FieldError::new(field, message.clone())],
+            ..Self::malformed(format!("{field} {message}"))
+        }
+    }
+
     pub fn unauthorized(realm: &str, error: Option<&str>, detail: impl Into<String>) -> Self {
         let challenge = match error {
             Some(error) => format!("Bearer realm=\"{realm}\", error=\"{error}\""),
@@ -241,6 +250,18 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+/// `outer: inner: innermost`, as `anyhow` prints `{:#}`: what a 500 logs of its cause.
+pub fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The problem body as documented in the OpenAPI description.

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::Event;
+use crate::{Actor, Event, RequestRecord, ResponseRecord};
 
 /// Events in one `POST /v1/transactions` body.
 pub const MAX_BATCH: usize = 1000;
@@ -47,26 +47,20 @@ pub struct Violation {
     pub message: &'static str,
 }
 
-/// Every limit `event` breaks; empty when it may be stored.
+/// Every limit `event` breaks, in field order; empty when it may be stored.
 pub fn check(e: &Event) -> Vec<Violation> {
-    let mut errors = Vec::new();
-    let mut check = |ok: bool, field: &'static str, message: &'static str| {
-        if !ok {
-            errors.push(Violation { field, message });
-        }
-    };
-    let optional = |s: &Option<String>, max: usize| s.as_ref().is_none_or(|s| s.len() <= max);
-    check(
+    let mut v = Violations::default();
+    v.check(
         chars(&e.source, 1, MAX_NAME_CHARS),
         "source",
         "must be 1 to 64 characters",
     );
-    check(
+    v.check(
         chars(&e.operation, 1, MAX_NAME_CHARS),
         "operation",
         "must be 1 to 64 characters",
     );
-    check(
+    v.check(
         e.order_id
             .as_ref()
             .is_none_or(|id| chars(id, 1, MAX_ORDER_ID_CHARS)),
@@ -74,112 +68,135 @@ pub fn check(e: &Event) -> Vec<Violation> {
         "must be 1 to 128 characters or null",
     );
     if let Some(actor) = &e.actor {
-        check(
+        v.actor(actor);
+    }
+    v.request(&e.request);
+    v.response(&e.response);
+    v.check(
+        e.duration_us <= MAX_SAFE_INTEGER,
+        "duration_us",
+        "must be at most 2^53 - 1",
+    );
+    v.check(
+        e.trace_id.as_deref().is_none_or(is_trace_id),
+        "trace_id",
+        "must be 32 lowercase hex digits or null",
+    );
+    v.check(
+        e.truncated.len() <= MAX_TRUNCATED && e.truncated.iter().all(|f| chars(f, 1, 64)),
+        "truncated",
+        "must hold at most 32 field names of 1 to 64 characters",
+    );
+    v.0
+}
+
+/// What [`check`] has found so far.
+#[derive(Default)]
+struct Violations(Vec<Violation>);
+
+impl Violations {
+    fn check(&mut self, ok: bool, field: &'static str, message: &'static str) {
+        if !ok {
+            self.0.push(Violation { field, message });
+        }
+    }
+
+    fn actor(&mut self, actor: &Actor) {
+        self.check(
             chars(&actor.sub, 1, MAX_SUB_CHARS),
             "actor.sub",
             "must be 1 to 255 characters",
         );
-        check(
+        self.check(
             actor.scopes.len() <= MAX_SCOPES,
             "actor.scopes",
             "must hold at most 100 scopes",
         );
-        check(
+        self.check(
             actor.scopes.iter().all(|s| scope_fits(s)),
             "actor.scopes",
             "each scope must be 1 to 256 characters",
         );
     }
-    let r = &e.request;
-    check(
-        chars(&r.method, 1, MAX_METHOD_CHARS),
-        "request.method",
-        "must be 1 to 16 characters",
-    );
-    check(
-        !r.path.is_empty() && r.path.len() <= MAX_PATH_BYTES,
-        "request.path",
-        "must be 1 byte to 8 KiB",
-    );
-    check(
-        optional(&r.query, MAX_QUERY_BYTES),
-        "request.query",
-        "must be at most 16 KiB",
-    );
-    check(
-        chars(&r.request_id, 1, MAX_REQUEST_ID_CHARS),
-        "request.request_id",
-        "must be 1 to 128 characters",
-    );
-    check(
-        optional(&r.client_ip, MAX_CLIENT_IP_BYTES),
-        "request.client_ip",
-        "must be at most 64 bytes",
-    );
-    check(
-        optional(&r.user_agent, MAX_USER_AGENT_BYTES),
-        "request.user_agent",
-        "must be at most 8 KiB",
-    );
-    check(
-        body_fits(&r.body),
-        "request.body",
-        "must be at most 1 MiB as JSON",
-    );
-    check(
-        r.body_bytes.is_none_or(|n| n <= MAX_SAFE_INTEGER),
-        "request.body_bytes",
-        "must be at most 2^53 - 1",
-    );
-    check(
-        r.body_sha256.as_deref().is_none_or(is_sha256_hex),
-        "request.body_sha256",
-        "must be 64 lowercase hex digits",
-    );
-    let s = &e.response;
-    check(
-        (100..=599).contains(&s.status),
-        "response.status",
-        "must be an HTTP status 100 to 599",
-    );
-    check(
-        body_fits(&s.body),
-        "response.body",
-        "must be at most 1 MiB as JSON",
-    );
-    check(
-        s.body_bytes.is_none_or(|n| n <= MAX_SAFE_INTEGER),
-        "response.body_bytes",
-        "must be at most 2^53 - 1",
-    );
-    check(
-        s.body_sha256.as_deref().is_none_or(is_sha256_hex),
-        "response.body_sha256",
-        "must be 64 lowercase hex digits",
-    );
-    check(
-        s.order_ids.as_ref().is_none_or(|ids| {
-            ids.len() <= MAX_ORDER_IDS && ids.iter().all(|id| chars(id, 1, MAX_ORDER_ID_CHARS))
-        }),
-        "response.order_ids",
-        "must hold at most 1000 ids of 1 to 128 characters",
-    );
-    check(
-        e.duration_us <= MAX_SAFE_INTEGER,
-        "duration_us",
-        "must be at most 2^53 - 1",
-    );
-    check(
-        e.trace_id.as_deref().is_none_or(is_trace_id),
-        "trace_id",
-        "must be 32 lowercase hex digits or null",
-    );
-    check(
-        e.truncated.len() <= MAX_TRUNCATED && e.truncated.iter().all(|f| chars(f, 1, 64)),
-        "truncated",
-        "must hold at most 32 field names of 1 to 64 characters",
-    );
-    errors
+
+    fn request(&mut self, r: &RequestRecord) {
+        let optional = |s: &Option<String>, max: usize| s.as_ref().is_none_or(|s| s.len() <= max);
+        self.check(
+            chars(&r.method, 1, MAX_METHOD_CHARS),
+            "request.method",
+            "must be 1 to 16 characters",
+        );
+        self.check(
+            !r.path.is_empty() && r.path.len() <= MAX_PATH_BYTES,
+            "request.path",
+            "must be 1 byte to 8 KiB",
+        );
+        self.check(
+            optional(&r.query, MAX_QUERY_BYTES),
+            "request.query",
+            "must be at most 16 KiB",
+        );
+        self.check(
+            chars(&r.request_id, 1, MAX_REQUEST_ID_CHARS),
+            "request.request_id",
+            "must be 1 to 128 characters",
+        );
+        self.check(
+            optional(&r.client_ip, MAX_CLIENT_IP_BYTES),
+            "request.client_ip",
+            "must be at most 64 bytes",
+        );
+        self.check(
+            optional(&r.user_agent, MAX_USER_AGENT_BYTES),
+            "request.user_agent",
+            "must be at most 8 KiB",
+        );
+        self.check(
+            body_fits(&r.body),
+            "request.body",
+            "must be at most 1 MiB as JSON",
+        );
+        self.check(
+            r.body_bytes.is_none_or(|n| n <= MAX_SAFE_INTEGER),
+            "request.body_bytes",
+            "must be at most 2^53 - 1",
+        );
+        self.check(
+            r.body_sha256.as_deref().is_none_or(is_sha256_hex),
+            "request.body_sha256",
+            "must be 64 lowercase hex digits",
+        );
+    }
+
+    fn response(&mut self, s: &ResponseRecord) {
+        self.check(
+            (100..=599).contains(&s.status),
+            "response.status",
+            "must be an HTTP status 100 to 599",
+        );
+        self.check(
+            body_fits(&s.body),
+            "response.body",
+            "must be at most 1 MiB as JSON",
+        );
+        self.check(
+            s.body_bytes.is_none_or(|n| n <= MAX_SAFE_INTEGER),
+            "response.body_bytes",
+            "must be at most 2^53 - 1",
+        );
+        self.check(
+            s.body_sha256.as_deref().is_none_or(is_sha256_hex),
+            "response.body_sha256",
+            "must be 64 lowercase hex digits",
+        );
+        self.check(
+            s.order_ids.as_ref().is_none_or(|ids| {
+                ids.len() <= MAX_ORDER_IDS && ids.iter().all(|id| chars(id, 1, MAX_ORDER_ID_CHARS))
+            }),
+            "response.order_ids",
+            "must hold at most 1000 ids of 1 to 128 characters",
+        );
+    }
 }
 
 /// Makes `event` keep every limit of [`check`] by cutting what is too long, and names each
@@ -189,53 +206,9 @@ pub fn check(e: &Event) -> Vec<Violation> {
 pub fn fit(event: &mut Event) {
     let mut cut: Vec<&'static str> = Vec::new();
     if let Some(actor) = &mut event.actor {
-        let before = actor.scopes.len();
-        actor.scopes.retain(|s| scope_fits(s));
-        actor.scopes.truncate(MAX_SCOPES);
-        if actor.scopes.len() != before {
-            cut.push("actor.scopes");
-        }
-        if actor.sub.is_empty() {
-            actor.sub.push('-');
-            cut.push("actor.sub");
-        } else if cut_chars(&mut actor.sub, MAX_SUB_CHARS) {
-            cut.push("actor.sub");
-        }
+        fit_actor(actor, &mut cut);
     }
-    let r = &mut event.request;
-    if cut_chars(&mut r.method, MAX_METHOD_CHARS) {
-        cut.push("request.method");
-    }
-    if r.path.is_empty() {
-        r.path.push('/');
-        cut.push("request.path");
-    } else if cut_bytes(&mut r.path, MAX_PATH_BYTES) {
-        cut.push("request.path");
-    }
-    if r.query
-        .as_mut()
-        .is_some_and(|q| cut_bytes(q, MAX_QUERY_BYTES))
-    {
-        cut.push("request.query");
-    }
-    if r.request_id.is_empty() {
-        r.request_id = event.event_id.to_string();
-        cut.push("request.request_id");
-    } else if cut_chars(&mut r.request_id, MAX_REQUEST_ID_CHARS) {
-        cut.push("request.request_id");
-    }
-    if r.client_ip
-        .as_mut()
-        .is_some_and(|ip| cut_bytes(ip, MAX_CLIENT_IP_BYTES))
-    {
-        cut.push("request.client_ip");
-    }
-    if r.user_agent
-        .as_mut()
-        .is_some_and(|ua| cut_bytes(ua, MAX_USER_AGENT_BYTES))
-    {
-        cut.push("request.user_agent");
-    }
+    fit_request(&mut event.request, event.event_id, &mut cut);
     if let Some(ids) = &mut event.response.order_ids {
         if ids.len() > MAX_ORDER_IDS {
             ids.truncate(MAX_ORDER_IDS);
@@ -254,6 +227,58 @@ pub fn fit(event: &mut Event) {
         if !event.truncated.iter().any(|f| f == field) {
             event.truncated.push(field.to_owned());
         }
+    }
+}
+
+fn fit_actor(actor: &mut Actor, cut: &mut Vec<&'static str>) {
+    let before = actor.scopes.len();
+    actor.scopes.retain(|s| scope_fits(s));
+    actor.scopes.truncate(MAX_SCOPES);
+    if actor.scopes.len() != before {
+        cut.push("actor.scopes");
+    }
+    if actor.sub.is_empty() {
+        actor.sub.push('-');
+        cut.push("actor.sub");
+    } else if cut_chars(&mut actor.sub, MAX_SUB_CHARS) {
+        cut.push("actor.sub");
+    }
+}
+
+/// `event_id` stands in for a missing `request_id`.
+fn fit_request(r: &mut RequestRecord, event_id: uuid::Uuid, cut: &mut Vec<&'static str>) {
+    if cut_chars(&mut r.method, MAX_METHOD_CHARS) {
+        cut.push("request.method");
+    }
+    if r.path.is_empty() {
+        r.path.push('/');
+        cut.push("request.path");
+    } else if cut_bytes(&mut r.path, MAX_PATH_BYTES) {
+        cut.push("request.path");
+    }
+    if r.query
+        .as_mut()
+        .is_some_and(|q| cut_bytes(q, MAX_QUERY_BYTES))
+    {
+        cut.push("request.query");
+    }
+    if r.request_id.is_empty() {
+        r.request_id = event_id.to_string();
+        cut.push("request.request_id");
+    } else if cut_chars(&mut r.request_id, MAX_REQUEST_ID_CHARS) {
+        cut.push("request.request_id");
+    }
+    if r.client_ip
+        .as_mut()
+        .is_some_and(|ip| cut_bytes(ip, MAX_CLIENT_IP_BYTES))
+    {
+        cut.push("request.client_ip");
+    }
+    if r.user_agent
+        .as_mut()
+        .is_some_and(|ua| cut_bytes(ua, MAX_USER_AGENT_BYTES))
+    {
+        cut.push("request.user_agent");
     }
 }
 

@@ -259,6 +259,13 @@ impl ChainVerifier {
             && link_hash(&self.prev_hash, &record.canonical) == record.hash
     }
 
+    /// Verifies a whole chain held in memory, from its first record.
+    pub fn verify(records: &[StoredRecord]) -> VerifyReport {
+        let mut verifier = Self::default();
+        records.iter().for_each(|r| verifier.push(r));
+        verifier.report()
+    }
+
     pub fn report(self) -> VerifyReport {
         VerifyReport {
             valid: self.first_invalid_seq.is_none(),
@@ -335,10 +342,8 @@ mod tests {
 
     #[test]
     fn a_good_chain_verifies() {
-        let mut verifier = ChainVerifier::default();
         let records = chain(5);
-        records.iter().for_each(|r| verifier.push(r));
-        let report = verifier.report();
+        let report = ChainVerifier::verify(&records);
         assert!(report.valid);
         assert_eq!(report.checked, 5);
         assert_eq!(report.head.unwrap().hash, records[4].hash);
@@ -354,9 +359,7 @@ mod tests {
         let mut index = records.clone();
         index[1].index.order_id = Some("other".into());
         for (chain, bad) in [(edited, 2), (gap, 3), (index, 1)] {
-            let mut verifier = ChainVerifier::default();
-            chain.iter().for_each(|r| verifier.push(r));
-            let report = verifier.report();
+            let report = ChainVerifier::verify(&chain);
             assert!(!report.valid);
             assert_eq!(report.first_invalid_seq, Some(bad));
         }

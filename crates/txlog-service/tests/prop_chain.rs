@@ -67,14 +67,6 @@ fn chain(events: &[Event]) -> Vec<StoredRecord> {
     seal_all(events, Some("sender"), None).expect("any event seals")
 }
 
-fn verify(records: &[StoredRecord]) -> txlog_api::VerifyReport {
-    let mut verifier = ChainVerifier::default();
-    for r in records {
-        verifier.push(r);
-    }
-    verifier.report()
-}
-
 proptest! {
 
     #[test]
@@ -94,7 +86,7 @@ proptest! {
     ) {
         let events: Vec<Event> = bodies.into_iter().map(|(a, b, t)| event(a, b, t)).collect();
         let mut records = chain(&events);
-        let report = verify(&records);
+        let report = ChainVerifier::verify(&records);
         prop_assert!(report.valid);
         prop_assert_eq!(report.checked, records.len() as u64);
         prop_assert_eq!(records[0].canonical.contains(GENESIS_HASH), true);
@@ -117,7 +109,7 @@ proptest! {
         bytes[j] = byte;
         let Ok(tampered) = String::from_utf8(bytes) else { return Ok(()) };
         records[i].canonical = tampered;
-        let report = verify(&records);
+        let report = ChainVerifier::verify(&records);
         prop_assert!(!report.valid, "a changed record {} verified", i);
         prop_assert!(report.first_invalid_seq.is_some_and(|s| s <= i as u64));
     }

@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use platform::problem::cause_chain;
 use platform::{FieldError, Problem};
 
 use crate::domain::PatchError;
@@ -83,18 +84,6 @@ impl IntoResponse for ApiError {
         }
         self.problem().into_response()
     }
-}
-
-/// `outer: inner: innermost`, as `anyhow` prints `{:#}`.
-pub fn cause_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

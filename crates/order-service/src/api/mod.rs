@@ -8,7 +8,6 @@ mod ops;
 mod orders;
 mod v1;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -20,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::recording::{Operation, Recording};
-use crate::store::OrderStore;
+use crate::store::Store;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;
@@ -31,7 +30,7 @@ pub const REALM: &str = "order-service";
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn OrderStore>,
+    pub store: Store,
     /// Cancelled once the service is asked to stop: `/readyz` answers 503 from then on.
     pub draining: CancellationToken,
 }

@@ -79,11 +79,16 @@ pub async fn create(
     };
     let event = call.event(StatusCode::CREATED, &body, &caller, order.id);
     let idempotency = key.as_ref().map(|k| (k, &stored));
-    let committed = match app.store.create(&order, idempotency, event.as_ref()).await {
+    let committed = match app
+        .store
+        .orders
+        .create(&order, idempotency, event.as_ref())
+        .await
+    {
         Ok(committed) => committed,
         Err(e) => {
             if let Some(key) = &key {
-                let _ = app.store.release_idempotency_key(key).await;
+                let _ = app.store.idempotency.release(key).await;
             }
             return Err(e.into());
         }
@@ -139,7 +144,7 @@ pub async fn list(
     let mut q = list::parse(query.as_deref(), &caller, caller.holds(ADMIN))?;
     let limit = q.limit as usize;
     q.limit += 1;
-    let mut items = app.store.list(&q).await?;
+    let mut items = app.store.orders.list(&q).await?;
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(list::encode_cursor)
@@ -184,7 +189,10 @@ pub async fn update(
         let body = serde_json::to_vec(&next)?;
         let event = call.event(StatusCode::OK, &body, &caller, next.id);
         platform::timeout::begin_write();
-        let updated = app.store.update(&next, order.version, event.as_ref());
+        let updated = app
+            .store
+            .orders
+            .update(&next, order.version, event.as_ref());
         if let Some(committed) = updated.await? {
             let response = json_response(StatusCode::OK, body, &next.etag());
             return Ok(carrying(committed, response));
@@ -228,7 +236,10 @@ pub async fn delete(
         }
         let event = call.event(StatusCode::NO_CONTENT, b"", &caller, order.id);
         platform::timeout::begin_write();
-        let deleted = app.store.delete(order.id, order.version, event.as_ref());
+        let deleted = app
+            .store
+            .orders
+            .delete(order.id, order.version, event.as_ref());
         if let Some(committed) = deleted.await? {
             return Ok(carrying(committed, StatusCode::NO_CONTENT.into_response()));
         }
@@ -253,7 +264,8 @@ async fn claim(
     };
     match app
         .store
-        .claim_idempotency_key(key, &request_hash(bytes))
+        .idempotency
+        .claim(key, &request_hash(bytes))
         .await?
     {
         Claim::Claimed => Ok(None),
@@ -266,7 +278,7 @@ async fn claim(
 /// The order if it exists and the caller may see it; "not yours" is exactly "missing".
 async fn load(app: &AppState, caller: &Caller, path: &OrderPath) -> Result<Order, ApiError> {
     let id = path.order_id().ok_or(ApiError::MalformedId)?;
-    match app.store.get(id).await? {
+    match app.store.orders.get(id).await? {
         Some(order) if order.customer_id == caller.sub || caller.holds(ADMIN) => Ok(order),
         _ => Err(ApiError::NotFound),
     }

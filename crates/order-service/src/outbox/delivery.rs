@@ -7,7 +7,7 @@ use tracing::Instrument;
 use txlog_api::BatchResult;
 
 use super::TokenSource;
-use crate::store::{Deliver, OutboxEvent, Refusal};
+use crate::store::{OutboxEvent, Refusal};
 
 /// Largest request body sent to the transaction log; bigger batches go in several requests.
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
@@ -34,6 +34,13 @@ fn refuses_the_events(status: reqwest::StatusCode) -> bool {
             status.as_u16(),
             401 | 403 | 404 | 405 | 407 | 408 | 409 | 421 | 425 | 429
         )
+}
+
+/// Receives a batch of outbox events. `Ok` means every event is durably delivered, except
+/// those it returns: the ones the receiver refused for good. `Err` means try again later.
+#[async_trait]
+pub trait Deliver: Send + Sync {
+    async fn deliver(&self, events: Vec<OutboxEvent>) -> anyhow::Result<Vec<Refusal>>;
 }
 
 /// Posts outbox events to `POST /v1/transactions`.

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::store::{OrderStore, OutboxEvent};
+use crate::store::{OutboxEvent, OutboxStore};
 
 type Ack = oneshot::Sender<Result<(), String>>;
 
@@ -19,7 +19,7 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub fn spawn(store: Arc<dyn OrderStore>) -> Self {
+    pub fn spawn(store: Arc<dyn OutboxStore>) -> Self {
         let (sender, receiver) = mpsc::channel::<(OutboxEvent, Ack)>(4 * MAX_BATCH);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..WRITERS {
@@ -42,7 +42,7 @@ impl GroupCommit {
                     };
                     let (events, acks): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                     let result = store
-                        .append_outbox(&events)
+                        .append(&events)
                         .await
                         .map_err(|e| format!("{:#}", anyhow::Error::from(e)));
                     metrics::histogram!("outbox_group_commit_size").record(events.len() as f64);

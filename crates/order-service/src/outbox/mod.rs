@@ -1,6 +1,7 @@
 //! The way from a recorded call to the transaction log: the local outbox table is written by
 //! the handlers' own transactions and by the group commit (calls that change nothing share one
-//! multi-row insert); the relay delivers it oldest first, with backoff, through the HTTP client
+//! multi-row insert); the relay claims the oldest events under a lease, delivers them with no
+//! database transaction open, and acknowledges the lease; it retries with backoff, through the HTTP client
 //! for `POST /v1/transactions` and the bearer tokens it needs (static, or OAuth2 client
 //! credentials).
 
@@ -9,7 +10,7 @@ mod group_commit;
 mod relay;
 mod token;
 
-pub use delivery::TxlogClient;
+pub use delivery::{Deliver, TxlogClient};
 pub use group_commit::GroupCommit;
-pub use relay::Relay;
+pub use relay::{deliver_once, Delivered, Relay, LEASE};
 pub use token::{TokenSource, TxlogAuth};

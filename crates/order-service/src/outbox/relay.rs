@@ -1,35 +1,108 @@
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Deliver, OrderStore, IDEMPOTENCY_TTL};
+use super::Deliver;
+use crate::store::{Lease, OutboxStore, Refusal, Store, IDEMPOTENCY_TTL};
 
 /// Events per delivery batch.
 pub const BATCH: u32 = 500;
+/// How long a claim keeps its events from other claims. A delivery renews it every third of
+/// it; the events of a relay that died are claimed again this long after its last renewal.
+pub const LEASE: Duration = Duration::from_secs(10);
 const IDLE_POLL: Duration = Duration::from_millis(100);
 const BACKOFF_START: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
-/// Delivers the outbox to the transaction log, oldest first, until stopped.
+/// What one [`deliver_once`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Events the log acknowledged (stored, or already stored before).
+    pub delivered: usize,
+    /// Events the log refused for good, now in the dead-letter table.
+    pub dead_lettered: Vec<Refusal>,
+}
+
+impl Delivered {
+    /// Events that left the outbox.
+    pub fn count(&self) -> usize {
+        self.delivered + self.dead_lettered.len()
+    }
+}
+
+/// One step of the relay: claims up to `limit` of the oldest events, hands them to `deliver`
+/// with no database transaction open (renewing the lease meanwhile), and acknowledges the
+/// lease: the events leave the outbox, the refused ones for the dead-letter table. When the
+/// delivery fails the lease is released, and the events wait for the next step.
+pub async fn deliver_once(
+    outbox: &dyn OutboxStore,
+    deliver: &dyn Deliver,
+    limit: u32,
+) -> anyhow::Result<Delivered> {
+    let Some(mut lease) = outbox.claim(limit, LEASE).await? else {
+        return Ok(Delivered::default());
+    };
+    let events = std::mem::take(&mut lease.events);
+    let claimed = events.len();
+    match renewing(outbox, &lease, deliver.deliver(events)).await {
+        Ok(refused) => {
+            outbox.ack(lease, &refused).await?;
+            Ok(Delivered {
+                delivered: claimed.saturating_sub(refused.len()),
+                dead_lettered: refused,
+            })
+        }
+        Err(e) => {
+            if let Err(release) = outbox.release(lease).await {
+                tracing::warn!(
+                    error = format!("{:#}", anyhow::Error::from(release)),
+                    "releasing an outbox lease failed; its events wait for it to run out"
+                );
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Runs `work`, extending `lease` every third of [`LEASE`] until it is done.
+async fn renewing<T>(outbox: &dyn OutboxStore, lease: &Lease, work: impl Future<Output = T>) -> T {
+    tokio::pin!(work);
+    let every = LEASE / 3;
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = renew.tick() => {
+                if let Err(e) = outbox.extend(lease, LEASE).await {
+                    tracing::warn!(
+                        error = format!("{:#}", anyhow::Error::from(e)),
+                        "renewing an outbox lease failed"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Delivers the outbox to the transaction log, oldest first, until stopped; keeps the outbox
+/// gauges and forgets expired idempotency keys on the way.
 pub struct Relay {
-    store: Arc<dyn OrderStore>,
+    store: Store,
     deliver: Arc<dyn Deliver>,
 }
 
 impl Relay {
-    pub fn new(store: Arc<dyn OrderStore>, deliver: Arc<dyn Deliver>) -> Self {
+    pub fn new(store: Store, deliver: Arc<dyn Deliver>) -> Self {
         Self { store, deliver }
     }
 
     /// Delivers one batch; returns how many events left the outbox (delivered, or set aside
     /// in the dead-letter table because the log refused them for good).
     pub async fn run_once(&self) -> anyhow::Result<usize> {
-        let done = self
-            .store
-            .deliver_outbox(BATCH, self.deliver.as_ref())
-            .await?;
+        let done = deliver_once(self.store.outbox.as_ref(), self.deliver.as_ref(), BATCH).await?;
         metrics::counter!("outbox_delivered_total").increment(done.delivered as u64);
         if !done.dead_lettered.is_empty() {
             metrics::counter!("outbox_dead_letters_total")
@@ -108,14 +181,14 @@ impl Relay {
     }
 
     async fn report_backlog(&self) {
-        if let Ok((count, oldest)) = self.store.outbox_backlog().await {
+        if let Ok((count, oldest)) = self.store.outbox.backlog().await {
             metrics::gauge!("outbox_backlog").set(count as f64);
             let age = oldest.map_or(0.0, |t| {
                 (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
             });
             metrics::gauge!("outbox_oldest_age_seconds").set(age);
         }
-        let (open, idle) = self.store.pool_usage();
+        let (open, idle) = self.store.health.pool_usage();
         metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(open));
         metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
     }
@@ -123,7 +196,8 @@ impl Relay {
     async fn purge_idempotency_keys(&self) {
         match self
             .store
-            .purge_idempotency_keys(chrono::Utc::now() - IDEMPOTENCY_TTL)
+            .idempotency
+            .purge(chrono::Utc::now() - IDEMPOTENCY_TTL)
             .await
         {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),

@@ -9,7 +9,4 @@ pub enum StoreError {
     /// A stored document, or one about to be stored, that is not the JSON it should be.
     #[error("a stored document is not valid JSON of its type")]
     Document(#[from] serde_json::Error),
-    /// The receiver of [`super::OrderStore::deliver_outbox`] failed; the events stay.
-    #[error(transparent)]
-    Delivery(anyhow::Error),
 }

@@ -6,10 +6,9 @@ pub mod oidc;
 pub mod receiver;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use order_service::outbox::TxlogAuth;
-use order_service::store::OrderStore;
+use order_service::store::Store;
 use order_service::{Application, Config};
 use platform::auth::{AuthConfig, KeyConfig};
 use platform::rate_limit::RateLimit;
@@ -81,7 +80,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub http: reqwest::Client,
-    pub store: Arc<dyn OrderStore>,
+    pub store: Store,
     pub receiver: Receiver,
     pub database_url: String,
     shutdown: CancellationToken,
@@ -181,7 +180,7 @@ impl TestApp {
     /// the log acknowledged it, so nothing more can arrive.
     pub async fn settled_events(&self) -> Vec<serde_json::Value> {
         for _ in 0..600 {
-            let (pending, _) = self.store.outbox_backlog().await.unwrap();
+            let (pending, _) = self.store.outbox.backlog().await.unwrap();
             if pending == 0 {
                 self.receiver.assert_all_valid();
                 return self.receiver.events();

@@ -92,13 +92,7 @@ impl Visit for FieldMap {
         self.0.insert(field.name().into(), value.into());
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let mut chain = value.to_string();
-        let mut source = value.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let chain = crate::problem::cause_chain(value);
         self.0.insert(field.name().into(), Value::String(chain));
     }
 }

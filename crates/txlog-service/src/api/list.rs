@@ -1,5 +1,6 @@
 //! `GET /v1/transactions`: filtered, paged by an opaque cursor (base64url of the last `seq`).
 
+use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -8,14 +9,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use platform::problem::ProblemDoc;
-use platform::{FieldError, Problem};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use txlog_api::{Outcome, RecordPage};
 use utoipa::IntoParams;
 
 use super::caller::{Caller, SCOPE_READ};
-use super::{internal, AppState};
+use super::{ApiError, AppState};
 use crate::store::{ListQuery, SortOrder};
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -61,7 +61,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     caller.require(SCOPE_READ)?;
     let params: ListParams = platform::http::parse_query(&uri)?;
     let mut query = params.into_query()?;
@@ -71,7 +71,7 @@ pub async fn list(
         .store
         .list(&query)
         .await
-        .map_err(|e| internal(e, "listing records failed"))?;
+        .context("listing records failed")?;
     let next_cursor = (records.len() > limit as usize).then(|| {
         records.truncate(limit as usize);
         records.last().map(|r| encode_cursor(r.index.seq))
@@ -80,19 +80,19 @@ pub async fn list(
         .iter()
         .map(|r| r.to_json())
         .collect::<anyhow::Result<Vec<Value>>>()
-        .map_err(|e| internal(e, "a stored record is unreadable"))?;
+        .context("a stored record is unreadable")?;
     Ok(Json(json!({"items": items, "next_cursor": next_cursor.flatten()})).into_response())
 }
 
-fn bad(field: &str, message: impl Into<String>) -> Problem {
-    let message = message.into();
-    let mut problem = Problem::malformed(format!("{field} {message}"));
-    problem.errors = vec![FieldError::new(field, message)];
-    problem
+fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::BadParameter {
+        field,
+        message: message.into(),
+    }
 }
 
 impl ListParams {
-    fn into_query(self) -> Result<ListQuery, Problem> {
+    fn into_query(self) -> Result<ListQuery, ApiError> {
         let outcomes = [
             Outcome::Success,
             Outcome::Denied,
@@ -145,7 +145,7 @@ impl ListParams {
 
 /// An RFC 3339 instant, rounded up to the millisecond (the precision of `recorded_at`), so
 /// that `from` stays inclusive and `to` exclusive.
-fn instant(field: &str, text: &str) -> Result<DateTime<Utc>, Problem> {
+fn instant(field: &'static str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     let t = DateTime::parse_from_rfc3339(text)
         .map_err(|_| {
             bad(
@@ -166,7 +166,7 @@ pub fn encode_cursor(seq: u64) -> String {
     URL_SAFE_NO_PAD.encode(seq.to_string())
 }
 
-fn decode_cursor(cursor: &str) -> Result<u64, Problem> {
+fn decode_cursor(cursor: &str) -> Result<u64, ApiError> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
@@ -183,20 +183,27 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_tampering_is_refused() {
         assert_eq!(decode_cursor(&encode_cursor(42)).unwrap(), 42);
-        assert_eq!(decode_cursor("!!").unwrap_err().status, 400);
-        assert_eq!(
-            decode_cursor(&URL_SAFE_NO_PAD.encode("-1"))
-                .unwrap_err()
-                .status,
-            400
-        );
+        assert!(matches!(
+            decode_cursor("!!"),
+            Err(ApiError::BadParameter {
+                field: "cursor",
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode_cursor(&URL_SAFE_NO_PAD.encode("-1")),
+            Err(ApiError::BadParameter { .. })
+        ));
     }
 
     #[test]
     fn instants_round_up_to_the_millisecond() {
         let t = instant("from", "2026-11-25T10:00:00.1231+00:00").unwrap();
         assert_eq!(crate::chain::format_time(t), "2026-11-25T10:00:00.124Z");
-        assert_eq!(instant("to", "yesterday").unwrap_err().status, 400);
+        assert!(matches!(
+            instant("to", "yesterday"),
+            Err(ApiError::BadParameter { field: "to", .. })
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP API (SPEC section 8) and the operational endpoints (section 9).
 
 mod caller;
+mod error;
 mod list;
 mod openapi;
 mod ops;
@@ -26,6 +27,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use error::ApiError;
 pub use openapi::ApiDoc;
 
 use crate::console::Console;
@@ -129,12 +131,6 @@ async fn v1_fallback(request: Request) -> Response {
 /// the order service's).
 fn catch_panic() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response> {
     CatchPanicLayer::custom(platform::http::panic_to_problem)
-}
-
-/// A 500 whose cause chain is logged once, here; the body says nothing of it.
-pub fn internal(error: anyhow::Error, what: &str) -> Problem {
-    tracing::error!(error = format!("{error:#}"), "{what}");
-    Problem::internal()
 }
 
 #[cfg(test)]

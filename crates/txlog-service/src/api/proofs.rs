@@ -1,19 +1,20 @@
 //! The verifiable log's endpoints (SPEC section 10): the latest signed checkpoint and RFC 9162
 //! proofs from the stored tree hashes, bounded by the latest checkpoint's size.
 
+use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use platform::problem::ProblemDoc;
-use platform::{FieldError, Problem};
+use platform::FieldError;
 use serde::Deserialize;
 use tlog_tiles::{stored_hash_index, Hash, HashReader as _};
 use txlog_api::{ConsistencyProof, InclusionProof};
 use utoipa::IntoParams;
 
 use super::caller::{Caller, SCOPE_READ};
-use super::{internal, AppState};
+use super::{ApiError, AppState};
 use crate::transparency::{tree, StoredCheckpoint};
 
 /// The latest signed checkpoint: `<origin>\n<tree size>\n<base64 root hash>\n`, then a blank
@@ -30,7 +31,7 @@ use crate::transparency::{tree, StoredCheckpoint};
 pub async fn checkpoint(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     caller.require(SCOPE_READ)?;
     let latest = latest(&state).await?;
     Ok((
@@ -65,7 +66,7 @@ pub async fn inclusion(
     State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
-) -> Result<Json<InclusionProof>, Problem> {
+) -> Result<Json<InclusionProof>, ApiError> {
     caller.require(SCOPE_READ)?;
     let params: InclusionParams = params(&uri)?;
     let (seq, tree_size) = (
@@ -75,20 +76,20 @@ pub async fn inclusion(
     let (seq, tree_size) = both(seq, tree_size)?;
     let signed = latest(&state).await?.size;
     if tree_size > signed {
-        return Err(Problem::field(
+        return Err(ApiError::field(
             "tree_size",
             format!("must be at most {signed}, the latest checkpoint's size"),
         ));
     }
     if seq >= tree_size {
-        return Err(Problem::field("seq", "must be below tree_size"));
+        return Err(ApiError::field("seq", "must be below tree_size"));
     }
     let (leaf, hashes) = tree::with_stored_hashes(&*state.store, |r| {
         let leaf = r.read_hashes(&[stored_hash_index(0, seq)])?[0];
         Ok((leaf, tlog_tiles::prove_record(tree_size, seq, r)?))
     })
     .await
-    .map_err(|e| internal(e, "an inclusion proof failed"))?;
+    .context("an inclusion proof failed")?;
     Ok(Json(InclusionProof {
         seq,
         tree_size,
@@ -122,7 +123,7 @@ pub async fn consistency(
     State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
-) -> Result<Json<ConsistencyProof>, Problem> {
+) -> Result<Json<ConsistencyProof>, ApiError> {
     caller.require(SCOPE_READ)?;
     let params: ConsistencyParams = params(&uri)?;
     let (from, to) = both(
@@ -131,17 +132,17 @@ pub async fn consistency(
     )?;
     let signed = latest(&state).await?.size;
     if to > signed {
-        return Err(Problem::field(
+        return Err(ApiError::field(
             "to",
             format!("must be at most {signed}, the latest checkpoint's size"),
         ));
     }
     if from == 0 || from > to {
-        return Err(Problem::field("from", "must be from 1 to `to`"));
+        return Err(ApiError::field("from", "must be from 1 to `to`"));
     }
     let hashes = tree::with_stored_hashes(&*state.store, |r| tlog_tiles::prove_tree(to, from, r))
         .await
-        .map_err(|e| internal(e, "a consistency proof failed"))?;
+        .context("a consistency proof failed")?;
     Ok(Json(ConsistencyProof {
         from,
         to,
@@ -149,17 +150,17 @@ pub async fn consistency(
     }))
 }
 
-async fn latest(state: &AppState) -> Result<StoredCheckpoint, Problem> {
+async fn latest(state: &AppState) -> Result<StoredCheckpoint, ApiError> {
     state
         .store
         .latest_checkpoint()
         .await
-        .map_err(|e| internal(e, "reading the latest checkpoint failed"))?
-        .ok_or_else(|| Problem::unavailable("no checkpoint has been signed yet; retry in a second"))
+        .context("reading the latest checkpoint failed")?
+        .ok_or(ApiError::NoCheckpoint)
 }
 
-fn params<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, Problem> {
-    platform::http::parse_query(uri).map_err(|bad| Problem::field("query", bad.detail))
+fn params<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T, ApiError> {
+    platform::http::parse_query(uri).map_err(|bad| ApiError::field("query", bad.detail))
 }
 
 /// A required non-negative integer parameter.
@@ -172,10 +173,10 @@ fn number(name: &str, value: Option<&str>) -> Result<u64, FieldError> {
     }
 }
 
-fn both(a: Result<u64, FieldError>, b: Result<u64, FieldError>) -> Result<(u64, u64), Problem> {
+fn both(a: Result<u64, FieldError>, b: Result<u64, FieldError>) -> Result<(u64, u64), ApiError> {
     match (a, b) {
         (Ok(a), Ok(b)) => Ok((a, b)),
-        (a, b) => Err(Problem::validation(
+        (a, b) => Err(ApiError::Invalid(
             [a.err(), b.err()].into_iter().flatten().collect(),
         )),
     }

@@ -1,18 +1,18 @@
 //! `POST /v1/transactions` (append a batch) and `GET /v1/transactions/{transaction_id}`.
 
+use anyhow::Context as _;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use platform::http::JsonBody;
 use platform::problem::ProblemDoc;
-use platform::Problem;
 use tracing::Instrument;
 use txlog_api::{Batch, BatchResult, Record};
 use uuid::Uuid;
 
 use super::caller::{Caller, SCOPE_READ, SCOPE_WRITE};
 use super::validate::{self, RawBatch};
-use super::{internal, AppState};
+use super::{ApiError, AppState};
 
 /// Appends 1 to 1 000 events; an invalid event rejects the whole batch and nothing is stored.
 #[utoipa::path(
@@ -32,7 +32,7 @@ pub async fn append(
     State(state): State<AppState>,
     caller: Caller,
     request: Request,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     caller.require(SCOPE_WRITE)?;
     let JsonBody(raw) = JsonBody::<RawBatch>::from_request(request, &()).await?;
     let events = validate::batch(raw.transactions)?;
@@ -42,7 +42,7 @@ pub async fn append(
         .append(&events, &caller.sub)
         .instrument(span)
         .await
-        .map_err(|e| internal(e, "appending a batch failed"))?;
+        .context("appending a batch failed")?;
     crate::store::count_appended(&results);
     Ok(Json(BatchResult { results }).into_response())
 }
@@ -63,19 +63,15 @@ pub async fn get_one(
     State(state): State<AppState>,
     caller: Caller,
     Path(transaction_id): Path<String>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     caller.require(SCOPE_READ)?;
-    let id: Uuid = transaction_id
-        .parse()
-        .map_err(|_| Problem::malformed("the transaction id is not a UUID"))?;
+    let id: Uuid = transaction_id.parse().map_err(|_| ApiError::MalformedId)?;
     let record = state
         .store
         .get(id)
         .await
-        .map_err(|e| internal(e, "reading a record failed"))?;
-    let record = record.ok_or_else(|| Problem::not_found("no transaction with this id"))?;
-    let json = record
-        .to_json()
-        .map_err(|e| internal(e, "a stored record is unreadable"))?;
+        .context("reading a record failed")?
+        .ok_or(ApiError::NotFound)?;
+    let json = record.to_json().context("a stored record is unreadable")?;
     Ok(Json(json).into_response())
 }

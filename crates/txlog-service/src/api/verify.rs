@@ -4,21 +4,20 @@
 
 use std::num::NonZeroU32;
 
+use anyhow::Context as _;
 use axum::extract::State;
-use axum::http::{header::RETRY_AFTER, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::Uri;
 use axum::Json;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use platform::problem::ProblemDoc;
-use platform::Problem;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 use txlog_api::{VerifyHead, VerifyReport};
 use utoipa::IntoParams;
 
 use super::caller::{Caller, SCOPE_READ};
-use super::{internal, AppState};
+use super::{ApiError, AppState};
 use crate::chain::ChainVerifier;
 use crate::store::{Store, CHAIN_PAGE};
 
@@ -68,17 +67,16 @@ pub async fn verify(
     State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
-) -> Result<Json<VerifyReport>, Response> {
-    caller.require(SCOPE_READ).map_err(|p| p.into_response())?;
-    let params: VerifyParams =
-        platform::http::parse_query(&uri).map_err(IntoResponse::into_response)?;
+) -> Result<Json<VerifyReport>, ApiError> {
+    caller.require(SCOPE_READ)?;
+    let params: VerifyParams = platform::http::parse_query(&uri)?;
     let report = if params.full.unwrap_or(false) {
-        let _running = start_full_walk(&state.full_walks).map_err(rate_limited)?;
+        let _running = start_full_walk(&state.full_walks)?;
         verify_chain(state.store.as_ref(), None).await
     } else {
         verify_incrementally(state.store.as_ref()).await
     }
-    .map_err(|e| internal(e, "verifying the chain failed").into_response())?;
+    .context("verifying the chain failed")?;
     if let Some(head) = &report.head {
         crate::metrics::observe_head(head.seq);
     }
@@ -91,29 +89,23 @@ pub async fn verify(
     Ok(Json(report))
 }
 
-/// A permit to walk the whole chain now, or the seconds to wait for one.
-fn start_full_walk(walks: &FullWalks) -> Result<tokio::sync::SemaphorePermit<'_>, u64> {
-    let permit = walks.running.try_acquire().map_err(|_| 1_u64)?;
+/// A permit to walk the whole chain now, or when to ask again.
+fn start_full_walk(walks: &FullWalks) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    let permit = walks
+        .running
+        .try_acquire()
+        .map_err(|_| ApiError::RateLimited {
+            retry_after_seconds: 1,
+        })?;
     if let Err(not_until) = walks.rate.check() {
-        return Err(not_until
-            .wait_time_from(DefaultClock::default().now())
-            .as_secs()
-            + 1);
+        return Err(ApiError::RateLimited {
+            retry_after_seconds: not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                + 1,
+        });
     }
     Ok(permit)
-}
-
-/// 429 with `Retry-After`.
-fn rate_limited(seconds: u64) -> Response {
-    let mut response = Problem::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate-limited",
-        "Too many requests",
-        "a full walk of the chain is running or was asked for too often; retry later",
-    )
-    .into_response();
-    response.headers_mut().insert(RETRY_AFTER, seconds.into());
-    response
 }
 
 /// From the last verified head: first that its record is still stored with the same hash,

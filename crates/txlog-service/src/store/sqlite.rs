@@ -132,6 +132,66 @@ async fn write_hashes(
     Ok(())
 }
 
+/// Where the batch's events already stored were stored.
+async fn placements(
+    db: &mut SqliteConnection,
+    events: &[Event],
+) -> anyhow::Result<HashMap<Uuid, Placement>> {
+    let mut existing = HashMap::new();
+    for chunk in events.chunks(LOOKUP_CHUNK) {
+        let mut lookup = QueryBuilder::<Sqlite>::new(
+            "SELECT event_id, transaction_id, seq FROM records WHERE event_id IN (",
+        );
+        let mut ids = lookup.separated(", ");
+        for event in chunk {
+            ids.push_bind(event.event_id.to_string());
+        }
+        lookup.push(")");
+        for row in lookup.build().fetch_all(&mut *db).await? {
+            let placement = Placement {
+                transaction_id: row.try_get::<String, _>("transaction_id")?.parse()?,
+                seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
+            };
+            existing.insert(row.try_get::<String, _>("event_id")?.parse()?, placement);
+        }
+    }
+    Ok(existing)
+}
+
+/// Inserts sealed records, [`INSERT_CHUNK`] a statement.
+async fn insert_records(db: &mut SqliteConnection, records: &[StoredRecord]) -> anyhow::Result<()> {
+    for chunk in records.chunks(INSERT_CHUNK) {
+        let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO records ({COLUMNS}) "));
+        let mut failed = None;
+        insert.push_values(chunk, |mut row, sealed| {
+            let index = &sealed.index;
+            let seq = i64::try_from(index.seq).unwrap_or_else(|e| {
+                failed = Some(e);
+                0
+            });
+            row.push_bind(seq)
+                .push_bind(index.event_id.to_string())
+                .push_bind(index.transaction_id.to_string())
+                .push_bind(index.order_id.clone())
+                .push_bind(index.actor.clone())
+                .push_bind(index.operation.clone())
+                .push_bind(index.outcome.clone())
+                .push_bind(format_time(index.recorded_at))
+                .push_bind(sealed.canonical.clone())
+                .push_bind(sealed.hash.clone());
+        });
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        insert
+            .build()
+            .execute(&mut *db)
+            .await
+            .context("cannot insert records")?;
+    }
+    Ok(())
+}
+
 /// In the append's transaction, the tree hashes of the records it adds, when the tree was
 /// complete up to them (otherwise the checkpoint loop catches up): the loop then only signs.
 async fn extend_tree(db: &mut SqliteConnection, records: &[StoredRecord]) -> anyhow::Result<()> {
@@ -196,24 +256,7 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .context("cannot start an append")?;
-        let mut existing = HashMap::new();
-        for chunk in events.chunks(LOOKUP_CHUNK) {
-            let mut lookup = QueryBuilder::<Sqlite>::new(
-                "SELECT event_id, transaction_id, seq FROM records WHERE event_id IN (",
-            );
-            let mut ids = lookup.separated(", ");
-            for event in chunk {
-                ids.push_bind(event.event_id.to_string());
-            }
-            lookup.push(")");
-            for row in lookup.build().fetch_all(&mut *tx).await? {
-                let placement = Placement {
-                    transaction_id: row.try_get::<String, _>("transaction_id")?.parse()?,
-                    seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
-                };
-                existing.insert(row.try_get::<String, _>("event_id")?.parse()?, placement);
-            }
-        }
+        let existing = placements(&mut tx, events).await?;
         let head = Self::head(&mut tx).await?;
         let todo = pending(events, &existing);
         let sealed_records = chain::seal_all(todo, Some(submitted_by), head)?;
@@ -221,36 +264,7 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| (r.index.event_id, Placement::from(&r.index)))
             .collect();
-        for chunk in sealed_records.chunks(INSERT_CHUNK) {
-            let mut insert =
-                QueryBuilder::<Sqlite>::new(format!("INSERT INTO records ({COLUMNS}) "));
-            let mut failed = None;
-            insert.push_values(chunk, |mut row, sealed| {
-                let index = &sealed.index;
-                let seq = i64::try_from(index.seq).unwrap_or_else(|e| {
-                    failed = Some(e);
-                    0
-                });
-                row.push_bind(seq)
-                    .push_bind(index.event_id.to_string())
-                    .push_bind(index.transaction_id.to_string())
-                    .push_bind(index.order_id.clone())
-                    .push_bind(index.actor.clone())
-                    .push_bind(index.operation.clone())
-                    .push_bind(index.outcome.clone())
-                    .push_bind(format_time(index.recorded_at))
-                    .push_bind(sealed.canonical.clone())
-                    .push_bind(sealed.hash.clone());
-            });
-            if let Some(e) = failed {
-                return Err(e.into());
-            }
-            insert
-                .build()
-                .execute(&mut *tx)
-                .await
-                .context("cannot insert records")?;
-        }
+        insert_records(&mut tx, &sealed_records).await?;
         extend_tree(&mut tx, &sealed_records)
             .await
             .context("cannot extend the Merkle tree")?;

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use sqlx::error::BoxDynError;
 use sqlx::{Arguments, Database, Encode, Type};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 pub(super) struct Statement<'q, Db: Database> {
     sql: String,

@@ -1,0 +1,6 @@
+-- The relay's lease on the outbox events it is delivering (see src/store/outbox.rs): a claim
+-- marks its rows with a random number and an expiry (microseconds since the epoch), then
+-- delivers with no transaction open. Rows whose lease ran out (their relay died) are claimed
+-- again; the log stores each event_id once.
+ALTER TABLE outbox ADD COLUMN lease INTEGER;
+ALTER TABLE outbox ADD COLUMN leased_until INTEGER;

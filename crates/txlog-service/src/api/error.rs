@@ -1,0 +1,140 @@
+//! Every way a transaction log endpoint can fail, and the problem+json answer of each. 4xx
+//! answers carry a stable detail; 5xx answers are opaque, and their cause chain is logged here,
+//! once.
+
+use axum::http::header::RETRY_AFTER;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use platform::problem::cause_chain;
+use platform::{FieldError, Problem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A refusal already phrased as a problem by `platform` (authentication, scopes, body
+    /// parsing, query parsing) or by the batch validation.
+    #[error("{} ({})", .0.title, .0.detail)]
+    Refused(Problem),
+    /// A query parameter that cannot be read (400, naming it).
+    #[error("{field} {message}")]
+    BadParameter {
+        field: &'static str,
+        message: String,
+    },
+    /// Parameters that are well formed but out of range (422, naming each).
+    #[error("invalid fields: {0:?}")]
+    Invalid(Vec<FieldError>),
+    #[error("the transaction id is not a UUID")]
+    MalformedId,
+    #[error("no transaction with this id")]
+    NotFound,
+    #[error("no checkpoint has been signed yet; retry in a second")]
+    NoCheckpoint,
+    /// A full walk of the chain is running, or was asked for too often.
+    #[error("a full walk of the chain is running or was asked for too often; retry later")]
+    RateLimited { retry_after_seconds: u64 },
+    /// The store, the chain or a stored record failed; the context says which step.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
+        Self::Refused(problem)
+    }
+}
+
+impl ApiError {
+    /// A well-formed parameter out of its range (422).
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, message)])
+    }
+
+    /// The answer the caller sees.
+    fn problem(self) -> Problem {
+        let detail = self.to_string();
+        match self {
+            Self::Refused(problem) => problem,
+            Self::BadParameter { field, message } => Problem::bad_parameter(field, message),
+            Self::Invalid(errors) => Problem::validation(errors),
+            Self::MalformedId => Problem::malformed(detail),
+            Self::NotFound => Problem::not_found(detail),
+            Self::NoCheckpoint => Problem::unavailable(detail),
+            Self::RateLimited { .. } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                detail,
+            ),
+            Self::Internal(_) => Problem::internal(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(error = cause_chain(cause.as_ref()), "answering 500");
+        }
+        let retry_after = match self {
+            Self::RateLimited {
+                retry_after_seconds,
+            } => Some(retry_after_seconds),
+            _ => None,
+        };
+        let mut response = self.problem().into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(RETRY_AFTER, seconds.into());
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+
+    use super::*;
+
+    #[test]
+    fn internals_stay_out_of_the_body() {
+        let e: ApiError = Err::<(), _>(anyhow::anyhow!("disk on fire"))
+            .context("reading a record failed")
+            .unwrap_err()
+            .into();
+        let ApiError::Internal(cause) = &e else {
+            panic!("an internal error")
+        };
+        assert_eq!(
+            cause_chain(cause.as_ref()),
+            "reading a record failed: disk on fire"
+        );
+        let problem = e.problem();
+        assert_eq!(problem.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!problem.detail.contains("fire"));
+    }
+
+    #[test]
+    fn a_rate_limit_says_when_to_retry() {
+        let response = ApiError::RateLimited {
+            retry_after_seconds: 7,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "7");
+    }
+
+    #[test]
+    fn a_bad_parameter_is_named() {
+        let problem = ApiError::BadParameter {
+            field: "limit",
+            message: "must be an integer".into(),
+        }
+        .problem();
+        assert_eq!(problem.status, StatusCode::BAD_REQUEST);
+        assert_eq!(problem.detail, "limit must be an integer");
+        assert_eq!(
+            problem.errors,
+            [FieldError::new("limit", "must be an integer")]
+        );
+    }
+}
