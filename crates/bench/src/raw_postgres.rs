@@ -1,5 +1,5 @@
 //! Baseline (a): PostgreSQL through sqlx doing, per request, the statements the order service
-//! does for it (see crates/order-service/src/store/sql.rs), with nothing around them: no
+//! does for it (see crates/order-service/src/store/sql/), with nothing around them: no
 //! HTTP, no authentication, no JSON (documents and events are prepared once).
 
 use std::sync::Arc;
