@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shlex
+import textwrap
 
 import pytest
 import yaml
@@ -1357,3 +1359,132 @@ def test_one_component_releases_lint_strictly(release):
 def test_schema_rejects_bad_switches(values):
     with pytest.raises(helm.HelmValuesError):
         render(values)
+
+
+# --- the commands of docs/OPERATIONS.md, "Past one log: several logs" ---------
+
+AUDIT_FLAGS = {"--log", "--key", "--token", "--state", "--full"}  # crates/txlog-service/src/audit/mod.rs
+
+
+def several_logs_section() -> str:
+    text = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    start = text.index("### Past one log: several logs")
+    end = text.find("\n## ", start)
+    return text[start:end]
+
+
+def documented_commands(program: str) -> list[list[str]]:
+    """The `helm …` (or `cargo run … -- audit …`) commands of the section, continuation lines joined."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", several_logs_section(), re.S):
+        for line in textwrap.dedent(block).replace("\\\n", " ").splitlines():
+            if line.strip().startswith(program):
+                commands.append(shlex.split(line))
+    return commands
+
+
+def set_path(values: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        values = values.setdefault(key, {})
+    values[last] = value
+
+
+def documented_releases(production_values) -> list[tuple[str, dict]]:
+    """(release, values) of every `helm install`/`helm upgrade` of the section,
+    with ci/values-production.yaml standing in for `-f my-values.yaml`."""
+    releases = []
+    for argv in documented_commands("helm "):
+        assert argv[:2] in (["helm", "install"], ["helm", "upgrade"]), argv
+        release, chart, options = argv[2], argv[3], argv[4:]
+        assert chart == "deploy/helm/ordersys"
+        values = copy.deepcopy(production_values)
+        i = 0
+        while i < len(options):
+            flag = options[i]
+            if flag in ("--wait",):
+                i += 1
+                continue
+            arg = options[i + 1]
+            if flag == "-n":
+                assert arg == NAMESPACE
+            elif flag == "-f":
+                assert arg == "my-values.yaml"
+            elif flag == "--timeout":
+                pass
+            elif flag == "--set":
+                key, raw = arg.split("=", 1)
+                assert "," not in raw, arg
+                set_path(values, key, {"true": True, "false": False}.get(raw, raw))
+            elif flag == "--set-json":
+                key, raw = arg.split("=", 1)
+                set_path(values, key, json.loads(raw))
+            else:
+                raise AssertionError(f"unexpected option {flag} in {argv}")
+            i += 2
+        releases.append((release, values))
+    return releases
+
+
+def test_documented_several_logs_commands_render_and_fit_together(production_values):
+    releases = documented_releases(production_values)
+    assert len(releases) >= 5
+    # A release documented twice (two alternatives, e.g. orders-eu with or
+    # without its own log) keeps its last form here.
+    rendered = {}
+    for release, values in releases:
+        docs = render(values, name=release)
+        merged_values = chart_values(values)
+        rendered[release] = (docs, merged_values)
+        kinds = components_of(without_tests(docs))
+        expected = {c for c, key in (("order-service", "orderService"), ("txlog-service", "txlogService"))
+                    if merged_values[key]["enabled"]}
+        assert kinds - {"txlog-setup"} == expected, release
+
+    logs = {r: v for r, (d, v) in rendered.items() if v["txlogService"]["enabled"]}
+    urls = {}
+    for release, (docs, _values) in rendered.items():
+        if release in logs:
+            svc = one(docs, "Service", "txlog-service")["metadata"]["name"]
+            urls[f"http://{svc}.{NAMESPACE}.svc:8081"] = release
+    # Every log its own origin, key and database.
+    for what in (("logOrigin",), ("signingKey", "existingSecret"), ("database", "existingSecret")):
+        seen = [v["txlogService"][what[0]] if len(what) == 1 else v["txlogService"][what[0]][what[1]]
+                for v in logs.values()]
+        assert len(seen) == len(set(seen)), what
+
+    for release, (docs, values) in rendered.items():
+        url = values["orderService"]["txlog"]["url"]
+        if not values["orderService"]["enabled"] or not url:
+            continue
+        # The URL is a documented log release's Service, and the network path is open both ways.
+        assert url in urls, (release, url)
+        log_docs = rendered[urls[url]][0]
+        assert container_env(docs, "order-service")["ORDERS_TXLOG_URL"] == {"configMap": url}
+        order_pods = release_pod_labels(docs, "order-service")
+        log_pods = release_pod_labels(log_docs, "txlog-service")
+        (order_np,) = policies_for(docs, order_pods)
+        assert any(8081 in rule_ports(r) and peer_selects(p, log_pods, NAMESPACE)
+                   for r in order_np["spec"]["egress"] for p in r["to"]), release
+        (log_np,) = policies_for(log_docs, log_pods)
+        assert any(8081 in rule_ports(r) and peer_selects(p, order_pods, NAMESPACE)
+                   for r in log_np["spec"]["ingress"] for p in r["from"]), (urls[url], release)
+
+
+def test_documented_audits_follow_each_log_with_its_own_state(production_values):
+    audits = documented_commands("cargo run")
+    assert len(audits) >= 2
+    log_urls = set()
+    for release, values in documented_releases(production_values):
+        if chart_values(values)["txlogService"]["enabled"]:
+            docs = render(values, name=release)
+            log_urls.add(f"http://{one(docs, 'Service', 'txlog-service')['metadata']['name']}.{NAMESPACE}.svc:8081")
+    states, logs = [], []
+    for argv in audits:
+        assert argv[:5] == ["cargo", "run", "--release", "--", "audit"], argv
+        flags = {a for a in argv[5:] if a.startswith("--")}
+        assert flags <= AUDIT_FLAGS, flags - AUDIT_FLAGS
+        logs.append(argv[argv.index("--log") + 1])
+        states.append(argv[argv.index("--state") + 1])
+    assert set(logs) <= log_urls
+    assert len(set(logs)) == len(logs) and len(set(states)) == len(states)
