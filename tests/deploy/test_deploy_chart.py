@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shlex
+import textwrap
 
 import pytest
 import yaml
@@ -1077,3 +1079,412 @@ def test_production_values_do_not_run_the_setup_job_against_atlas(production_val
     assert of_kind(render(production_values), "Job") == []
     doc = (ROOT / "docs" / "OPERATIONS.md").read_text()
     assert "--skip-role" in doc and "ordersysTxlogAppender" in doc
+
+
+# --- several logs: a release of one component (docs/OPERATIONS.md, "Past one log") ---
+
+# What the default release renders: both components, as before the two
+# `enabled` switches existed.
+DEFAULT_OBJECTS = {
+    ("ConfigMap", "ordersys-order-service"), ("ConfigMap", "ordersys-txlog-service"),
+    ("Deployment", "ordersys-order-service"), ("Deployment", "ordersys-txlog-service"),
+    ("HorizontalPodAutoscaler", "ordersys-order-service"), ("HorizontalPodAutoscaler", "ordersys-txlog-service"),
+    ("NetworkPolicy", "ordersys-order-service"), ("NetworkPolicy", "ordersys-txlog-service"),
+    ("PodDisruptionBudget", "ordersys-order-service"), ("PodDisruptionBudget", "ordersys-txlog-service"),
+    ("Service", "ordersys-order-service"), ("Service", "ordersys-txlog-service"),
+    ("ServiceAccount", "ordersys"),
+    # helm test
+    ("NetworkPolicy", "ordersys-order-service-test"), ("NetworkPolicy", "ordersys-txlog-service-test"),
+    ("NetworkPolicy", "ordersys-test-readyz"), ("Pod", "ordersys-test-readyz"),
+}
+# Every optional object turned on, to see which ones a one-component release keeps.
+ALL_OPTIONAL = {
+    "orderService": {"ingress": {"enabled": True}},
+    "txlogService": {"setupJob": {"enabled": True}},
+    "serviceMonitor": {"enabled": True},
+    "prometheusRule": {"enabled": True, "chainVerification": True},
+}
+OUTBOX_ALERTS = {"OrdersysOutboxBacklog", "OrdersysOutboxAge", "OrdersysDeliveryFailing",
+                 "OrdersysCallsNotRecorded", "OrdersysDeadLetters"}
+
+LOG_RELEASE = "ordersys-log2027"
+LOG_ORIGIN = "example.com/ordersys/txlog/2027"
+ORDERS_RELEASE = "orders-eu"
+# The log release's txlog-service Service, as its NOTES print it.
+LOG_URL = f"http://{LOG_RELEASE}-txlog-service.{NAMESPACE}.svc:8081"
+# The order-service pods of ORDERS_RELEASE, admitted as writers by the log release.
+ORDERS_EU_WRITERS = [{"podSelector": {"matchLabels": {"app.kubernetes.io/instance": ORDERS_RELEASE,
+                                                      "app.kubernetes.io/component": "order-service"}}}]
+LOG_ONLY = {
+    "orderService": {"enabled": False},
+    "txlogService": {"logOrigin": LOG_ORIGIN, "signingKey": {"existingSecret": "ordersys-txlog-2027-signing-key"}},
+    "networkPolicy": {"txlogIngressFrom": ORDERS_EU_WRITERS},
+}
+ORDERS_ONLY = {"txlogService": {"enabled": False}, "orderService": {"txlog": {"url": LOG_URL}}}
+URL_REQUIRED = r"orderService\.txlog\.url is required when txlogService\.enabled is false"
+
+
+def objects(docs) -> set[tuple[str, str]]:
+    return {(d["kind"], d["metadata"]["name"]) for d in docs}
+
+
+def components_of(docs) -> set[str]:
+    return {labels_of(d).get("app.kubernetes.io/component") for d in docs} - {None}
+
+
+def peer_selects(peer: dict, pod_labels: dict, pod_namespace: str, policy_namespace: str = NAMESPACE) -> bool:
+    """Whether a NetworkPolicyPeer (podSelector and/or namespaceSelector with
+    matchLabels) selects a pod; an ipBlock never does (pods by IP aside)."""
+    if "ipBlock" in peer:
+        return False
+    if "namespaceSelector" in peer:
+        ns = peer["namespaceSelector"]
+        if not selects(ns, {"kubernetes.io/metadata.name": pod_namespace}):
+            return False
+    elif pod_namespace != policy_namespace:
+        return False
+    return selects(peer.get("podSelector", {}), pod_labels)
+
+
+def release_pod_labels(docs, component):
+    return one(docs, "Deployment", component)["spec"]["template"]["metadata"]["labels"]
+
+
+def test_default_renders_what_it_always_rendered():
+    docs = render(None)
+    assert objects(docs) == DEFAULT_OBJECTS
+    # Both switches default to on, and saying so changes nothing.
+    values = chart_values(None)
+    assert values["orderService"]["enabled"] is True and values["txlogService"]["enabled"] is True
+    explicit = render({"orderService": {"enabled": True}, "txlogService": {"enabled": True}})
+    assert explicit == docs
+    for scenario_name in SCENARIOS:
+        values = scenario_values(scenario_name)
+        both = merged(values, {"orderService": {"enabled": True}, "txlogService": {"enabled": True}})
+        assert render(both) == render(values), scenario_name
+
+
+def test_a_release_with_neither_component_is_refused():
+    with pytest.raises(helm.HelmRenderError, match="orderService.enabled and txlogService.enabled are both false"):
+        render({"orderService": {"enabled": False}, "txlogService": {"enabled": False}})
+
+
+def test_log_only_release_renders_only_the_log_with_its_origin():
+    docs = render(merged(LOG_ONLY, ALL_OPTIONAL), name=LOG_RELEASE)
+    # Only the transaction log (and its setup Job); the shared ServiceAccount and
+    # the helm test objects carry no component of their own.
+    assert components_of(docs) == {"txlog-service", "txlog-setup", "helm-test"}
+    assert of_kind(docs, "Ingress") == []
+    for d in docs:
+        assert "order-service" not in d["metadata"]["name"], d["metadata"]["name"]
+    env = container_env(docs, "txlog-service")
+    assert env["TXLOG_LOG_ORIGIN"] == {"configMap": LOG_ORIGIN}
+    path, _mount, volume = signing_key_mount(docs)
+    assert volume["secret"]["secretName"] == "ordersys-txlog-2027-signing-key"
+    # Nothing of the order service: no variables, no Secrets.
+    for cm in of_kind(docs, "ConfigMap"):
+        assert not any(k.startswith("ORDERS_") for k in cm["data"])
+    order_secrets = {chart_values(None)["orderService"]["database"]["existingSecret"],
+                     chart_values(None)["orderService"]["txlog"]["existingSecret"]}
+    for _owner, template in pod_specs(docs):
+        refs = json.dumps(template)
+        assert not any(s in refs for s in order_secrets)
+    # The alerts of the log only: no outbox of this release; series scoped to its Service.
+    (rule,) = of_kind(docs, "PrometheusRule")
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) == set(documented_alerts()) - OUTBOX_ALERTS
+    assert f'service=~"{LOG_RELEASE}-txlog-service"' in alerts["OrdersysErrorRate"]["expr"]
+    (sm,) = of_kind(docs, "ServiceMonitor")
+    assert labels_of(sm)["app.kubernetes.io/component"] == "txlog-service"
+    # helm test calls the log only.
+    (pod,) = of_kind(docs, "Pod")
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["txlog-service"]
+    assert pod["spec"]["containers"][0]["command"][-1] == f"{LOG_URL}/readyz"
+
+
+def test_log_only_release_admits_the_writers_it_is_given():
+    docs = render(LOG_ONLY, name=LOG_RELEASE)
+    (np,) = policies_for(docs, release_pod_labels(docs, "txlog-service"))
+    (api,) = [r for r in np["spec"]["ingress"] if rule_ports(r) == {8081}]
+    # No pod selector of its own order service (it has none): exactly the given peers.
+    assert api["from"] == ORDERS_EU_WRITERS
+    assert all(r.get("from") for r in np["spec"]["ingress"])
+    # With auditors: they are added, the writers stay.
+    docs = render(merged(LOG_ONLY, {"networkPolicy": {"auditorsNamespace": "audit"}}), name=LOG_RELEASE)
+    (np,) = policies_for(docs, release_pod_labels(docs, "txlog-service"))
+    (api,) = [r for r in np["spec"]["ingress"] if rule_ports(r) == {8081}]
+    assert api["from"] == ORDERS_EU_WRITERS + [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "audit"}}}]
+
+
+def test_log_only_release_whose_network_policy_admits_nobody_is_refused():
+    # An ingress rule without peers would admit everyone; one admitting nobody is a mistake.
+    values = merged(LOG_ONLY, {"networkPolicy": {"txlogIngressFrom": []}})
+    with pytest.raises(helm.HelmRenderError, match="networkPolicy.txlogIngressFrom"):
+        render(values, name=LOG_RELEASE)
+    # A log kept for reads only (its period is over): the auditors suffice.
+    render(merged(values, {"networkPolicy": {"auditorsNamespace": "audit"}}), name=LOG_RELEASE)
+    render(merged(values, {"networkPolicy": {"enabled": False}}), name=LOG_RELEASE)
+
+
+@pytest.mark.parametrize("url", [None, ""], ids=["unset", "empty"])
+def test_order_service_only_release_needs_the_url_of_its_log(url):
+    values = {"txlogService": {"enabled": False}}
+    if url is not None:
+        values["orderService"] = {"txlog": {"url": url}}
+    with pytest.raises(helm.HelmRenderError, match=URL_REQUIRED) as failure:
+        render(values, name=ORDERS_RELEASE)
+    assert "docs/OPERATIONS.md" in str(failure.value)
+    # Also without network policies (the message does not come from them).
+    with pytest.raises(helm.HelmRenderError, match=URL_REQUIRED):
+        render(merged(values, {"networkPolicy": {"enabled": False}}), name=ORDERS_RELEASE)
+
+
+def test_order_service_only_release_renders_only_the_order_service():
+    # No signing key either: the log, and its key, live in another release.
+    docs = render(merged(ORDERS_ONLY, ALL_OPTIONAL), name=ORDERS_RELEASE, bare=True)
+    assert components_of(docs) == {"order-service", "helm-test"}
+    assert of_kind(docs, "Job") == [] and len(of_kind(docs, "Ingress")) == 1
+    for d in docs:
+        assert "txlog-service" not in d["metadata"]["name"], d["metadata"]["name"]
+    env = container_env(docs, "order-service")
+    assert env["ORDERS_TXLOG_URL"] == {"configMap": LOG_URL}
+    for cm in of_kind(docs, "ConfigMap"):
+        assert not any(k.startswith("TXLOG_") for k in cm["data"])
+    (rule,) = of_kind(docs, "PrometheusRule")
+    alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    # The chain alert belongs to the log's release.
+    assert alerts == set(documented_alerts()) - {"OrdersysChainInvalid"}
+    (pod,) = of_kind(docs, "Pod")
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["order-service"]
+
+
+def test_order_service_only_release_reaches_its_log_in_another_release():
+    """Both sides of the delivery path between two releases: the order
+    service's egress selects the log's pods on the URL's port, and the log's
+    ingress admits the order service's pods."""
+    log_docs = render(LOG_ONLY, name=LOG_RELEASE)
+    orders_docs = render(ORDERS_ONLY, name=ORDERS_RELEASE, bare=True)
+    log_svc = one(log_docs, "Service", "txlog-service")
+    (http,) = [p for p in log_svc["spec"]["ports"] if p["name"] == "http"]
+    assert LOG_URL == f"http://{log_svc['metadata']['name']}.{NAMESPACE}.svc:{http['port']}"
+    log_pods = release_pod_labels(log_docs, "txlog-service")
+    order_pods = release_pod_labels(orders_docs, "order-service")
+
+    (order_np,) = policies_for(orders_docs, order_pods)
+    # (The collector's rule, any pod on 4317/4318, selects them too; it is not this one.)
+    to_log = [r for r in order_np["spec"]["egress"]
+              if 8081 in rule_ports(r) and any(peer_selects(p, log_pods, NAMESPACE) for p in r["to"])]
+    assert [rule_ports(r) for r in to_log] == [{8081}]
+    # Still an allow-list: DNS, PostgreSQL, the IdP, the collector, the log.
+    egress = chart_values(None)["networkPolicy"]["egress"]
+    allowed = set().union(*(rule_ports(r) for r in order_np["spec"]["egress"]))
+    assert allowed == ({53, 8081} | set(egress["postgres"]["ports"]) | set(egress["identityProvider"]["ports"])
+                       | set(egress["collector"]["ports"]))
+    for rule in order_np["spec"]["egress"]:
+        assert rule.get("to") and rule.get("ports"), rule
+    # Not the pods of every release's order service: only transaction logs.
+    assert not any(peer_selects(p, order_pods, NAMESPACE) for r in to_log for p in r["to"])
+
+    (log_np,) = policies_for(log_docs, log_pods)
+    admitted = [r for r in log_np["spec"]["ingress"] if any(peer_selects(p, order_pods, NAMESPACE) for p in r["from"])]
+    assert [rule_ports(r) for r in admitted] == [{8081}]
+
+
+def test_order_service_only_release_in_another_namespace_reaches_its_log():
+    url = f"http://{LOG_RELEASE}-txlog-service.txlog.svc:8081"
+    docs = render({"txlogService": {"enabled": False}, "orderService": {"txlog": {"url": url}}},
+                  name=ORDERS_RELEASE, bare=True)
+    log_pods = release_pod_labels(render(LOG_ONLY, name=LOG_RELEASE), "txlog-service")
+    (np,) = policies_for(docs, release_pod_labels(docs, "order-service"))
+    assert any(peer_selects(p, log_pods, "txlog") and rule_ports(r) == {8081}
+               for r in np["spec"]["egress"] for p in r["to"])
+
+
+@pytest.mark.parametrize("url,ports", [
+    ("https://txlog.example.com", {443}),
+    ("http://txlog.example.com", {80}),
+    ("https://txlog.example.com:8443/", {8443}),
+    ("http://[fd00::10]:9081", {9081}),
+], ids=["https", "http", "port", "ipv6"])
+def test_egress_to_an_outside_log_follows_the_url(url, ports):
+    docs = render({"txlogService": {"enabled": False}, "orderService": {"txlog": {"url": url}}}, bare=True)
+    (np,) = policies_for(docs, release_pod_labels(docs, "order-service"))
+    default_to = chart_values(None)["networkPolicy"]["egress"]["txlog"]["to"]
+    (rule,) = [r for r in np["spec"]["egress"] if r["to"] == default_to]
+    assert rule_ports(rule) == ports
+
+
+def test_egress_to_an_outside_log_is_configurable():
+    # A log outside the cluster: its addresses and port.
+    to = [{"ipBlock": {"cidr": "203.0.113.0/24"}}]
+    values = {"txlogService": {"enabled": False},
+              "orderService": {"txlog": {"url": "https://txlog.example.com"}},
+              "networkPolicy": {"egress": {"txlog": {"to": to, "ports": [443, 8443]}}}}
+    docs = render(values, bare=True)
+    (np,) = policies_for(docs, release_pod_labels(docs, "order-service"))
+    (rule,) = [r for r in np["spec"]["egress"] if r["to"] == to]
+    assert rule_ports(rule) == {443, 8443}
+
+
+def test_a_release_with_both_components_may_deliver_to_another_log():
+    # Cut over by time: the release keeps its old log (for reads) and its order
+    # service delivers to the new one; egress then goes to the new log too.
+    docs = render({"orderService": {"txlog": {"url": LOG_URL}}})
+    assert container_env(docs, "order-service")["ORDERS_TXLOG_URL"] == {"configMap": LOG_URL}
+    log_pods = release_pod_labels(render(LOG_ONLY, name=LOG_RELEASE), "txlog-service")
+    (np,) = policies_for(docs, release_pod_labels(docs, "order-service"))
+    assert any(peer_selects(p, log_pods, NAMESPACE) and rule_ports(r) == {8081}
+               for r in np["spec"]["egress"] for p in r["to"])
+    # The old log still admits its own order service and keeps its own origin.
+    assert container_env(docs, "txlog-service")["TXLOG_LOG_ORIGIN"] == {"configMap": "ordersys/txlog"}
+
+
+@pytest.mark.parametrize("release", ["log only", "order service only"])
+def test_one_component_releases_lint_strictly(release):
+    values = with_required(LOG_ONLY) if release == "log only" else ORDERS_ONLY
+    report = helm.lint(str(CHART), values, strict=True, namespace=NAMESPACE)
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("values", [
+    {"orderService": {"enabled": "no"}},
+    {"txlogService": {"enabled": 0}},
+    {"networkPolicy": {"egress": {"txlog": {"to": []}}}},
+    {"networkPolicy": {"egress": {"txlog": {"ports": [0]}}}},
+    {"networkPolicy": {"txlogIngressFrom": "orders-eu"}},
+], ids=["order enabled not a boolean", "txlog enabled not a boolean", "no egress peers", "port 0",
+        "writers not peers"])
+def test_schema_rejects_bad_switches(values):
+    with pytest.raises(helm.HelmValuesError):
+        render(values)
+
+
+# --- the commands of docs/OPERATIONS.md, "Past one log: several logs" ---------
+
+AUDIT_FLAGS = {"--log", "--key", "--token", "--state", "--full"}  # crates/txlog-service/src/audit/mod.rs
+
+
+def several_logs_section() -> str:
+    text = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    start = text.index("### Past one log: several logs")
+    end = text.find("\n## ", start)
+    return text[start:end]
+
+
+def documented_commands(program: str) -> list[list[str]]:
+    """The `helm …` (or `cargo run … -- audit …`) commands of the section, continuation lines joined."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", several_logs_section(), re.S):
+        for line in textwrap.dedent(block).replace("\\\n", " ").splitlines():
+            if line.strip().startswith(program):
+                commands.append(shlex.split(line))
+    return commands
+
+
+def set_path(values: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        values = values.setdefault(key, {})
+    values[last] = value
+
+
+def documented_releases(production_values) -> list[tuple[str, dict]]:
+    """(release, values) of every `helm install`/`helm upgrade` of the section,
+    with ci/values-production.yaml standing in for `-f my-values.yaml`."""
+    releases = []
+    for argv in documented_commands("helm "):
+        assert argv[:2] in (["helm", "install"], ["helm", "upgrade"]), argv
+        release, chart, options = argv[2], argv[3], argv[4:]
+        assert chart == "deploy/helm/ordersys"
+        values = copy.deepcopy(production_values)
+        i = 0
+        while i < len(options):
+            flag = options[i]
+            if flag in ("--wait",):
+                i += 1
+                continue
+            arg = options[i + 1]
+            if flag == "-n":
+                assert arg == NAMESPACE
+            elif flag == "-f":
+                assert arg == "my-values.yaml"
+            elif flag == "--timeout":
+                pass
+            elif flag == "--set":
+                key, raw = arg.split("=", 1)
+                assert "," not in raw, arg
+                set_path(values, key, {"true": True, "false": False}.get(raw, raw))
+            elif flag == "--set-json":
+                key, raw = arg.split("=", 1)
+                set_path(values, key, json.loads(raw))
+            else:
+                raise AssertionError(f"unexpected option {flag} in {argv}")
+            i += 2
+        releases.append((release, values))
+    return releases
+
+
+def test_documented_several_logs_commands_render_and_fit_together(production_values):
+    releases = documented_releases(production_values)
+    assert len(releases) >= 5
+    # A release documented twice (two alternatives, e.g. orders-eu with or
+    # without its own log) keeps its last form here.
+    rendered = {}
+    for release, values in releases:
+        docs = render(values, name=release)
+        merged_values = chart_values(values)
+        rendered[release] = (docs, merged_values)
+        kinds = components_of(without_tests(docs))
+        expected = {c for c, key in (("order-service", "orderService"), ("txlog-service", "txlogService"))
+                    if merged_values[key]["enabled"]}
+        assert kinds - {"txlog-setup"} == expected, release
+
+    logs = {r: v for r, (d, v) in rendered.items() if v["txlogService"]["enabled"]}
+    urls = {}
+    for release, (docs, _values) in rendered.items():
+        if release in logs:
+            svc = one(docs, "Service", "txlog-service")["metadata"]["name"]
+            urls[f"http://{svc}.{NAMESPACE}.svc:8081"] = release
+    # Every log its own origin, key and database.
+    for what in (("logOrigin",), ("signingKey", "existingSecret"), ("database", "existingSecret")):
+        seen = [v["txlogService"][what[0]] if len(what) == 1 else v["txlogService"][what[0]][what[1]]
+                for v in logs.values()]
+        assert len(seen) == len(set(seen)), what
+
+    for release, (docs, values) in rendered.items():
+        url = values["orderService"]["txlog"]["url"]
+        if not values["orderService"]["enabled"] or not url:
+            continue
+        # The URL is a documented log release's Service, and the network path is open both ways.
+        assert url in urls, (release, url)
+        log_docs = rendered[urls[url]][0]
+        assert container_env(docs, "order-service")["ORDERS_TXLOG_URL"] == {"configMap": url}
+        order_pods = release_pod_labels(docs, "order-service")
+        log_pods = release_pod_labels(log_docs, "txlog-service")
+        (order_np,) = policies_for(docs, order_pods)
+        assert any(8081 in rule_ports(r) and peer_selects(p, log_pods, NAMESPACE)
+                   for r in order_np["spec"]["egress"] for p in r["to"]), release
+        (log_np,) = policies_for(log_docs, log_pods)
+        assert any(8081 in rule_ports(r) and peer_selects(p, order_pods, NAMESPACE)
+                   for r in log_np["spec"]["ingress"] for p in r["from"]), (urls[url], release)
+
+
+def test_documented_audits_follow_each_log_with_its_own_state(production_values):
+    audits = documented_commands("cargo run")
+    assert len(audits) >= 2
+    log_urls = set()
+    for release, values in documented_releases(production_values):
+        if chart_values(values)["txlogService"]["enabled"]:
+            docs = render(values, name=release)
+            log_urls.add(f"http://{one(docs, 'Service', 'txlog-service')['metadata']['name']}.{NAMESPACE}.svc:8081")
+    states, logs = [], []
+    for argv in audits:
+        assert argv[:5] == ["cargo", "run", "--release", "--", "audit"], argv
+        flags = {a for a in argv[5:] if a.startswith("--")}
+        assert flags <= AUDIT_FLAGS, flags - AUDIT_FLAGS
+        logs.append(argv[argv.index("--log") + 1])
+        states.append(argv[argv.index("--state") + 1])
+    assert set(logs) <= log_urls
+    assert len(set(logs)) == len(logs) and len(set(states)) == len(states)

@@ -16,18 +16,28 @@
 {{- end }}
 {{- end }}
 
-{{/* The two services: values key, container port, binary. */}}
+{{/* The services this release runs (orderService.enabled,
+txlogService.enabled): values key, container port, binary. A release runs
+both, the order service alone (delivering to the log at
+orderService.txlog.url), or the transaction log alone; never neither. */}}
 {{- define "ordersys.components" -}}
+{{- if not (or .Values.orderService.enabled .Values.txlogService.enabled) }}
+{{- fail "orderService.enabled and txlogService.enabled are both false: a release runs the order service, the transaction log, or both (docs/OPERATIONS.md, \"Past one log: several logs\")" }}
+{{- end }}
+{{- if .Values.orderService.enabled }}
 order-service:
   key: orderService
   prefix: ORDERS
   port: 8080
   binary: /usr/local/bin/order-service
+{{- end }}
+{{- if .Values.txlogService.enabled }}
 txlog-service:
   key: txlogService
   prefix: TXLOG
   port: 8081
   binary: /usr/local/bin/txlog-service
+{{- end }}
 {{- end }}
 
 {{/* Object name of a component: dict "root" $ "component" "order-service" */}}
@@ -146,13 +156,46 @@ scheme of its API port (values of the component: https when tls.existingSecret).
         path: ca-bundle.crt
 {{- end }}
 
-{{/* URL the order service delivers to. */}}
+{{/* In-cluster URL of this release's own transaction log Service. */}}
+{{- define "ordersys.ownTxlogUrl" -}}
+{{- printf "%s://%s.%s.svc:8081" (include "ordersys.scheme" .Values.txlogService) (include "ordersys.componentName" (dict "root" . "component" "txlog-service")) .Release.Namespace }}
+{{- end }}
+
+{{/* URL the order service delivers to: orderService.txlog.url, else this
+release's own transaction log. Without a log of its own (txlogService.enabled
+false) the URL is required. */}}
 {{- define "ordersys.txlogUrl" -}}
 {{- if .Values.orderService.txlog.url }}
 {{- .Values.orderService.txlog.url }}
+{{- else if .Values.txlogService.enabled }}
+{{- include "ordersys.ownTxlogUrl" . }}
 {{- else }}
-{{- printf "%s://%s.%s.svc:8081" (include "ordersys.scheme" .Values.txlogService) (include "ordersys.componentName" (dict "root" . "component" "txlog-service")) .Release.Namespace }}
+{{- fail "orderService.txlog.url is required when txlogService.enabled is false: this release runs no transaction log, so set the URL of the log its order service delivers to, e.g. http://<txlog-service Service of the log release>.<namespace>.svc:8081, as that release's NOTES print it (docs/OPERATIONS.md, \"Past one log: several logs\")" }}
 {{- end }}
+{{- end }}
+
+{{/* Whether the order service delivers to a log outside this release (its
+own log disabled, or orderService.txlog.url set): then its network policy
+allows egress to networkPolicy.egress.txlog instead of this release's log pods. */}}
+{{- define "ordersys.externalTxlog" -}}
+{{- if or .Values.orderService.txlog.url (not .Values.txlogService.enabled) }}true{{ end }}
+{{- end }}
+
+{{/* TCP ports of the order service's egress to a log outside the release:
+networkPolicy.egress.txlog.ports, else the port of orderService.txlog.url
+(443 for https, 80 for http when the URL names none). One per line. */}}
+{{- define "ordersys.externalTxlogPorts" -}}
+{{- $ports := .Values.networkPolicy.egress.txlog.ports }}
+{{- if not $ports }}
+{{- $u := urlParse (include "ordersys.txlogUrl" .) }}
+{{- $port := regexFind ":[0-9]+$" (get $u "host") | trimPrefix ":" }}
+{{- if $port }}
+{{- $ports = list ($port | int) }}
+{{- else }}
+{{- $ports = list (ternary 443 80 (eq (get $u "scheme") "https")) }}
+{{- end }}
+{{- end }}
+{{- toYaml $ports }}
 {{- end }}
 
 {{/* The transaction log's checkpoint signing key (SPEC section 10): a file
