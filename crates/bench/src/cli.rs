@@ -57,6 +57,9 @@ pub struct Args {
     /// Words to start the order-service binary with, e.g. "valgrind --tool=callgrind".
     #[arg(long, value_delimiter = ' ', num_args = 1)]
     pub orders_wrapper: Vec<String>,
+    /// Words to start the txlog-service binary with, e.g. "env MALLOC_ARENA_MAX=2".
+    #[arg(long, value_delimiter = ' ', num_args = 1)]
+    pub txlog_wrapper: Vec<String>,
     /// Keep the created PostgreSQL databases and the work directory (logs, FerretDB data).
     #[arg(long)]
     pub keep: bool,

@@ -231,18 +231,26 @@ impl Results {
             .filter(|r| r.target == SERVICE)
             .map(|r| r.concurrency)
             .max();
-        let peak = self
-            .rows
-            .iter()
-            .filter(|r| r.target == SERVICE && Some(r.concurrency) == top)
-            .filter_map(|r| r.orders_rss_mib)
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-        if let (Some(peak), Some(top)) = (peak, top) {
-            line(
-                &format!("order service peak RSS ≤ 64 MiB at conc {top}"),
-                format!("{peak:.1} MiB"),
-                peak <= 64.0,
-            );
+        // Issue 15: both services, every profile at the highest concurrency.
+        type Rss = fn(&Row) -> Option<f64>;
+        let peaks: [(&str, f64, Rss); 2] = [
+            ("order service", 64.0, |r| r.orders_rss_mib),
+            ("transaction log", 96.0, |r| r.txlog_rss_mib),
+        ];
+        for (service, limit, rss) in peaks {
+            let peak = self
+                .rows
+                .iter()
+                .filter(|r| r.target == SERVICE && Some(r.concurrency) == top)
+                .filter_map(rss)
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+            if let (Some(peak), Some(top)) = (peak, top) {
+                line(
+                    &format!("{service} peak RSS ≤ {limit:.0} MiB at conc {top}"),
+                    format!("{peak:.1} MiB"),
+                    peak <= limit,
+                );
+            }
         }
         let errors: u64 = self.rows.iter().map(|r| r.stats.errors).sum::<u64>()
             + self

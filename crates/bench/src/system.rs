@@ -38,7 +38,7 @@ impl Txlog {
         let listen = format!("127.0.0.1:{}", free_port()?);
         let mut process = Process::spawn(
             "txlog-service",
-            &[],
+            &args.txlog_wrapper,
             &sibling_binary("txlog-service")?,
             &[],
             &[

@@ -1,6 +1,11 @@
 use clap::{Parser, Subcommand};
 use platform::config::exit_on_error;
 
+/// jemalloc rather than glibc's malloc: fewer instructions per request with many threads and
+/// connections, and peak memory within the targets (docs/ARCHITECTURE.md, docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The ordersys order service: a REST API for product orders.
 ///
 /// Configuration comes from the environment: ORDERS_LISTEN, ORDERS_DATABASE_URL,

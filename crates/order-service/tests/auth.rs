@@ -1240,3 +1240,35 @@ async fn keys_are_refreshed_in_the_background_before_they_expire() {
     accepted(&app, &old_token, "the key still published").await;
     assert_eq!(server.fetches(), 2, "no request had to fetch");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_out_stops_verifying_tokens_already_remembered() {
+    let old = keypair("rsa");
+    let new = keypair("rsa");
+    let server = KeyServer::start(vec![old.rsa_jwk("old")]).await;
+    server.set_max_age(120);
+    let clock = Clock::manual();
+    let app = spawn(auth(KeyConfig::JwksUrl(server.jwks_url())).with_clock(clock.clone())).await;
+    let old_token = sign(
+        Algorithm::RS256,
+        Some("old"),
+        &old.encoding_key(),
+        &claims(),
+    );
+    // Verified, then answered from the verified-token cache.
+    accepted(&app, &old_token, "the published key").await;
+    accepted(&app, &old_token, "the published key, remembered").await;
+
+    // The provider rotates the old key out; the background refresh learns it.
+    server.set_keys(vec![new.rsa_jwk("new")]);
+    clock.advance(Duration::from_secs(91));
+    eventually("the background refresh", || server.fetches() == 2).await;
+    refused(&app, &old_token, "a remembered token of a key rotated out").await;
+    let new_token = sign(
+        Algorithm::RS256,
+        Some("new"),
+        &new.encoding_key(),
+        &claims(),
+    );
+    accepted(&app, &new_token, "the new key").await;
+}

@@ -7,6 +7,10 @@ use platform::config::exit_on_error;
 use txlog_service::transparency::LogKey;
 use txlog_service::{config, setup, Application, Config};
 
+/// jemalloc rather than glibc's malloc (see the order service's `main.rs`).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const ENVIRONMENT: &str = "\
 Environment:
   TXLOG_LISTEN                address to serve on (default 127.0.0.1:8081)

@@ -117,6 +117,13 @@ impl JwksSource {
         self.shared.read(|c| select(&c.keys, header))
     }
 
+    /// Changes whenever a fetch completed (successful or not): what was verified with the
+    /// keys read before may not verify with the keys now, so remembered verifications end.
+    pub fn key_generation(&self) -> u64 {
+        self.spawn_background();
+        self.shared.read(|c| c.generation)
+    }
+
     /// Starts the background refresh once, if there is a Tokio runtime to run it on.
     fn spawn_background(&self) {
         if self.shared.background.load(Ordering::Relaxed) {

@@ -12,6 +12,7 @@ pub mod dev;
 mod jwks;
 mod key;
 mod middleware;
+mod token_cache;
 mod verifier;
 
 pub use caller::{Caller, Realm, Scope};
@@ -21,6 +22,7 @@ pub use config::{AuthConfig, KeyConfig};
 pub use jwks::{JwksSource, UNKNOWN_KID_INTERVAL};
 pub use key::VerificationKey;
 pub use middleware::{authenticate, AuthState};
+pub use token_cache::TokenCache;
 pub use verifier::{Verifier, LEEWAY_SECS};
 
 /// Why a token was refused. The detail is safe to show to the caller.

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::config::{AuthConfig, KeyConfig};
 use super::jwks::JwksSource;
 use super::key::{select, VerificationKey};
+use super::token_cache::TokenCache;
 use super::{AuthError, Principal};
 use crate::config::ConfigError;
 
@@ -25,6 +26,8 @@ pub struct Verifier {
     audience: String,
     issuer: Option<String>,
     realm: String,
+    /// Tokens verified before, until their `exp`.
+    verified: TokenCache,
 }
 
 impl Verifier {
@@ -74,6 +77,7 @@ impl Verifier {
             audience: config.audience.clone(),
             issuer,
             realm: config.realm.clone(),
+            verified: TokenCache::default(),
         })
     }
 
@@ -90,7 +94,34 @@ impl Verifier {
         }
     }
 
+    /// The caller a bearer token names, if the token is valid. A token verified before is
+    /// answered from [`TokenCache`] until its `exp`, as long as the keys have not changed.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = unix_now();
+        let keys = self.key_generation();
+        if let Some(principal) = self.verified.get(token, keys, now) {
+            return Ok(principal);
+        }
+        let (principal, exp) = self.verify_uncached(token).await?;
+        if let Some(exp) = exp {
+            self.verified
+                .insert(token, principal.clone(), exp, keys, now);
+        }
+        Ok(principal)
+    }
+
+    /// Which key set tokens are verified with: constant for static keys, the JWKS source's
+    /// generation otherwise.
+    fn key_generation(&self) -> u64 {
+        match &self.keys {
+            Keys::Static(_) => 0,
+            Keys::Jwks(source) => source.key_generation(),
+        }
+    }
+
+    /// Checks a token with the keys, and returns its principal and its `exp` (when it is a
+    /// whole number of seconds).
+    async fn verify_uncached(&self, token: &str) -> Result<(Principal, Option<u64>), AuthError> {
         if !header_is_json(token) {
             return Err(AuthError::Invalid("malformed token".into()));
         }
@@ -110,8 +141,9 @@ impl Verifier {
         for key in candidates {
             match decode::<Value>(token, &key.key, &validation) {
                 Ok(data) => {
-                    return Principal::from_claims(&data.claims)
-                        .ok_or_else(|| AuthError::Invalid("the token has no usable sub".into()))
+                    let principal = Principal::from_claims(&data.claims)
+                        .ok_or_else(|| AuthError::Invalid("the token has no usable sub".into()))?;
+                    return Ok((principal, data.claims.get("exp").and_then(Value::as_u64)));
                 }
                 Err(e) => last = AuthError::Invalid(describe(&e).into()),
             }
@@ -137,6 +169,13 @@ impl Verifier {
     }
 }
 
+/// Seconds since the Unix epoch, the clock jsonwebtoken checks `exp` against.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Whether the token's header is UTF-8 JSON (RFC 7515). jsonwebtoken skips header fields it
 /// does not know without checking them, so it would accept invalid text inside one.
 fn header_is_json(token: &str) -> bool {
@@ -158,5 +197,71 @@ fn describe(e: &jsonwebtoken::errors::Error) -> &'static str {
         InvalidSignature => "bad signature",
         InvalidAlgorithm | InvalidAlgorithmName => "algorithm not allowed",
         _ => "malformed token",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    const SECRET: &str = "cache-secret-0123456789-0123456789-abcdef";
+
+    fn verifier() -> Verifier {
+        Verifier::new(&AuthConfig::new(
+            "TEST",
+            "test",
+            KeyConfig::Hs256Secret(SECRET.into()),
+            "urn:test",
+        ))
+        .unwrap()
+    }
+
+    fn token(exp: i64, secret: &str) -> String {
+        let claims = json!({"sub": "alice", "aud": "urn:test", "scope": "orders:read", "exp": exp});
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_verified_token_is_remembered_and_answers_the_same() {
+        let verifier = verifier();
+        let token = token(unix_now() as i64 + 3600, SECRET);
+        let first = verifier.verify(&token).await.unwrap();
+        assert_eq!(verifier.verified.len(), 1);
+        let second = verifier.verify(&token).await.unwrap();
+        assert_eq!(first, second);
+        assert_eq!(first.sub, "alice");
+        assert!(first.has("orders:read"));
+        assert_eq!(verifier.verified.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn refused_tokens_and_tokens_past_exp_are_not_remembered() {
+        let verifier = verifier();
+        let now = unix_now() as i64;
+        // Past its exp but within the leeway: accepted, never remembered.
+        assert!(verifier.verify(&token(now - 5, SECRET)).await.is_ok());
+        assert!(verifier.verified.is_empty());
+        // Refused: wrong key, far past exp.
+        let forged = token(now + 3600, "another-secret-0123456789-0123456789-abc");
+        assert!(verifier.verify(&forged).await.is_err());
+        assert!(verifier.verify(&token(now - 3600, SECRET)).await.is_err());
+        assert!(verifier.verified.is_empty());
+        // The same claims under the right key, once remembered, do not make the forgery pass.
+        let good = token(now + 3600, SECRET);
+        assert!(verifier.verify(&good).await.is_ok());
+        assert!(verifier.verify(&forged).await.is_err());
+        let (signing_input, _) = good.rsplit_once('.').unwrap();
+        let (_, forged_sig) = forged.rsplit_once('.').unwrap();
+        assert!(verifier
+            .verify(&format!("{signing_input}.{forged_sig}"))
+            .await
+            .is_err());
     }
 }
