@@ -364,18 +364,7 @@ async fn appends_keep_the_tree_without_the_checkpoint_loop(backend: Backend) {
     let store = txlog_service::store::connect(&db.url).await.unwrap();
     let mut auditor = MemoryTree::default();
     for batch in [1, 2, 5, 1, 64, 3] {
-        let events: Vec<txlog_api::Event> = events(batch)
-            .into_iter()
-            .map(|e| serde_json::from_value(e).unwrap())
-            .collect();
-        store.append(&events, "order-service").await.unwrap();
-        let records = store
-            .chain_page(auditor.size().checked_sub(1), 1000)
-            .await
-            .unwrap();
-        for record in &records {
-            auditor.push(tree::leaf_hash(record).unwrap()).unwrap();
-        }
+        append_and_follow(&*store, &mut auditor, batch).await;
         let n = auditor.size();
         assert_eq!(
             store.tree_hash_count().await.unwrap(),

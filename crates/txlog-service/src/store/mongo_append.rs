@@ -35,10 +35,10 @@ pub(super) struct Tail {
 }
 
 /// The tree at a [`Tail`]: its frontier (`tree::frontier`), all the next append needs, and
-/// what the checkpoint loop may sign without reading the store.
+/// its lineage (`tree::KnownTree`); the checkpoint loop may sign it without reading the store.
 pub(super) struct TailTree {
     frontier: HashMap<u64, Hash>,
-    pub(super) known: KnownTree,
+    lineage: u64,
 }
 
 /// What one append has learned so far: the events this call stored and those stored before.
@@ -182,21 +182,13 @@ impl MongoStore {
             hash: last.hash.clone(),
             recorded_at: last.index.recorded_at,
         };
-        let lineage = before
-            .as_ref()
-            .filter(|b| b.known.size == sealed[0].index.seq)
-            .map(|b| b.known.lineage);
+        // `before` is the tree at the head these records were sealed on.
+        let lineage = before.as_ref().map(|b| b.lineage);
         let tree = match self.extend_tree(sealed, before.map(|b| b.frontier)).await {
-            Ok(Some(frontier)) => {
-                let lineage = lineage.unwrap_or_else(|| self.next_lineage());
-                match KnownTree::from_frontier(lineage, last.index.seq + 1, &frontier) {
-                    Ok(known) => Some(TailTree { frontier, known }),
-                    Err(e) => {
-                        tracing::warn!(error = format!("{e:#}"), "cannot compute the tree's root");
-                        None
-                    }
-                }
-            }
+            Ok(Some(frontier)) => Some(TailTree {
+                frontier,
+                lineage: lineage.unwrap_or_else(|| self.next_lineage()),
+            }),
             Ok(None) => None,
             Err(e) => {
                 tracing::warn!(
@@ -214,9 +206,16 @@ impl MongoStore {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The tree this replica last wrote, if it remembers it.
+    /// The tree this replica last wrote, if it remembers it; its root is computed here, once
+    /// per checkpoint round, not in every append.
     pub(super) async fn remembered_tree(&self) -> Option<KnownTree> {
         let tail = self.tail.lock().await;
-        tail.as_ref()?.tree.as_ref().map(|t| t.known)
+        let tail = tail.as_ref()?;
+        let tree = tail.tree.as_ref()?;
+        KnownTree::from_frontier(tree.lineage, tail.head.seq + 1, &tree.frontier)
+            .inspect_err(|e| {
+                tracing::warn!(error = format!("{e:#}"), "cannot compute the tree's root")
+            })
+            .ok()
     }
 }
