@@ -65,6 +65,11 @@ fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &Value) ->
     jsonwebtoken::encode(&header, claims, key).expect("sign a token")
 }
 
+/// The standard claims signed with RS256 by `key`, under `kid`.
+fn rs256(key: &KeyPair, kid: &str) -> String {
+    sign(Algorithm::RS256, Some(kid), &key.encoding_key(), &claims())
+}
+
 fn hs256(secret: &[u8], claims: &Value) -> String {
     sign(
         Algorithm::HS256,
@@ -1224,18 +1229,8 @@ async fn keys_are_refreshed_in_the_background_before_they_expire() {
     // Three quarters of max-age (90 s) later the background task fetches again, unprompted.
     clock.advance(Duration::from_secs(91));
     eventually("the background refresh", || server.fetches() == 2).await;
-    let new_token = sign(
-        Algorithm::RS256,
-        Some("new"),
-        &new.encoding_key(),
-        &claims(),
-    );
-    let old_token = sign(
-        Algorithm::RS256,
-        Some("old"),
-        &old.encoding_key(),
-        &claims(),
-    );
+    let new_token = rs256(&new, "new");
+    let old_token = rs256(&old, "old");
     accepted(&app, &new_token, "the added key, learnt in the background").await;
     accepted(&app, &old_token, "the key still published").await;
     assert_eq!(server.fetches(), 2, "no request had to fetch");
@@ -1249,12 +1244,7 @@ async fn a_key_rotated_out_stops_verifying_tokens_already_remembered() {
     server.set_max_age(120);
     let clock = Clock::manual();
     let app = spawn(auth(KeyConfig::JwksUrl(server.jwks_url())).with_clock(clock.clone())).await;
-    let old_token = sign(
-        Algorithm::RS256,
-        Some("old"),
-        &old.encoding_key(),
-        &claims(),
-    );
+    let old_token = rs256(&old, "old");
     // Verified, then answered from the verified-token cache.
     accepted(&app, &old_token, "the published key").await;
     accepted(&app, &old_token, "the published key, remembered").await;
@@ -1264,11 +1254,6 @@ async fn a_key_rotated_out_stops_verifying_tokens_already_remembered() {
     clock.advance(Duration::from_secs(91));
     eventually("the background refresh", || server.fetches() == 2).await;
     refused(&app, &old_token, "a remembered token of a key rotated out").await;
-    let new_token = sign(
-        Algorithm::RS256,
-        Some("new"),
-        &new.encoding_key(),
-        &claims(),
-    );
+    let new_token = rs256(&new, "new");
     accepted(&app, &new_token, "the new key").await;
 }
