@@ -5,15 +5,16 @@
 //! outboxes' backlog drains after the run.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 
 use crate::cli::Args;
-use crate::database::{backlog, drop_database, fresh_database, wait_drained};
+use crate::database::{drain, drop_database, fresh_database, load_with_outbox};
 use crate::load::{self, Op, Stats};
-use crate::profiles::{http_client, OrderApi, Profile};
-use crate::system::{self, Orders, Txlog};
+use crate::parts;
+use crate::profiles::{http_client, Profile};
+use crate::system::{Orders, Txlog};
 
 /// What one replica count measured.
 pub struct CeilingRow {
@@ -49,30 +50,22 @@ pub async fn run(
             .connect(&url)
             .await?;
         let op = spread(&services, concurrency)?;
-        let before = backlog(&outbox).await?;
-        let began = Instant::now();
-        let stats = load::run(args.window(concurrency), op).await;
-        let loaded = began.elapsed();
-        let after = backlog(&outbox).await?;
-        let (drained_in, left) = wait_drained(&outbox, Duration::from_secs(180)).await?;
-        anyhow::ensure!(
-            left == 0,
-            "the outbox did not drain within {drained_in:?} ({left} events left)"
-        );
-        let delivered = (before + stats.issued as i64 - after) as f64;
+        let loaded = load_with_outbox(&outbox, args.window(concurrency), op).await?;
+        let drained_in = drain(&outbox, Duration::from_secs(180)).await?;
         eprintln!(
-            "  {replicas} replicas conc {concurrency}: {:>8.0} calls/s, {:>8.0} delivered/s, backlog {after}, drained in {:.1} s, errors {}",
-            stats.rate(),
-            delivered / loaded.as_secs_f64(),
+            "  {replicas} replicas conc {concurrency}: {:>8.0} calls/s, {:>8.0} delivered/s, backlog {}, drained in {:.1} s, errors {}",
+            loaded.stats.rate(),
+            loaded.delivered_per_s,
+            loaded.backlog,
             drained_in.as_secs_f64(),
-            stats.errors
+            loaded.stats.errors
         );
         rows.push(CeilingRow {
             replicas,
             concurrency,
-            stats,
-            delivered_per_s: delivered / loaded.as_secs_f64(),
-            backlog: after,
+            stats: loaded.stats,
+            delivered_per_s: loaded.delivered_per_s,
+            backlog: loaded.backlog,
             drained_in,
         });
         for mut service in services {
@@ -92,16 +85,7 @@ fn spread(services: &[Orders], concurrency: usize) -> anyhow::Result<Op> {
     let http = http_client()?;
     let ops: Vec<Op> = services
         .iter()
-        .map(|s| {
-            OrderApi {
-                http: http.clone(),
-                base: s.base.clone(),
-                token: system::token(crate::fixtures::CUSTOMER, crate::fixtures::SCOPES),
-                ids: Arc::new(Vec::new()),
-                concurrency,
-            }
-            .op(Profile::Create, concurrency)
-        })
+        .map(|s| parts::api(&http, &s.base).op(Profile::Create, concurrency))
         .collect();
     Ok(Arc::new(move |turn: load::Turn| {
         ops[turn.worker % ops.len()](turn)

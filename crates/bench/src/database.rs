@@ -51,3 +51,41 @@ pub async fn wait_drained(pool: &PgPool, timeout: Duration) -> anyhow::Result<(D
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A load run and the outbox it filled.
+pub struct Loaded {
+    pub stats: crate::load::Stats,
+    /// Events that left the outbox per second while the load ran.
+    pub delivered_per_s: f64,
+    /// Events in the outbox when the load stopped.
+    pub backlog: i64,
+}
+
+/// Runs `op` for `window`, counting the outbox before and after.
+pub async fn load_with_outbox(
+    outbox: &PgPool,
+    window: crate::load::Window,
+    op: crate::load::Op,
+) -> anyhow::Result<Loaded> {
+    let before = backlog(outbox).await?;
+    let began = Instant::now();
+    let stats = crate::load::run(window, op).await;
+    let loaded = began.elapsed();
+    let after = backlog(outbox).await?;
+    let delivered = (before + stats.issued as i64 - after) as f64;
+    Ok(Loaded {
+        stats,
+        delivered_per_s: delivered / loaded.as_secs_f64(),
+        backlog: after,
+    })
+}
+
+/// Waits for the outbox to empty; an error when it does not within `timeout`.
+pub async fn drain(outbox: &PgPool, timeout: Duration) -> anyhow::Result<Duration> {
+    let (took, left) = wait_drained(outbox, timeout).await?;
+    anyhow::ensure!(
+        left == 0,
+        "the outbox did not drain within {took:?} ({left} events left)"
+    );
+    Ok(took)
+}

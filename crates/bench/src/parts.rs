@@ -1,12 +1,12 @@
 //! Each part of the benchmark: the service processes, and the baselines (a) to (d).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 
 use crate::cli::Args;
-use crate::database::{backlog, drop_database, fresh_database, wait_drained};
+use crate::database::{drain, drop_database, fresh_database, load_with_outbox, wait_drained};
 use crate::fixtures;
 use crate::in_process::InProcess;
 use crate::ingest::{self, RawStore};
@@ -38,7 +38,8 @@ fn progress(target: &str, profile: &str, concurrency: usize, stats: &Stats) {
     );
 }
 
-fn api(http: &reqwest::Client, base: &str) -> OrderApi {
+/// The order API at `base`, as the benchmark's caller, with no orders yet.
+pub fn api(http: &reqwest::Client, base: &str) -> OrderApi {
     OrderApi {
         http: http.clone(),
         base: base.to_owned(),
@@ -72,23 +73,16 @@ pub async fn services(
             let (orders_pid, txlog_pid) = (orders.process.pid(), txlog.process.pid());
             rss::reset_peak(orders_pid);
             rss::reset_peak(txlog_pid);
-            let before = backlog(&outbox).await?;
-            let began = Instant::now();
-            let stats = load::run(args.window(c), api.op(profile, c)).await;
-            let loaded = began.elapsed();
-            let after = backlog(&outbox).await?;
+            let loaded = load_with_outbox(&outbox, args.window(c), api.op(profile, c)).await?;
             let (orders_rss, txlog_rss) = (rss::peak_mib(orders_pid), rss::peak_mib(txlog_pid));
-            let (took, left) = wait_drained(&outbox, drain_timeout(args)).await?;
-            anyhow::ensure!(
-                left == 0,
-                "the outbox did not drain within {took:?} ({left} events left)"
-            );
-            let delivered = (before + stats.issued as i64 - after) as f64;
+            let took = drain(&outbox, drain_timeout(args)).await?;
+            let after = loaded.backlog;
             let flow = OutboxFlow {
-                delivered_per_s: delivered / loaded.as_secs_f64(),
+                delivered_per_s: loaded.delivered_per_s,
                 backlog: after,
                 drain_per_s: (after > 0).then(|| after as f64 / took.as_secs_f64()),
             };
+            let stats = loaded.stats;
             orders.process.check_alive()?;
             txlog.process.check_alive()?;
             progress(report::SERVICE, profile.name(), c, &stats);
