@@ -3,6 +3,7 @@
 
 mod ceiling;
 mod cli;
+mod cpu;
 mod database;
 mod fixtures;
 mod in_process;
@@ -16,6 +17,7 @@ mod raw_postgres;
 mod report;
 mod rss;
 mod system;
+mod targets;
 mod tree_cost;
 
 use std::process::ExitCode;
@@ -86,6 +88,10 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     );
     println!("{}", results.table());
     println!("## Ratios\n\n{}", results.ratios());
+    println!(
+        "## Where the CPU goes (µs of CPU per call, delivering the run's events included)\n\n{}",
+        results.cpu_table()
+    );
     if !results.ingest.is_empty() {
         println!(
             "## Transaction log ingest (concurrency 1)\n\n{}",
@@ -102,7 +108,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             ceiling::table(&ceiling)
         );
     }
-    println!("## Targets (issue 6)\n\n{}", results.targets());
+    println!("## Targets (issue 15)\n\n{}", targets::table(&results));
     let errors = results.errors();
     if !errors.is_empty() {
         println!("## Errors\n\n{errors}");

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::cli::Args;
+use crate::cpu::Watched;
 use crate::database::{drain, drop_database, fresh_database, load_with_outbox, wait_drained};
 use crate::fixtures;
 use crate::in_process::InProcess;
@@ -73,9 +74,16 @@ pub async fn services(
             let (orders_pid, txlog_pid) = (orders.process.pid(), txlog.process.pid());
             rss::reset_peak(orders_pid);
             rss::reset_peak(txlog_pid);
+            let watched = Watched {
+                orders: vec![orders_pid],
+                txlog: Some(txlog_pid),
+                ferretdb: txlog.ferretdb.as_ref().map(|(f, _)| f.pid()),
+            };
+            let before = watched.sample();
             let loaded = load_with_outbox(&outbox, args.window(c), api.op(profile, c)).await?;
             let (orders_rss, txlog_rss) = (rss::peak_mib(orders_pid), rss::peak_mib(txlog_pid));
             let took = drain(&outbox, drain_timeout(args)).await?;
+            let cpu = before.per_call(&watched.sample(), loaded.stats.issued);
             let after = loaded.backlog;
             let flow = OutboxFlow {
                 delivered_per_s: loaded.delivered_per_s,
@@ -94,6 +102,7 @@ pub async fn services(
                 orders_rss_mib: orders_rss,
                 txlog_rss_mib: txlog_rss,
                 outbox: Some(flow),
+                cpu: Some(cpu),
             });
         }
     }
@@ -112,11 +121,15 @@ pub async fn raw_postgres(args: &Args, results: &mut Results) -> anyhow::Result<
     let raw = RawPostgres::prepare(&url, args.seed).await?;
     for &profile in &args.profiles {
         for &c in &args.concurrency {
+            let before = Watched::default().sample();
             let stats = load::run(args.window(c), raw.op(profile, c)).await;
+            let cpu = before.per_call(&Watched::default().sample(), stats.issued);
             progress(report::RAW_PG, profile.name(), c, &stats);
-            results
-                .rows
-                .push(plain_row(report::RAW_PG, profile.name(), c, stats));
+            let row = plain_row(report::RAW_PG, profile.name(), c, stats);
+            results.rows.push(Row {
+                cpu: Some(cpu),
+                ..row
+            });
         }
     }
     raw.close().await;
@@ -135,6 +148,7 @@ fn plain_row(target: &'static str, profile: &'static str, concurrency: usize, st
         orders_rss_mib: None,
         txlog_rss_mib: None,
         outbox: None,
+        cpu: None,
     }
 }
 
@@ -178,17 +192,26 @@ pub async fn in_process(args: &Args, txlog: &Txlog, results: &mut Results) -> an
         let http = http_client()?;
         let mut api = api(&http, &service.base);
         api.seed(args.seed, 16).await?;
+        wait_drained(&outbox, drain_timeout(args)).await?;
+        let watched = Watched {
+            txlog: Some(txlog.process.pid()),
+            ferretdb: txlog.ferretdb.as_ref().map(|(f, _)| f.pid()),
+            ..Watched::default()
+        };
         for &profile in &args.profiles {
             for &c in &args.concurrency {
-                wait_drained(&outbox, drain_timeout(args)).await?;
+                let before = watched.sample();
                 let stats = load::run(args.window(c), api.op(profile, c)).await;
+                wait_drained(&outbox, drain_timeout(args)).await?;
+                let cpu = before.per_call(&watched.sample(), stats.issued);
                 progress(target, profile.name(), c, &stats);
-                results
-                    .rows
-                    .push(plain_row(target, profile.name(), c, stats));
+                let row = plain_row(target, profile.name(), c, stats);
+                results.rows.push(Row {
+                    cpu: Some(cpu),
+                    ..row
+                });
             }
         }
-        wait_drained(&outbox, drain_timeout(args)).await?;
         outbox.close().await;
         service.stop().await?;
         if !args.keep {

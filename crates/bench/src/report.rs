@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::cpu::PerCall;
 use crate::load::Stats;
 
 pub const SERVICE: &str = "service";
@@ -31,6 +32,9 @@ pub struct Row {
     pub orders_rss_mib: Option<f64>,
     pub txlog_rss_mib: Option<f64>,
     pub outbox: Option<OutboxFlow>,
+    /// CPU per call of each process, from the start of the run until its events were
+    /// delivered.
+    pub cpu: Option<PerCall>,
 }
 
 pub struct IngestRow {
@@ -50,11 +54,11 @@ pub struct Results {
     pub store: String,
 }
 
-fn opt(v: Option<f64>, digits: usize) -> String {
+pub(crate) fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
@@ -105,6 +109,37 @@ impl Results {
                 opt(r.outbox.map(|o| o.delivered_per_s), 0),
                 r.outbox.map_or("-".into(), |o| o.backlog.to_string()),
                 opt(r.outbox.and_then(|o| o.drain_per_s), 0),
+            );
+        }
+        out
+    }
+
+    /// CPU per call by process, and the rate the machine's cores could serve at that cost
+    /// (what a run saturating the machine can reach at most).
+    pub fn cpu_table(&self) -> String {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let mut out = String::new();
+        let _ = writeln!(out, "| target | profile | conc | bench | order service | txlog | FerretDB | PostgreSQL | all µs/call | machine busy | {cores:.0} cores ÷ all, req/s |");
+        let _ = writeln!(
+            out,
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for r in &self.rows {
+            let Some(cpu) = r.cpu else { continue };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0}% | {:.0} |",
+                r.target,
+                r.profile,
+                r.concurrency,
+                cpu.bench,
+                cpu.orders,
+                cpu.txlog,
+                cpu.ferretdb,
+                cpu.postgres,
+                cpu.all(),
+                cpu.machine_busy * 100.0,
+                cores * 1e6 / cpu.all().max(1.0),
             );
         }
         out
@@ -173,96 +208,6 @@ impl Results {
                 r.raw.errors + r.service.errors,
             );
         }
-        out
-    }
-
-    /// The targets of issue 6, met or missed, where this run measured what they need.
-    pub fn targets(&self) -> String {
-        let mut out = String::from("| target | measured | verdict |\n|---|---|---|\n");
-        let mut line = |name: &str, measured: String, met: bool| {
-            let verdict = if met { "met" } else { "MISSED" };
-            let _ = writeln!(out, "| {name} | {measured} | {verdict} |");
-        };
-        for (profile, goal) in [("create", 0.6), ("get", 0.5)] {
-            for (p, c) in self.runs().into_iter().filter(|(p, _)| *p == profile) {
-                if let Some(r) = ratio(self.rate(SERVICE, p, c), self.rate(RAW_PG, p, c)) {
-                    line(
-                        &format!("{p} ≥ {goal} of (a), conc {c}"),
-                        format!("{r:.2}"),
-                        r >= goal,
-                    );
-                }
-            }
-        }
-        for profile in ["get", "list"] {
-            for (p, c) in self.runs().into_iter().filter(|(p, _)| *p == profile) {
-                if let Some(r) = ratio(
-                    self.rate(RECORDING_ON, p, c),
-                    self.rate(RECORDING_OFF, p, c),
-                ) {
-                    let cost = 1.0 - r;
-                    line(
-                        &format!("recording costs {p} ≤ 25% vs (d), conc {c}"),
-                        format!("{:.0}%", cost * 100.0),
-                        cost <= 0.25,
-                    );
-                }
-            }
-        }
-        for r in self.ingest.iter().filter(|r| r.batch == 100) {
-            if let Some(x) = ratio(Some(r.with_tree.rate()), Some(r.append.rate())) {
-                line(
-                    "verifiable log costs ingest < 10%, batch 100",
-                    format!("{:.0}%", (1.0 - x) * 100.0),
-                    x > 0.9,
-                );
-            }
-            if let Some(x) = ratio(Some(r.service.rate()), Some(r.raw.rate())) {
-                line(
-                    "txlog ingest ≥ 0.5 of (c), batch 100",
-                    format!("{x:.2}"),
-                    x >= 0.5,
-                );
-            }
-        }
-        let top = self
-            .rows
-            .iter()
-            .filter(|r| r.target == SERVICE)
-            .map(|r| r.concurrency)
-            .max();
-        // Issue 15: both services, every profile at the highest concurrency.
-        type Rss = fn(&Row) -> Option<f64>;
-        let peaks: [(&str, f64, Rss); 2] = [
-            ("order service", 64.0, |r| r.orders_rss_mib),
-            ("transaction log", 96.0, |r| r.txlog_rss_mib),
-        ];
-        for (service, limit, rss) in peaks {
-            let peak = self
-                .rows
-                .iter()
-                .filter(|r| r.target == SERVICE && Some(r.concurrency) == top)
-                .filter_map(rss)
-                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-            if let (Some(peak), Some(top)) = (peak, top) {
-                line(
-                    &format!("{service} peak RSS ≤ {limit:.0} MiB at conc {top}"),
-                    format!("{peak:.1} MiB"),
-                    peak <= limit,
-                );
-            }
-        }
-        let errors: u64 = self.rows.iter().map(|r| r.stats.errors).sum::<u64>()
-            + self
-                .ingest
-                .iter()
-                .map(|r| r.raw.errors + r.service.errors)
-                .sum::<u64>();
-        line(
-            "zero errors in every profile",
-            errors.to_string(),
-            errors == 0,
-        );
         out
     }
 

@@ -12,5 +12,5 @@ mod token;
 
 pub use delivery::{Deliver, TxlogClient};
 pub use group_commit::GroupCommit;
-pub use relay::{deliver_once, Delivered, Relay, LEASE};
+pub use relay::{deliver_once, Delivered, Relay, BATCH, LEASE};
 pub use token::{TokenSource, TxlogAuth};
