@@ -54,12 +54,13 @@ fn assert_gap_free(records: &[Value]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn log_down_during_200_calls_then_everything_arrives_once() {
+/// Makes `calls` calls one after another while the log is down, starts it again, and checks
+/// that every call is recorded exactly once, in the order it was made, in a valid chain.
+async fn log_down_during(calls: usize) {
     let mut system = System::start().await;
     system.txlog.stop();
     let http = reqwest::Client::new();
-    for i in 0..200 {
+    for i in 0..calls {
         let status = call(&http, &system.orders.base, i, &format!("outage-{i}")).await;
         assert!(
             matches!(status, Some(201 | 200 | 404 | 422)),
@@ -67,19 +68,39 @@ async fn log_down_during_200_calls_then_everything_arrives_once() {
         );
     }
     system.txlog.restart().await;
-    system.wait_for_records(200).await;
+    system.wait_for_records(calls).await;
     let records = system.settled_records().await;
     let counts = counts(&records);
-    assert_eq!(records.len(), 200);
-    for i in 0..200 {
+    assert_eq!(records.len(), calls);
+    for i in 0..calls {
         assert_eq!(
             counts.get(&format!("outage-{i}")),
             Some(&1),
             "outage-{i} recorded exactly once"
         );
     }
+    let order: Vec<String> = records
+        .iter()
+        .map(|r| r["request"]["request_id"].as_str().unwrap().to_owned())
+        .collect();
+    let made: Vec<String> = (0..calls).map(|i| format!("outage-{i}")).collect();
+    assert!(
+        order == made,
+        "the log holds the calls in the order they were made"
+    );
     assert_gap_free(&records);
     assert_eq!(system.verify().await["valid"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_down_during_200_calls_then_everything_arrives_once() {
+    log_down_during(200).await;
+}
+
+/// More than two of the relay's batches: the next batch is claimed while one is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_several_batches_arrives_once_and_oldest_first() {
+    log_down_during(order_service::outbox::BATCH as usize * 2 + 250).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

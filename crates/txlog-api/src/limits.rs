@@ -291,8 +291,24 @@ fn scope_fits(scope: &str) -> bool {
 }
 
 fn body_fits(body: &Option<Value>) -> bool {
-    body.as_ref()
-        .is_none_or(|b| serde_json::to_vec(b).is_ok_and(|v| v.len() <= MAX_BODY_JSON_BYTES))
+    body.as_ref().is_none_or(|b| {
+        let mut size = JsonSize(0);
+        serde_json::to_writer(&mut size, b).is_ok() && size.0 <= MAX_BODY_JSON_BYTES
+    })
+}
+
+/// Counts the bytes of JSON text written to it, without keeping them.
+struct JsonSize(usize);
+
+impl std::io::Write for JsonSize {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn is_lower_hex(s: &str) -> bool {

@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::headers::{idempotency_key, IfMatch};
 use super::{list, AppState};
 use crate::domain::{apply_patch, Order, OrderInput, PatchOutcome, Status};
-use crate::recording::{Call, CreatedOrder, OrderPath};
+use crate::recording::{Call, CreatedOrder, ListedOrders, OrderPath};
 use crate::store::{Claim, Committed, IdempotencyKey, StoredResponse};
 
 const READ: Scope = Scope::new("orders:read");
@@ -139,7 +139,7 @@ pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> Result<Json<OrderPage>, ApiError> {
+) -> Result<Response, ApiError> {
     caller.require(READ)?;
     let mut q = list::parse(query.as_deref(), &caller, caller.holds(ADMIN))?;
     let limit = q.limit as usize;
@@ -151,7 +151,10 @@ pub async fn list(
     } else {
         None
     };
-    Ok(Json(OrderPage { items, next_cursor }))
+    let listed = ListedOrders(items.iter().map(|order| order.id).collect());
+    let mut response = Json(OrderPage { items, next_cursor }).into_response();
+    response.extensions_mut().insert(listed);
+    Ok(response)
 }
 
 /// Change an order with a JSON merge patch.

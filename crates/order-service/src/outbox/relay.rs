@@ -14,6 +14,8 @@ pub const BATCH: u32 = 500;
 /// it; the events of a relay that died are claimed again this long after its last renewal.
 pub const LEASE: Duration = Duration::from_secs(10);
 const IDLE_POLL: Duration = Duration::from_millis(100);
+/// How often the backlog gauges are refreshed while a backlog is being delivered.
+const BACKLOG_REPORT: Duration = Duration::from_secs(1);
 const BACKOFF_START: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
@@ -33,18 +35,28 @@ impl Delivered {
     }
 }
 
-/// One step of the relay: claims up to `limit` of the oldest events, hands them to `deliver`
-/// with no database transaction open (renewing the lease meanwhile), and acknowledges the
-/// lease: the events leave the outbox, the refused ones for the dead-letter table. When the
-/// delivery fails the lease is released, and the events wait for the next step.
+/// One step of the relay: claims up to `limit` of the oldest events and delivers them (see
+/// [`deliver_lease`]).
 pub async fn deliver_once(
     outbox: &dyn OutboxStore,
     deliver: &dyn Deliver,
     limit: u32,
 ) -> anyhow::Result<Delivered> {
-    let Some(mut lease) = outbox.claim(limit, LEASE).await? else {
-        return Ok(Delivered::default());
-    };
+    match outbox.claim(limit, LEASE).await? {
+        Some(lease) => deliver_lease(outbox, deliver, lease).await,
+        None => Ok(Delivered::default()),
+    }
+}
+
+/// Hands a claim's events to `deliver` with no database transaction open (renewing the
+/// lease meanwhile), and acknowledges the lease: the events leave the outbox, the refused
+/// ones for the dead-letter table. When the delivery fails the lease is released, and the
+/// events wait for the next step.
+async fn deliver_lease(
+    outbox: &dyn OutboxStore,
+    deliver: &dyn Deliver,
+    mut lease: Lease,
+) -> anyhow::Result<Delivered> {
     let events = std::mem::take(&mut lease.events);
     let claimed = events.len();
     match renewing(outbox, &lease, deliver.deliver(events)).await {
@@ -56,14 +68,19 @@ pub async fn deliver_once(
             })
         }
         Err(e) => {
-            if let Err(release) = outbox.release(lease).await {
-                tracing::warn!(
-                    error = format!("{:#}", anyhow::Error::from(release)),
-                    "releasing an outbox lease failed; its events wait for it to run out"
-                );
-            }
+            release(outbox, lease).await;
             Err(e)
         }
+    }
+}
+
+/// Lets the next claim take a lease's events at once.
+async fn release(outbox: &dyn OutboxStore, lease: Lease) {
+    if let Err(e) = outbox.release(lease).await {
+        tracing::warn!(
+            error = format!("{:#}", anyhow::Error::from(e)),
+            "releasing an outbox lease failed; its events wait for it to run out"
+        );
     }
 }
 
@@ -92,17 +109,50 @@ async fn renewing<T>(outbox: &dyn OutboxStore, lease: &Lease, work: impl Future<
 pub struct Relay {
     store: Store,
     deliver: Arc<dyn Deliver>,
+    /// The batch claimed while the one before it was being delivered.
+    next: Option<Lease>,
 }
 
 impl Relay {
     pub fn new(store: Store, deliver: Arc<dyn Deliver>) -> Self {
-        Self { store, deliver }
+        Self {
+            store,
+            deliver,
+            next: None,
+        }
     }
 
     /// Delivers one batch; returns how many events left the outbox (delivered, or set aside
-    /// in the dead-letter table because the log refused them for good).
-    pub async fn run_once(&self) -> anyhow::Result<usize> {
-        let done = deliver_once(self.store.outbox.as_ref(), self.deliver.as_ref(), BATCH).await?;
+    /// in the dead-letter table because the log refused them for good). While a full batch
+    /// is delivered the next one is claimed, so that with a backlog the log waits for no
+    /// claim; batches still go to the log one at a time, oldest first.
+    pub async fn run_once(&mut self) -> anyhow::Result<usize> {
+        let outbox = self.store.outbox.as_ref();
+        let lease = match self.next.take() {
+            Some(lease) => lease,
+            None => match outbox.claim(BATCH, LEASE).await? {
+                Some(lease) => lease,
+                None => return Ok(0),
+            },
+        };
+        let done = if lease.events.len() >= BATCH as usize {
+            let (done, next) = tokio::join!(
+                deliver_lease(outbox, self.deliver.as_ref(), lease),
+                outbox.claim(BATCH, LEASE)
+            );
+            match (next, done.is_ok()) {
+                (Ok(Some(next)), true) => self.next = Some(next),
+                (Ok(Some(next)), false) => release(outbox, next).await,
+                (Ok(None), _) => {}
+                (Err(e), _) => tracing::warn!(
+                    error = format!("{:#}", anyhow::Error::from(e)),
+                    "claiming the next outbox batch failed"
+                ),
+            }
+            done?
+        } else {
+            deliver_lease(outbox, self.deliver.as_ref(), lease).await?
+        };
         metrics::counter!("outbox_delivered_total").increment(done.delivered as u64);
         if !done.dead_lettered.is_empty() {
             metrics::counter!("outbox_dead_letters_total")
@@ -123,7 +173,7 @@ impl Relay {
     /// Runs until `shutdown`, then keeps draining until `deadline` (the outbox holds every
     /// answered call by then; what is left is delivered after the next start).
     pub async fn run(
-        self,
+        mut self,
         shutdown: CancellationToken,
         deadline: Arc<std::sync::OnceLock<tokio::time::Instant>>,
     ) {
@@ -131,6 +181,7 @@ impl Relay {
         metrics::counter!("outbox_dead_letters_total").increment(0);
         let mut backoff = BACKOFF_START;
         let mut housekeeping = tokio::time::interval(Duration::from_secs(60));
+        let mut reported = tokio::time::Instant::now();
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -156,7 +207,12 @@ impl Relay {
                     jittered
                 }
             };
-            self.report_backlog().await;
+            // Counting the outbox is a scan: once a second while a backlog is delivered, and
+            // every poll once it is empty.
+            if !pause.is_zero() || reported.elapsed() >= BACKLOG_REPORT {
+                self.report_backlog().await;
+                reported = tokio::time::Instant::now();
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = tokio::time::sleep(pause) => {}
@@ -176,6 +232,9 @@ impl Relay {
             .unwrap_or_else(tokio::time::Instant::now);
         if tokio::time::timeout_at(deadline, drain).await.is_err() {
             tracing::warn!("stopping with business transactions still in the outbox; they are delivered after restart");
+        }
+        if let Some(lease) = self.next.take() {
+            release(self.store.outbox.as_ref(), lease).await;
         }
         self.report_backlog().await;
     }

@@ -36,6 +36,6 @@ impl Call {
         order_id: Uuid,
     ) -> Option<OutboxEvent> {
         let draft = self.0.as_ref()?;
-        Some(draft.finish(status, body, Some(caller), Some(order_id)))
+        Some(draft.finish(status, body, Some(caller), Some(order_id), None))
     }
 }

@@ -10,7 +10,7 @@ use platform::context::RequestContext;
 use txlog_api::{body_from_bytes, limits, Actor, Event, Outcome, RequestRecord, ResponseRecord};
 use uuid::Uuid;
 
-use super::policy::{listed_order_ids, BodyDigest, BodyPolicy};
+use super::policy::{BodyDigest, BodyPolicy};
 use super::Operation;
 use crate::store::OutboxEvent;
 
@@ -96,13 +96,15 @@ impl EventDraft {
     }
 
     /// The finished event for a response: what [`BodyPolicy`] keeps of the bodies, cut to
-    /// fit the transaction log's limits, and checked against them.
+    /// fit the transaction log's limits, and checked against them. `listed` is what a list
+    /// disclosed.
     pub fn finish(
         &self,
         status: StatusCode,
         body: &[u8],
         actor: Option<&Principal>,
         order_id: Option<Uuid>,
+        listed: Option<&[Uuid]>,
     ) -> OutboxEvent {
         let policy = BodyPolicy::for_call(actor.is_some(), self.operation, status);
         let mut request = self.request.clone();
@@ -138,7 +140,9 @@ impl EventDraft {
                 body_truncated: response_truncated,
                 body_bytes: Some(digest.bytes),
                 body_sha256: Some(digest.sha256),
-                order_ids: policy.order_ids.then(|| listed_order_ids(body)).flatten(),
+                order_ids: listed
+                    .filter(|_| policy.order_ids)
+                    .map(|ids| ids.iter().map(Uuid::to_string).collect()),
             },
             duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             trace_id: self.trace_id.clone(),

@@ -56,6 +56,11 @@ pub struct RouteRecording {
 #[derive(Debug, Clone, Copy)]
 pub struct CreatedOrder(pub Uuid);
 
+/// Response extension: the orders a list disclosed, in order (recorded as their ids, so the
+/// page is not parsed again to find them).
+#[derive(Debug, Clone)]
+pub struct ListedOrders(pub Vec<Uuid>);
+
 /// Middleware of every `/v1/` route (and of the `/v1/` fallback): hands the inner layers an
 /// [`EventDraft`] of the route's operation, and unless the handler's write committed the event
 /// with its change, writes the event to the outbox before the response leaves. A call that
@@ -109,7 +114,11 @@ pub async fn record(
         digest_unread_body(&draft, &unread, recording.body_limit).await;
     }
     let order_id = path_order_id.or_else(|| head.extensions.get::<CreatedOrder>().map(|c| c.0));
-    let event = draft.finish(head.status, &body, actor, order_id);
+    let listed = head
+        .extensions
+        .get::<ListedOrders>()
+        .map(|l| l.0.as_slice());
+    let event = draft.finish(head.status, &body, actor, order_id, listed);
     if let Err(refusal) = append(&recording.outbox, event).await {
         return refusal;
     }

@@ -16,6 +16,6 @@ mod policy;
 
 pub use call::Call;
 pub use draft::EventDraft;
-pub use middleware::{capture_body, record, CreatedOrder, Recording, RouteRecording};
+pub use middleware::{capture_body, record, CreatedOrder, ListedOrders, Recording, RouteRecording};
 pub use operation::{Operation, Operations, OrderPath};
 pub use policy::{BodyDigest, BodyPolicy};

@@ -5,7 +5,6 @@
 //! ids it disclosed instead of the orders themselves.
 
 use axum::http::StatusCode;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::Operation;
@@ -83,20 +82,6 @@ impl DigestBuilder {
     }
 }
 
-/// The ids of a `GET /v1/orders` page, in order; `None` when the body is not a page.
-pub fn listed_order_ids(body: &[u8]) -> Option<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Page {
-        items: Vec<Item>,
-    }
-    #[derive(Deserialize)]
-    struct Item {
-        id: String,
-    }
-    let page: Page = serde_json::from_slice(body).ok()?;
-    Some(page.items.into_iter().map(|i| i.id).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,12 +127,5 @@ mod tests {
         pieces.update(b"hello ");
         pieces.update(b"world");
         assert_eq!(pieces.finish(), whole);
-    }
-
-    #[test]
-    fn list_pages_yield_their_ids_in_order() {
-        let body = br#"{"items":[{"id":"b","x":1},{"id":"a"}],"next_cursor":null}"#;
-        assert_eq!(listed_order_ids(body), Some(vec!["b".into(), "a".into()]));
-        assert_eq!(listed_order_ids(b"not json"), None);
     }
 }
