@@ -7,6 +7,7 @@
 
 mod delivery;
 mod group_commit;
+mod pipeline;
 mod relay;
 mod token;
 

@@ -1,12 +1,12 @@
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
+use super::pipeline::{post, Pipeline};
 use super::Deliver;
-use crate::store::{Lease, OutboxStore, Refusal, Store, IDEMPOTENCY_TTL};
+use crate::store::{OutboxStore, Refusal, Store, IDEMPOTENCY_TTL};
 
 /// Events per delivery batch.
 pub const BATCH: u32 = 500;
@@ -35,72 +35,19 @@ impl Delivered {
     }
 }
 
-/// One step of the relay: claims up to `limit` of the oldest events and delivers them (see
-/// [`deliver_lease`]).
+/// One step of the relay without a pipeline: claims up to `limit` of the oldest events,
+/// hands them to `deliver` with no database transaction open (renewing the lease meanwhile),
+/// and acknowledges the lease: the events leave the outbox, the refused ones for the
+/// dead-letter table. When the delivery fails the lease is released, and the events wait for
+/// the next step.
 pub async fn deliver_once(
     outbox: &dyn OutboxStore,
     deliver: &dyn Deliver,
     limit: u32,
 ) -> anyhow::Result<Delivered> {
     match outbox.claim(limit, LEASE).await? {
-        Some(lease) => deliver_lease(outbox, deliver, lease).await,
+        Some(lease) => post(outbox, deliver, lease).await?.ack(outbox).await,
         None => Ok(Delivered::default()),
-    }
-}
-
-/// Hands a claim's events to `deliver` with no database transaction open (renewing the
-/// lease meanwhile), and acknowledges the lease: the events leave the outbox, the refused
-/// ones for the dead-letter table. When the delivery fails the lease is released, and the
-/// events wait for the next step.
-async fn deliver_lease(
-    outbox: &dyn OutboxStore,
-    deliver: &dyn Deliver,
-    mut lease: Lease,
-) -> anyhow::Result<Delivered> {
-    let events = std::mem::take(&mut lease.events);
-    let claimed = events.len();
-    match renewing(outbox, &lease, deliver.deliver(events)).await {
-        Ok(refused) => {
-            outbox.ack(lease, &refused).await?;
-            Ok(Delivered {
-                delivered: claimed.saturating_sub(refused.len()),
-                dead_lettered: refused,
-            })
-        }
-        Err(e) => {
-            release(outbox, lease).await;
-            Err(e)
-        }
-    }
-}
-
-/// Lets the next claim take a lease's events at once.
-async fn release(outbox: &dyn OutboxStore, lease: Lease) {
-    if let Err(e) = outbox.release(lease).await {
-        tracing::warn!(
-            error = format!("{:#}", anyhow::Error::from(e)),
-            "releasing an outbox lease failed; its events wait for it to run out"
-        );
-    }
-}
-
-/// Runs `work`, extending `lease` every third of [`LEASE`] until it is done.
-async fn renewing<T>(outbox: &dyn OutboxStore, lease: &Lease, work: impl Future<Output = T>) -> T {
-    tokio::pin!(work);
-    let every = LEASE / 3;
-    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    loop {
-        tokio::select! {
-            done = &mut work => return done,
-            _ = renew.tick() => {
-                if let Err(e) = outbox.extend(lease, LEASE).await {
-                    tracing::warn!(
-                        error = format!("{:#}", anyhow::Error::from(e)),
-                        "renewing an outbox lease failed"
-                    );
-                }
-            }
-        }
     }
 }
 
@@ -109,8 +56,7 @@ async fn renewing<T>(outbox: &dyn OutboxStore, lease: &Lease, work: impl Future<
 pub struct Relay {
     store: Store,
     deliver: Arc<dyn Deliver>,
-    /// The batch claimed while the one before it was being delivered.
-    next: Option<Lease>,
+    pipeline: Pipeline,
 }
 
 impl Relay {
@@ -118,56 +64,30 @@ impl Relay {
         Self {
             store,
             deliver,
-            next: None,
+            pipeline: Pipeline::default(),
         }
     }
 
-    /// Delivers one batch; returns how many events left the outbox (delivered, or set aside
-    /// in the dead-letter table because the log refused them for good). While a full batch
-    /// is delivered the next one is claimed, so that with a backlog the log waits for no
-    /// claim; batches still go to the log one at a time, oldest first.
+    /// One step of the [`Pipeline`]: posts a batch to the log while acknowledging the one
+    /// posted before (and, with a backlog, claiming the next). Returns how many events it
+    /// moved (posted, or taken out of the outbox); 0 once the outbox is empty and everything
+    /// posted is acknowledged.
     pub async fn run_once(&mut self) -> anyhow::Result<usize> {
-        let outbox = self.store.outbox.as_ref();
-        let lease = match self.next.take() {
-            Some(lease) => lease,
-            None => match outbox.claim(BATCH, LEASE).await? {
-                Some(lease) => lease,
-                None => return Ok(0),
-            },
-        };
-        let done = if lease.events.len() >= BATCH as usize {
-            let (done, next) = tokio::join!(
-                deliver_lease(outbox, self.deliver.as_ref(), lease),
-                outbox.claim(BATCH, LEASE)
-            );
-            match (next, done.is_ok()) {
-                (Ok(Some(next)), true) => self.next = Some(next),
-                (Ok(Some(next)), false) => release(outbox, next).await,
-                (Ok(None), _) => {}
-                (Err(e), _) => tracing::warn!(
-                    error = format!("{:#}", anyhow::Error::from(e)),
-                    "claiming the next outbox batch failed"
-                ),
+        let step = self
+            .pipeline
+            .step(self.store.outbox.as_ref(), self.deliver.as_ref())
+            .await;
+        let acked = step.acked.map(|done| record(&done));
+        match (step.failed, acked) {
+            (Some(failed), acked) => {
+                if let Err(e) = acked {
+                    tracing::warn!(error = format!("{e:#}"), "acknowledging a delivered outbox batch failed; its events are delivered again once its lease runs out");
+                }
+                Err(failed)
             }
-            done?
-        } else {
-            deliver_lease(outbox, self.deliver.as_ref(), lease).await?
-        };
-        metrics::counter!("outbox_delivered_total").increment(done.delivered as u64);
-        if !done.dead_lettered.is_empty() {
-            metrics::counter!("outbox_dead_letters_total")
-                .increment(done.dead_lettered.len() as u64);
+            (None, Err(e)) => Err(e),
+            (None, Ok(n)) => Ok(n + step.posted),
         }
-        for refusal in &done.dead_lettered {
-            tracing::error!(
-                event_id = %refusal.event_id,
-                status = refusal.status,
-                reason = %refusal.reason,
-                "the transaction log refused a business transaction; it is set aside in \
-                 outbox_dead_letters and delivery goes on"
-            );
-        }
-        Ok(done.count())
     }
 
     /// Runs until `shutdown`, then keeps draining until `deadline` (the outbox holds every
@@ -233,8 +153,14 @@ impl Relay {
         if tokio::time::timeout_at(deadline, drain).await.is_err() {
             tracing::warn!("stopping with business transactions still in the outbox; they are delivered after restart");
         }
-        if let Some(lease) = self.next.take() {
-            release(self.store.outbox.as_ref(), lease).await;
+        match self.pipeline.finish(self.store.outbox.as_ref()).await {
+            Ok(done) => {
+                record(&done);
+            }
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "acknowledging the last outbox batch failed; its events are delivered again after restart"
+            ),
         }
         self.report_backlog().await;
     }
@@ -267,4 +193,23 @@ impl Relay {
             ),
         }
     }
+}
+
+/// Counts what an acknowledgement took out of the outbox, and logs each refused event;
+/// returns how many events left.
+fn record(done: &Delivered) -> usize {
+    metrics::counter!("outbox_delivered_total").increment(done.delivered as u64);
+    if !done.dead_lettered.is_empty() {
+        metrics::counter!("outbox_dead_letters_total").increment(done.dead_lettered.len() as u64);
+    }
+    for refusal in &done.dead_lettered {
+        tracing::error!(
+            event_id = %refusal.event_id,
+            status = refusal.status,
+            reason = %refusal.reason,
+            "the transaction log refused a business transaction; it is set aside in \
+             outbox_dead_letters and delivery goes on"
+        );
+    }
+    done.count()
 }

@@ -1,0 +1,179 @@
+//! The relay's steps: while one batch is posted to the log, the batch before it is
+//! acknowledged and, when this one is full (a backlog), the next is claimed. The log then
+//! waits for neither a claim nor an acknowledgement, and still gets one batch at a time,
+//! oldest first.
+
+use std::future::Future;
+
+use super::relay::{Delivered, BATCH, LEASE};
+use super::Deliver;
+use crate::store::{Lease, OutboxStore, Refusal};
+
+/// A batch the log answered for, not yet acknowledged in the outbox.
+pub(super) struct Posted {
+    lease: Lease,
+    refused: Vec<Refusal>,
+    claimed: usize,
+}
+
+impl Posted {
+    /// Takes the batch out of the outbox: delivered events go, refused ones move to the
+    /// dead-letter table (only while the lease is still this one's).
+    pub(super) async fn ack(self, outbox: &dyn OutboxStore) -> anyhow::Result<Delivered> {
+        outbox.ack(self.lease, &self.refused).await?;
+        Ok(Delivered {
+            delivered: self.claimed.saturating_sub(self.refused.len()),
+            dead_lettered: self.refused,
+        })
+    }
+}
+
+/// Hands a claim's events to `deliver` with no database transaction open, renewing the
+/// lease meanwhile. When the delivery fails the lease is released, and the events wait for
+/// the next claim.
+pub(super) async fn post(
+    outbox: &dyn OutboxStore,
+    deliver: &dyn Deliver,
+    mut lease: Lease,
+) -> anyhow::Result<Posted> {
+    let events = std::mem::take(&mut lease.events);
+    let claimed = events.len();
+    match renewing(outbox, &lease, deliver.deliver(events)).await {
+        Ok(refused) => Ok(Posted {
+            lease,
+            refused,
+            claimed,
+        }),
+        Err(e) => {
+            release(outbox, lease).await;
+            Err(e)
+        }
+    }
+}
+
+/// Lets the next claim take a lease's events at once.
+pub(super) async fn release(outbox: &dyn OutboxStore, lease: Lease) {
+    if let Err(e) = outbox.release(lease).await {
+        tracing::warn!(
+            error = format!("{:#}", anyhow::Error::from(e)),
+            "releasing an outbox lease failed; its events wait for it to run out"
+        );
+    }
+}
+
+/// Runs `work`, extending `lease` every third of [`LEASE`] until it is done.
+async fn renewing<T>(outbox: &dyn OutboxStore, lease: &Lease, work: impl Future<Output = T>) -> T {
+    tokio::pin!(work);
+    let every = LEASE / 3;
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = renew.tick() => {
+                if let Err(e) = outbox.extend(lease, LEASE).await {
+                    tracing::warn!(
+                        error = format!("{:#}", anyhow::Error::from(e)),
+                        "renewing an outbox lease failed"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// What one [`Pipeline::step`] did.
+pub(super) struct Step {
+    /// Events posted to the log in this step (acknowledged in the next).
+    pub posted: usize,
+    /// The acknowledgement of the batch posted before.
+    pub acked: anyhow::Result<Delivered>,
+    /// Why this step's batch was not posted, if it was not.
+    pub failed: Option<anyhow::Error>,
+}
+
+/// The batches between claim and acknowledgement.
+#[derive(Default)]
+pub(super) struct Pipeline {
+    /// Claimed while the batch before it was posted.
+    next: Option<Lease>,
+    /// Posted, acknowledged in the next step.
+    unacked: Option<Posted>,
+}
+
+impl Pipeline {
+    pub(super) async fn step(&mut self, outbox: &dyn OutboxStore, deliver: &dyn Deliver) -> Step {
+        let unacked = self.unacked.take();
+        let ack = async {
+            match unacked {
+                Some(posted) => posted.ack(outbox).await,
+                None => Ok(Delivered::default()),
+            }
+        };
+        let lease = match self.next.take() {
+            Some(lease) => Ok(Some(lease)),
+            None => outbox
+                .claim(BATCH, LEASE)
+                .await
+                .map_err(anyhow::Error::from),
+        };
+        let lease = match lease {
+            Ok(Some(lease)) => lease,
+            nothing => {
+                return Step {
+                    posted: 0,
+                    acked: ack.await,
+                    failed: nothing.err(),
+                }
+            }
+        };
+        let claimed = lease.events.len();
+        let claim_next = async {
+            if claimed < BATCH as usize {
+                return None;
+            }
+            match outbox.claim(BATCH, LEASE).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{:#}", anyhow::Error::from(e)),
+                        "claiming the next outbox batch failed"
+                    );
+                    None
+                }
+            }
+        };
+        let (posted, next, acked) = tokio::join!(post(outbox, deliver, lease), claim_next, ack);
+        match posted {
+            Ok(posted) => {
+                self.unacked = Some(posted);
+                self.next = next;
+                Step {
+                    posted: claimed,
+                    acked,
+                    failed: None,
+                }
+            }
+            Err(e) => {
+                if let Some(next) = next {
+                    release(outbox, next).await;
+                }
+                Step {
+                    posted: 0,
+                    acked,
+                    failed: Some(e),
+                }
+            }
+        }
+    }
+
+    /// Acknowledges what was posted and releases what was claimed ahead, when the relay stops.
+    pub(super) async fn finish(&mut self, outbox: &dyn OutboxStore) -> anyhow::Result<Delivered> {
+        if let Some(next) = self.next.take() {
+            release(outbox, next).await;
+        }
+        match self.unacked.take() {
+            Some(posted) => posted.ack(outbox).await,
+            None => Ok(Delivered::default()),
+        }
+    }
+}
