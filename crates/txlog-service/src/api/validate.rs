@@ -67,11 +67,7 @@ fn event(value: Value) -> Result<Event, FieldErrors> {
     if !unknown.is_empty() {
         return Err(unknown);
     }
-    let event: Event = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        vec![(field, platform::json::clean_serde_message(&e.into_inner()))]
-    })?;
+    let event = typed(value)?;
     let errors: FieldErrors = limits::check(&event)
         .into_iter()
         .map(|v| (v.field.to_owned(), v.message.to_owned()))
@@ -81,6 +77,19 @@ fn event(value: Value) -> Result<Event, FieldErrors> {
     } else {
         Err(errors)
     }
+}
+
+/// The event `value` holds. Tracking the path of every field cost as much as the rest of the
+/// validation, so it is done only to name the field of an event that does not deserialize.
+fn typed(value: Value) -> Result<Event, FieldErrors> {
+    if let Ok(event) = Event::deserialize(&value) {
+        return Ok(event);
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        vec![(field, platform::json::clean_serde_message(&e.into_inner()))]
+    })
 }
 
 #[cfg(test)]
