@@ -18,6 +18,18 @@ pub struct RawBatch {
     pub transactions: Vec<Value>,
 }
 
+/// The body of a `POST /v1/transactions`. A body that parses is read without tracking paths;
+/// only one that does not is parsed again the way every other body is, for its 400 or 422.
+pub fn parse(body: &[u8]) -> Result<RawBatch, Problem> {
+    let parsed = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str(text).ok());
+    match parsed {
+        Some(raw) => Ok(raw),
+        None => platform::http::parse_json(body),
+    }
+}
+
 /// The events of a batch, or a 422 naming every invalid field.
 pub fn batch(raw: Vec<Value>) -> Result<Vec<Event>, Problem> {
     if raw.is_empty() || raw.len() > MAX_BATCH {
