@@ -77,10 +77,18 @@ mod tests {
 
     #[test]
     fn the_rfc_8785_examples_come_out_as_the_crate_writes_them() {
+        // RFC 8785 section 3.2.2's example, as JSON text (its numbers are more precise than
+        // a double).
+        let rfc = r#"{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+                      "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+                      "literals": [null, true, false]}"#;
+        let expected = r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#;
+        assert_eq!(
+            to_string(&serde_json::from_str(rfc).unwrap()).unwrap(),
+            expected
+        );
         let values = [
-            json!({"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
-                   "string": "\u{20ac}$\u{000F}\u{000a}A'\u{0042}\u{0022}\u{005c}\\\"/",
-                   "literals": [null, true, false]}),
+            serde_json::from_str::<Value>(rfc).unwrap(),
             json!({"\u{20ac}": "Euro Sign", "\r": "Carriage Return", "\u{fb33}": "Hebrew Letter Dalet With Dagesh",
                    "1": "One", "\u{1f600}": "Emoji: Grinning Face", "\u{0080}": "Control", "\u{00f6}": "Latin Small Letter O With Diaeresis"}),
             json!({"z": {"b": [], "a": {}}, "a": [1, -0.0, 1e21, 1e-7, 18446744073709551615u64, -9007199254740993i64]}),
