@@ -122,7 +122,7 @@ pub fn seal(
     if let Some(sub) = submitted_by {
         object.insert("submitted_by".into(), Value::String(sub.to_owned()));
     }
-    let canonical = serde_json_canonicalizer::to_string(&Value::Object(object))?;
+    let canonical = crate::canonical::to_string(&Value::Object(object))?;
     let hash = link_hash(prev_hash, &canonical);
     let index = IndexFields {
         seq,

@@ -5,6 +5,7 @@
 pub mod api;
 mod app;
 pub mod audit;
+pub mod canonical;
 pub mod chain;
 pub mod config;
 pub mod console;

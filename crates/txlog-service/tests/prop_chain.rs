@@ -78,6 +78,14 @@ proptest! {
     }
 
     #[test]
+    fn the_fast_canonical_text_is_the_crates(value in json_value()) {
+        prop_assert_eq!(
+            txlog_service::canonical::to_string(&value).unwrap(),
+            serde_json_canonicalizer::to_string(&value).unwrap()
+        );
+    }
+
+    #[test]
     fn sealed_chains_verify_and_any_change_is_detected(
         bodies in prop::collection::vec((json_value(), json_value(), any::<String>()), 1..6),
         which in any::<prop::sample::Index>(),

@@ -1,17 +1,16 @@
 //! `POST /v1/transactions` (append a batch) and `GET /v1/transactions/{transaction_id}`.
 
 use anyhow::Context as _;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use platform::http::JsonBody;
 use platform::problem::ProblemDoc;
 use tracing::Instrument;
 use txlog_api::{Batch, BatchResult, Record};
 use uuid::Uuid;
 
 use super::caller::{Caller, SCOPE_READ, SCOPE_WRITE};
-use super::validate::{self, RawBatch};
+use super::validate;
 use super::{ApiError, AppState};
 
 /// Appends 1 to 1 000 events; an invalid event rejects the whole batch and nothing is stored.
@@ -34,8 +33,8 @@ pub async fn append(
     request: Request,
 ) -> Result<Response, ApiError> {
     caller.require(SCOPE_WRITE)?;
-    let JsonBody(raw) = JsonBody::<RawBatch>::from_request(request, &()).await?;
-    let events = validate::batch(raw.transactions)?;
+    let body = platform::http::read_json_body(request).await?;
+    let events = validate::batch(validate::parse(&body)?.transactions)?;
     let span = tracing::info_span!("append to the chain", events = events.len());
     let results = state
         .store

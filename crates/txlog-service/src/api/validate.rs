@@ -18,6 +18,18 @@ pub struct RawBatch {
     pub transactions: Vec<Value>,
 }
 
+/// The body of a `POST /v1/transactions`. A body that parses is read without tracking paths;
+/// only one that does not is parsed again the way every other body is, for its 400 or 422.
+pub fn parse(body: &[u8]) -> Result<RawBatch, Problem> {
+    let parsed = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str(text).ok());
+    match parsed {
+        Some(raw) => Ok(raw),
+        None => platform::http::parse_json(body),
+    }
+}
+
 /// The events of a batch, or a 422 naming every invalid field.
 pub fn batch(raw: Vec<Value>) -> Result<Vec<Event>, Problem> {
     if raw.is_empty() || raw.len() > MAX_BATCH {
@@ -67,11 +79,7 @@ fn event(value: Value) -> Result<Event, FieldErrors> {
     if !unknown.is_empty() {
         return Err(unknown);
     }
-    let event: Event = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        vec![(field, platform::json::clean_serde_message(&e.into_inner()))]
-    })?;
+    let event = typed(value)?;
     let errors: FieldErrors = limits::check(&event)
         .into_iter()
         .map(|v| (v.field.to_owned(), v.message.to_owned()))
@@ -81,6 +89,19 @@ fn event(value: Value) -> Result<Event, FieldErrors> {
     } else {
         Err(errors)
     }
+}
+
+/// The event `value` holds. Tracking the path of every field cost as much as the rest of the
+/// validation, so it is done only to name the field of an event that does not deserialize.
+fn typed(value: Value) -> Result<Event, FieldErrors> {
+    if let Ok(event) = Event::deserialize(&value) {
+        return Ok(event);
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        vec![(field, platform::json::clean_serde_message(&e.into_inner()))]
+    })
 }
 
 #[cfg(test)]

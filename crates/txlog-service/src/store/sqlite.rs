@@ -172,13 +172,13 @@ async fn insert_records(db: &mut SqliteConnection, records: &[StoredRecord]) -> 
             row.push_bind(seq)
                 .push_bind(index.event_id.to_string())
                 .push_bind(index.transaction_id.to_string())
-                .push_bind(index.order_id.clone())
-                .push_bind(index.actor.clone())
-                .push_bind(index.operation.clone())
-                .push_bind(index.outcome.clone())
+                .push_bind(index.order_id.as_deref())
+                .push_bind(index.actor.as_deref())
+                .push_bind(index.operation.as_str())
+                .push_bind(index.outcome.as_str())
                 .push_bind(format_time(index.recorded_at))
-                .push_bind(sealed.canonical.clone())
-                .push_bind(sealed.hash.clone());
+                .push_bind(sealed.canonical.as_str())
+                .push_bind(sealed.hash.as_str());
         });
         if let Some(e) = failed {
             return Err(e.into());
