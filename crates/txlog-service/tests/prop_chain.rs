@@ -104,6 +104,13 @@ proptest! {
                 txlog_service::transparency::tree::leaf_data(r).unwrap(),
                 txlog_service::transparency::tree::leaf_data_slow(r).unwrap()
             );
+            // The leaf hash, hashed piece by piece, is the hash of that text.
+            prop_assert_eq!(
+                txlog_service::transparency::tree::leaf_hash(r).unwrap(),
+                tlog_tiles::record_hash(
+                    txlog_service::transparency::tree::leaf_data_slow(r).unwrap().as_bytes()
+                )
+            );
             // What is hashed parses back, and is already canonical.
             let value: Value = serde_json::from_str(&r.canonical).unwrap();
             prop_assert_eq!(&serde_json_canonicalizer::to_string(&value).unwrap(), &r.canonical);

@@ -125,7 +125,7 @@ async fn write_hashes(
         let mut insert =
             QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO tree_hashes (idx, hash) ");
         insert.push_values(chunk.iter().enumerate(), |mut row, (k, hash)| {
-            row.push_bind(at + k as i64).push_bind(hash.0.to_vec());
+            row.push_bind(at + k as i64).push_bind(&hash.0[..]);
         });
         insert.build().execute(&mut *db).await?;
     }

@@ -8,6 +8,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use sha2::{Digest, Sha256};
+
 use tlog_tiles::{
     record_hash, stored_hash_count, stored_hash_index, stored_hashes_for_record_hash, Hash,
     HashReader,
@@ -25,8 +27,8 @@ const EXTEND_PAGE: u32 = 1000;
 /// (that doubled the cost of keeping the tree); any key the scan cannot order takes the slow
 /// path, and a property test holds the two equal.
 pub fn leaf_data(record: &StoredRecord) -> anyhow::Result<String> {
-    match insert_hash(&record.canonical, &record.hash) {
-        Some(text) => Ok(text),
+    match LeafPieces::of(&record.canonical, &record.hash) {
+        Some(pieces) => Ok(pieces.as_array().concat()),
         None => leaf_data_slow(record),
     }
 }
@@ -36,31 +38,72 @@ pub fn leaf_data_slow(record: &StoredRecord) -> anyhow::Result<String> {
     Ok(serde_json_canonicalizer::to_string(&record.to_json()?)?)
 }
 
-/// `canonical` (a JSON object in RFC 8785 form, without `hash`) with `"hash":"<hash>"` before
-/// the first top-level key that sorts after `hash`; `None` when a key is not plain ASCII (whose
-/// UTF-16 order the byte order might not match) or the text is not an object.
-fn insert_hash(canonical: &str, hash: &str) -> Option<String> {
-    let bytes = canonical.as_bytes();
-    if bytes.first() != Some(&b'{') || bytes.last() != Some(&b'}') || hash.contains(['"', '\\']) {
-        return None;
+/// A record's leaf hash: SHA-256(0x00 ‖ leaf data), hashed piece by piece without writing the
+/// leaf data out.
+pub fn leaf_hash(record: &StoredRecord) -> anyhow::Result<Hash> {
+    let Some(pieces) = LeafPieces::of(&record.canonical, &record.hash) else {
+        return Ok(record_hash(leaf_data_slow(record)?.as_bytes()));
+    };
+    let mut hasher = Sha256::new();
+    hasher.update([0u8]);
+    for piece in pieces.as_array() {
+        hasher.update(piece);
     }
-    let member = format!("\"hash\":\"{hash}\"");
-    let mut at = 1;
-    while at < bytes.len() - 1 {
-        // A member: "key":value, then ',' or the closing '}'.
-        let key_end = at + 1 + bytes[at + 1..].iter().position(|&b| b == b'"')?;
-        let key = &canonical[at + 1..key_end];
-        if !key.bytes().all(|b| b.is_ascii() && b != b'\\') {
+    Ok(Hash(hasher.finalize().into()))
+}
+
+/// The leaf data as the record's stored canonical text (a JSON object in RFC 8785 form, without
+/// `hash`) cut where `"hash":"<hash>"` goes: before the first top-level key that sorts after
+/// `hash`, or at the end.
+struct LeafPieces<'a> {
+    head: &'a str,
+    before: &'static str,
+    hash: &'a str,
+    after: &'static str,
+    tail: &'a str,
+}
+
+impl<'a> LeafPieces<'a> {
+    /// `None` when a key is not plain ASCII (whose UTF-16 order the byte order might not
+    /// match), the hash needs escaping or the text is not an object.
+    fn of(canonical: &'a str, hash: &'a str) -> Option<Self> {
+        let bytes = canonical.as_bytes();
+        if bytes.first() != Some(&b'{') || bytes.last() != Some(&b'}') || hash.contains(['"', '\\'])
+        {
             return None;
         }
-        if key > "hash" {
-            return Some(format!("{}{member},{}", &canonical[..at], &canonical[at..]));
+        let cut = |at: usize, before, after| LeafPieces {
+            head: &canonical[..at],
+            before,
+            hash,
+            after,
+            tail: &canonical[at..],
+        };
+        let mut at = 1;
+        while at < bytes.len() - 1 {
+            // A member: "key":value, then ',' or the closing '}'.
+            let key_end = at + 1 + bytes[at + 1..].iter().position(|&b| b == b'"')?;
+            let key = &canonical[at + 1..key_end];
+            if !key.bytes().all(|b| b.is_ascii() && b != b'\\') {
+                return None;
+            }
+            if key > "hash" {
+                return Some(cut(at, "\"hash\":\"", "\","));
+            }
+            at = value_end(bytes, key_end + 2)? + 1;
         }
-        at = value_end(bytes, key_end + 2)? + 1;
+        let end = canonical.len() - 1;
+        let before = if end > 1 {
+            ",\"hash\":\""
+        } else {
+            "\"hash\":\""
+        };
+        Some(cut(end, before, "\""))
     }
-    let body = &canonical[..canonical.len() - 1];
-    let separator = if body.len() > 1 { "," } else { "" };
-    Some(format!("{body}{separator}{member}}}"))
+
+    fn as_array(&self) -> [&str; 5] {
+        [self.head, self.before, self.hash, self.after, self.tail]
+    }
 }
 
 /// The index just past the JSON value starting at `start` (where a ',' or '}' follows).
@@ -287,11 +330,6 @@ pub fn frontier(size: u64) -> Vec<u64> {
         .collect()
 }
 
-/// A record's leaf hash: SHA-256(0x00 ‖ leaf data).
-pub fn leaf_hash(record: &StoredRecord) -> anyhow::Result<Hash> {
-    Ok(record_hash(leaf_data(record)?.as_bytes()))
-}
-
 /// Stored hashes for `tlog_tiles`: either the ones read from the store, or, while collecting,
 /// zeros for whatever is asked (noting the indexes).
 pub struct TreeReader {
@@ -387,6 +425,10 @@ impl HashReader for SliceReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn insert_hash(canonical: &str, hash: &str) -> Option<String> {
+        LeafPieces::of(canonical, hash).map(|pieces| pieces.as_array().concat())
+    }
 
     #[test]
     fn the_hash_goes_where_rfc_8785_puts_it() {
