@@ -55,28 +55,53 @@ pub async fn wait_drained(pool: &PgPool, timeout: Duration) -> anyhow::Result<(D
 /// A load run and the outbox it filled.
 pub struct Loaded {
     pub stats: crate::load::Stats,
-    /// Events that left the outbox per second while the load ran.
+    /// Events that left the outbox per second in the measured window (after the warm-up).
     pub delivered_per_s: f64,
+    /// How much the backlog grew in the measured window (negative when it shrank).
+    pub grew: i64,
     /// Events in the outbox when the load stopped.
     pub backlog: i64,
 }
 
-/// Runs `op` for `window`, counting the outbox before and after.
+/// Events recorded so far (the outbox's id sequence) and events waiting, at one instant.
+struct OutboxCount {
+    at: Instant,
+    recorded: i64,
+    waiting: i64,
+}
+
+async fn count(pool: &PgPool) -> anyhow::Result<OutboxCount> {
+    let (recorded, waiting) = sqlx::query_as(
+        "SELECT (SELECT last_value FROM outbox_id_seq), (SELECT COUNT(*) FROM outbox)",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(OutboxCount {
+        at: Instant::now(),
+        recorded,
+        waiting,
+    })
+}
+
+/// Runs `op` for `window`, counting the outbox when the measured window starts and when the
+/// load stops: what was recorded in between and did not wait was delivered.
 pub async fn load_with_outbox(
     outbox: &PgPool,
     window: crate::load::Window,
     op: crate::load::Op,
 ) -> anyhow::Result<Loaded> {
-    let before = backlog(outbox).await?;
-    let began = Instant::now();
-    let stats = crate::load::run(window, op).await;
-    let loaded = began.elapsed();
-    let after = backlog(outbox).await?;
-    let delivered = (before + stats.issued as i64 - after) as f64;
+    let warmup = window.warmup;
+    let (stats, start) = tokio::join!(crate::load::run(window, op), async {
+        tokio::time::sleep(warmup).await;
+        count(outbox).await
+    });
+    let (start, end) = (start?, count(outbox).await?);
+    let delivered = (end.recorded - start.recorded) - (end.waiting - start.waiting);
     Ok(Loaded {
         stats,
-        delivered_per_s: delivered / loaded.as_secs_f64(),
-        backlog: after,
+        delivered_per_s: delivered as f64 / (end.at - start.at).as_secs_f64(),
+        grew: end.waiting - start.waiting,
+        backlog: end.waiting,
     })
 }
 

@@ -28,6 +28,11 @@ use clap::Parser;
 use crate::cli::{Args, Part};
 use crate::report::Results;
 
+/// jemalloc, as in both services' binaries: the in-process services of (d), the store appends
+/// of the tree-cost rows and the raw baselines allocate the way the services do.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse().effective();

@@ -87,6 +87,7 @@ pub async fn services(
             let after = loaded.backlog;
             let flow = OutboxFlow {
                 delivered_per_s: loaded.delivered_per_s,
+                grew: loaded.grew,
                 backlog: after,
                 drain_per_s: (after > 0).then(|| after as f64 / took.as_secs_f64()),
             };

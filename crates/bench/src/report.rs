@@ -15,8 +15,10 @@ pub const RECORDING_OFF: &str = "(d) in-proc rec off";
 /// How the outbox kept up during a run of the service.
 #[derive(Debug, Clone, Copy)]
 pub struct OutboxFlow {
-    /// Events that left the outbox per second while the load ran.
+    /// Events that left the outbox per second in the measured window.
     pub delivered_per_s: f64,
+    /// How much the backlog grew in the measured window.
+    pub grew: i64,
     /// Events waiting when the load stopped.
     pub backlog: i64,
     /// Events per second delivered after the load stopped, until the outbox was empty
@@ -85,16 +87,16 @@ impl Results {
 
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "| target | profile | conc | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | orders peak RSS MiB | txlog peak RSS MiB | outbox delivered/s | backlog at end | drain/s |");
+        let _ = writeln!(out, "| target | profile | conc | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | orders peak RSS MiB | txlog peak RSS MiB | outbox delivered/s | backlog grew in window | backlog at end | drain/s |");
         let _ = writeln!(
             out,
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for r in &self.rows {
             let s = &r.stats;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
                 r.target,
                 r.profile,
                 r.concurrency,
@@ -107,6 +109,7 @@ impl Results {
                 opt(r.orders_rss_mib, 1),
                 opt(r.txlog_rss_mib, 1),
                 opt(r.outbox.map(|o| o.delivered_per_s), 0),
+                r.outbox.map_or("-".into(), |o| o.grew.to_string()),
                 r.outbox.map_or("-".into(), |o| o.backlog.to_string()),
                 opt(r.outbox.and_then(|o| o.drain_per_s), 0),
             );
