@@ -242,25 +242,20 @@ impl Growth {
         added: &[Hash],
     ) -> anyhow::Result<HashMap<u64, Hash>> {
         let size = self.first + self.leaves.len() as u64;
-        let known = |i: u64| -> Option<Hash> {
-            match i.checked_sub(self.first_index()) {
-                Some(k) => added.get(usize::try_from(k).ok()?).copied(),
-                None => self
-                    .earlier
-                    .iter()
-                    .position(|&e| e == i)
-                    .and_then(|p| earlier.get(p).copied()),
-            }
-        };
-        frontier(size)
-            .into_iter()
-            .map(|i| {
-                Ok((
-                    i,
-                    known(i).ok_or_else(|| anyhow::anyhow!("tree hash {i} is unknown"))?,
-                ))
-            })
-            .collect()
+        let indexes = frontier(size);
+        let hashes = self
+            .reader(earlier, added)
+            .read_hashes(&indexes)
+            .map_err(|_| anyhow::anyhow!("a tree hash of the frontier of {size} is unknown"))?;
+        Ok(indexes.into_iter().zip(hashes).collect())
+    }
+
+    fn reader<'a>(&'a self, earlier: &'a [Hash], added: &'a [Hash]) -> GrowthReader<'a> {
+        GrowthReader {
+            earlier: (&self.earlier, earlier),
+            first_index: self.first_index(),
+            added,
+        }
     }
 
     /// The new stored hashes in index order, given the hashes at [`Growth::earlier`].
@@ -271,21 +266,35 @@ impl Growth {
             earlier.len(),
             self.earlier.len()
         );
-        let mut reader = TreeReader {
-            known: self.earlier.iter().copied().zip(earlier).collect(),
-            asked: None,
-        };
-        let mut added = Vec::new();
+        let mut added = Vec::with_capacity(2 * self.leaves.len());
         for (offset, leaf) in self.leaves.iter().enumerate() {
             let n = self.first + offset as u64;
-            let hashes = stored_hashes_for_record_hash(n, *leaf, &reader)?;
-            let at = stored_hash_index(0, n);
-            reader
-                .known
-                .extend(hashes.iter().enumerate().map(|(k, h)| (at + k as u64, *h)));
+            let hashes = stored_hashes_for_record_hash(n, *leaf, &self.reader(&earlier, &added))?;
             added.extend(hashes);
         }
         Ok(added)
+    }
+}
+
+/// The stored hashes a [`Growth`] combines with: the frontier it extends, then what it added
+/// (indexes from `first_index` on, in order), without a map.
+struct GrowthReader<'a> {
+    earlier: (&'a [u64], &'a [Hash]),
+    first_index: u64,
+    added: &'a [Hash],
+}
+
+impl HashReader for GrowthReader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        let (at, hashes) = self.earlier;
+        indexes
+            .iter()
+            .map(|&i| match i.checked_sub(self.first_index) {
+                Some(k) => usize::try_from(k).ok().and_then(|k| self.added.get(k)),
+                None => at.iter().position(|&e| e == i).and_then(|p| hashes.get(p)),
+            })
+            .map(|hash| hash.copied().ok_or(tlog_tiles::Error::IndexesNotInTree))
+            .collect()
     }
 }
 
