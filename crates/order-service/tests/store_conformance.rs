@@ -3,12 +3,12 @@
 
 mod support;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use order_service::domain::{Order, OrderInput, Status};
-use order_service::outbox::{deliver_once, Deliver, Delivered};
+use order_service::outbox::{deliver_once, Deliver, Delivered, Relay, BATCH};
 use order_service::store::{
     self, Claim, IdempotencyKey, ListQuery, OutboxEvent, Refusal, Store, StoredResponse,
 };
@@ -453,6 +453,58 @@ async fn leases_keep_claims_apart(backend: Backend) {
     assert_eq!(outbox.backlog().await.unwrap(), (0, None));
 }
 
+/// A log that answers the relay's first batch only after several of its leases would have run
+/// out, and meanwhile lets another relay try to claim.
+struct SlowFirstPost {
+    store: Store,
+    lease: Duration,
+    posts: Mutex<Vec<usize>>,
+    /// Events the other relay's claim took during the slow post.
+    taken_by_other: Mutex<Option<usize>>,
+}
+
+#[async_trait]
+impl Deliver for SlowFirstPost {
+    async fn deliver(&self, events: Vec<OutboxEvent>) -> anyhow::Result<Vec<Refusal>> {
+        let first = {
+            let mut posts = self.posts.lock().unwrap();
+            posts.push(events.len());
+            posts.len() == 1
+        };
+        if first {
+            tokio::time::sleep(self.lease * 3).await;
+            let other = self.store.outbox.claim(BATCH, self.lease).await?;
+            *self.taken_by_other.lock().unwrap() = Some(other.map_or(0, |l| l.events.len()));
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// The batch a relay claims ahead while it posts the one before keeps its lease for as long as
+/// that post takes, so another relay cannot take it and the log gets no event twice.
+async fn a_batch_claimed_ahead_keeps_its_lease_through_a_slow_post(backend: Backend) {
+    let store = open(backend).await;
+    let events: Vec<OutboxEvent> = (0..2 * BATCH).map(event).collect();
+    store.outbox.append(&events).await.unwrap();
+    let lease = Duration::from_secs(1);
+    let log = Arc::new(SlowFirstPost {
+        store: store.clone(),
+        lease,
+        posts: Mutex::default(),
+        taken_by_other: Mutex::default(),
+    });
+    let mut relay = Relay::new(store.clone(), log.clone()).lease_for(lease);
+    assert_eq!(relay.run_once().await.unwrap(), BATCH as usize);
+    assert_eq!(
+        *log.taken_by_other.lock().unwrap(),
+        Some(0),
+        "both the batch being posted and the one claimed ahead are still leased"
+    );
+    while relay.run_once().await.unwrap() > 0 {}
+    assert_eq!(*log.posts.lock().unwrap(), [BATCH as usize; 2]);
+    assert_eq!(store.outbox.backlog().await.unwrap(), (0, None));
+}
+
 /// A database that a newer release migrated further still opens, so that a rollback needs no
 /// change to the schema (docs/OPERATIONS.md, "Upgrade and rollback").
 async fn a_schema_migrated_further_still_opens(backend: Backend) {
@@ -495,5 +547,6 @@ on_both_backends! {
     an_event_is_in_the_outbox_once => an_event_is_in_the_outbox_once;
     refused_events_move_to_dead_letters => refused_events_move_to_dead_letters;
     leases_keep_claims_apart => leases_keep_claims_apart;
+    a_batch_claimed_ahead_keeps_its_lease_through_a_slow_post => a_batch_claimed_ahead_keeps_its_lease_through_a_slow_post;
     a_schema_migrated_further_still_opens => a_schema_migrated_further_still_opens;
 }

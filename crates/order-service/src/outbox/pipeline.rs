@@ -4,6 +4,9 @@
 //! oldest first.
 
 use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use super::relay::{Delivered, BATCH, LEASE};
 use super::Deliver;
@@ -29,16 +32,17 @@ impl Posted {
 }
 
 /// Hands a claim's events to `deliver` with no database transaction open, renewing the
-/// lease meanwhile. When the delivery fails the lease is released, and the events wait for
-/// the next claim.
+/// lease (for `lease_for` each time) meanwhile. When the delivery fails the lease is
+/// released, and the events wait for the next claim.
 pub(super) async fn post(
     outbox: &dyn OutboxStore,
     deliver: &dyn Deliver,
     mut lease: Lease,
+    lease_for: Duration,
 ) -> anyhow::Result<Posted> {
     let events = std::mem::take(&mut lease.events);
     let claimed = events.len();
-    match renewing(outbox, &lease, deliver.deliver(events)).await {
+    match renewing(outbox, &lease, lease_for, deliver.deliver(events)).await {
         Ok(refused) => Ok(Posted {
             lease,
             refused,
@@ -61,16 +65,21 @@ pub(super) async fn release(outbox: &dyn OutboxStore, lease: Lease) {
     }
 }
 
-/// Runs `work`, extending `lease` every third of [`LEASE`] until it is done.
-async fn renewing<T>(outbox: &dyn OutboxStore, lease: &Lease, work: impl Future<Output = T>) -> T {
+/// Runs `work`, extending `lease` by `lease_for` every third of it until it is done.
+async fn renewing<T>(
+    outbox: &dyn OutboxStore,
+    lease: &Lease,
+    lease_for: Duration,
+    work: impl Future<Output = T>,
+) -> T {
     tokio::pin!(work);
-    let every = LEASE / 3;
+    let every = lease_for / 3;
     let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             done = &mut work => return done,
             _ = renew.tick() => {
-                if let Err(e) = outbox.extend(lease, LEASE).await {
+                if let Err(e) = outbox.extend(lease, lease_for).await {
                     tracing::warn!(
                         error = format!("{:#}", anyhow::Error::from(e)),
                         "renewing an outbox lease failed"
@@ -92,16 +101,29 @@ pub(super) struct Step {
 }
 
 /// The batches between claim and acknowledgement.
-#[derive(Default)]
 pub(super) struct Pipeline {
-    /// Claimed while the batch before it was posted.
+    /// How long a claim keeps its events from other claims between renewals.
+    pub(super) lease_for: Duration,
+    /// Claimed while the batch before it was posted; its lease is renewed until that post
+    /// ends, and from then on by its own.
     next: Option<Lease>,
     /// Posted, acknowledged in the next step.
     unacked: Option<Posted>,
 }
 
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self {
+            lease_for: LEASE,
+            next: None,
+            unacked: None,
+        }
+    }
+}
+
 impl Pipeline {
     pub(super) async fn step(&mut self, outbox: &dyn OutboxStore, deliver: &dyn Deliver) -> Step {
+        let lease_for = self.lease_for;
         let unacked = self.unacked.take();
         let ack = async {
             match unacked {
@@ -112,7 +134,7 @@ impl Pipeline {
         let lease = match self.next.take() {
             Some(lease) => Ok(Some(lease)),
             None => outbox
-                .claim(BATCH, LEASE)
+                .claim(BATCH, lease_for)
                 .await
                 .map_err(anyhow::Error::from),
         };
@@ -127,12 +149,22 @@ impl Pipeline {
             }
         };
         let claimed = lease.events.len();
+        let posting_ended = CancellationToken::new();
+        let posting = async {
+            let posted = post(outbox, deliver, lease, lease_for).await;
+            posting_ended.cancel();
+            posted
+        };
         let claim_next = async {
             if claimed < BATCH as usize {
                 return None;
             }
-            match outbox.claim(BATCH, LEASE).await {
-                Ok(next) => next,
+            match outbox.claim(BATCH, lease_for).await {
+                Ok(Some(next)) => {
+                    renewing(outbox, &next, lease_for, posting_ended.cancelled()).await;
+                    Some(next)
+                }
+                Ok(None) => None,
                 Err(e) => {
                     tracing::warn!(
                         error = format!("{:#}", anyhow::Error::from(e)),
@@ -142,7 +174,7 @@ impl Pipeline {
                 }
             }
         };
-        let (posted, next, acked) = tokio::join!(post(outbox, deliver, lease), claim_next, ack);
+        let (posted, next, acked) = tokio::join!(posting, claim_next, ack);
         match posted {
             Ok(posted) => {
                 self.unacked = Some(posted);

@@ -46,7 +46,7 @@ pub async fn deliver_once(
     limit: u32,
 ) -> anyhow::Result<Delivered> {
     match outbox.claim(limit, LEASE).await? {
-        Some(lease) => post(outbox, deliver, lease).await?.ack(outbox).await,
+        Some(lease) => post(outbox, deliver, lease, LEASE).await?.ack(outbox).await,
         None => Ok(Delivered::default()),
     }
 }
@@ -66,6 +66,13 @@ impl Relay {
             deliver,
             pipeline: Pipeline::default(),
         }
+    }
+
+    /// How long a claim keeps its events from other relays between renewals ([`LEASE`]
+    /// unless set here).
+    pub fn lease_for(mut self, lease: Duration) -> Self {
+        self.pipeline.lease_for = lease;
+        self
     }
 
     /// One step of the [`Pipeline`]: posts a batch to the log while acknowledging the one
