@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::cli::Args;
-use crate::cpu::Watched;
+use crate::cpu::{PerCall, Watched};
 use crate::database::{drain, drop_database, fresh_database, load_with_outbox, wait_drained};
 use crate::fixtures;
 use crate::in_process::InProcess;
@@ -126,11 +126,13 @@ pub async fn raw_postgres(args: &Args, results: &mut Results) -> anyhow::Result<
             let stats = load::run(args.window(c), raw.op(profile, c)).await;
             let cpu = before.per_call(&Watched::default().sample(), stats.issued);
             progress(report::RAW_PG, profile.name(), c, &stats);
-            let row = plain_row(report::RAW_PG, profile.name(), c, stats);
-            results.rows.push(Row {
-                cpu: Some(cpu),
-                ..row
-            });
+            results.rows.push(plain_row(
+                report::RAW_PG,
+                profile.name(),
+                c,
+                stats,
+                Some(cpu),
+            ));
         }
     }
     raw.close().await;
@@ -140,7 +142,14 @@ pub async fn raw_postgres(args: &Args, results: &mut Results) -> anyhow::Result<
     Ok(())
 }
 
-fn plain_row(target: &'static str, profile: &'static str, concurrency: usize, stats: Stats) -> Row {
+/// A row of a target that is not the two service processes: no RSS, no outbox.
+fn plain_row(
+    target: &'static str,
+    profile: &'static str,
+    concurrency: usize,
+    stats: Stats,
+    cpu: Option<PerCall>,
+) -> Row {
     Row {
         target,
         profile,
@@ -149,7 +158,7 @@ fn plain_row(target: &'static str, profile: &'static str, concurrency: usize, st
         orders_rss_mib: None,
         txlog_rss_mib: None,
         outbox: None,
-        cpu: None,
+        cpu,
     }
 }
 
@@ -167,7 +176,9 @@ pub async fn noop(args: &Args, results: &mut Results) -> anyhow::Result<()> {
         )
         .await;
         progress(report::NOOP, "noop", c, &stats);
-        results.rows.push(plain_row(report::NOOP, "noop", c, stats));
+        results
+            .rows
+            .push(plain_row(report::NOOP, "noop", c, stats, None));
     }
     stop.cancel();
     Ok(())
@@ -206,11 +217,9 @@ pub async fn in_process(args: &Args, txlog: &Txlog, results: &mut Results) -> an
                 wait_drained(&outbox, drain_timeout(args)).await?;
                 let cpu = before.per_call(&watched.sample(), stats.issued);
                 progress(target, profile.name(), c, &stats);
-                let row = plain_row(target, profile.name(), c, stats);
-                results.rows.push(Row {
-                    cpu: Some(cpu),
-                    ..row
-                });
+                results
+                    .rows
+                    .push(plain_row(target, profile.name(), c, stats, Some(cpu)));
             }
         }
         outbox.close().await;

@@ -124,13 +124,7 @@ impl Default for Pipeline {
 impl Pipeline {
     pub(super) async fn step(&mut self, outbox: &dyn OutboxStore, deliver: &dyn Deliver) -> Step {
         let lease_for = self.lease_for;
-        let unacked = self.unacked.take();
-        let ack = async {
-            match unacked {
-                Some(posted) => posted.ack(outbox).await,
-                None => Ok(Delivered::default()),
-            }
-        };
+        let ack = acknowledge(outbox, self.unacked.take());
         let lease = match self.next.take() {
             Some(lease) => Ok(Some(lease)),
             None => outbox
@@ -203,9 +197,17 @@ impl Pipeline {
         if let Some(next) = self.next.take() {
             release(outbox, next).await;
         }
-        match self.unacked.take() {
-            Some(posted) => posted.ack(outbox).await,
-            None => Ok(Delivered::default()),
-        }
+        acknowledge(outbox, self.unacked.take()).await
+    }
+}
+
+/// Acknowledges `posted`, if a batch was.
+async fn acknowledge(
+    outbox: &dyn OutboxStore,
+    posted: Option<Posted>,
+) -> anyhow::Result<Delivered> {
+    match posted {
+        Some(posted) => posted.ack(outbox).await,
+        None => Ok(Delivered::default()),
     }
 }
