@@ -16,8 +16,8 @@ use crate::load::Op;
 /// A fresh store beside the service's: a SQLite file in `dir`, or a database of its own on
 /// the FerretDB server at `port`. Both stores extend the Merkle tree in the append when the
 /// stored hashes reach the first new record. Without `tree`, the store is given one hash far
-/// ahead, so that its tree step stops at its first check (SQLite: one `MAX(idx)` lookup;
-/// MongoDB: one lookup by `_id`) and it appends as before the verifiable log.
+/// ahead, so that its tree step stops at its first check (one lookup of the last stored run)
+/// and it appends as before the verifiable log.
 pub async fn fresh_store(
     dir: &std::path::Path,
     port: Option<u16>,
@@ -40,7 +40,7 @@ async fn hash_far_ahead(url: &str) -> anyhow::Result<()> {
     const FAR: i64 = 1 << 50;
     if url.starts_with("sqlite:") {
         let pool = sqlx::SqlitePool::connect(url).await?;
-        sqlx::query("INSERT INTO tree_hashes (idx, hash) VALUES (?, zeroblob(32))")
+        sqlx::query("INSERT INTO tree_runs (first, hashes) VALUES (?, zeroblob(32))")
             .bind(FAR)
             .execute(&pool)
             .await?;
@@ -54,7 +54,7 @@ async fn hash_far_ahead(url: &str) -> anyhow::Result<()> {
         store::mongo::open(url)
             .await?
             .collection::<Document>(store::TREE_COLLECTION)
-            .insert_one(doc! {"_id": FAR, "hash": hash})
+            .insert_one(doc! {"_id": FAR, "hashes": hash})
             .await?;
     }
     Ok(())

@@ -25,6 +25,7 @@ on_both_stores!(
     another_key_fails_the_signature_check,
     appends_keep_the_tree_without_the_checkpoint_loop,
     the_loop_signs_the_tree_the_appends_left,
+    a_tree_stored_a_hash_a_row_still_proves_and_grows,
 );
 
 /// The tree an auditor builds from the records the API returns.
@@ -228,6 +229,30 @@ async fn an_honest_log_passes_the_audit(backend: Backend) {
             .iter()
             .any(|l| l == "consistency from size 5 to 12: verified"),
         "{second:?}"
+    );
+}
+
+/// A log whose tree an older version stored one hash a row: its proofs and the tree the
+/// next appends grow from it still pass the audit.
+async fn a_tree_stored_a_hash_a_row_still_proves_and_grows(backend: Backend) {
+    let Some((app, state)) = audited(backend, 7).await else {
+        return;
+    };
+    let db = app.stop().await;
+    tamper::store_a_hash_a_row(&db).await;
+    let app = TestApp::spawn_on(db).await;
+    app.append(&events(6)).await;
+    app.checkpoint_of(13).await;
+    let lines = app.audit(&log_key().1, Some(&state), true).await.unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "consistency from size 7 to 13: verified"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        tree_of(&app).await.root(13).unwrap(),
+        app.checkpoint_of(13).await.1.root
     );
 }
 

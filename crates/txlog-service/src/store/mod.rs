@@ -5,6 +5,7 @@ pub mod mongo;
 mod mongo_append;
 mod mongo_tree;
 mod sqlite;
+mod tree_runs;
 
 use std::collections::HashMap;
 use std::sync::Arc;

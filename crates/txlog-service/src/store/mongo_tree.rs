@@ -1,71 +1,55 @@
-//! The Merkle tree's hashes and the signed checkpoints in MongoDB: one document per hash
-//! (`_id` = its index) and one per checkpoint (`_id` = tree size), insert-only like the records;
-//! also the chain heads `verify` found valid (`_id` = seq).
+//! The Merkle tree's hashes and the signed checkpoints in MongoDB: one document per run of
+//! hashes (`tree_runs`, `_id` = the index of its first hash) and one per checkpoint (`_id` =
+//! tree size), insert-only like the records; also the chain heads `verify` found valid
+//! (`_id` = seq).
 
 use std::collections::HashMap;
 
 use anyhow::Context as _;
-use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
+use mongodb::bson::{doc, spec::BinarySubtype, Binary, Document};
 use mongodb::error::ErrorKind;
 use mongodb::Collection;
 use tlog_tiles::Hash;
 
 use super::mongo::{aggregate, to_i64, MongoStore};
+use super::tree_runs::{self, Runs, TreeRun};
 use crate::chain::StoredRecord;
 use crate::transparency::tree::Growth;
 use crate::transparency::StoredCheckpoint;
 use txlog_api::VerifyHead;
 
-/// Ids per `$in` lookup.
-const LOOKUP_CHUNK: usize = 500;
 /// MongoDB's duplicate key error.
 const DUPLICATE_KEY: i32 = 11000;
 
 impl MongoStore {
     pub(super) async fn stored_hash_count(&self) -> anyhow::Result<u64> {
-        let last = aggregate(
-            &self.tree,
-            vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}],
-        )
-        .await?;
-        match last.first() {
-            Some(d) => Ok(u64::try_from(d.get_i64("_id")?)? + 1),
-            None => Ok(0),
-        }
+        Ok(last_by_id(&self.tree)
+            .await?
+            .map(|d| run_from_doc(&d))
+            .transpose()?
+            .map_or(0, |run| run.end()))
     }
 
     pub(super) async fn stored_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
-        let found = self.found_hashes(indexes).await?;
-        super::in_order(indexes, |i| found.get(&i).copied())
-    }
-
-    /// The stored hashes among `indexes`.
-    async fn found_hashes(&self, indexes: &[u64]) -> anyhow::Result<HashMap<u64, Hash>> {
-        let mut found = HashMap::with_capacity(indexes.len());
-        for chunk in indexes.chunks(LOOKUP_CHUNK) {
-            let ids = chunk
-                .iter()
-                .map(|&i| to_i64(i).map(Bson::Int64))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            for d in aggregate(&self.tree, vec![doc! {"$match": {"_id": {"$in": ids}}}]).await? {
-                let bytes = d.get_binary_generic("hash")?.clone();
-                let hash = Hash(
-                    bytes
-                        .try_into()
-                        .map_err(|_| anyhow::anyhow!("a stored tree hash is not 32 bytes"))?,
-                );
-                found.insert(u64::try_from(d.get_i64("_id")?)?, hash);
-            }
+        let mut runs = Runs::default();
+        while let Some(index) = runs.missing(indexes) {
+            let pipeline = vec![
+                doc! {"$match": {"_id": {"$lte": to_i64(index)?}}},
+                doc! {"$sort": {"_id": -1}},
+                doc! {"$limit": 1},
+            ];
+            let found = aggregate(&self.tree, pipeline).await?;
+            runs.add(index, found.first().map(run_from_doc).transpose()?)?;
         }
-        Ok(found)
+        runs.hashes(indexes)
     }
 
     /// After an append, the tree hashes of the records it stored, so that the checkpoint
     /// loop only signs and never reads records back. The hashes they combine with come from
-    /// `frontier` (this replica wrote the records before them), else from one read, which also
-    /// checks that the tree holds exactly the records before them (otherwise the loop catches
-    /// up). Returns the new frontier, `None` when the tree was left to the loop. There is no
-    /// transaction: a crash between the records and their hashes leaves the loop to write them.
+    /// `frontier` (this replica wrote the records before them), else from the store, when the
+    /// tree holds exactly the records before them (otherwise the loop catches up). Returns the
+    /// new frontier, `None` when the tree was left to the loop. There is no transaction: a
+    /// crash between the records and their hashes leaves the loop to write them.
     pub(super) async fn extend_tree(
         &self,
         records: &[StoredRecord],
@@ -83,57 +67,35 @@ impl MongoStore {
         });
         let earlier = match remembered {
             Some(earlier) => earlier,
-            None => match self.earlier_hashes(&growth).await? {
-                Some(earlier) => earlier,
-                None => return Ok(None),
-            },
+            None if self.stored_hash_count().await? == growth.first_index() => {
+                self.stored_hashes(&growth.earlier).await?
+            }
+            None => return Ok(None),
         };
         let added = growth.hashes(earlier.clone())?;
         self.store_hashes(growth.first_index(), &added).await?;
         Ok(Some(growth.next_frontier(&earlier, &added)?))
     }
 
-    /// The hashes `growth` combines with, read together with the tree's last hash and the
-    /// slot after it: `None` unless the tree holds exactly the records before `growth`.
-    async fn earlier_hashes(&self, growth: &Growth) -> anyhow::Result<Option<Vec<Hash>>> {
-        let next = growth.first_index();
-        let mut asked = growth.earlier.clone();
-        asked.extend(next.checked_sub(1));
-        asked.push(next);
-        let found = self.found_hashes(&asked).await?;
-        let complete = next
-            .checked_sub(1)
-            .is_none_or(|last| found.contains_key(&last));
-        if !complete || found.contains_key(&next) {
-            return Ok(None);
-        }
-        super::in_order(&growth.earlier, |i| found.get(&i).copied()).map(Some)
-    }
-
-    /// Inserts in index order, so the stored hashes never have a gap; an index another replica
-    /// wrote first is skipped (it holds the same hash).
+    /// Stores what of `hashes` (at `first…`) the tree does not hold yet as one document. When
+    /// another replica stored a run at the same index first (it holds the same hashes, maybe
+    /// fewer or more), the rest goes after the stored ones.
     pub(super) async fn store_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()> {
-        let mut from = 0;
-        while from < hashes.len() {
-            let docs = hashes[from..]
-                .iter()
-                .enumerate()
-                .map(|(k, h)| {
-                    Ok(doc! {
-                        "_id": to_i64(first + (from + k) as u64)?,
-                        "hash": Binary { subtype: BinarySubtype::Generic, bytes: h.0.to_vec() },
-                    })
-                })
-                .collect::<anyhow::Result<Vec<Document>>>()?;
-            match self.tree.insert_many(docs).ordered(true).await {
+        let mut count = first;
+        loop {
+            let Some((at, bytes)) = tree_runs::unstored(first, hashes, count)? else {
+                return Ok(());
+            };
+            let run = doc! {
+                "_id": to_i64(at)?,
+                "hashes": Binary { subtype: BinarySubtype::Generic, bytes },
+            };
+            match self.tree.insert_one(run).await {
                 Ok(_) => return Ok(()),
-                Err(e) => match duplicate_at(&e) {
-                    Some(k) => from += k + 1,
-                    None => return Err(anyhow::Error::new(e).context("cannot store tree hashes")),
-                },
+                Err(e) if duplicate_at(&e).is_some() => count = self.stored_hash_count().await?,
+                Err(e) => return Err(anyhow::Error::new(e).context("cannot store tree hashes")),
             }
         }
-        Ok(())
     }
 
     pub(super) async fn last_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {
@@ -181,6 +143,17 @@ impl MongoStore {
             .await
             .context("cannot store a verified head")
     }
+}
+
+/// A stored run: `{_id: <first index>, hashes: <BinData>}`, or, as written until 2026-12-01,
+/// one hash `{_id: <index>, hash: <BinData, 32 bytes>}`.
+fn run_from_doc(d: &Document) -> anyhow::Result<TreeRun> {
+    let first = u64::try_from(d.get_i64("_id")?)?;
+    let hashes = match d.get_binary_generic("hashes") {
+        Ok(hashes) => hashes,
+        Err(_) => d.get_binary_generic("hash")?,
+    };
+    TreeRun::new(first, hashes.clone())
 }
 
 /// The document with the highest `_id` in `collection`.

@@ -16,6 +16,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
+use super::tree_runs::{self, Runs, TreeRun};
 use super::{pending, results, ListQuery, Placement, SortOrder, Store};
 use crate::chain::{self, format_time, Head, IndexFields, StoredRecord};
 use crate::transparency::{tree, StoredCheckpoint};
@@ -88,47 +89,51 @@ impl SqliteStore {
 }
 
 async fn hash_count(db: &mut SqliteConnection) -> anyhow::Result<u64> {
-    let count: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM tree_hashes")
-        .fetch_one(db)
-        .await?;
-    Ok(u64::try_from(count)?)
+    let end: Option<i64> = sqlx::query_scalar(
+        "SELECT first + length(hashes) / 32 FROM tree_runs ORDER BY first DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(u64::try_from(end.unwrap_or(0))?)
 }
 
 async fn read_hashes(db: &mut SqliteConnection, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
-    let mut found = HashMap::with_capacity(indexes.len());
-    for chunk in indexes.chunks(LOOKUP_CHUNK) {
-        let mut lookup =
-            QueryBuilder::<Sqlite>::new("SELECT idx, hash FROM tree_hashes WHERE idx IN (");
-        let mut ids = lookup.separated(", ");
-        for &index in chunk {
-            ids.push_bind(i64::try_from(index)?);
-        }
-        lookup.push(")");
-        for row in lookup.build().fetch_all(&mut *db).await? {
-            let hash: Vec<u8> = row.try_get("hash")?;
-            let hash = hash
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("a stored tree hash is not 32 bytes"))?;
-            found.insert(row.try_get::<i64, _>("idx")?, Hash(hash));
-        }
+    let mut runs = Runs::default();
+    while let Some(index) = runs.missing(indexes) {
+        let run: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT first, hashes FROM tree_runs WHERE first <= ? ORDER BY first DESC LIMIT 1",
+        )
+        .bind(i64::try_from(index)?)
+        .fetch_optional(&mut *db)
+        .await?;
+        let run = run
+            .map(|(first, hashes)| TreeRun::new(u64::try_from(first)?, hashes))
+            .transpose()?;
+        runs.add(index, run)?;
     }
-    super::in_order(indexes, |i| found.get(&i64::try_from(i).ok()?).copied())
+    runs.hashes(indexes)
 }
 
+/// Stores what of `hashes` (at `first…`) the tree does not hold yet as one run, in a
+/// transaction that began `IMMEDIATE` (so the count it reads stays true).
 async fn write_hashes(
     db: &mut SqliteConnection,
     first: u64,
     hashes: &[Hash],
 ) -> anyhow::Result<()> {
-    for (c, chunk) in hashes.chunks(INSERT_CHUNK * 5).enumerate() {
-        let at = i64::try_from(first)? + i64::try_from(c * INSERT_CHUNK * 5)?;
-        let mut insert =
-            QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO tree_hashes (idx, hash) ");
-        insert.push_values(chunk.iter().enumerate(), |mut row, (k, hash)| {
-            row.push_bind(at + k as i64).push_bind(&hash.0[..]);
-        });
-        insert.build().execute(&mut *db).await?;
-    }
+    let count = hash_count(db).await?;
+    let Some((at, bytes)) = tree_runs::unstored(first, hashes, count)? else {
+        return Ok(());
+    };
+    insert_run(db, at, bytes).await
+}
+
+async fn insert_run(db: &mut SqliteConnection, first: u64, hashes: Vec<u8>) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO tree_runs (first, hashes) VALUES (?, ?)")
+        .bind(i64::try_from(first)?)
+        .bind(hashes)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -198,11 +203,13 @@ async fn extend_tree(db: &mut SqliteConnection, records: &[StoredRecord]) -> any
     let Some(growth) = tree::Growth::of(records)? else {
         return Ok(());
     };
-    if hash_count(db).await? != growth.first_index() {
+    let first = growth.first_index();
+    if hash_count(db).await? != first {
         return Ok(());
     }
     let earlier = read_hashes(db, &growth.earlier).await?;
-    write_hashes(db, growth.first_index(), &growth.hashes(earlier)?).await
+    let added = growth.hashes(earlier)?.iter().flat_map(|h| h.0).collect();
+    insert_run(db, first, added).await
 }
 
 /// The file path of a `sqlite://path?options` URL (`None` for in-memory databases).

@@ -27,20 +27,25 @@ BEGIN
 END;
 -- The Merkle tree (SPEC section 10): stored hashes in tlog's index order, and every signed
 -- checkpoint. Both append-only, like the records.
-CREATE TABLE IF NOT EXISTS tree_hashes (
-    idx  INTEGER PRIMARY KEY,
-    hash BLOB NOT NULL CHECK (length(hash) = 32)
+-- A run is the stored hashes one write added, from index `first` on, 32 bytes each end to end.
+CREATE TABLE IF NOT EXISTS tree_runs (
+    first  INTEGER PRIMARY KEY,
+    hashes BLOB NOT NULL CHECK (length(hashes) > 0 AND length(hashes) % 32 = 0)
 );
+-- Until 2026-12-01 every hash was a row of `tree_hashes`; each becomes a run of one.
+CREATE TABLE IF NOT EXISTS tree_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+INSERT OR IGNORE INTO tree_runs (first, hashes) SELECT idx, hash FROM tree_hashes;
+DROP TABLE tree_hashes;
 CREATE TABLE IF NOT EXISTS checkpoints (
     size      INTEGER PRIMARY KEY,
     note      TEXT NOT NULL,
     signed_at TEXT NOT NULL
 );
-CREATE TRIGGER IF NOT EXISTS tree_hashes_no_update BEFORE UPDATE ON tree_hashes
+CREATE TRIGGER IF NOT EXISTS tree_runs_no_update BEFORE UPDATE ON tree_runs
 BEGIN
     SELECT RAISE(ABORT, 'tree hashes are append-only');
 END;
-CREATE TRIGGER IF NOT EXISTS tree_hashes_no_delete BEFORE DELETE ON tree_hashes
+CREATE TRIGGER IF NOT EXISTS tree_runs_no_delete BEFORE DELETE ON tree_runs
 BEGIN
     SELECT RAISE(ABORT, 'tree hashes are append-only');
 END;

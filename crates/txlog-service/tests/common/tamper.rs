@@ -15,7 +15,7 @@ async fn sqlite(db: &TestDb) -> SqliteConnection {
         .connect()
         .await
         .unwrap();
-    for table in ["records", "tree_hashes", "checkpoints"] {
+    for table in ["records", "tree_runs", "checkpoints"] {
         for change in ["update", "delete"] {
             sqlx::query(&format!("DROP TRIGGER IF EXISTS {table}_no_{change}"))
                 .execute(&mut raw)
@@ -109,6 +109,7 @@ pub async fn truncate(db: &TestDb, keep: u64, what: Truncate) {
         }
         if what.tree {
             delete(TREE_COLLECTION, hashes).await;
+            cut_last_run(&collection(db, TREE_COLLECTION).await, hashes).await;
         }
         return;
     }
@@ -118,7 +119,12 @@ pub async fn truncate(db: &TestDb, keep: u64, what: Truncate) {
         statements.push(("DELETE FROM checkpoints WHERE size > ?", keep));
     }
     if what.tree {
-        statements.push(("DELETE FROM tree_hashes WHERE idx >= ?", hashes));
+        statements.push(("DELETE FROM tree_runs WHERE first >= ?", hashes));
+        statements.push((
+            "UPDATE tree_runs SET hashes = substr(hashes, 1, (?1 - first) * 32) \
+             WHERE first + length(hashes) / 32 > ?1",
+            hashes,
+        ));
     }
     for (sql, bound) in statements {
         sqlx::query(sql)
@@ -127,6 +133,81 @@ pub async fn truncate(db: &TestDb, keep: u64, what: Truncate) {
             .await
             .unwrap();
     }
+    raw.close().await.unwrap();
+}
+
+/// Shortens the last stored run of tree hashes (`{_id: first, hashes}`) to end at `end`.
+async fn cut_last_run(tree: &mongodb::Collection<Document>, end: i64) {
+    let Some(last) = tree.find_one(doc! {}).sort(doc! {"_id": -1}).await.unwrap() else {
+        return;
+    };
+    let first = last.get_i64("_id").unwrap();
+    let hashes = last.get_binary_generic("hashes").unwrap();
+    if first + hashes.len() as i64 / 32 > end {
+        let bytes = hashes[..(end - first) as usize * 32].to_vec();
+        let kept = mongodb::bson::Binary {
+            subtype: mongodb::bson::spec::BinarySubtype::Generic,
+            bytes,
+        };
+        super::mongo::set(tree, first, doc! {"hashes": kept}).await;
+    }
+}
+
+/// Rewrites the stored tree hashes the way they were stored until 2026-12-01: one row or
+/// document per hash (`tree_hashes (idx, hash)`, `{_id: index, hash}`).
+pub async fn store_a_hash_a_row(db: &TestDb) {
+    if db.mongo.is_some() {
+        use futures::TryStreamExt;
+        let tree = collection(db, txlog_service::store::TREE_COLLECTION).await;
+        let runs: Vec<Document> = tree
+            .find(doc! {})
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        tree.delete_many(doc! {}).await.unwrap();
+        for run in runs {
+            let first = run.get_i64("_id").unwrap();
+            for (k, hash) in run
+                .get_binary_generic("hashes")
+                .unwrap()
+                .chunks(32)
+                .enumerate()
+            {
+                let hash = mongodb::bson::Binary {
+                    subtype: mongodb::bson::spec::BinarySubtype::Generic,
+                    bytes: hash.to_vec(),
+                };
+                let one = doc! {"_id": first + k as i64, "hash": hash};
+                tree.insert_one(one).await.unwrap();
+            }
+        }
+        return;
+    }
+    let mut raw = sqlite(db).await;
+    let runs: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT first, hashes FROM tree_runs")
+        .fetch_all(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE tree_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    for (first, hashes) in runs {
+        for (k, hash) in hashes.chunks(32).enumerate() {
+            sqlx::query("INSERT INTO tree_hashes (idx, hash) VALUES (?, ?)")
+                .bind(first + k as i64)
+                .bind(hash)
+                .execute(&mut raw)
+                .await
+                .unwrap();
+        }
+    }
+    sqlx::query("DELETE FROM tree_runs")
+        .execute(&mut raw)
+        .await
+        .unwrap();
     raw.close().await.unwrap();
 }
 
