@@ -58,13 +58,7 @@ impl MongoStore {
         let Some(growth) = Growth::of(records)? else {
             return Ok(frontier);
         };
-        let remembered = frontier.and_then(|known| {
-            growth
-                .earlier
-                .iter()
-                .map(|i| known.get(i).copied())
-                .collect::<Option<Vec<_>>>()
-        });
+        let remembered = frontier.and_then(|known| growth.earlier_in(&known));
         let earlier = match remembered {
             Some(earlier) => earlier,
             None if self.stored_hash_count().await? == growth.first_index() => {

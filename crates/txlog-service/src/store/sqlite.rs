@@ -33,6 +33,9 @@ const COLUMNS: &str = "seq, event_id, transaction_id, order_id, actor, operation
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The frontier (`tree::frontier`) of the tree this process's last append committed: the
+    /// next append here combines its hashes with it instead of reading them.
+    frontier: std::sync::Mutex<Option<HashMap<u64, Hash>>>,
 }
 
 impl SqliteStore {
@@ -57,7 +60,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .context("cannot open the SQLite database")?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            frontier: Default::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -70,6 +76,10 @@ impl SqliteStore {
             .context("cannot create the SQLite schema")?;
         tx.commit().await?;
         Ok(())
+    }
+
+    fn remembered_frontier(&self) -> std::sync::MutexGuard<'_, Option<HashMap<u64, Hash>>> {
+        self.frontier.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn head(tx: &mut sqlx::SqliteConnection) -> anyhow::Result<Option<Head>> {
@@ -199,17 +209,27 @@ async fn insert_records(db: &mut SqliteConnection, records: &[StoredRecord]) -> 
 
 /// In the append's transaction, the tree hashes of the records it adds, when the tree was
 /// complete up to them (otherwise the checkpoint loop catches up): the loop then only signs.
-async fn extend_tree(db: &mut SqliteConnection, records: &[StoredRecord]) -> anyhow::Result<()> {
+/// The hashes they combine with come from `remembered` when it holds them. Returns the
+/// frontier of the tree it made, if it made one.
+async fn extend_tree(
+    db: &mut SqliteConnection,
+    records: &[StoredRecord],
+    remembered: Option<HashMap<u64, Hash>>,
+) -> anyhow::Result<Option<HashMap<u64, Hash>>> {
     let Some(growth) = tree::Growth::of(records)? else {
-        return Ok(());
+        return Ok(remembered);
     };
     let first = growth.first_index();
     if hash_count(db).await? != first {
-        return Ok(());
+        return Ok(None);
     }
-    let earlier = read_hashes(db, &growth.earlier).await?;
-    let added = growth.hashes(earlier)?.iter().flat_map(|h| h.0).collect();
-    insert_run(db, first, added).await
+    let earlier = match remembered.and_then(|known| growth.earlier_in(&known)) {
+        Some(earlier) => earlier,
+        None => read_hashes(db, &growth.earlier).await?,
+    };
+    let added = growth.hashes(earlier.clone())?;
+    insert_run(db, first, added.iter().flat_map(|h| h.0).collect()).await?;
+    Ok(Some(growth.next_frontier(&earlier, &added)?))
 }
 
 /// The file path of a `sqlite://path?options` URL (`None` for in-memory databases).
@@ -272,10 +292,12 @@ impl Store for SqliteStore {
             .map(|r| (r.index.event_id, Placement::from(&r.index)))
             .collect();
         insert_records(&mut tx, &sealed_records).await?;
-        extend_tree(&mut tx, &sealed_records)
+        let remembered = self.remembered_frontier().take();
+        let frontier = extend_tree(&mut tx, &sealed_records, remembered)
             .await
             .context("cannot extend the Merkle tree")?;
         tx.commit().await.context("cannot commit an append")?;
+        *self.remembered_frontier() = frontier;
         results(events, &stored, &existing)
     }
 

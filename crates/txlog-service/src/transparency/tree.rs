@@ -223,6 +223,12 @@ impl Growth {
         }))
     }
 
+    /// The hashes at [`Growth::earlier`] from a frontier remembered from an earlier write, when
+    /// it holds them all. Stored hashes never change, so any remembered one is still true.
+    pub fn earlier_in(&self, known: &HashMap<u64, Hash>) -> Option<Vec<Hash>> {
+        self.earlier.iter().map(|i| known.get(i).copied()).collect()
+    }
+
     /// The `seq` of the first record, which is also the size of the tree it extends.
     pub fn first(&self) -> u64 {
         self.first
