@@ -16,10 +16,12 @@ WORKDIR /build
 ENV CARGO_TERM_COLOR=never \
     CARGO_INCREMENTAL=0
 
-# 1) Dependencies in their own layer: only the manifests and the lock file,
-#    with empty stand-in sources. This layer is rebuilt only when a
+# 1) Dependencies in their own layer: only the manifests, the lock file and
+#    cargo's configuration (jemalloc's build options), with empty stand-in
+#    sources. This layer is rebuilt only when a
 #    Cargo.toml or Cargo.lock changes, not on every source edit.
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo/config.toml .cargo/config.toml
 COPY crates/platform/Cargo.toml       crates/platform/Cargo.toml
 COPY crates/txlog-api/Cargo.toml      crates/txlog-api/Cargo.toml
 COPY crates/order-service/Cargo.toml  crates/order-service/Cargo.toml

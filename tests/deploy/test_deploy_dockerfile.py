@@ -103,7 +103,7 @@ def test_builder_caches_dependencies_then_builds_locked(stages):
     # ... and no source is copied until it has run.
     for i, a in copies:
         if i < builds[0]:
-            assert all(src.endswith(("Cargo.toml", "Cargo.lock")) for src in a.split()[:-1]), a
+            assert all(src.endswith(("Cargo.toml", "Cargo.lock", ".cargo/config.toml")) for src in a.split()[:-1]), a
     assert any(i > builds[0] and i < builds[-1] for i, _ in copies), "sources copied after the dependency build"
 
 
@@ -197,7 +197,7 @@ def ignore_rules():
 
 
 @pytest.mark.parametrize("path", [
-    "Cargo.toml", "Cargo.lock", "src/main.rs",
+    "Cargo.toml", "Cargo.lock", ".cargo/config.toml", "src/main.rs",
     "crates/order-service/Cargo.toml", "crates/order-service/src/main.rs",
     "crates/txlog-service/src/lib.rs", "crates/order-service/migrations/0001_init.sql",
 ])
