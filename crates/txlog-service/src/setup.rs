@@ -10,7 +10,8 @@ use mongodb::bson::{doc, Document};
 use mongodb::Database;
 
 use crate::store::{
-    self, CHECKPOINTS_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION, VERIFIED_COLLECTION,
+    self, CHECKPOINTS_COLLECTION, OLD_TREE_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION,
+    VERIFIED_COLLECTION,
 };
 
 pub const APPENDER_ROLE: &str = "ordersysTxlogAppender";
@@ -77,7 +78,12 @@ pub fn role_privileges(database: &str) -> Vec<Document> {
         "resource": {"db": database, "collection": RECORDS_COLLECTION},
         "actions": ["insert", "find", "listIndexes"],
     }];
-    for collection in [TREE_COLLECTION, CHECKPOINTS_COLLECTION, VERIFIED_COLLECTION] {
+    for collection in [
+        TREE_COLLECTION,
+        OLD_TREE_COLLECTION,
+        CHECKPOINTS_COLLECTION,
+        VERIFIED_COLLECTION,
+    ] {
         privileges.push(doc! {
             "resource": {"db": database, "collection": collection},
             "actions": ["insert", "find"],
@@ -100,7 +106,8 @@ async fn ensure_role(database: &Database) -> anyhow::Result<String> {
             .context("updateRole failed")?;
         Ok(format!(
             "role {APPENDER_ROLE} updated: insert, find and listIndexes on {RECORDS_COLLECTION}, \
-             insert and find on {TREE_COLLECTION}, {CHECKPOINTS_COLLECTION} and {VERIFIED_COLLECTION}"
+             insert and find on {TREE_COLLECTION}, {OLD_TREE_COLLECTION}, {CHECKPOINTS_COLLECTION} \
+             and {VERIFIED_COLLECTION}"
         ))
     } else {
         database
@@ -109,7 +116,8 @@ async fn ensure_role(database: &Database) -> anyhow::Result<String> {
             .context("createRole failed")?;
         Ok(format!(
             "role {APPENDER_ROLE} created: insert, find and listIndexes on {RECORDS_COLLECTION}, \
-             insert and find on {TREE_COLLECTION}, {CHECKPOINTS_COLLECTION} and {VERIFIED_COLLECTION}"
+             insert and find on {TREE_COLLECTION}, {OLD_TREE_COLLECTION}, {CHECKPOINTS_COLLECTION} \
+             and {VERIFIED_COLLECTION}"
         ))
     }
 }
@@ -162,6 +170,7 @@ mod tests {
             [
                 (RECORDS_COLLECTION, vec!["insert", "find", "listIndexes"]),
                 (TREE_COLLECTION, vec!["insert", "find"]),
+                (OLD_TREE_COLLECTION, vec!["insert", "find"]),
                 (CHECKPOINTS_COLLECTION, vec!["insert", "find"]),
                 (VERIFIED_COLLECTION, vec!["insert", "find"]),
             ]

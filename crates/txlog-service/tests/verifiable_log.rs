@@ -232,8 +232,9 @@ async fn an_honest_log_passes_the_audit(backend: Backend) {
     );
 }
 
-/// A log whose tree an older version stored one hash a row: its proofs and the tree the
-/// next appends grow from it still pass the audit.
+/// A log whose tree an older release stored, a row or document per hash: the SQLite store
+/// takes its hashes over, the MongoDB store builds its own from the records; either way the
+/// proofs and the tree the next appends grow still pass the audit.
 async fn a_tree_stored_a_hash_a_row_still_proves_and_grows(backend: Backend) {
     let Some((app, state)) = audited(backend, 7).await else {
         return;

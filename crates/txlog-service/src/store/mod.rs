@@ -15,7 +15,8 @@ use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
 pub use mongo::{
-    MongoStore, CHECKPOINTS_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION, VERIFIED_COLLECTION,
+    MongoStore, CHECKPOINTS_COLLECTION, OLD_TREE_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION,
+    VERIFIED_COLLECTION,
 };
 pub use sqlite::SqliteStore;
 

@@ -31,8 +31,13 @@ pub const DEFAULT_DATABASE: &str = "txlog";
 /// Tries of one read before its error is returned.
 const READ_ATTEMPTS: u32 = 10;
 
-/// The Merkle tree's stored hashes: `_id` is the hash's index.
-pub const TREE_COLLECTION: &str = "txlog_tree";
+/// The Merkle tree's stored hashes, a document per run (`tree_runs.rs`): `_id` is the index of
+/// its first hash.
+pub const TREE_COLLECTION: &str = "txlog_tree_runs";
+/// Where releases before 2026-12-01 kept the tree, a document per hash. This release neither
+/// reads nor writes it (it rebuilds the tree from the records), but an older replica running
+/// beside it during a rolling update, or after a rollback, still does, so the role keeps it.
+pub const OLD_TREE_COLLECTION: &str = "txlog_tree";
 /// Signed checkpoints: `_id` is the tree size.
 pub const CHECKPOINTS_COLLECTION: &str = "txlog_checkpoints";
 /// Chain heads a verification found valid: `_id` is the head's `seq`.

@@ -1,5 +1,5 @@
 //! The Merkle tree's hashes and the signed checkpoints in MongoDB: one document per run of
-//! hashes (`tree_runs`, `_id` = the index of its first hash) and one per checkpoint (`_id` =
+//! hashes (`tree_runs.rs`; `_id` = the index of its first hash) and one per checkpoint (`_id` =
 //! tree size), insert-only like the records; also the chain heads `verify` found valid
 //! (`_id` = seq).
 
@@ -139,15 +139,10 @@ impl MongoStore {
     }
 }
 
-/// A stored run: `{_id: <first index>, hashes: <BinData>}`, or, as written until 2026-12-01,
-/// one hash `{_id: <index>, hash: <BinData, 32 bytes>}`.
+/// A stored run: `{_id: <first index>, hashes: <BinData>}`.
 fn run_from_doc(d: &Document) -> anyhow::Result<TreeRun> {
     let first = u64::try_from(d.get_i64("_id")?)?;
-    let hashes = match d.get_binary_generic("hashes") {
-        Ok(hashes) => hashes,
-        Err(_) => d.get_binary_generic("hash")?,
-    };
-    TreeRun::new(first, hashes.clone())
+    TreeRun::new(first, d.get_binary_generic("hashes")?.clone())
 }
 
 /// The document with the highest `_id` in `collection`.

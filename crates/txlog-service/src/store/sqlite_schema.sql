@@ -32,10 +32,18 @@ CREATE TABLE IF NOT EXISTS tree_runs (
     first  INTEGER PRIMARY KEY,
     hashes BLOB NOT NULL CHECK (length(hashes) > 0 AND length(hashes) % 32 = 0)
 );
--- Until 2026-12-01 every hash was a row of `tree_hashes`; each becomes a run of one.
-CREATE TABLE IF NOT EXISTS tree_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL);
-INSERT OR IGNORE INTO tree_runs (first, hashes) SELECT idx, hash FROM tree_hashes;
-DROP TABLE tree_hashes;
+-- Releases before 2026-12-01 kept a row per hash in `tree_hashes`, and still do when they run
+-- on this file (a rollback). This release does not write it; what it holds past the end of the
+-- runs becomes runs of one, so the tree such a release extended is not computed again.
+CREATE TABLE IF NOT EXISTS tree_hashes (
+    idx  INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL CHECK (length(hash) = 32)
+);
+INSERT INTO tree_runs (first, hashes)
+    SELECT idx, hash FROM tree_hashes
+    WHERE idx >= COALESCE(
+        (SELECT first + length(hashes) / 32 FROM tree_runs ORDER BY first DESC LIMIT 1), 0)
+    ORDER BY idx;
 CREATE TABLE IF NOT EXISTS checkpoints (
     size      INTEGER PRIMARY KEY,
     note      TEXT NOT NULL,
@@ -46,6 +54,14 @@ BEGIN
     SELECT RAISE(ABORT, 'tree hashes are append-only');
 END;
 CREATE TRIGGER IF NOT EXISTS tree_runs_no_delete BEFORE DELETE ON tree_runs
+BEGIN
+    SELECT RAISE(ABORT, 'tree hashes are append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS tree_hashes_no_update BEFORE UPDATE ON tree_hashes
+BEGIN
+    SELECT RAISE(ABORT, 'tree hashes are append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS tree_hashes_no_delete BEFORE DELETE ON tree_hashes
 BEGIN
     SELECT RAISE(ABORT, 'tree hashes are append-only');
 END;

@@ -15,7 +15,7 @@ async fn sqlite(db: &TestDb) -> SqliteConnection {
         .connect()
         .await
         .unwrap();
-    for table in ["records", "tree_runs", "checkpoints"] {
+    for table in ["records", "tree_runs", "tree_hashes", "checkpoints"] {
         for change in ["update", "delete"] {
             sqlx::query(&format!("DROP TRIGGER IF EXISTS {table}_no_{change}"))
                 .execute(&mut raw)
@@ -153,12 +153,13 @@ async fn cut_last_run(tree: &mongodb::Collection<Document>, end: i64) {
     }
 }
 
-/// Rewrites the stored tree hashes the way they were stored until 2026-12-01: one row or
-/// document per hash (`tree_hashes (idx, hash)`, `{_id: index, hash}`).
+/// Moves the stored tree hashes to where releases before 2026-12-01 kept them: a row or a
+/// document per hash (`tree_hashes (idx, hash)`, collection `txlog_tree` `{_id: index, hash}`).
 pub async fn store_a_hash_a_row(db: &TestDb) {
     if db.mongo.is_some() {
         use futures::TryStreamExt;
         let tree = collection(db, txlog_service::store::TREE_COLLECTION).await;
+        let old = collection(db, txlog_service::store::OLD_TREE_COLLECTION).await;
         let runs: Vec<Document> = tree
             .find(doc! {})
             .await
@@ -180,7 +181,7 @@ pub async fn store_a_hash_a_row(db: &TestDb) {
                     bytes: hash.to_vec(),
                 };
                 let one = doc! {"_id": first + k as i64, "hash": hash};
-                tree.insert_one(one).await.unwrap();
+                old.insert_one(one).await.unwrap();
             }
         }
         return;
@@ -188,10 +189,6 @@ pub async fn store_a_hash_a_row(db: &TestDb) {
     let mut raw = sqlite(db).await;
     let runs: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT first, hashes FROM tree_runs")
         .fetch_all(&mut raw)
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE tree_hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)")
-        .execute(&mut raw)
         .await
         .unwrap();
     for (first, hashes) in runs {
