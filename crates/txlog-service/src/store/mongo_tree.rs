@@ -66,9 +66,9 @@ impl MongoStore {
             }
             None => return Ok(None),
         };
-        let added = growth.hashes(earlier.clone())?;
+        let (added, frontier) = growth.grow(earlier)?;
         self.store_hashes(growth.first_index(), &added).await?;
-        Ok(Some(growth.next_frontier(&earlier, &added)?))
+        Ok(Some(frontier))
     }
 
     /// Stores what of `hashes` (at `first…`) the tree does not hold yet as one document. When

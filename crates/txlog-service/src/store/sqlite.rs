@@ -227,9 +227,9 @@ async fn extend_tree(
         Some(earlier) => earlier,
         None => read_hashes(db, &growth.earlier).await?,
     };
-    let added = growth.hashes(earlier.clone())?;
-    insert_run(db, first, added.iter().flat_map(|h| h.0).collect()).await?;
-    Ok(Some(growth.next_frontier(&earlier, &added)?))
+    let (added, frontier) = growth.grow(earlier)?;
+    insert_run(db, first, tree_runs::bytes(&added)).await?;
+    Ok(Some(frontier))
 }
 
 /// The file path of a `sqlite://path?options` URL (`None` for in-memory databases).

@@ -74,6 +74,11 @@ impl Runs {
     }
 }
 
+/// Hashes as a run stores them: their 32-byte values end to end.
+pub(crate) fn bytes(hashes: &[Hash]) -> Vec<u8> {
+    hashes.iter().flat_map(|h| h.0).collect()
+}
+
 /// What of `hashes` (at `first…`) is still to be stored when `count` are: the index to store
 /// the rest at, and their bytes; `None` when all are stored. An error when they would leave a
 /// gap.
@@ -90,10 +95,7 @@ pub(crate) fn unstored(
     if skip >= hashes.len() {
         return Ok(None);
     }
-    Ok(Some((
-        count,
-        hashes[skip..].iter().flat_map(|h| h.0).collect(),
-    )))
+    Ok(Some((count, bytes(&hashes[skip..]))))
 }
 
 #[cfg(test)]
@@ -106,7 +108,7 @@ mod tests {
 
     #[test]
     fn a_run_holds_its_indexes_only() {
-        let run = TreeRun::new(10, [hash(1), hash(2)].iter().flat_map(|h| h.0).collect()).unwrap();
+        let run = TreeRun::new(10, bytes(&[hash(1), hash(2)])).unwrap();
         assert_eq!(run.end(), 12);
         assert_eq!(run.get(9), None);
         assert_eq!(run.get(10), Some(hash(1)));
@@ -121,7 +123,7 @@ mod tests {
         let hashes = [hash(1), hash(2), hash(3)];
         assert_eq!(
             unstored(4, &hashes, 5).unwrap(),
-            Some((5, [hash(2), hash(3)].iter().flat_map(|h| h.0).collect()))
+            Some((5, bytes(&[hash(2), hash(3)])))
         );
         assert_eq!(unstored(4, &hashes, 7).unwrap(), None);
         assert_eq!(unstored(4, &hashes, 9).unwrap(), None);

@@ -264,6 +264,15 @@ impl Growth {
         }
     }
 
+    /// The new stored hashes in index order and the [`Growth::next_frontier`] they make, given
+    /// the hashes at [`Growth::earlier`]: what a store that writes the tree in its appends
+    /// stores, and remembers for the next append.
+    pub fn grow(&self, earlier: Vec<Hash>) -> anyhow::Result<(Vec<Hash>, HashMap<u64, Hash>)> {
+        let added = self.hashes(earlier.clone())?;
+        let frontier = self.next_frontier(&earlier, &added)?;
+        Ok((added, frontier))
+    }
+
     /// The new stored hashes in index order, given the hashes at [`Growth::earlier`].
     pub fn hashes(&self, earlier: Vec<Hash>) -> anyhow::Result<Vec<Hash>> {
         anyhow::ensure!(
