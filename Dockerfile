@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1.7
-#
 # One image, both production binaries:
 #   /usr/local/bin/order-service   (default command)
 #   /usr/local/bin/txlog-service   (also: `txlog-service setup` for MongoDB)
@@ -35,7 +33,7 @@ RUN set -eux; \
         echo '' > "${c}src/lib.rs"; \
         echo 'fn main() {}' > "${c}src/main.rs"; \
     done; \
-    cargo build --release --locked --bin order-service --bin txlog-service; \
+    cargo build --release --locked -p order-service -p txlog-service --bin order-service --bin txlog-service; \
     rm -rf src crates/*/src
 
 # 2) The real sources (the allow-list in .dockerignore decides what "." is).
@@ -44,7 +42,7 @@ RUN set -eux; \
 COPY . .
 RUN set -eux; \
     find src crates -name '*.rs' -exec touch {} +; \
-    cargo build --release --locked --bin order-service --bin txlog-service; \
+    cargo build --release --locked -p order-service -p txlog-service --bin order-service --bin txlog-service; \
     install -D -m 0755 target/release/order-service /out/order-service; \
     install -D -m 0755 target/release/txlog-service /out/txlog-service
 

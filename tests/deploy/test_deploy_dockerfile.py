@@ -213,3 +213,30 @@ def test_dockerignore_keeps_the_sources(path, ignore_rules):
 ])
 def test_dockerignore_drops_everything_else(path, ignore_rules):
     assert ignored(path, ignore_rules), path
+
+
+def test_every_file_the_dockerfile_copies_is_committed():
+    """A file the image copies but git does not track exists on one machine only: every clone
+    (and CI) would build an image without it."""
+    import subprocess
+
+    text = (ROOT / "Dockerfile").read_text()
+    # A `# syntax=` directive makes BuildKit pull a frontend image from a registry.
+    assert not re.match(r"#\s*syntax\s*=", text), "no frontend image to download"
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, check=True, capture_output=True,
+                                 text=True).stdout.splitlines())
+    for line in text.splitlines():
+        words = shlex.split(line) if line.startswith("COPY ") else []
+        if not words or any(w.startswith("--from") for w in words):
+            continue
+        for src in words[1:-1]:
+            if src == ".":
+                continue
+            assert src in tracked, f"the Dockerfile copies {src}, which is not committed"
+
+
+def test_cargo_config_builds_in_jemalloc_options():
+    config = tomllib.loads((ROOT / ".cargo" / "config.toml").read_text())
+    conf = config["env"]["JEMALLOC_SYS_WITH_MALLOC_CONF"]
+    assert "dirty_decay_ms:1000" in conf and "muzzy_decay_ms:0" in conf
+    assert "build" not in config or "target-dir" not in config["build"], "no machine-specific target dir"
