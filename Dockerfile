@@ -14,6 +14,11 @@ WORKDIR /build
 ENV CARGO_TERM_COLOR=never \
     CARGO_INCREMENTAL=0
 
+# The target directory is a cache mount, kept by the engine between builds
+# (BuildKit, podman/buildah): after a source edit only the workspace's own
+# crates are compiled again. The binaries are copied out of it into /out.
+# .ci/image.sh builds this file offline with podman (docs/OPERATIONS.md).
+
 # 1) Dependencies in their own layer: only the manifests, the lock file and
 #    cargo's configuration (jemalloc's build options), with empty stand-in
 #    sources. This layer is rebuilt only when a
@@ -26,7 +31,8 @@ COPY crates/order-service/Cargo.toml  crates/order-service/Cargo.toml
 COPY crates/txlog-service/Cargo.toml  crates/txlog-service/Cargo.toml
 COPY crates/bench/Cargo.toml          crates/bench/Cargo.toml
 COPY crates/testkit/Cargo.toml        crates/testkit/Cargo.toml
-RUN set -eux; \
+RUN --mount=type=cache,id=ordersys-target,target=/build/target,sharing=locked \
+    set -eux; \
     mkdir -p src; echo 'fn main() {}' > src/main.rs; \
     for c in crates/*/; do \
         mkdir -p "${c}src"; \
@@ -40,7 +46,8 @@ RUN set -eux; \
 #    `touch` makes cargo rebuild our crates: COPY keeps the original
 #    modification times, which may be older than the stand-ins'.
 COPY . .
-RUN set -eux; \
+RUN --mount=type=cache,id=ordersys-target,target=/build/target,sharing=locked \
+    set -eux; \
     find src crates -name '*.rs' -exec touch {} +; \
     cargo build --release --locked -p order-service -p txlog-service --bin order-service --bin txlog-service; \
     install -D -m 0755 target/release/order-service /out/order-service; \

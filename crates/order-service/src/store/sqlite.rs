@@ -4,6 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
     SqliteSynchronous,
@@ -40,12 +41,20 @@ impl SqliteStore {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!(
+                    "cannot create {}",
+                    std::path::absolute(dir).unwrap_or(dir.into()).display()
+                )
+            })?;
         }
+        let path =
+            std::path::absolute(options.get_filename()).unwrap_or(options.get_filename().into());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
-            .await?;
+            .await
+            .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
         let mut migrations = sqlx::migrate!("./migrations/sqlite");
         super::sql::tolerate_newer(&mut migrations);
         migrations.run(&pool).await?;

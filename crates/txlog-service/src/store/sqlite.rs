@@ -43,8 +43,12 @@ impl SqliteStore {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         if let Some(dir) = file_path(url).and_then(|p| p.parent().map(Path::to_path_buf)) {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(&dir).with_context(|| {
+                    format!(
+                        "cannot create {}",
+                        std::path::absolute(&dir).unwrap_or(dir.clone()).display()
+                    )
+                })?;
             }
         }
         let options = SqliteConnectOptions::from_str(url)
@@ -59,7 +63,13 @@ impl SqliteStore {
             .acquire_timeout(BUSY_TIMEOUT)
             .connect_with(options)
             .await
-            .context("cannot open the SQLite database")?;
+            .with_context(|| {
+                let path = file_path(url).map(|p| std::path::absolute(p).unwrap_or(p.into()));
+                format!(
+                    "cannot open the SQLite database {}",
+                    path.unwrap_or_default().display()
+                )
+            })?;
         let store = Self {
             pool,
             frontier: Default::default(),
