@@ -48,13 +48,18 @@ if ((${#missing[@]})); then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" fuse-overlayfs
 fi
-hard=$(ulimit -Hn)
-[ "$hard" = unlimited ] && hard=1048576
+# podman run gives root's containers nofile and nproc limits of 1048576, which this kind of VM
+# refuses ("error setting rlimit type 7/6: operation not permitted"): nofile at most the hard
+# limit, nproc at most the hard limit and 32768 (the VM refuses more, whatever `ulimit -Hu` says).
+nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
+[ "$nofile" = unlimited ] && nofile=1048576
+{ [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; } && nproc=32768
 conf=/etc/containers/containers.conf.d/ordersys.conf
 want=$(printf '%s\n' \
-  '# Written by ordersys .ci/image.sh: crun is not usable on this kind of VM, and the default' \
-  '# nofile ulimit of containers must not exceed the hard limit of the engine'"'"'s own process.' \
-  '[containers]' "default_ulimits = [\"nofile=$hard:$hard\"]" '' '[engine]' 'runtime = "runc"')
+  '# Written by ordersys .ci/image.sh (docs/OPERATIONS.md, "Building the image"): crun does not' \
+  '# work on this kind of VM, and containers may not get more than these limits.' \
+  '[containers]' "default_ulimits = [\"nofile=$nofile:$nofile\", \"nproc=$nproc:$nproc\"]" '' \
+  '[engine]' 'runtime = "runc"')
 if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
   say "writing $conf"
   mkdir -p "$(dirname "$conf")"
@@ -65,7 +70,7 @@ podman info --format '{{.Store.GraphDriverName}} {{.Host.OCIRuntime.Name}}' | {
   say "engine: podman $(podman version --format '{{.Client.Version}}'), storage $driver, runtime $runtime"
 }
 
-LABEL="org.opencontainers.image.description=local stand-in made by ordersys .ci/image.sh"
+LABEL='org.opencontainers.image.description="local stand-in made by ordersys .ci/image.sh"'
 
 # --- 2. base images --------------------------------------------------------------------------
 # Debian 12 by debootstrap, with bookworm-updates and the security archive applied. The packages
@@ -82,8 +87,8 @@ deb $MIRROR bookworm-updates main
 deb ${MIRROR%/debian}/debian-security bookworm-security main
 EOF
   cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
-  chroot "$rootfs" apt-get update -q >/dev/null
-  chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get -y -q upgrade >/dev/null
+  chroot "$rootfs" apt-get update -q >>"$CACHE/debootstrap.log" 2>&1
+  chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive apt-get -y -q upgrade >>"$CACHE/debootstrap.log" 2>&1
   rm -rf "$CACHE/runtime-debs" && mkdir -p "$rootfs/tmp/debs"
   chroot "$rootfs" sh -c 'cd /tmp/debs && apt-get download -q libc6 libgcc-s1 ca-certificates tzdata' >/dev/null 2>&1
   cp "$rootfs/etc/ssl/certs/ca-certificates.crt" "$rootfs/usr/lib/os-release" "$rootfs/tmp/debs/"
@@ -92,7 +97,7 @@ EOF
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/var/cache/apt/*.bin
   : >"$rootfs/etc/resolv.conf"
   tar --numeric-owner -C "$rootfs" -c . |
-    podman import --change 'CMD ["bash"]' --change "LABEL $LABEL" - "$DEBIAN_BASE" >/dev/null
+    podman import -q --change 'CMD ["bash"]' --change "LABEL $LABEL" - "$DEBIAN_BASE" >/dev/null
   rm -rf "$rootfs"
   trap - EXIT
   podman rmi -f "$RUNTIME_BASE" "$RUST_BASE" >/dev/null 2>&1 || true
@@ -119,7 +124,7 @@ if ! podman image exists "$RUNTIME_BASE"; then
   chmod 0755 "$rootfs"
   if [ -e "$rootfs/bin/sh" ] || [ -e "$rootfs/usr/bin/sh" ]; then echo "a shell got into the runtime base" >&2; exit 1; fi
   tar --numeric-owner -C "$rootfs" -c . |
-    podman import --change 'USER 65532:65532' --change 'WORKDIR /home/nonroot' \
+    podman import -q --change 'USER 65532:65532' --change 'WORKDIR /home/nonroot' \
       --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
       --change "LABEL $LABEL" - "$RUNTIME_BASE" >/dev/null
   rm -rf "$rootfs"
@@ -168,7 +173,7 @@ say "base images ready"
 nice -n 10 cargo fetch --locked -q
 printf '%s\n' '# Mounted at $CARGO_HOME/config.toml by .ci/image.sh: no network, two jobs.' \
   '[net]' 'offline = true' '[build]' 'jobs = 2' >"$CACHE/cargo-config.toml"
-# The RUN --mount=type=cache directories live under $TMPDIR/buildah-cache-<uid>; keep them with
+# The RUN --mount=type=cache directories live under $TMPDIR/buildah-cache; keep them with
 # the other caches.
 mkdir -p "$CACHE/tmp"
 say "building $IMAGE"
@@ -177,7 +182,8 @@ say "building $IMAGE"
     --volume "${CARGO_HOME:-$HOME/.cargo}/registry:/usr/local/cargo/registry" \
     --volume "$CACHE/cargo-config.toml:/usr/local/cargo/config.toml:ro" \
     -t "$IMAGE" "$ROOT" && echo 0 >"$CACHE/build.rc" || echo $? >"$CACHE/build.rc"
-} 2>&1 | tee "$CACHE/build.log" | grep --line-buffered -E '^(STEP|Error|error)|^ *(Finished)' || true
+} 2>&1 | tee "$CACHE/build.log" | grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] )?STEP [0-9]+/[0-9]+: (FROM|RUN)|^(Error|error)|^ *Finished' |
+  cut -c1-160 || true
 [ "$(cat "$CACHE/build.rc")" = 0 ] || { tail -40 "$CACHE/build.log"; exit 1; }
 say "built $IMAGE ($(podman image inspect "$IMAGE" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}'))"
 
