@@ -183,12 +183,13 @@ say "building $IMAGE"
     --volume "$CACHE/cargo-config.toml:/usr/local/cargo/config.toml:ro" \
     -t "$IMAGE" "$ROOT" && echo 0 >"$CACHE/build.rc" || echo $? >"$CACHE/build.rc"
 } 2>&1 | tee "$CACHE/build.log" | grep --line-buffered -E '^(\[[0-9]+/[0-9]+\] )?STEP [0-9]+/[0-9]+: (FROM|RUN)|^(Error|error)|^ *Finished' |
-  cut -c1-160 || true
+  awk '{ print substr($0, 1, 160); fflush() }' || true
 [ "$(cat "$CACHE/build.rc")" = 0 ] || { tail -40 "$CACHE/build.log"; exit 1; }
 say "built $IMAGE ($(podman image inspect "$IMAGE" --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}'))"
 
-# Untagged images of earlier builds (each source change leaves one) are removed.
-podman image prune -f >/dev/null
+# Each source change leaves the previous build's layers behind, untagged; they are also the
+# layer cache of the next build, so only those older than a week are removed.
+podman image prune -f --filter until=168h >/dev/null
 
 if [ "${IMAGE_SMOKE:-1}" != 0 ]; then
   say "smoke test"
