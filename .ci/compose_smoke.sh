@@ -45,6 +45,16 @@ if ! python3 tests/image/smoke.py --urls http://127.0.0.1:8080 http://127.0.0.1:
   exit 1
 fi
 "${compose[@]}" ps
+# SIGTERM (compose stop): both services exit 0.
+"${compose[@]}" stop >/dev/null 2>&1
+failed=0
+for svc in txlog-service order-service; do
+  c=ordersys-compose-smoke_${svc}_1
+  read -r code restarts < <(podman inspect --format '{{.State.ExitCode}} {{.RestartCount}}' "$c")
+  say "$svc: exit status $code after SIGTERM, $restarts restart(s) while starting"
+  [ "$code" = 0 ] || failed=1
+done
+[ "$failed" = 0 ] || { "${compose[@]}" logs --tail 40 || true; exit 1; }
 "${compose[@]}" down -v >/dev/null 2>&1
 trap - EXIT
 echo "$inputs" >"$MARKER"

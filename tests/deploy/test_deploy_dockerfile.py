@@ -240,3 +240,19 @@ def test_cargo_config_builds_in_jemalloc_options():
     conf = config["env"]["JEMALLOC_SYS_WITH_MALLOC_CONF"]
     assert "dirty_decay_ms:1000" in conf and "muzzy_decay_ms:0" in conf
     assert "build" not in config or "target-dir" not in config["build"], "no machine-specific target dir"
+
+
+def test_cargo_builds_share_a_target_cache(stages):
+    """The target directory is a cache mount (BuildKit and buildah keep it between builds), the
+    same one for the dependency and the source build: a source edit recompiles only the
+    workspace's crates (.ci/image.sh, docs/OPERATIONS.md "Building the image")."""
+    runs = [a for op, a in stages[0]["steps"] if op == "RUN" and "cargo build" in a]
+    mounts = set()
+    for args in runs:
+        found = re.findall(r"--mount=(\S+)", args)
+        cache = [m for m in found if "type=cache" in m and "target=/build/target" in m]
+        assert cache, f"no target cache mount on {args[:80]}"
+        mounts.add(cache[0])
+        # The binaries leave the cache mount, which is not part of the layer.
+        assert "/out/" in args or args is not runs[-1]
+    assert len(mounts) == 1, mounts
