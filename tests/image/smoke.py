@@ -228,6 +228,19 @@ def read_only_defaults(image: str, signing_key: str) -> None:
     """The SQLite defaults (./data under /home/nonroot) with a read-only root: each service
     must stop, naming the directory it could not create."""
     log("--- read-only root with the SQLite defaults")
+    orders_env = {"ORDERS_AUTH_HS256_SECRET": SECRET, "ORDERS_AUTH_AUDIENCE": "order-service",
+                  "ORDERS_TXLOG_TOKEN": token("order-service", "txlog-service", "txlog:write")}
+    # A file directly in an existing, read-only directory: the open names the file.
+    name = f"{PREFIX}-ro-file"
+    run(image, name, {**orders_env, "ORDERS_LISTEN": f"127.0.0.1:{free_port()}",
+                      "ORDERS_DATABASE_URL": "sqlite://orders.db"}, command=[])
+    try:
+        code = podman("wait", name, timeout=60).stdout.strip()
+        out = logs(name)
+        check(code not in ("0", "") and "cannot open the SQLite database /home/nonroot/orders.db" in out,
+              f"order-service with sqlite://orders.db: stops (exit {code}) naming /home/nonroot/orders.db")
+    finally:
+        podman("rm", "-f", name, check_rc=False)
     for binary, env in (
         ("order-service", {"ORDERS_AUTH_HS256_SECRET": SECRET, "ORDERS_AUTH_AUDIENCE": "order-service",
                            "ORDERS_TXLOG_TOKEN": token("order-service", "txlog-service", "txlog:write"),
