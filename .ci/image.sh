@@ -5,6 +5,7 @@
 #
 #   bash .ci/image.sh                  # -> localhost/ordersys:ci
 #   IMAGE=localhost/ordersys:dev IMAGE_SMOKE=0 bash .ci/image.sh
+#   (also: ORDERSYS_CACHE, DEBIAN_MIRROR, DEBIAN_BASE)
 #
 # What it does, each step skipped when its result already exists:
 #  1. installs podman, buildah, runc and debootstrap (Debian packages) when missing, and sets the
@@ -26,7 +27,7 @@ ROOT=$PWD
 IMAGE=${IMAGE:-localhost/ordersys:ci}
 CACHE=${ORDERSYS_CACHE:-$HOME/.cache/ordersys}/image
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-DEBIAN_BASE=localhost/ordersys-debian:bookworm
+DEBIAN_BASE=${DEBIAN_BASE:-localhost/ordersys-debian:bookworm}
 mkdir -p "$CACHE"
 start=$SECONDS
 say() { printf '[image.sh %4ss] %s\n' "$((SECONDS - start))" "$*"; }
