@@ -9,7 +9,7 @@
 #
 # What it does, each step skipped when its result already exists:
 #  1. installs podman, buildah, runc and debootstrap (Debian packages) when missing, and sets the
-#     engine up for this kind of VM: runtime runc, a nofile ulimit within the hard limit
+#     engine up for this kind of VM: runtime runc, nofile/nproc ulimits the VM accepts
 #     (/etc/containers/containers.conf.d/ordersys.conf);
 #  2. makes the base images locally, under the names the Dockerfile uses:
 #       localhost/ordersys-debian:bookworm       Debian 12 by debootstrap from deb.debian.org
