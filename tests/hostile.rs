@@ -867,3 +867,167 @@ async fn a_request_sent_during_the_drain_delay_after_sigterm_is_served() {
     }
     assert!(records.iter().any(|r| r.to_string().contains(&during_id)));
 }
+
+/// Issue 26, hole 1: one authenticated call with serde's private marker key in its body once
+/// made the log answer 500 for every page that held its record, `/verify` report a false
+/// tamper alarm and `ordersys audit --full` fail for good. Through the whole pipeline (the
+/// order service's recording, delivery, the log's append, list, fetch, `/verify`, the auditor),
+/// every such body is stored as sent, or as its text when the log could not keep it exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_body_never_makes_the_log_unreadable() {
+    let system = System::start().await;
+    let base = system.orders.base.clone();
+    let http = reqwest::Client::new();
+    let alice = token("alice", RW);
+    let created: Value = http
+        .post(format!("{base}/v1/orders"))
+        .bearer_auth(&alice)
+        .json(&order())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    const RAW: &str = "$serde_json::private::RawValue";
+    // (method, body, recorded as text rather than as JSON)
+    let bodies: Vec<(&str, String, bool)> = vec![
+        ("POST", format!(r#"{{"a":1,"{RAW}":"x"}}"#), false),
+        ("POST", format!(r#"{{"{RAW}":"x"}}"#), false),
+        ("POST", format!(r#"{{"{RAW}":"1"}}"#), false),
+        (
+            "POST",
+            format!(r#"{{"b":{{"{RAW}":"[]"}},"$serde_json::private::Number":"1"}}"#),
+            false,
+        ),
+        ("POST", with_notes("9007199254740993"), true),
+        (
+            "POST",
+            r#"{"currency":"EUR","currency":"USD"}"#.to_owned(),
+            true,
+        ),
+        (
+            "POST",
+            "{\"\u{1f600}\":1,\"\u{e000}\":\"\u{2028}\"}".to_owned(),
+            false,
+        ),
+        (
+            "PATCH",
+            format!(r#"{{"{RAW}":"{{\"status\":\"cancelled\"}}"}}"#),
+            false,
+        ),
+        ("PATCH", format!(r#"{{"notes":"n","{RAW}":"x"}}"#), false),
+    ];
+    let mut sent = Vec::new();
+    for (method, body, as_text) in &bodies {
+        let request = match *method {
+            "POST" => http.post(format!("{base}/v1/orders")),
+            _ => http.patch(format!("{base}/v1/orders/{id}")),
+        };
+        let request_id = format!("hostile-body-{}", sent.len());
+        let response = request
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .header("x-request-id", &request_id)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert!((400..500).contains(&status), "{body}: answered {status}");
+        sent.push((request_id, body, *as_text));
+    }
+    // The marker patch was read as an unknown key, not as the patch it wraps.
+    let order: Value = http
+        .get(format!("{base}/v1/orders/{id}"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "pending");
+
+    let records = system.settled_records().await;
+    for (request_id, body, as_text) in &sent {
+        let record = records
+            .iter()
+            .find(|r| r["request"]["request_id"] == request_id.as_str())
+            .unwrap_or_else(|| panic!("{body}: not recorded"));
+        let expected = if *as_text {
+            Value::String((*body).clone())
+        } else {
+            txlog_verify::json::from_str(body).unwrap()
+        };
+        assert_eq!(record["request"]["body"], expected, "{body}");
+        // Fetched one by one, as listed.
+        let text = http
+            .get(format!(
+                "{}/v1/transactions/{}",
+                system.txlog.base,
+                record["transaction_id"].as_str().unwrap()
+            ))
+            .bearer_auth(token("auditor", "txlog:read"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(&txlog_verify::json::from_str(&text).unwrap(), record);
+    }
+    let full: Value = http
+        .get(format!(
+            "{}/v1/transactions/verify?full=true",
+            system.txlog.base
+        ))
+        .bearer_auth(token("auditor", "txlog:read"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full["valid"], true, "{full}");
+    assert_eq!(full["checked"], records.len() as u64, "{full}");
+    assert_eq!(system.verify().await["valid"], true);
+
+    // The auditor, as a user runs it, once a checkpoint covers every record.
+    let size = records.len() as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let note = http
+            .get(format!("{}/v1/checkpoint", system.txlog.base))
+            .bearer_auth(token("auditor", "txlog:read"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let signed: u64 = note
+            .lines()
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0);
+        if signed >= size {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint of {size} records");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let audit = std::process::Command::new(support::bin("ordersys"))
+        .args(["audit", "--full", "--log", &system.txlog.base])
+        .args(["--key", &support::log_key().1])
+        .args(["--token", &token("auditor", "txlog:read")])
+        .output()
+        .unwrap();
+    assert!(
+        audit.status.success(),
+        "audit --full: {}\n{}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr)
+    );
+}

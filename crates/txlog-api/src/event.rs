@@ -108,7 +108,9 @@ pub struct RequestRecord {
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     /// The JSON body, a string when the body was not JSON, or null when empty or not kept
-    /// (the order service keeps request bodies of authenticated calls only).
+    /// (the order service keeps request bodies of authenticated calls only). Read with every
+    /// key a plain key ([`txlog_verify::json::Plain`]).
+    #[serde(default, deserialize_with = "txlog_verify::json::optional")]
     pub body: Option<Value>,
     /// True when the body was longer than 64 KiB and `body` holds only its start.
     #[serde(default)]
@@ -127,7 +129,9 @@ pub struct RequestRecord {
 #[serde(deny_unknown_fields)]
 pub struct ResponseRecord {
     pub status: u16,
-    /// Kept for writes and every non-2xx answer; null for a successful read.
+    /// Kept for writes and every non-2xx answer; null for a successful read. Read like
+    /// [`RequestRecord::body`].
+    #[serde(default, deserialize_with = "txlog_verify::json::optional")]
     pub body: Option<Value>,
     #[serde(default)]
     pub body_truncated: bool,
@@ -142,15 +146,20 @@ pub struct ResponseRecord {
     pub order_ids: Option<Vec<String>>,
 }
 
-/// Turns raw body bytes into the recorded form: JSON when it parses, else text, cut at
-/// [`BODY_RECORD_LIMIT`] and marked.
+/// Turns raw body bytes into the recorded form, cut at [`BODY_RECORD_LIMIT`] and marked: JSON
+/// when the log can keep it exactly as sent, else the text. So a body that does not parse, is
+/// nested deeper than [`BODY_MAX_DEPTH`], names a key twice in one object, or holds an integer
+/// that RFC 8785 would write as another number is recorded as its text; every key, serde's
+/// private marker keys included, is read as a plain key ([`txlog_verify::json`]).
 pub fn body_from_bytes(bytes: &[u8]) -> (Option<Value>, bool) {
     if bytes.is_empty() {
         return (None, false);
     }
     if bytes.len() <= BODY_RECORD_LIMIT {
-        if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
-            if depth(&value) <= BODY_MAX_DEPTH {
+        if let Ok(value) = txlog_verify::json::from_slice(bytes) {
+            if depth(&value) <= BODY_MAX_DEPTH
+                && txlog_verify::json::inexact_number(&value).is_none()
+            {
                 return (Some(value), false);
             }
         }
@@ -199,6 +208,20 @@ mod tests {
             body_from_bytes(b"not json"),
             (Some(Value::String("not json".into())), false)
         );
+        for as_text in [
+            &br#"{"a":1,"a":2}"#[..],
+            br#"{"n":9007199254740993}"#,
+            br#"{"$serde_json::private::RawValue":"[1]"}"#,
+        ] {
+            let (body, _) = body_from_bytes(as_text);
+            let expected = Value::String(String::from_utf8(as_text.to_vec()).unwrap());
+            if as_text.starts_with(b"{\"$") {
+                let object = body.unwrap();
+                assert_eq!(object["$serde_json::private::RawValue"], "[1]");
+            } else {
+                assert_eq!(body, Some(expected));
+            }
+        }
         let big = "é".repeat(BODY_RECORD_LIMIT);
         let (body, cut) = body_from_bytes(big.as_bytes());
         assert!(cut);

@@ -40,6 +40,11 @@ pub const MAX_TRUNCATED: usize = 32;
 /// Integers above this lose precision in RFC 8785 canonical JSON (IEEE 754 doubles).
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
+/// A body the log could not keep exactly as sent: its canonical form (RFC 8785, numbers as
+/// IEEE 754 doubles) would read back as a different body. Senders record such a body as text.
+const INEXACT_BODY: &str =
+    "must hold no integer beyond 2^53 that canonical JSON (RFC 8785) would write as another number";
+
 /// One broken limit: the field's path in the event and what it must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -156,6 +161,7 @@ impl Violations {
             "request.body",
             "must be at most 1 MiB as JSON",
         );
+        self.check(body_exact(&r.body), "request.body", INEXACT_BODY);
         self.check(
             r.body_bytes.is_none_or(|n| n <= MAX_SAFE_INTEGER),
             "request.body_bytes",
@@ -179,6 +185,7 @@ impl Violations {
             "response.body",
             "must be at most 1 MiB as JSON",
         );
+        self.check(body_exact(&s.body), "response.body", INEXACT_BODY);
         self.check(
             s.body_bytes.is_none_or(|n| n <= MAX_SAFE_INTEGER),
             "response.body_bytes",
@@ -202,7 +209,8 @@ impl Violations {
 /// Makes `event` keep every limit of [`check`] by cutting what is too long, and names each
 /// field it changed in `event.truncated`. Scopes that are empty or too long are dropped (a
 /// cut scope would name a permission nobody granted), then the first 100 are kept. Bodies
-/// are left alone: they are cut at 64 KiB when recorded, which keeps them far below 1 MiB.
+/// are cut at 64 KiB when recorded, which keeps them far below 1 MiB; one holding a number the
+/// log cannot keep exactly becomes its text.
 pub fn fit(event: &mut Event) {
     let mut cut: Vec<&'static str> = Vec::new();
     if let Some(actor) = &mut event.actor {
@@ -214,6 +222,9 @@ pub fn fit(event: &mut Event) {
             ids.truncate(MAX_ORDER_IDS);
             cut.push("response.order_ids");
         }
+    }
+    for body in [&mut event.request.body, &mut event.response.body] {
+        exact_or_text(body);
     }
     if event.duration_us > MAX_SAFE_INTEGER {
         event.duration_us = MAX_SAFE_INTEGER;
@@ -227,6 +238,14 @@ pub fn fit(event: &mut Event) {
         if !event.truncated.iter().any(|f| f == field) {
             event.truncated.push(field.to_owned());
         }
+    }
+}
+
+/// A body the log could not keep exactly ([`INEXACT_BODY`]) becomes its JSON text, as the
+/// recorder writes any body that is not JSON.
+fn exact_or_text(body: &mut Option<Value>) {
+    if !body_exact(body) {
+        *body = body.as_ref().map(|b| Value::String(b.to_string()));
     }
 }
 
@@ -295,6 +314,11 @@ fn body_fits(body: &Option<Value>) -> bool {
         let mut size = JsonSize(0);
         serde_json::to_writer(&mut size, b).is_ok() && size.0 <= MAX_BODY_JSON_BYTES
     })
+}
+
+fn body_exact(body: &Option<Value>) -> bool {
+    body.as_ref()
+        .is_none_or(|b| txlog_verify::json::inexact_number(b).is_none())
 }
 
 /// Counts the bytes of JSON text written to it, without keeping them.
@@ -396,6 +420,21 @@ mod tests {
             trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
             truncated: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_body_the_log_cannot_keep_exactly_is_refused_and_fitted_as_text() {
+        let mut e = event();
+        let big: Value = txlog_verify::json::from_str(r#"{"n":[9007199254740993]}"#).unwrap();
+        e.request.body = Some(big.clone());
+        e.response.body = Some(big);
+        let fields: Vec<_> = check(&e).iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["request.body", "response.body"]);
+        fit(&mut e);
+        assert!(check(&e).is_empty());
+        let text = Value::String(r#"{"n":[9007199254740993]}"#.into());
+        assert_eq!(e.request.body, Some(text.clone()));
+        assert_eq!(e.response.body, Some(text));
     }
 
     #[test]

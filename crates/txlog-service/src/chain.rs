@@ -5,7 +5,7 @@
 //! returns exactly the bytes that were hashed.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use txlog_api::{Event, VerifyHead, VerifyReport};
 use uuid::Uuid;
@@ -54,14 +54,10 @@ impl StoredRecord {
         }
     }
 
-    /// The record as the API returns it: the canonical JSON plus `hash`.
-    pub fn to_json(&self) -> anyhow::Result<Value> {
-        let mut value: Value = serde_json::from_str(&self.canonical)?;
-        let object = value
-            .as_object_mut()
-            .ok_or_else(|| anyhow::anyhow!("record {} is not an object", self.index.seq))?;
-        object.insert("hash".into(), Value::String(self.hash.clone()));
-        Ok(value)
+    /// The record as the API serves it and as its Merkle leaf covers it: the stored canonical
+    /// text with `hash` spliced in, never re-encoded ([`txlog_verify::leaf`]).
+    pub fn text(&self) -> Result<String, serde_json::Error> {
+        txlog_verify::leaf::record_text(&self.canonical, &self.hash)
     }
 }
 
@@ -122,7 +118,7 @@ pub fn seal(
     if let Some(sub) = submitted_by {
         object.insert("submitted_by".into(), Value::String(sub.to_owned()));
     }
-    let canonical = crate::canonical::to_string(&Value::Object(object))?;
+    let canonical = txlog_verify::canonical::to_string(&Value::Object(object))?;
     let hash = link_hash(prev_hash, &canonical);
     let index = IndexFields {
         seq,
@@ -168,7 +164,9 @@ struct Parsed {
 }
 
 fn parse(canonical: &str) -> Option<Parsed> {
-    let value: Map<String, Value> = serde_json::from_str(canonical).ok()?;
+    let Value::Object(value) = txlog_verify::json::from_str(canonical).ok()? else {
+        return None;
+    };
     let text = |key: &str| value.get(key).and_then(Value::as_str);
     let optional_text = |key: &str| match value.get(key) {
         Some(Value::Null) | None => Some(None),
@@ -337,7 +335,8 @@ mod tests {
         )));
         assert_eq!(record.hash, expected);
         value["hash"] = Value::String(record.hash.clone());
-        assert_eq!(record.to_json().unwrap(), value);
+        let text = record.text().unwrap();
+        assert_eq!(text, serde_json_canonicalizer::to_string(&value).unwrap());
     }
 
     #[test]

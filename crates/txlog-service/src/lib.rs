@@ -5,7 +5,6 @@
 pub mod api;
 mod app;
 pub mod audit;
-pub mod canonical;
 pub mod chain;
 pub mod config;
 pub mod console;

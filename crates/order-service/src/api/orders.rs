@@ -7,8 +7,8 @@ use axum::Json;
 use platform::auth::{Caller, Scope};
 use platform::http::{parse_json, read_json_body};
 use serde::Serialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
+use txlog_verify::json::Plain;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -178,7 +178,8 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     caller.require(WRITE)?;
     let if_match = IfMatch::from_headers(request.headers());
-    let patch: Value = parse_json(&read_json_body(request).await?)?;
+    // Every key a plain key: the patch applied is the patch the text says (and the log records).
+    let Plain(patch) = parse_json(&read_json_body(request).await?)?;
     for _ in 0..WRITE_ATTEMPTS {
         let order = load(&app, &caller, &path).await?;
         if_match.check(order.version)?;
@@ -334,9 +335,9 @@ fn header_value(text: &str) -> HeaderValue {
 
 /// The same body, however its keys are ordered or spaced, hashes the same.
 fn request_hash(bytes: &[u8]) -> String {
-    let canonical = serde_json::from_slice::<Value>(bytes)
+    let canonical = txlog_verify::json::from_slice(bytes)
         .ok()
-        .and_then(|v| serde_json_canonicalizer::to_vec(&v).ok())
-        .unwrap_or_else(|| bytes.to_vec());
+        .and_then(|v| txlog_verify::canonical::to_string(&v).ok())
+        .map_or_else(|| bytes.to_vec(), String::into_bytes);
     hex::encode(Sha256::digest(canonical))
 }

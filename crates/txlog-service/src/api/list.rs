@@ -3,14 +3,12 @@
 use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use platform::problem::ProblemDoc;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use txlog_api::{Outcome, RecordPage};
 use utoipa::IntoParams;
 
@@ -76,12 +74,19 @@ pub async fn list(
         records.truncate(limit as usize);
         records.last().map(|r| encode_cursor(r.index.seq))
     });
-    let items = records
-        .iter()
-        .map(|r| r.to_json())
-        .collect::<anyhow::Result<Vec<Value>>>()
-        .context("a stored record is unreadable")?;
-    Ok(Json(json!({"items": items, "next_cursor": next_cursor.flatten()})).into_response())
+    // Each record as stored (its canonical text and hash), never parsed and written again.
+    let mut page = String::with_capacity(records.iter().map(|r| r.canonical.len() + 90).sum());
+    page.push_str("{\"items\":[");
+    for (i, record) in records.iter().enumerate() {
+        if i > 0 {
+            page.push(',');
+        }
+        page.push_str(&record.text().context("a stored record is unreadable")?);
+    }
+    page.push_str("],\"next_cursor\":");
+    page.push_str(&serde_json::to_string(&next_cursor.flatten()).context("a cursor")?);
+    page.push('}');
+    Ok(super::json_text(page))
 }
 
 fn bad(field: &'static str, message: impl Into<String>) -> ApiError {

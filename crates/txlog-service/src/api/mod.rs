@@ -153,3 +153,15 @@ mod tests {
         );
     }
 }
+
+/// A 200 whose body is JSON text the handler wrote itself (records as stored, never re-encoded).
+fn json_text(text: String) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        text,
+    )
+        .into_response()
+}

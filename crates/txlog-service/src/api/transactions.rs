@@ -34,7 +34,7 @@ pub async fn append(
 ) -> Result<Response, ApiError> {
     caller.require(SCOPE_WRITE)?;
     let body = platform::http::read_json_body(request).await?;
-    let events = validate::batch(validate::parse(&body)?.transactions)?;
+    let events = validate::batch(validate::parse(&body)?.events())?;
     let span = tracing::info_span!("append to the chain", events = events.len());
     let results = state
         .store
@@ -71,6 +71,6 @@ pub async fn get_one(
         .await
         .context("reading a record failed")?
         .ok_or(ApiError::NotFound)?;
-    let json = record.to_json().context("a stored record is unreadable")?;
-    Ok(Json(json).into_response())
+    let text = record.text().context("a stored record is unreadable")?;
+    Ok(super::json_text(text))
 }

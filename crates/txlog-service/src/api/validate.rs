@@ -6,16 +6,26 @@ use platform::{FieldError, Problem};
 use serde::Deserialize;
 use serde_json::Value;
 use txlog_api::{limits, Event};
+use txlog_verify::json::Plain;
 
 pub use txlog_api::limits::MAX_BATCH;
 /// At most this many field errors are reported for one batch.
 const MAX_ERRORS: usize = 100;
 
-/// The body as received: events stay raw JSON until each is checked on its own.
+/// The body as received: events stay raw JSON until each is checked on its own, read with
+/// every key a plain key ([`Plain`]: serde's private marker keys mean nothing special, and a
+/// key twice in one object is refused).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBatch {
-    pub transactions: Vec<Value>,
+    pub transactions: Vec<Plain>,
+}
+
+impl RawBatch {
+    /// The events as JSON values, in order.
+    pub fn events(self) -> Vec<Value> {
+        self.transactions.into_iter().map(|p| p.0).collect()
+    }
 }
 
 /// The body of a `POST /v1/transactions`. A body that parses is read without tracking paths;

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tlog_tiles::Hash;
 use txlog_api::ConsistencyProof;
+use txlog_verify::json::Plain;
 
 use super::{failed, parse_hashes, AuditError};
 
@@ -97,15 +98,17 @@ impl LogClient {
             path.push_str("&cursor=");
             path.push_str(cursor);
         }
-        let mut page: Value = self.json(&path).await?;
-        let items = match page.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => items,
-            _ => return Err(failed("GET /v1/transactions: no items array")),
-        };
-        let next = page
-            .get("next_cursor")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        // Every key read as a plain key: a record may hold any body a caller sent.
+        let page: RecordsPage = self.json(&path).await?;
+        let items = page.items.into_iter().map(|p| p.0).collect();
+        let next = page.next_cursor;
         Ok((items, next))
     }
+}
+
+/// A page of `GET /v1/transactions` as the auditor reads it.
+#[derive(serde::Deserialize)]
+struct RecordsPage {
+    items: Vec<Plain>,
+    next_cursor: Option<String>,
 }

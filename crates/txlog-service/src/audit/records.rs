@@ -2,8 +2,9 @@
 //! fields, and that the first `size` records produce the root the checkpoint signs.
 
 use serde_json::Value;
-use tlog_tiles::record_hash;
+use tlog_tiles::Hash;
 use txlog_api::Record;
+use txlog_verify::leaf::leaf_hash_of_text;
 
 use super::client::LogClient;
 use super::{failed, AuditError};
@@ -22,9 +23,9 @@ pub async fn check_all(client: &LogClient, head: &TreeHead) -> Result<String, Au
         for record in items {
             prev_hash = check_record(count, &record, &prev_hash)?;
             if count < head.size {
-                let leaf = serde_json_canonicalizer::to_string(&record)
+                let leaf = txlog_verify::canonical::to_string(&record)
                     .map_err(|e| failed(format!("record seq {count}: {e}")))?;
-                tree.push(record_hash(leaf.as_bytes()))
+                tree.push(Hash(leaf_hash_of_text(leaf.as_bytes())))
                     .map_err(|e| failed(format!("record seq {count}: {e}")))?;
             }
             count += 1;
@@ -78,7 +79,7 @@ fn check_record(seq: u64, record: &Value, prev_hash: &str) -> Result<String, Aud
     if let Some(object) = content.as_object_mut() {
         object.remove("hash");
     }
-    let canonical = serde_json_canonicalizer::to_string(&content).map_err(|e| at(e.to_string()))?;
+    let canonical = txlog_verify::canonical::to_string(&content).map_err(|e| at(e.to_string()))?;
     if link_hash(prev_hash, &canonical) != parsed.hash {
         return Err(at("hash does not match its content".to_owned()));
     }

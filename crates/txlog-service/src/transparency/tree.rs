@@ -8,11 +8,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use sha2::{Digest, Sha256};
-
 use tlog_tiles::{
-    record_hash, stored_hash_count, stored_hash_index, stored_hashes_for_record_hash, Hash,
-    HashReader,
+    stored_hash_count, stored_hash_index, stored_hashes_for_record_hash, Hash, HashReader,
 };
 
 use crate::chain::StoredRecord;
@@ -21,113 +18,25 @@ use crate::store::Store;
 /// Records hashed per round trip while the tree catches up with the records.
 const EXTEND_PAGE: u32 = 1000;
 
-/// The leaf data of a record: RFC 8785 canonical JSON of the record as the API returns it,
-/// that is its stored canonical text with `"hash":"…"` added among the top-level keys where
-/// RFC 8785's order puts it. Found by scanning the text, not by parsing and re-serialising it
-/// (that doubled the cost of keeping the tree); any key the scan cannot order takes the slow
-/// path, and a property test holds the two equal.
+/// The leaf data of a record: the record as the API serves it ([`StoredRecord::text`]).
 pub fn leaf_data(record: &StoredRecord) -> anyhow::Result<String> {
-    match LeafPieces::of(&record.canonical, &record.hash) {
-        Some(pieces) => Ok(pieces.as_array().concat()),
-        None => leaf_data_slow(record),
-    }
+    Ok(record.text()?)
 }
 
-/// [`leaf_data`] by parsing the record and canonicalising it with its hash.
+/// [`leaf_data`] by parsing the record and writing it again with its hash.
 pub fn leaf_data_slow(record: &StoredRecord) -> anyhow::Result<String> {
-    Ok(serde_json_canonicalizer::to_string(&record.to_json()?)?)
+    Ok(txlog_verify::leaf::record_text_slow(
+        &record.canonical,
+        &record.hash,
+    )?)
 }
 
-/// A record's leaf hash: SHA-256(0x00 ‖ leaf data), hashed piece by piece without writing the
-/// leaf data out.
+/// A record's leaf hash: SHA-256(0x00 ‖ leaf data).
 pub fn leaf_hash(record: &StoredRecord) -> anyhow::Result<Hash> {
-    let Some(pieces) = LeafPieces::of(&record.canonical, &record.hash) else {
-        return Ok(record_hash(leaf_data_slow(record)?.as_bytes()));
-    };
-    let mut hasher = Sha256::new();
-    hasher.update([0u8]);
-    for piece in pieces.as_array() {
-        hasher.update(piece);
-    }
-    Ok(Hash(hasher.finalize().into()))
-}
-
-/// The leaf data as the record's stored canonical text (a JSON object in RFC 8785 form, without
-/// `hash`) cut where `"hash":"<hash>"` goes: before the first top-level key that sorts after
-/// `hash`, or at the end.
-struct LeafPieces<'a> {
-    head: &'a str,
-    before: &'static str,
-    hash: &'a str,
-    after: &'static str,
-    tail: &'a str,
-}
-
-impl<'a> LeafPieces<'a> {
-    /// `None` when a key is not plain ASCII (whose UTF-16 order the byte order might not
-    /// match), the hash needs escaping or the text is not an object.
-    fn of(canonical: &'a str, hash: &'a str) -> Option<Self> {
-        let bytes = canonical.as_bytes();
-        if bytes.first() != Some(&b'{') || bytes.last() != Some(&b'}') || hash.contains(['"', '\\'])
-        {
-            return None;
-        }
-        let cut = |at: usize, before, after| LeafPieces {
-            head: &canonical[..at],
-            before,
-            hash,
-            after,
-            tail: &canonical[at..],
-        };
-        let mut at = 1;
-        while at < bytes.len() - 1 {
-            // A member: "key":value, then ',' or the closing '}'.
-            let key_end = at + 1 + bytes[at + 1..].iter().position(|&b| b == b'"')?;
-            let key = &canonical[at + 1..key_end];
-            if !key.bytes().all(|b| b.is_ascii() && b != b'\\') {
-                return None;
-            }
-            if key > "hash" {
-                return Some(cut(at, "\"hash\":\"", "\","));
-            }
-            at = value_end(bytes, key_end + 2)? + 1;
-        }
-        let end = canonical.len() - 1;
-        let before = if end > 1 {
-            ",\"hash\":\""
-        } else {
-            "\"hash\":\""
-        };
-        Some(cut(end, before, "\""))
-    }
-
-    fn as_array(&self) -> [&str; 5] {
-        [self.head, self.before, self.hash, self.after, self.tail]
-    }
-}
-
-/// The index just past the JSON value starting at `start` (where a ',' or '}' follows).
-fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in bytes.iter().enumerate().skip(start) {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' if depth > 0 => depth -= 1,
-            b',' | b'}' if depth == 0 => return Some(i),
-            _ => {}
-        }
-    }
-    None
+    Ok(Hash(txlog_verify::leaf::leaf_hash(
+        &record.canonical,
+        &record.hash,
+    )?))
 }
 
 /// The size of the complete tree that `count` stored hashes hold.
@@ -449,27 +358,6 @@ impl HashReader for SliceReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn insert_hash(canonical: &str, hash: &str) -> Option<String> {
-        LeafPieces::of(canonical, hash).map(|pieces| pieces.as_array().concat())
-    }
-
-    #[test]
-    fn the_hash_goes_where_rfc_8785_puts_it() {
-        let cases = [
-            (r#"{}"#, r#"{"hash":"h"}"#),
-            (r#"{"a":1}"#, r#"{"a":1,"hash":"h"}"#),
-            (r#"{"z":1}"#, r#"{"hash":"h","z":1}"#),
-            (
-                r#"{"a":{"x":"},\"}","y":[1,{"q":2}]},"b":"\\","p":null}"#,
-                r#"{"a":{"x":"},\"}","y":[1,{"q":2}]},"b":"\\","hash":"h","p":null}"#,
-            ),
-        ];
-        for (canonical, expected) in cases {
-            assert_eq!(insert_hash(canonical, "h").as_deref(), Some(expected));
-        }
-        assert_eq!(insert_hash(r#"{"é":1}"#, "h"), None);
-    }
 
     /// A record stand-in whose leaf hash depends on `seq`.
     fn record(seq: u64) -> StoredRecord {
