@@ -59,11 +59,12 @@ fn run_script(name: &str, args: &[&str]) -> (i32, String) {
 }
 
 /// 520 plain events and one with awkward content for canonicalization: unicode, escapes,
-/// floats, big and negative numbers, no actor.
+/// floats, big and negative numbers (the largest a double keeps exactly, and one past u64 that
+/// reads as a double), no actor.
 async fn fill(app: &TestApp) {
     app.append(&events(520)).await;
     let odd = event(|e| {
-        e["request"]["body"] = json!({"z": "line\nbreak \u{1F600} \"quoted\" \\ é", "a": [1.5, -0.0, 1e21, 1e-7, 9007199254740993u64, -3]});
+        e["request"]["body"] = json!({"z": "line\nbreak \u{1F600} \"quoted\" \\ é", "a": [1.5, -0.0, 1e21, 1e-7, 9007199254740992u64, 18446744073709552000.0, -3]});
         e["response"]["body"] = json!("plain text body");
         e["actor"] = json!(null);
     });

@@ -133,6 +133,19 @@ fn catch_panic() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) 
     CatchPanicLayer::custom(platform::http::panic_to_problem)
 }
 
+/// A 200 whose body is JSON text the handler wrote itself (records as stored, never re-encoded).
+fn json_text(text: String) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,16 +165,4 @@ mod tests {
             platform::problem::CONTENT_TYPE
         );
     }
-}
-
-/// A 200 whose body is JSON text the handler wrote itself (records as stored, never re-encoded).
-fn json_text(text: String) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        text,
-    )
-        .into_response()
 }
