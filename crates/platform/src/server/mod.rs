@@ -54,8 +54,10 @@ use room::Room;
 
 use crate::client_addr::TrustedProxies;
 
-/// The default of [`Limits::max_connections_per_address`].
-pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+/// The default of [`Limits::max_connections_per_address`]: eight addresses are needed to fill
+/// the server, while a NAT gateway, or a client with a few hundred calls in flight at once,
+/// stays below it.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 512;
 
 /// The bounds of one server.
 #[derive(Debug, Clone)]
