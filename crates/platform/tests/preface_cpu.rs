@@ -6,11 +6,13 @@
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use platform::server::Limits;
 use support::{connect_from, hello_from, ip, process_cpu, require_open_files, Server};
 use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -34,20 +36,20 @@ async fn connections_waiting_for_the_rest_of_the_http2_preface_cost_no_cpu() {
         ..Limits::default()
     };
     let server = Server::hello(limits).await;
+    let connecting = Arc::new(Semaphore::new(256));
+    let mut opening = JoinSet::new();
+    for i in 0..HOLD {
+        let (addr, connecting) = (server.addr, connecting.clone());
+        opening.spawn(async move {
+            let _permit = connecting.acquire().await.unwrap();
+            let mut stream = connect_from(client_address(i), addr).await.unwrap();
+            stream.write_all(&PREFACE[..16]).await.unwrap();
+            stream
+        });
+    }
     let mut held = Vec::with_capacity(HOLD);
-    for batch in 0..HOLD / 250 {
-        let mut opening = JoinSet::new();
-        for i in batch * 250..(batch + 1) * 250 {
-            let addr = server.addr;
-            opening.spawn(async move {
-                let mut stream = connect_from(client_address(i), addr).await.unwrap();
-                stream.write_all(&PREFACE[..16]).await.unwrap();
-                stream
-            });
-        }
-        while let Some(stream) = opening.join_next().await {
-            held.push(stream.unwrap());
-        }
+    while let Some(stream) = opening.join_next().await {
+        held.push(stream.unwrap());
     }
     // The server accepts in order: once a later client is answered, all 4 000 were accepted.
     let answer = hello_from(ip("127.0.0.2"), server.addr).await.unwrap();
