@@ -47,10 +47,18 @@ SPEC_ENV = frozenset(
         "SSL_CERT_FILE",
     }
     | {
-        # SPEC section 11: metrics listener, drain delay, TLS (both services).
+        # SPEC section 11: metrics listener, drain delay, TLS (both services); issue 28:
+        # connections per address, trusted proxies.
         f"{p}_{v}"
         for p in ("ORDERS", "TXLOG")
-        for v in ("METRICS_LISTEN", "SHUTDOWN_DELAY", "TLS_CERT_FILE", "TLS_KEY_FILE")
+        for v in (
+            "METRICS_LISTEN",
+            "SHUTDOWN_DELAY",
+            "TLS_CERT_FILE",
+            "TLS_KEY_FILE",
+            "MAX_CONNECTIONS_PER_ADDRESS",
+            "TRUSTED_PROXIES",
+        )
     }
     | {
         f"{p}_AUTH_{v}"

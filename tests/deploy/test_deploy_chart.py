@@ -941,6 +941,21 @@ def test_rate_limits():
         render({"orderService": {"rateLimit": {"perCaller": "lots"}}})
 
 
+def test_trusted_proxies_are_none_by_default_and_set_for_both_services():
+    docs = render(None)
+    for component, (_port, _binary, listen) in COMPONENTS.items():
+        prefix = listen.split("_")[0]
+        assert f"{prefix}_TRUSTED_PROXIES" not in container_env(docs, component)
+    docs = render({"trustedProxies": ["10.8.0.0/14", "fd00::/8", "192.0.2.7"]})
+    for component, (_port, _binary, listen) in COMPONENTS.items():
+        prefix = listen.split("_")[0]
+        env = container_env(docs, component)
+        assert env[f"{prefix}_TRUSTED_PROXIES"]["configMap"] == "10.8.0.0/14,fd00::/8,192.0.2.7"
+    for bad in (["ingress-nginx"], "10.0.0.0/8", ["10.0.0.0/8, 10.1.0.0/16"]):
+        with pytest.raises(helm.HelmValuesError):
+            render({"trustedProxies": bad})
+
+
 def test_grace_period_covers_the_shutdown_delay_and_the_drain():
     for name in SCENARIOS:
         docs = render(scenario_values(name))

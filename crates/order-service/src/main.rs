@@ -13,8 +13,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// ORDERS_AUTH_ISSUER, ORDERS_AUTH_JWKS_URL, ORDERS_AUTH_AUDIENCE, ORDERS_AUTH_HS256_SECRET,
 /// ORDERS_AUTH_PUBLIC_KEY_FILE, ORDERS_RATE_LIMIT, ORDERS_RATE_LIMIT_ANONYMOUS,
 /// ORDERS_SHUTDOWN_DELAY (default 5s), ORDERS_TLS_CERT_FILE with ORDERS_TLS_KEY_FILE (HTTPS,
-/// reloaded on change), ORDERS_METRICS_LISTEN (/metrics on its own address), LOG_FORMAT,
-/// RUST_LOG and the standard OTEL_* variables. See docs/OPERATIONS.md.
+/// reloaded on change), ORDERS_METRICS_LISTEN (/metrics on its own address),
+/// ORDERS_TRUSTED_PROXIES (CIDR ranges whose X-Forwarded-For names the client),
+/// ORDERS_MAX_CONNECTIONS_PER_ADDRESS (default 512, or off), LOG_FORMAT, RUST_LOG and the
+/// standard OTEL_* variables. See docs/OPERATIONS.md.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {

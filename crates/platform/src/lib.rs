@@ -1,8 +1,10 @@
 //! What both ordersys services share: configuration helpers, JWT verification, RFC 9457
-//! problem errors, request context (request id, trace context), HTTP middleware, metrics,
-//! telemetry, graceful shutdown, and the hardened server loop with its limits and TLS.
+//! problem errors, request context (request id, trace context), the client address behind
+//! trusted proxies, HTTP middleware, metrics, telemetry, graceful shutdown, and the hardened
+//! server loop with its limits and TLS.
 
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod context;
 pub mod health;

@@ -14,6 +14,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::client_addr::TrustedProxies;
 use crate::config::{optional_env, ConfigError};
 use crate::server::Limits;
 use crate::tls::TlsFiles;
@@ -47,8 +48,9 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// `<P>_SHUTDOWN_DELAY`, `<P>_TLS_CERT_FILE` with `<P>_TLS_KEY_FILE`, `<P>_METRICS_LISTEN`.
-    /// `listen` is the main address, which the metrics address must differ from.
+    /// `<P>_SHUTDOWN_DELAY`, `<P>_TLS_CERT_FILE` with `<P>_TLS_KEY_FILE`, `<P>_METRICS_LISTEN`,
+    /// `<P>_MAX_CONNECTIONS_PER_ADDRESS`, `<P>_TRUSTED_PROXIES`. `listen` is the main address,
+    /// which the metrics address must differ from.
     pub fn from_env(prefix: &str, listen: SocketAddr) -> Result<Self, ConfigError> {
         let delay_var = format!("{prefix}_SHUTDOWN_DELAY");
         let shutdown_delay = match optional_env(&delay_var)? {
@@ -78,8 +80,23 @@ impl ServerConfig {
                 Some(addr)
             }
         };
+        let mut limits = Limits::default();
+        let per_address_var = format!("{prefix}_MAX_CONNECTIONS_PER_ADDRESS");
+        if let Some(text) = optional_env(&per_address_var)? {
+            limits.max_connections_per_address = parse_per_address(&text, limits.max_connections)
+                .ok_or_else(|| {
+                ConfigError::new(
+                    &per_address_var,
+                    format!(
+                        "must be a whole number from 1 to {}, or off",
+                        limits.max_connections
+                    ),
+                )
+            })?;
+        }
+        limits.trusted_proxies = TrustedProxies::from_env(&format!("{prefix}_TRUSTED_PROXIES"))?;
         Ok(Self {
-            limits: Limits::default(),
+            limits,
             shutdown_delay,
             tls: tls_from_env(prefix)?,
             metrics_listen,
@@ -115,6 +132,16 @@ fn tls_from_env(prefix: &str) -> Result<Option<TlsFiles>, ConfigError> {
     crate::tls::load(&files)
         .map_err(|e| ConfigError::new(&key_var, format!("is not usable: {e:#}")))?;
     Ok(Some(files))
+}
+
+/// `off` (no cap, `Some(None)`), or a whole number from 1 to `max`.
+fn parse_per_address(text: &str, max: usize) -> Option<Option<usize>> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Some(None);
+    }
+    let n: usize = text.parse().ok()?;
+    (1..=max).contains(&n).then_some(Some(n))
 }
 
 /// `0`, or a whole number with a unit: `500ms`, `5s`, `2m`.
@@ -273,6 +300,16 @@ impl Serving {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cap_per_address_is_a_number_up_to_the_cap_or_off() {
+        assert_eq!(parse_per_address("256", 4096), Some(Some(256)));
+        assert_eq!(parse_per_address(" 4096 ", 4096), Some(Some(4096)));
+        assert_eq!(parse_per_address("OFF", 4096), Some(None));
+        for bad in ["0", "4097", "-1", "1.5", "lots", ""] {
+            assert_eq!(parse_per_address(bad, 4096), None, "{bad}");
+        }
+    }
 
     #[test]
     fn durations_take_a_unit_or_zero() {

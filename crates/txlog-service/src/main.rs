@@ -28,6 +28,8 @@ Environment:
   TXLOG_TLS_CERT_FILE         PEM certificate chain: serve HTTPS (with TXLOG_TLS_KEY_FILE; reloaded on change)
   TXLOG_TLS_KEY_FILE          PEM private key of that certificate
   TXLOG_METRICS_LISTEN        serve /metrics only on this address, plain HTTP (default: on TXLOG_LISTEN)
+  TXLOG_TRUSTED_PROXIES       CIDR ranges of proxies whose X-Forwarded-For names the client (default none)
+  TXLOG_MAX_CONNECTIONS_PER_ADDRESS open connections from one address (default 512, or off)
   TXLOG_CONSOLE_OIDC_CLIENT_ID the auditor console's public OIDC client at TXLOG_AUTH_ISSUER (PKCE; default: paste a token)
   TXLOG_CONSOLE_VERIFIER_KEY  the log's verifier key the console checks proofs with (default: pasted)
   LOG_FORMAT                  json or pretty (default: pretty on a terminal, else json)

@@ -1,9 +1,8 @@
 //! The access log, and who is calling.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::header::USER_AGENT;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -41,12 +40,11 @@ pub async fn access_log(request: Request, next: Next) -> Response {
     response
 }
 
-/// The peer address of the connection.
+/// The client address as text ([`crate::client_addr::client_addr`]: through trusted proxies),
+/// empty when unknown.
 pub fn client_ip(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    crate::client_addr::client_addr(request)
+        .map(|ip| ip.to_string())
         .unwrap_or_default()
 }
 

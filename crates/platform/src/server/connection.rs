@@ -19,20 +19,25 @@ use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::activity::{ActiveBody, ActiveGuard, Activity};
 use super::body::TimedBody;
-use super::idle::IdleQueue;
+use super::rewind::{first_bytes, Rewind};
+use super::room::Seat;
 use super::Limits;
+use crate::client_addr::ClientAddr;
 use crate::Problem;
 
 /// How long a connection asked to close (idle or shutting down) may take to finish its
 /// goodbye while no request is in progress; then it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// The same for a connection closed to make room for a newcomer, who waits for its slot.
+const EVICT_GRACE: Duration = Duration::from_millis(100);
 
 /// What one accepted connection needs.
 pub(super) struct Connection {
@@ -45,7 +50,7 @@ pub(super) struct Connection {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
+pub(super) enum Protocol {
     Http1,
     Http2,
 }
@@ -55,28 +60,26 @@ impl Connection {
         self,
         stream: TcpStream,
         tls: Option<tokio_rustls::TlsAcceptor>,
-        idle: Arc<IdleQueue>,
-        permit: OwnedSemaphorePermit,
+        seat: Seat,
     ) {
-        let _permit = permit;
-        // Until the first bytes arrive the connection is idle and may be evicted.
-        let waiting = idle.push();
-        let protocol = tokio::select! {
+        let slot = seat.slot().clone();
+        // Until the first bytes arrive the connection is silent and may be evicted.
+        let first = tokio::select! {
             () = self.shutdown.cancelled() => None,
-            () = waiting.evicted.cancelled() => None,
-            ready = tokio::time::timeout(self.limits.header_read_timeout, first_bytes(&stream)) => {
+            () = slot.evicted.cancelled() => None,
+            ready = tokio::time::timeout(self.limits.header_read_timeout, first_bytes(stream)) => {
                 ready.ok().flatten()
             }
         };
-        waiting.started.store(true, Ordering::Release);
-        let Some(protocol) = protocol else {
+        slot.started.store(true, Ordering::Release);
+        let Some((protocol, stream)) = first else {
             return;
         };
         match tls {
-            None => self.drive(stream, protocol).await,
+            None => self.drive(stream, protocol, seat).await,
             Some(tls) => {
-                if let Some((stream, protocol)) = self.tls_handshake(&tls, stream).await {
-                    self.drive(stream, protocol).await;
+                if let Some((stream, protocol)) = self.tls_handshake(&tls, stream, &seat).await {
+                    self.drive(stream, protocol, seat).await;
                 }
             }
         }
@@ -87,10 +90,12 @@ impl Connection {
     async fn tls_handshake(
         &self,
         tls: &tokio_rustls::TlsAcceptor,
-        stream: TcpStream,
-    ) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, Protocol)> {
+        stream: Rewind<TcpStream>,
+        seat: &Seat,
+    ) -> Option<(tokio_rustls::server::TlsStream<Rewind<TcpStream>>, Protocol)> {
         let stream = tokio::select! {
             () = self.shutdown.cancelled() => return None,
+            () = seat.slot().evicted.cancelled() => return None,
             done = tokio::time::timeout(self.limits.header_read_timeout, tls.accept(stream)) => {
                 match done {
                     Ok(Ok(stream)) => stream,
@@ -109,22 +114,26 @@ impl Connection {
         Some((stream, protocol))
     }
 
-    /// Serves HTTP on `io` until the peer leaves, the connection idles out, or shutdown has
-    /// let its requests finish.
-    async fn drive<S>(self, io: S, protocol: Protocol)
+    /// Serves HTTP on `io` until the peer leaves, the connection idles out or is closed to
+    /// make room, or shutdown has let its requests finish.
+    async fn drive<S>(self, io: S, protocol: Protocol, seat: Seat)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let activity = Arc::new(Activity::default());
+        seat.slot().serving(activity.clone());
         let service = {
             let (remote, app, in_flight) = (self.remote, self.app.clone(), self.in_flight.clone());
             let body_limits = (
                 self.limits.body_idle_timeout,
                 self.limits.body_total_timeout,
             );
+            let proxies = self.limits.trusted_proxies.clone();
             let activity = activity.clone();
             hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                let client = proxies.resolve(remote.ip(), request.headers());
                 request.extensions_mut().insert(ConnectInfo(remote));
+                request.extensions_mut().insert(ClientAddr(client));
                 let request = request.map(|body| Body::new(TimedBody::new(body, body_limits)));
                 respond(app.clone(), request, in_flight.clone(), activity.start())
             })
@@ -133,6 +142,7 @@ impl Connection {
         let watch = Watch {
             remote: self.remote,
             shutdown: &self.shutdown,
+            evicted: &seat.slot().evicted,
             activity: &activity,
             idle_timeout: self.limits.idle_timeout,
         };
@@ -209,6 +219,7 @@ fn http1_builder(limits: &Limits) -> http1::Builder {
 struct Watch<'a> {
     remote: SocketAddr,
     shutdown: &'a CancellationToken,
+    evicted: &'a CancellationToken,
     activity: &'a Activity,
     idle_timeout: Duration,
 }
@@ -224,10 +235,10 @@ enum Check {
 }
 
 impl Watch<'_> {
-    /// Serves `connection`; closes it when idle; on shutdown lets in-flight requests finish.
-    /// A connection asked to close (`graceful_shutdown`) that has no request in progress and
-    /// has not finished within [`CLOSE_GRACE`] is dropped (a peer that never answers the
-    /// HTTP/2 GOAWAY's PING would otherwise hold it).
+    /// Serves `connection`; closes it when idle or evicted; on shutdown lets in-flight
+    /// requests finish. A connection asked to close (`graceful_shutdown`) that has no request
+    /// in progress and has not finished within [`CLOSE_GRACE`] ([`EVICT_GRACE`] when evicted)
+    /// is dropped (a peer that never answers the HTTP/2 GOAWAY's PING would otherwise hold it).
     async fn until_closed<C, E>(&self, connection: C, graceful_shutdown: impl Fn(Pin<&mut C>))
     where
         C: Future<Output = Result<(), E>>,
@@ -238,27 +249,34 @@ impl Watch<'_> {
         let check = tokio::time::sleep(self.idle_timeout);
         tokio::pin!(check);
         loop {
-            tokio::select! {
+            let grace = tokio::select! {
                 result = connection.as_mut() => {
                     if let Err(e) = result {
                         tracing::debug!(error = %e, remote = %self.remote, "connection ended with an error");
                     }
                     return;
                 }
-                () = self.shutdown.cancelled(), if !closing => {}
+                () = self.shutdown.cancelled(), if !closing => CLOSE_GRACE,
+                () = self.evicted.cancelled(), if !closing => {
+                    tracing::debug!(remote = %self.remote, "closing a connection to make room");
+                    EVICT_GRACE
+                }
                 () = check.as_mut() => match self.check(closing) {
                     Check::At(when) => {
                         check.as_mut().reset(when);
                         continue;
                     }
-                    Check::Close => tracing::debug!(remote = %self.remote, "closing an idle connection"),
+                    Check::Close => {
+                        tracing::debug!(remote = %self.remote, "closing an idle connection");
+                        CLOSE_GRACE
+                    }
                     Check::Drop => return,
                 },
-            }
-            // Shutting down, or idle: ask the connection to close, and give it CLOSE_GRACE.
+            };
+            // Shutting down, idle or evicted: ask the connection to close, and give it a grace.
             closing = true;
             graceful_shutdown(connection.as_mut());
-            check.as_mut().reset(Instant::now() + CLOSE_GRACE);
+            check.as_mut().reset(Instant::now() + grace);
         }
     }
 
@@ -272,22 +290,6 @@ impl Watch<'_> {
         match self.activity.idle_until(self.idle_timeout) {
             Some(next) => Check::At(next),
             None => Check::Close,
-        }
-    }
-}
-
-/// Waits until the peer has sent at least one byte, and, when it starts like the HTTP/2
-/// preface, the whole 24-byte preface; tells which protocol it speaks. None when the peer
-/// closed first.
-async fn first_bytes(stream: &TcpStream) -> Option<Protocol> {
-    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    let mut buf = [0u8; 24];
-    loop {
-        match stream.peek(&mut buf).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) if buf[..n] != PREFACE[..n.min(PREFACE.len())] => return Some(Protocol::Http1),
-            Ok(n) if n >= PREFACE.len() => return Some(Protocol::Http2),
-            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
 }

@@ -3,13 +3,19 @@
 //! On top of what `axum::serve` does (HTTP/1.1 and HTTP/2 with prior knowledge, graceful
 //! shutdown, `ConnectInfo<SocketAddr>`), it bounds what one client can make the process hold:
 //!
-//! - at most [`Limits::max_connections`] connections at once; when full, the oldest connection
-//!   that has not sent a single byte yet is closed to make room, and if there is none the new
-//!   connection is closed at once. Accept errors (such as running out of file descriptors)
-//!   pause accepting briefly instead of ending the process;
+//! - at most [`Limits::max_connections`] connections at once, and at most
+//!   [`Limits::max_connections_per_address`] from one client address (the TCP peer; an IPv6
+//!   address counts as its /64; trusted proxies are exempt). Room is made for a newcomer
+//!   (see `room.rs`): first by closing the oldest connection that has not sent a single byte
+//!   yet (of the newcomer's address when that address is full), then, when the server is
+//!   full, one of the address that holds the most connections (HTTP/1: closed after its
+//!   response; HTTP/2: GOAWAY); only when the newcomer's own address holds the most is it
+//!   closed at once. Accept errors (such as running out of file descriptors) pause accepting
+//!   briefly instead of ending the process;
 //! - the first bytes, the TLS handshake and every HTTP/1 request head must arrive within
 //!   [`Limits::header_read_timeout`] (slowloris; hyper's timer also runs while an HTTP/1
-//!   keep-alive connection waits for its next request);
+//!   keep-alive connection waits for its next request). Waiting costs nothing: the first
+//!   bytes are read (and handed to HTTP again), never polled for;
 //! - a connection with no request in progress for [`Limits::idle_timeout`] is closed (HTTP/2:
 //!   GOAWAY, then closed if the peer does not finish within a second); this is what closes an
 //!   HTTP/2 connection that only sent the preface, or that idles after its last stream;
@@ -21,29 +27,48 @@
 //!   over [`Limits::body_total_timeout`] fails the body read with [`BodyTimeout`], which the
 //!   body extractors answer with a `408 timeout` problem.
 //!
+//! Every request carries the TCP peer (`ConnectInfo<SocketAddr>`) and the client address
+//! resolved through [`Limits::trusted_proxies`] ([`crate::client_addr::ClientAddr`]).
+//!
 //! The handler timeout, [`Limits::request_timeout`], is a middleware of each service's router
 //! ([`crate::timeout`]), so that the recording middleware sees its answer.
 
 mod activity;
+mod addresses;
 mod body;
 mod connection;
 mod idle;
+mod rewind;
+mod room;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use body::{body_timeout_problem, is_body_timeout, BodyTimeout};
 use connection::Connection;
-use idle::IdleQueue;
+use room::Room;
+
+use crate::client_addr::TrustedProxies;
+
+/// The default of [`Limits::max_connections_per_address`]: eight addresses are needed to fill
+/// the server, while a NAT gateway, or a client with a few hundred calls in flight at once,
+/// stays below it.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 512;
 
 /// The bounds of one server.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Connections from one client address (the TCP peer, an IPv6 /64); `None`: no cap.
+    /// Peers in [`Limits::trusted_proxies`] are not held to it.
+    pub max_connections_per_address: Option<usize>,
+    /// The proxies whose `X-Forwarded-For` / `Forwarded` name the client
+    /// ([`crate::client_addr`]); none by default.
+    pub trusted_proxies: TrustedProxies,
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_headers: usize,
@@ -64,6 +89,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 4096,
+            max_connections_per_address: Some(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+            trusted_proxies: TrustedProxies::none(),
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             max_headers: 100,
@@ -107,18 +134,19 @@ pub async fn serve_on(
 ) -> std::io::Result<()> {
     let limits = Arc::new(limits);
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
-    let room = Room {
-        permits: Arc::new(Semaphore::new(limits.max_connections)),
-        idle: Arc::new(IdleQueue::default()),
-    };
+    let room = Room::new(&limits);
     // Connections hold a receiver; shutdown waits until all are dropped.
     let (close_tx, close_rx) = watch::channel(());
     let mut accept_errors = 0u64;
     while let Some((stream, remote)) = accept(&listener, &shutdown, &mut accept_errors).await {
-        let Some(permit) = room.admit().await else {
-            metrics::counter!("connections_refused_total").increment(1);
-            drop(stream);
-            continue;
+        let seat = match room.admit(remote.ip()).await {
+            Ok(seat) => seat,
+            Err(refused) => {
+                metrics::counter!("connections_refused_total", "reason" => refused.label())
+                    .increment(1);
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let connection = Connection {
@@ -128,7 +156,7 @@ pub async fn serve_on(
             shutdown: shutdown.clone(),
             in_flight: close_rx.clone(),
         };
-        tokio::spawn(connection.serve(stream, tls.clone(), room.idle.clone(), permit));
+        tokio::spawn(connection.serve(stream, tls.clone(), seat));
     }
     drop(close_rx);
     drop(listener);
@@ -158,32 +186,5 @@ async fn accept(
                 }
             },
         }
-    }
-}
-
-/// The connection slots of one server.
-struct Room {
-    permits: Arc<Semaphore>,
-    /// Connections that have not sent anything yet, which may be closed to make room.
-    idle: Arc<IdleQueue>,
-}
-
-impl Room {
-    /// A slot for a new connection. When full, makes room by closing the oldest connection
-    /// that never said anything; `None` when there is none (the new connection is refused).
-    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-            return Some(permit);
-        }
-        if !self.idle.evict_oldest() {
-            return None;
-        }
-        tokio::time::timeout(
-            Duration::from_millis(500),
-            self.permits.clone().acquire_owned(),
-        )
-        .await
-        .ok()
-        .and_then(Result::ok)
     }
 }

@@ -256,6 +256,9 @@ TXLOG_CONSOLE_VERIFIER_KEY: {{ . | quote }}
 {{ $p }}_AUTH_AUDIENCE: {{ required (printf "%s.audience is required (%s_AUTH_AUDIENCE)" (ternary "orderService" "txlogService" (eq .component "order-service")) $p) $v.audience | quote }}
 {{ $p }}_METRICS_LISTEN: {{ printf "0.0.0.0:%d" (int $root.Values.metrics.port) | quote }}
 {{ $p }}_SHUTDOWN_DELAY: {{ printf "%ds" (int $root.Values.shutdownDelaySeconds) | quote }}
+{{- with $root.Values.trustedProxies }}
+{{ $p }}_TRUSTED_PROXIES: {{ join "," . | quote }}
+{{- end }}
 {{- if $v.tls.existingSecret }}
 {{ $p }}_TLS_CERT_FILE: {{ printf "%s/tls.crt" (include "ordersys.tlsDir" $root) | quote }}
 {{ $p }}_TLS_KEY_FILE: {{ printf "%s/tls.key" (include "ordersys.tlsDir" $root) | quote }}
