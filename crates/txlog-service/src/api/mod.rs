@@ -145,7 +145,6 @@ fn json_text(text: String) -> Response {
         .into_response()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
