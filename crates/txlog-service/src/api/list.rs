@@ -177,7 +177,9 @@ fn decode_cursor(cursor: &str) -> Result<u64, ApiError> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|text| text.parse().ok())
+        .and_then(|text| text.parse::<u64>().ok())
+        // The stores keep `seq` as a signed 64-bit integer: a bigger number was never issued.
+        .filter(|&seq| i64::try_from(seq).is_ok())
         .ok_or_else(|| bad("cursor", "is not a cursor this service issued"))
 }
 
@@ -199,6 +201,21 @@ mod tests {
             decode_cursor(&URL_SAFE_NO_PAD.encode("-1")),
             Err(ApiError::BadParameter { .. })
         ));
+        for too_big in [
+            "9223372036854775808",
+            "18446744073709551615",
+            "18446744073709551616",
+        ] {
+            assert!(matches!(
+                decode_cursor(&URL_SAFE_NO_PAD.encode(too_big)),
+                Err(ApiError::BadParameter {
+                    field: "cursor",
+                    ..
+                })
+            ));
+        }
+        let largest = u64::try_from(i64::MAX).unwrap();
+        assert_eq!(decode_cursor(&encode_cursor(largest)).unwrap(), largest);
     }
 
     #[test]
