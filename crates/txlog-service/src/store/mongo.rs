@@ -44,6 +44,7 @@ pub const CHECKPOINTS_COLLECTION: &str = "txlog_checkpoints";
 pub const VERIFIED_COLLECTION: &str = "txlog_verified";
 
 pub struct MongoStore {
+    database: Database,
     pub(super) records: Collection<Document>,
     pub(super) tree: Collection<Document>,
     pub(super) checkpoints: Collection<Document>,
@@ -70,6 +71,7 @@ impl MongoStore {
             );
         }
         Ok(Self {
+            database: database.clone(),
             records: database.collection(RECORDS_COLLECTION),
             tree: database.collection(TREE_COLLECTION),
             checkpoints: database.collection(CHECKPOINTS_COLLECTION),
@@ -82,6 +84,128 @@ impl MongoStore {
 
     async fn aggregate(&self, pipeline: Vec<Document>) -> anyhow::Result<Vec<Document>> {
         aggregate(&self.records, pipeline).await
+    }
+
+    /// The `seq` of one record found by the lookup `filter` sorted by `sort` (on the
+    /// `recorded_at` index: one index entry read).
+    async fn seq_of_first(&self, filter: Document, sort: Document) -> anyhow::Result<Option<i64>> {
+        let docs = self.aggregate(time_lookup(filter, sort)).await?;
+        docs.first()
+            .map(|d| match d.get("_id") {
+                Some(Bson::Int64(n)) => Ok(*n),
+                Some(Bson::Int32(n)) => Ok(i64::from(*n)),
+                other => anyhow::bail!("a record has an unexpected _id {other:?}"),
+            })
+            .transpose()
+    }
+
+    /// The pipeline `list` runs for `query`. `recorded_at` never decreases with `seq`, so each
+    /// time bound also bounds `seq`, found with one lookup on the `recorded_at` index: the
+    /// list then walks `_id` (or a filter's index) only over the range, and stops at `limit`.
+    /// The lookups may meet a record of the bound's own millisecond, so the time conditions
+    /// stay in the filter too.
+    async fn list_pipeline(&self, query: &ListQuery) -> anyhow::Result<Vec<Document>> {
+        let mut filter = Document::new();
+        for (field, value) in [
+            ("order_id", &query.order_id),
+            ("actor", &query.actor),
+            ("operation", &query.operation),
+            ("outcome", &query.outcome),
+        ] {
+            if let Some(value) = value {
+                filter.insert(field, value.clone());
+            }
+        }
+        // `seq` strictly above `above` and strictly below `below`.
+        let mut above: Option<i64> = None;
+        let mut below: Option<i64> = None;
+        let mut time = Document::new();
+        if let Some(from) = query.from {
+            let from = bson::DateTime::from_millis(from.timestamp_millis());
+            time.insert("$gte", from);
+            // The last record before `from`: every record after it in `seq` is at or after
+            // the last one's instant; those of that same instant the time condition drops.
+            above = self
+                .seq_of_first(
+                    doc! {"recorded_at": {"$lt": from}},
+                    doc! {"recorded_at": -1},
+                )
+                .await?;
+        }
+        if let Some(to) = query.to {
+            let to = bson::DateTime::from_millis(to.timestamp_millis());
+            time.insert("$lt", to);
+            // A first record at or after `to`: it and every later record are excluded.
+            below = self
+                .seq_of_first(doc! {"recorded_at": {"$gte": to}}, doc! {"recorded_at": 1})
+                .await?;
+        }
+        if !time.is_empty() {
+            filter.insert("recorded_at", time);
+        }
+        let direction = match query.order {
+            SortOrder::Asc => 1,
+            SortOrder::Desc => -1,
+        };
+        if let Some(after) = query.after {
+            let after = to_i64(after)?;
+            let bound = match query.order {
+                SortOrder::Asc => &mut above,
+                SortOrder::Desc => &mut below,
+            };
+            *bound = Some(match (*bound, query.order) {
+                (Some(b), SortOrder::Asc) => b.max(after),
+                (Some(b), SortOrder::Desc) => b.min(after),
+                (None, _) => after,
+            });
+        }
+        let mut range = Document::new();
+        if let Some(above) = above {
+            range.insert("$gt", above);
+        }
+        if let Some(below) = below {
+            range.insert("$lt", below);
+        }
+        if !range.is_empty() {
+            filter.insert("_id", range);
+        }
+        Ok(vec![
+            doc! {"$match": filter},
+            doc! {"$sort": {"_id": direction}},
+            doc! {"$limit": i64::from(query.limit)},
+        ])
+    }
+
+    /// The server's `explain` of what `list` runs for `query`: the time bounds' lookups,
+    /// then the list itself; for the tests that show every filter is served by an index.
+    pub async fn list_explain(&self, query: &ListQuery) -> anyhow::Result<Vec<Document>> {
+        let explain = |pipeline: Vec<Document>| {
+            doc! {"explain": {
+                "aggregate": RECORDS_COLLECTION,
+                "pipeline": pipeline,
+                "cursor": {},
+            }, "verbosity": "queryPlanner"}
+        };
+        let mut commands = Vec::new();
+        let now = bson::DateTime::now();
+        if query.from.is_some() {
+            commands.push(explain(time_lookup(
+                doc! {"recorded_at": {"$lt": now}},
+                doc! {"recorded_at": -1},
+            )));
+        }
+        if query.to.is_some() {
+            commands.push(explain(time_lookup(
+                doc! {"recorded_at": {"$gte": now}},
+                doc! {"recorded_at": 1},
+            )));
+        }
+        commands.push(explain(self.list_pipeline(query).await?));
+        let mut plans = Vec::new();
+        for command in commands {
+            plans.push(self.database.run_command(command).await?);
+        }
+        Ok(plans)
     }
 
     pub(super) async fn head(&self) -> anyhow::Result<Option<Head>> {
@@ -258,6 +382,16 @@ pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(1..=cap.max(1)))
 }
 
+/// The lookup of one record's `seq` by time: `filter` on `recorded_at`, sorted by `sort`.
+fn time_lookup(filter: Document, sort: Document) -> Vec<Document> {
+    vec![
+        doc! {"$match": filter},
+        doc! {"$sort": sort},
+        doc! {"$limit": 1},
+        doc! {"$project": {"_id": 1}},
+    ]
+}
+
 pub(super) fn to_i64(seq: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(seq)?)
 }
@@ -339,39 +473,7 @@ impl Store for MongoStore {
     }
 
     async fn list(&self, query: &ListQuery) -> anyhow::Result<Vec<StoredRecord>> {
-        let mut filter = Document::new();
-        for (field, value) in [
-            ("order_id", &query.order_id),
-            ("actor", &query.actor),
-            ("operation", &query.operation),
-            ("outcome", &query.outcome),
-        ] {
-            if let Some(value) = value {
-                filter.insert(field, value.clone());
-            }
-        }
-        let mut time = Document::new();
-        if let Some(from) = query.from {
-            time.insert("$gte", bson::DateTime::from_millis(from.timestamp_millis()));
-        }
-        if let Some(to) = query.to {
-            time.insert("$lt", bson::DateTime::from_millis(to.timestamp_millis()));
-        }
-        if !time.is_empty() {
-            filter.insert("recorded_at", time);
-        }
-        let (comparison, direction) = match query.order {
-            SortOrder::Asc => ("$gt", 1),
-            SortOrder::Desc => ("$lt", -1),
-        };
-        if let Some(after) = query.after {
-            filter.insert("_id", doc! {comparison: to_i64(after)?});
-        }
-        let pipeline = vec![
-            doc! {"$match": filter},
-            doc! {"$sort": {"_id": direction}},
-            doc! {"$limit": i64::from(query.limit)},
-        ];
+        let pipeline = self.list_pipeline(query).await?;
         self.aggregate(pipeline)
             .await?
             .iter()

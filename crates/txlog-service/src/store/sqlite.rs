@@ -39,6 +39,117 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// The lookup that turns a time bound into a `seq` bound: the first record recorded at or
+    /// after `t`, found on the `recorded_at` index (whose entries end with `seq`).
+    pub const SEQ_AT_OR_AFTER: &'static str =
+        "SELECT seq FROM records WHERE recorded_at >= ? ORDER BY recorded_at, seq LIMIT 1";
+
+    /// The lookup for an upper time bound, in one statement so that both answers are of one
+    /// moment: the first record recorded at or after `t`, and the last record.
+    pub const SEQ_AT_OR_AFTER_AND_LAST: &'static str =
+        "SELECT (SELECT seq FROM records WHERE recorded_at >= ? ORDER BY recorded_at, seq LIMIT 1), \
+         (SELECT MAX(seq) FROM records)";
+
+    async fn first_seq_at_or_after(&self, t: DateTime<Utc>) -> anyhow::Result<Option<i64>> {
+        Ok(sqlx::query_scalar(Self::SEQ_AT_OR_AFTER)
+            .bind(format_time(t))
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The statement `list` runs, after `prefix`; `None` when no record can match.
+    async fn list_statement(
+        &self,
+        prefix: &str,
+        query: &ListQuery,
+    ) -> anyhow::Result<Option<QueryBuilder<'static, Sqlite>>> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "{prefix}SELECT {COLUMNS} FROM records WHERE 1 = 1"
+        ));
+        for (column, value) in [
+            ("order_id", &query.order_id),
+            ("actor", &query.actor),
+            ("operation", &query.operation),
+            ("outcome", &query.outcome),
+        ] {
+            if let Some(value) = value {
+                sql.push(format!(" AND {column} = "))
+                    .push_bind(value.clone());
+            }
+        }
+        // `recorded_at` never decreases with `seq`, so a time range is a `seq` range, found
+        // with one lookup on the `recorded_at` index per bound; the query then walks `seq`
+        // (or a filter's index) in order and stops at `limit`, however many records lie
+        // outside the range.
+        if let Some(from) = query.from {
+            match self.first_seq_at_or_after(from).await? {
+                Some(first) => {
+                    sql.push(" AND seq >= ").push_bind(first);
+                }
+                None => return Ok(None),
+            }
+        }
+        if let Some(to) = query.to {
+            let (end, last): (Option<i64>, Option<i64>) =
+                sqlx::query_as(Self::SEQ_AT_OR_AFTER_AND_LAST)
+                    .bind(format_time(to))
+                    .fetch_one(&self.pool)
+                    .await?;
+            match (end, last) {
+                (Some(end), _) => {
+                    sql.push(" AND seq < ").push_bind(end);
+                }
+                // Every record so far is before `to`; one appended since may not be.
+                (None, Some(last)) => {
+                    sql.push(" AND seq <= ").push_bind(last);
+                }
+                (None, None) => return Ok(None),
+            }
+        }
+        let (comparison, direction) = match query.order {
+            SortOrder::Asc => (" > ", " ASC"),
+            SortOrder::Desc => (" < ", " DESC"),
+        };
+        if let Some(after) = query.after {
+            sql.push(" AND seq")
+                .push(comparison)
+                .push_bind(i64::try_from(after)?);
+        }
+        sql.push(" ORDER BY seq")
+            .push(direction)
+            .push(" LIMIT ")
+            .push_bind(i64::from(query.limit));
+        Ok(Some(sql))
+    }
+
+    /// `EXPLAIN QUERY PLAN` of what `list` runs for `query` (the time bounds' lookups, then
+    /// the list itself), one line per plan step, for the tests that show every filter is
+    /// served by an index.
+    pub async fn list_plan(&self, query: &ListQuery) -> anyhow::Result<Vec<String>> {
+        let plan = |rows: Vec<SqliteRow>| -> anyhow::Result<Vec<String>> {
+            rows.iter()
+                .map(|row| Ok(row.try_get::<String, _>("detail")?))
+                .collect()
+        };
+        let mut lines = Vec::new();
+        for (bound, lookup) in [
+            (query.from, Self::SEQ_AT_OR_AFTER),
+            (query.to, Self::SEQ_AT_OR_AFTER_AND_LAST),
+        ] {
+            if let Some(t) = bound {
+                let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {lookup}"))
+                    .bind(format_time(t))
+                    .fetch_all(&self.pool)
+                    .await?;
+                lines.extend(plan(rows)?);
+            }
+        }
+        if let Some(mut sql) = self.list_statement("EXPLAIN QUERY PLAN ", query).await? {
+            lines.extend(plan(sql.build().fetch_all(&self.pool).await?)?);
+        }
+        Ok(lines)
+    }
+
     /// Opens (creating the directory and file when missing) and migrates the database.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         if let Some(dir) = file_path(url).and_then(|p| p.parent().map(Path::to_path_buf)) {
@@ -322,39 +433,9 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self, query: &ListQuery) -> anyhow::Result<Vec<StoredRecord>> {
-        let mut sql =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM records WHERE 1 = 1"));
-        for (column, value) in [
-            ("order_id", &query.order_id),
-            ("actor", &query.actor),
-            ("operation", &query.operation),
-            ("outcome", &query.outcome),
-        ] {
-            if let Some(value) = value {
-                sql.push(format!(" AND {column} = "))
-                    .push_bind(value.clone());
-            }
-        }
-        if let Some(from) = query.from {
-            sql.push(" AND recorded_at >= ")
-                .push_bind(format_time(from));
-        }
-        if let Some(to) = query.to {
-            sql.push(" AND recorded_at < ").push_bind(format_time(to));
-        }
-        let (comparison, direction) = match query.order {
-            SortOrder::Asc => (" > ", " ASC"),
-            SortOrder::Desc => (" < ", " DESC"),
+        let Some(mut sql) = self.list_statement("", query).await? else {
+            return Ok(Vec::new());
         };
-        if let Some(after) = query.after {
-            sql.push(" AND seq")
-                .push(comparison)
-                .push_bind(i64::try_from(after)?);
-        }
-        sql.push(" ORDER BY seq")
-            .push(direction)
-            .push(" LIMIT ")
-            .push_bind(i64::from(query.limit));
         let rows = sql.build().fetch_all(&self.pool).await?;
         rows.iter().map(record_from_row).collect()
     }
