@@ -777,6 +777,48 @@ async fn operational_endpoints(backend: Backend) {
     assert!(metrics.contains("http_request_duration_seconds_bucket"));
 }
 
+/// JSON nested 5 000 deep does not parse (serde_json stops at 128): 400 `malformed-request`,
+/// as for any text that is not JSON, even where a shape error (an unknown field, a wrong type)
+/// comes before the deep part.
+async fn deep_json_is_malformed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = token("alice", RW);
+    let order = create_ok(&app, &alice).await;
+    let id = order["id"].as_str().unwrap();
+    let arrays = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+    let bodies = [
+        arrays(5_000),
+        objects(5_000),
+        format!(r#"{{"notes":{}}}"#, arrays(5_000)),
+        format!(r#"{{"colour":"red","notes":{}}}"#, objects(5_000)),
+        format!(r#"{{"currency":"EUR","items":[{}]}}"#, arrays(5_000)),
+    ];
+    for body in &bodies {
+        let r = app
+            .http
+            .post(app.url("/v1/orders"))
+            .bearer_auth(&alice)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        problem(r, 400, "malformed-request").await;
+        let r = app
+            .http
+            .patch(app.url(&format!("/v1/orders/{id}")))
+            .bearer_auth(&alice)
+            .header("content-type", "application/merge-patch+json")
+            .header("if-match", "\"1\"")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        problem(r, 400, "malformed-request").await;
+    }
+}
+
 on_both_backends! {
     create_and_read => create_and_read;
     bad_input_gets_clear_errors => bad_input_gets_clear_errors;
@@ -787,4 +829,5 @@ on_both_backends! {
     idempotency_keys => idempotency_keys;
     problems_everywhere_and_request_ids => problems_everywhere_and_request_ids;
     operational_endpoints => operational_endpoints;
+    deep_json_is_malformed => deep_json_is_malformed;
 }

@@ -158,7 +158,49 @@ async fn a_body_the_log_cannot_keep_exactly_is_refused(backend: Backend) {
     assert_eq!(report["checked"], 1, "nothing of a refused batch is stored");
 }
 
+/// A body nested 5 000 deep does not parse (serde_json stops at 128): 400 `malformed-request`
+/// (docs/API.md: JSON that does not parse is 400), wherever the deep part is and whatever
+/// shape error comes before it; nothing is stored.
+async fn deep_json_is_malformed(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let arrays = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+    let an_event = serde_json::to_string(&common::event(|_| {})).unwrap();
+    let bodies = [
+        arrays(5_000),
+        objects(5_000),
+        format!(r#"{{"transactions":{}}}"#, arrays(5_000)),
+        format!(r#"{{"transactions":[{}]}}"#, objects(5_000)),
+        format!(r#"{{"other":1,"transactions":[{}]}}"#, arrays(5_000)),
+        format!(r#"{{"other":{}}}"#, objects(5_000)),
+        format!(
+            r#"{{"transactions":[{an_event},{{"request":{{"body":{}}}}}]}}"#,
+            arrays(5_000)
+        ),
+    ];
+    for body in bodies {
+        let response = app
+            .client
+            .post(app.url("/v1/transactions"))
+            .bearer_auth(common::token("order-service", common::WRITE))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(status, 400, "{}…: {problem}", &body[..40]);
+        assert_eq!(problem["type"], "/problems/malformed-request", "{problem}");
+    }
+    let report = plain_json(&app, "/v1/transactions/verify?full=true").await;
+    assert_eq!(report["checked"], 0, "nothing is stored");
+}
+
 on_both_stores!(
     every_record_reads_back,
-    a_body_the_log_cannot_keep_exactly_is_refused
+    a_body_the_log_cannot_keep_exactly_is_refused,
+    deep_json_is_malformed,
 );
