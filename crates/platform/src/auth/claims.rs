@@ -8,6 +8,18 @@ use serde_json::Value;
 pub struct Principal {
     pub sub: String,
     pub scopes: BTreeSet<String>,
+    /// A readable name, for records and display only (never for access decisions, which use
+    /// `sub`): `preferred_username` (a user's login name), else `client_id` (the client of a
+    /// client-credentials token), when the token has one. Keycloak's `sub` is a UUID.
+    pub name: Option<String>,
+}
+
+/// A claim usable as an identifier: a non-empty string of at most 255 characters, no controls.
+fn identifier<'a>(claims: &'a Value, claim: &str) -> Option<&'a str> {
+    claims
+        .get(claim)?
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control))
 }
 
 impl Principal {
@@ -15,11 +27,16 @@ impl Principal {
         self.scopes.contains(scope)
     }
 
+    /// `name` when the token had one, else `sub`.
+    pub fn readable_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.sub)
+    }
+
     pub fn from_claims(claims: &Value) -> Option<Self> {
-        let sub = claims
-            .get("sub")?
-            .as_str()
-            .filter(|s| !s.is_empty() && s.len() <= 255 && !s.chars().any(char::is_control))?;
+        let sub = identifier(claims, "sub")?;
+        let name = identifier(claims, "preferred_username")
+            .or_else(|| identifier(claims, "client_id"))
+            .map(str::to_owned);
         let mut scopes = BTreeSet::new();
         let mut add_words = |v: &Value| {
             if let Some(s) = v.as_str() {
@@ -45,6 +62,7 @@ impl Principal {
         Some(Self {
             sub: sub.to_owned(),
             scopes,
+            name,
         })
     }
 }
@@ -77,5 +95,21 @@ mod tests {
         let okta = json!({"sub": "bob", "scp": "orders:read"});
         assert!(Principal::from_claims(&okta).unwrap().has("orders:read"));
         assert!(Principal::from_claims(&json!({"scope": "x"})).is_none());
+    }
+
+    #[test]
+    fn the_readable_name_is_the_username_else_the_client_id_else_sub() {
+        let name = |claims: Value| {
+            let p = Principal::from_claims(&claims).unwrap();
+            p.readable_name().to_owned()
+        };
+        let sub = "0b1c5c1e-6f4f-4a4e-9d0e-6a8d1f2f3a4b";
+        let user = json!({"sub": sub, "preferred_username": "auditor", "azp": "console"});
+        assert_eq!(name(user), "auditor");
+        let service = json!({"sub": sub, "client_id": "order-service", "azp": "order-service"});
+        assert_eq!(name(service), "order-service");
+        assert_eq!(name(json!({"sub": "order-service"})), "order-service");
+        let unusable = json!({"sub": sub, "preferred_username": "", "client_id": "a\nb"});
+        assert_eq!(name(unusable), sub);
     }
 }
