@@ -10,6 +10,9 @@
 #                                  directory, deploy/keycloak/*.json imported), waits until the
 #                                  realm answers, prints `export KEYCLOAK_URL=… KEYCLOAK_PID=…
 #                                  KEYCLOAK_DIR=…`
+#   eval "$(bash .ci/keycloak.sh launch)"; …; bash .ci/keycloak.sh wait
+#                                  the same in two halves, so that other work runs while
+#                                  Keycloak starts (about 30 s; .ci/run lints meanwhile)
 #   bash .ci/keycloak.sh stop      stops the Keycloak that `start` started ($KEYCLOAK_PID) and
 #                                  removes its directory ($KEYCLOAK_DIR)
 #
@@ -71,7 +74,7 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-start() {
+launch() {
   install
   # A home of its own: the built server (lib/, themes/, providers/) shared through symlinks,
   # its own conf/, data/ (the H2 database) and data/import/ (the realm as shipped).
@@ -84,25 +87,30 @@ start() {
   local port management
   port="$(free_port)"
   management="$(free_port)"
-  KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=admin \
+  # A bounded heap on a machine shared with the builds and the other test servers.
+  JAVA_OPTS_KC_HEAP="-Xms64m -Xmx768m" \
+    KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=admin \
     nohup "$run/bin/kc.sh" start --optimized --import-realm \
     --http-enabled=true --http-host=127.0.0.1 --http-port="$port" \
     --http-management-port="$management" --hostname-strict=false --cache=local \
     >"$run/keycloak.log" 2>&1 </dev/null &
   local pid=$!
-  local url="http://127.0.0.1:$port"
+  printf 'export KEYCLOAK_URL=%q KEYCLOAK_PID=%q KEYCLOAK_DIR=%q\n' "http://127.0.0.1:$port" "$pid" "$run"
+}
+
+# Waits until the realm answers at $KEYCLOAK_URL (the server started by `launch`).
+wait_ready() {
   local deadline=$((SECONDS + 300))
-  until curl -fs -o /dev/null "$url/realms/ordersys/.well-known/openid-configuration"; do
-    if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-      log "Keycloak did not start; the end of $run/keycloak.log:"
-      tail -n 40 "$run/keycloak.log" >&2
-      kill "$pid" 2>/dev/null || true
+  until curl -fs -o /dev/null "$KEYCLOAK_URL/realms/ordersys/.well-known/openid-configuration"; do
+    if ! kill -0 "$KEYCLOAK_PID" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+      log "Keycloak did not start; the end of $KEYCLOAK_DIR/keycloak.log:"
+      tail -n 40 "$KEYCLOAK_DIR/keycloak.log" >&2
+      stop
       exit 1
     fi
     sleep 0.5
   done
-  log "Keycloak $VERSION at $url (log: $run/keycloak.log)"
-  printf 'export KEYCLOAK_URL=%q KEYCLOAK_PID=%q KEYCLOAK_DIR=%q\n' "$url" "$pid" "$run"
+  log "Keycloak $VERSION at $KEYCLOAK_URL (log: $KEYCLOAK_DIR/keycloak.log)"
 }
 
 stop() {
@@ -113,6 +121,7 @@ stop() {
       kill -0 "$KEYCLOAK_PID" 2>/dev/null || break
       sleep 0.2
     done
+    pkill -KILL -P "$KEYCLOAK_PID" 2>/dev/null || true
     kill -KILL "$KEYCLOAK_PID" 2>/dev/null || true
   fi
   case "${KEYCLOAK_DIR:-}" in
@@ -122,10 +131,16 @@ stop() {
 
 case "${1:-}" in
   install) install ;;
-  start) start ;;
+  launch) launch ;;
+  wait) wait_ready ;;
+  start)
+    eval "$(launch)"
+    wait_ready
+    printf 'export KEYCLOAK_URL=%q KEYCLOAK_PID=%q KEYCLOAK_DIR=%q\n' "$KEYCLOAK_URL" "$KEYCLOAK_PID" "$KEYCLOAK_DIR"
+    ;;
   stop) stop ;;
   *)
-    echo "usage: $0 install | start | stop" >&2
+    echo "usage: $0 install | launch | wait | start | stop" >&2
     exit 2
     ;;
 esac
