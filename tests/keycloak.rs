@@ -266,7 +266,10 @@ async fn a_permission_scope_without_its_role_is_not_granted_and_the_api_answers_
     let alice = user_token(&keycloak, REALM, "alice", "orders:admin").await;
     assert!(!scopes(&decode(&alice).1).contains(&"orders:admin"));
     let (status, answer) = service_token_answer(&keycloak, REALM, "txlog:read").await;
-    assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
 }
 
 fn console_dir() -> PathBuf {
@@ -281,7 +284,9 @@ async fn the_console_signs_in_through_keycloaks_login_page() {
     if !Path::new("/usr/bin/chromium").exists()
         || !console_dir().join("node_modules/playwright-core").is_dir()
     {
-        testkit::unavailable("Chromium or playwright-core is missing: bash .ci/chromium.sh and bash .ci/console.sh");
+        testkit::unavailable(
+            "Chromium or playwright-core is missing: bash .ci/chromium.sh and bash .ci/console.sh",
+        );
         return;
     }
     let system = System::start(&keycloak, REALM, CONSOLE_LISTEN).await;
@@ -302,7 +307,10 @@ async fn the_console_signs_in_through_keycloaks_login_page() {
         .status()
         .await
         .expect("node runs");
-    assert!(status.success(), "the console's sign-in through Keycloak failed");
+    assert!(
+        status.success(),
+        "the console's sign-in through Keycloak failed"
+    );
 }
 
 /// The admin REST API of the bootstrap administrator `.ci/keycloak.sh` creates.
@@ -517,7 +525,10 @@ async fn key_rotation_as_documented_causes_no_401() {
     // 2. Wait until both services fetched the key set holding it (the JWKS refresh interval:
     //    Keycloak sends no max-age, so the services refetch every 45 s).
     let deadline = Instant::now() + Duration::from_secs(150);
-    for (service, before) in [&system.orders, &system.txlog].into_iter().zip(fetched_before) {
+    for (service, before) in [&system.orders, &system.txlog]
+        .into_iter()
+        .zip(fetched_before)
+    {
         let had = before.last().copied().unwrap_or(0);
         while jwks_fetches(service).len() == before.len()
             || *jwks_fetches(service).last().unwrap() <= had
@@ -574,7 +585,10 @@ async fn key_rotation_as_documented_causes_no_401() {
 
     stop.cancel();
     let (statuses, kids) = client.await.unwrap();
-    assert!(kids.contains(old_kid) && kids.contains(&new_kid), "{kids:?}");
+    assert!(
+        kids.contains(old_kid) && kids.contains(&new_kid),
+        "{kids:?}"
+    );
     let unauthorized = statuses.iter().filter(|s| **s == 401).count();
     assert_eq!(unauthorized, 0, "401s during the rotation: {statuses:?}");
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
