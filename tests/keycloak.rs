@@ -225,7 +225,7 @@ async fn the_relay_delivers_with_client_credentials_and_the_log_names_the_client
     assert_eq!(status, 200, "{answer}");
     let (_, relay) = decode(answer["access_token"].as_str().unwrap());
     assert_ne!(relay["sub"], "order-service");
-    assert_eq!(relay["client_id"], "order-service");
+    assert_eq!(relay["preferred_username"], "order-service");
     assert_eq!(record["submitted_by"], "order-service");
     assert_eq!(record["actor"]["sub"], alice_claims["sub"]);
     assert_eq!(record["outcome"], "success");

@@ -9,8 +9,8 @@ pub struct Principal {
     pub sub: String,
     pub scopes: BTreeSet<String>,
     /// A readable name, for records and display only (never for access decisions, which use
-    /// `sub`): `preferred_username` (a user's login name), else `client_id` (the client of a
-    /// client-credentials token), when the token has one. Keycloak's `sub` is a UUID.
+    /// `sub`): the token's `preferred_username`, when it has one (Keycloak's `sub` is a UUID).
+    /// Not `client_id`: RFC 9068 puts it into users' tokens too.
     pub name: Option<String>,
 }
 
@@ -34,9 +34,7 @@ impl Principal {
 
     pub fn from_claims(claims: &Value) -> Option<Self> {
         let sub = identifier(claims, "sub")?;
-        let name = identifier(claims, "preferred_username")
-            .or_else(|| identifier(claims, "client_id"))
-            .map(str::to_owned);
+        let name = identifier(claims, "preferred_username").map(str::to_owned);
         let mut scopes = BTreeSet::new();
         let mut add_words = |v: &Value| {
             if let Some(s) = v.as_str() {
@@ -98,7 +96,7 @@ mod tests {
     }
 
     #[test]
-    fn the_readable_name_is_the_username_else_the_client_id_else_sub() {
+    fn the_readable_name_is_preferred_username_else_sub() {
         let name = |claims: Value| {
             let p = Principal::from_claims(&claims).unwrap();
             p.readable_name().to_owned()
@@ -106,10 +104,11 @@ mod tests {
         let sub = "0b1c5c1e-6f4f-4a4e-9d0e-6a8d1f2f3a4b";
         let user = json!({"sub": sub, "preferred_username": "auditor", "azp": "console"});
         assert_eq!(name(user), "auditor");
-        let service = json!({"sub": sub, "client_id": "order-service", "azp": "order-service"});
-        assert_eq!(name(service), "order-service");
+        // RFC 9068: every access token names its client, a user's too.
+        let rfc9068 = json!({"sub": "auditor", "client_id": "ordersys-console"});
+        assert_eq!(name(rfc9068), "auditor");
         assert_eq!(name(json!({"sub": "order-service"})), "order-service");
-        let unusable = json!({"sub": sub, "preferred_username": "", "client_id": "a\nb"});
-        assert_eq!(name(unusable), sub);
+        assert_eq!(name(json!({"sub": sub, "preferred_username": ""})), sub);
+        assert_eq!(name(json!({"sub": sub, "preferred_username": "a\nb"})), sub);
     }
 }

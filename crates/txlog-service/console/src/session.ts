@@ -33,15 +33,15 @@ export async function loadConfig(): Promise<ConsoleConfig> {
 
 /**
  * Who the token names, for display only (the service checks the token): `preferred_username` (a
- * user's login name; Keycloak's `sub` is a UUID), else `client_id`, else `sub`. The transaction
- * log records `submitted_by` by the same rule.
+ * login name; Keycloak's `sub` is a UUID), else `sub`. The transaction log records
+ * `submitted_by` by the same rule.
  */
 export function subject(token: string): string | null {
   try {
     const payload = token.split('.')[1] ?? '';
     const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
     const claims = JSON.parse(json) as Record<string, unknown>;
-    for (const claim of ['preferred_username', 'client_id', 'sub']) {
+    for (const claim of ['preferred_username', 'sub']) {
       const value = claims[claim];
       if (typeof value === 'string' && value !== '') return value;
     }
