@@ -316,32 +316,35 @@ async fn the_console_signs_in_through_keycloaks_login_page() {
 /// The admin REST API of the bootstrap administrator `.ci/keycloak.sh` creates.
 struct Admin {
     http: reqwest::Client,
-    base: String,
-    token: String,
+    keycloak: String,
 }
 
 impl Admin {
-    async fn login(keycloak: &str) -> Self {
+    fn new(keycloak: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            keycloak: keycloak.to_owned(),
+        }
+    }
+
+    /// A request to `/admin/realms{path}`, with a new token each time: the master realm's
+    /// tokens live 60 s, shorter than the rotation.
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let form = [
             ("grant_type", "password"),
             ("client_id", "admin-cli"),
             ("username", "admin"),
             ("password", "admin"),
         ];
-        let (status, body) = token_request(keycloak, "master", &form).await;
-        assert_eq!(status, 200, "{body}");
-        Self {
-            http: reqwest::Client::new(),
-            base: format!("{keycloak}/admin/realms"),
-            token: body["access_token"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (status, token) = token_request(&self.keycloak, "master", &form).await;
+        assert_eq!(status, 200, "{token}");
         let mut request = self
             .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
+            .request(
+                method.clone(),
+                format!("{}/admin/realms{path}", self.keycloak),
+            )
+            .bearer_auth(token["access_token"].as_str().unwrap());
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -429,7 +432,7 @@ async fn key_rotation_as_documented_causes_no_401() {
         serde_json::from_str(&std::fs::read_to_string(REALM_FILE).unwrap()).unwrap();
     representation["realm"] = json!(realm);
     representation["accessTokenLifespan"] = json!(LIFESPAN);
-    let admin = Admin::login(&keycloak).await;
+    let admin = Admin::new(&keycloak);
     admin
         .send(reqwest::Method::POST, "", Some(representation))
         .await;
