@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let caller = Principal {
         sub: "alice".into(),
         scopes: Default::default(),
+        name: None,
     };
     let admin = flags & 1 == 1;
     match parse(Some(&text), &caller, admin) {

@@ -29,9 +29,14 @@ fuzz_target!(|bytes: &[u8]| {
         "trace_id": null
     }))
     .expect("a well-formed event");
-    assert_eq!(limits::check(&event), vec![], "the recorder made an event the log refuses");
+    assert_eq!(
+        limits::check(&event),
+        vec![],
+        "the recorder made an event the log refuses"
+    );
     let wire = serde_json::to_vec(&json!({"transactions": [event]})).expect("serializes");
-    let batch: RawBatch = serde_json::from_slice(&wire).expect("the log reads what the relay sends");
+    let batch: RawBatch =
+        serde_json::from_slice(&wire).expect("the log reads what the relay sends");
     let received = validate::batch(batch.events()).expect("the log accepts it");
     assert_eq!(received, [event]);
     let records = seal_all(&received, Some("fuzz"), None).expect("seals");

@@ -23,7 +23,8 @@ fuzz_target!(|bytes: &[u8]| {
     };
     let mut records = seal_all(&events, Some("fuzz"), None).expect("valid events seal");
     for (record, event) in records.iter().zip(&events) {
-        let value = txlog_verify::json::from_str(&record.canonical).expect("canonical text is JSON");
+        let value =
+            txlog_verify::json::from_str(&record.canonical).expect("canonical text is JSON");
         assert_eq!(
             txlog_verify::canonical::to_string(&value).expect("canonicalizes"),
             record.canonical

@@ -127,6 +127,7 @@ mod tests {
         Principal {
             sub: "alice".into(),
             scopes: Default::default(),
+            name: None,
         }
     }
 

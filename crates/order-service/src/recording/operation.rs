@@ -1,5 +1,5 @@
 //! The business operation of a call (SPEC section 7), declared with the route that serves it
-//! (see `api::routes`): the recording middleware is handed the operations of its route, so no
+//! (see `api::v1`): the recording middleware is handed the operations of its route, so no
 //! table of paths and methods has to be kept in step with the router.
 
 use axum::http::Method;

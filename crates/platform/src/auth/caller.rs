@@ -113,6 +113,7 @@ mod tests {
         let alice = Principal {
             sub: "alice".into(),
             scopes: ["orders:read".to_owned()].into(),
+            name: None,
         };
         let alice = caller(Some(alice)).await.unwrap();
         assert_eq!(alice.sub, "alice");

@@ -105,6 +105,7 @@ mod tests {
         Principal {
             sub: sub.to_owned(),
             scopes: ["orders:read".to_owned()].into(),
+            name: None,
         }
     }
 

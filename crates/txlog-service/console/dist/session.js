@@ -11,13 +11,22 @@ export async function loadConfig() {
         throw new Error(`config.json answered ${response.status}`);
     return (await response.json());
 }
-/** The `sub` the token names, for display only (the service checks the token). */
+/**
+ * Who the token names, for display only (the service checks the token): `preferred_username` (a
+ * login name; Keycloak's `sub` is a UUID), else `sub`. The transaction log records
+ * `submitted_by` by the same rule.
+ */
 export function subject(token) {
     try {
         const payload = token.split('.')[1] ?? '';
         const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
-        const sub = JSON.parse(json).sub;
-        return typeof sub === 'string' ? sub : null;
+        const claims = JSON.parse(json);
+        for (const claim of ['preferred_username', 'sub']) {
+            const value = claims[claim];
+            if (typeof value === 'string' && value !== '')
+                return value;
+        }
+        return null;
     }
     catch {
         return null;

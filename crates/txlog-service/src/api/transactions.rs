@@ -38,7 +38,7 @@ pub async fn append(
     let span = tracing::info_span!("append to the chain", events = events.len());
     let results = state
         .store
-        .append(&events, &caller.sub)
+        .append(&events, caller.readable_name())
         .instrument(span)
         .await
         .context("appending a batch failed")?;
