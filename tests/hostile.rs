@@ -963,33 +963,11 @@ async fn a_hostile_body_never_makes_the_log_unreadable() {
         };
         assert_eq!(record["request"]["body"], expected, "{body}");
         // Fetched one by one, as listed.
-        let text = http
-            .get(format!(
-                "{}/v1/transactions/{}",
-                system.txlog.base,
-                record["transaction_id"].as_str().unwrap()
-            ))
-            .bearer_auth(token("auditor", "txlog:read"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(&txlog_verify::json::from_str(&text).unwrap(), record);
+        let id = record["transaction_id"].as_str().unwrap();
+        let fetched = system.read_json(&format!("/v1/transactions/{id}")).await;
+        assert_eq!(&fetched, record);
     }
-    let full: Value = http
-        .get(format!(
-            "{}/v1/transactions/verify?full=true",
-            system.txlog.base
-        ))
-        .bearer_auth(token("auditor", "txlog:read"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let full = system.read_json("/v1/transactions/verify?full=true").await;
     assert_eq!(full["valid"], true, "{full}");
     assert_eq!(full["checked"], records.len() as u64, "{full}");
     assert_eq!(system.verify().await["valid"], true);
@@ -998,15 +976,7 @@ async fn a_hostile_body_never_makes_the_log_unreadable() {
     let size = records.len() as u64;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let note = http
-            .get(format!("{}/v1/checkpoint", system.txlog.base))
-            .bearer_auth(token("auditor", "txlog:read"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let note = system.read("/v1/checkpoint").await;
         let signed: u64 = note
             .lines()
             .nth(1)

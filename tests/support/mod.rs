@@ -276,32 +276,36 @@ impl System {
         panic!("the order service's outbox never emptied");
     }
 
+    /// The text of a `GET` on the log with an auditor's token (`txlog:read`).
+    pub async fn read(&self, path_and_query: &str) -> String {
+        reqwest::Client::new()
+            .get(format!("{}{path_and_query}", self.txlog.base))
+            .bearer_auth(token("auditor", "txlog:read"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// A JSON answer of the log, read with every key a plain key: a record holds whatever
+    /// body a caller sent.
+    pub async fn read_json(&self, path_and_query: &str) -> Value {
+        let text = self.read(path_and_query).await;
+        txlog_verify::json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path_and_query}: {e}: {text}"))
+    }
+
     /// Every record in the log, oldest first.
     pub async fn records(&self) -> Vec<Value> {
-        let http = reqwest::Client::new();
-        let auditor = token("auditor", "txlog:read");
         let mut records = Vec::new();
-        let mut cursor: Option<String> = None;
+        let mut path = "/v1/transactions?order=asc&limit=500".to_owned();
         loop {
-            let mut query = vec![("order", "asc".to_owned()), ("limit", "500".to_owned())];
-            if let Some(c) = &cursor {
-                query.push(("cursor", c.clone()));
-            }
-            let text = http
-                .get(format!("{}/v1/transactions", self.txlog.base))
-                .query(&query)
-                .bearer_auth(&auditor)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            // Every key a plain key: a record holds whatever body a caller sent.
-            let page = txlog_verify::json::from_str(&text).unwrap();
+            let page = self.read_json(&path).await;
             records.extend(page["items"].as_array().unwrap().iter().cloned());
             match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
+                Some(c) => path = format!("/v1/transactions?order=asc&limit=500&cursor={c}"),
                 None => return records,
             }
         }
@@ -323,15 +327,7 @@ impl System {
     }
 
     pub async fn verify(&self) -> Value {
-        reqwest::Client::new()
-            .get(format!("{}/v1/transactions/verify", self.txlog.base))
-            .bearer_auth(token("auditor", "txlog:read"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.read_json("/v1/transactions/verify").await
     }
 }
 pub mod hostile;
