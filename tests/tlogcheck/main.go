@@ -4,10 +4,13 @@
 // github.com/transparency-dev/merkle for the RFC 9162 tree and proofs.
 //
 //	tlogcheck --log URL --key VERIFIER_KEY [--token BEARER] [--origin ORIGIN]
+//	          [--witness WITNESS_VKEY ... [--quorum K]]
 //
 // It verifies the latest checkpoint's signature, recomputes its root from every record, checks a
 // sample of inclusion and consistency proofs against roots it computed itself, and checks that
-// bad proof requests are refused with 422. Exit 0 and one JSON summary line on stdout when all
+// bad proof requests are refused with 422. With --witness, the checkpoint must also carry valid
+// C2SP tlog-cosignature (cosignature/v1) cosignatures from at least K of those witnesses
+// (default: all), verified with github.com/transparency-dev/formats/note. Exit 0 and one JSON summary line on stdout when all
 // holds; 1 and one line on stderr naming what failed; 2 on a usage or connection error.
 package main
 
@@ -53,6 +56,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	key := flags.String("key", "", "verifier key of the checkpoint signer, <name>+<hex id>+<base64 key> (required)")
 	token := flags.String("token", "", "bearer token with scope txlog:read")
 	origin := flags.String("origin", "", "expected checkpoint origin (first line); not checked when empty")
+	var witnessKeys witnessFlag
+	flags.Var(&witnessKeys, "witness", "cosignature/v1 verifier key of a witness that must have cosigned the checkpoint (repeatable)")
+	quorum := flags.Int("quorum", 0, "how many of the --witness keys must have cosigned (default: all)")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -64,6 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c, err := newChecker(*logURL, *key, *token, *origin)
+	if err == nil {
+		err = c.setWitnesses(witnessKeys, *quorum)
+	}
 	if err == nil {
 		var sum *summary
 		if sum, err = c.check(); err == nil {
@@ -84,6 +93,8 @@ type summary struct {
 	Root               string `json:"root"` // base64, as in the checkpoint
 	InclusionChecked   int    `json:"inclusion_checked"`
 	ConsistencyChecked int    `json:"consistency_checked"`
+	// The witnesses whose valid cosignatures the checkpoint carries (with --witness).
+	CosignedBy []string `json:"cosigned_by,omitempty"`
 }
 
 type checker struct {
@@ -92,6 +103,10 @@ type checker struct {
 	origin   string
 	verifier note.Verifier
 	client   *http.Client
+	// With --witness: the witnesses' verifiers, how many must have cosigned, and who did.
+	witnesses  []note.Verifier
+	quorum     int
+	cosignedBy []string
 }
 
 func newChecker(logURL, key, token, origin string) (*checker, error) {
@@ -168,7 +183,7 @@ func (c *checker) check() (*summary, error) {
 	if err := c.badRequests(size); err != nil {
 		return nil, err
 	}
-	return &summary{size, base64.StdEncoding.EncodeToString(root), len(inclusions), len(consistencies)}, nil
+	return &summary{size, base64.StdEncoding.EncodeToString(root), len(inclusions), len(consistencies), c.cosignedBy}, nil
 }
 
 // checkpoint fetches and verifies the latest signed checkpoint: its size and root hash.
@@ -180,9 +195,15 @@ func (c *checker) checkpoint() (uint64, []byte, error) {
 	if mediaType != "text/plain" {
 		return 0, nil, fmt.Errorf("checkpoint: content type %q, want text/plain", mediaType)
 	}
-	n, err := note.Open(body, note.VerifierList(c.verifier))
+	n, err := note.Open(body, note.VerifierList(append([]note.Verifier{c.verifier}, c.witnesses...)...))
 	if err != nil {
 		return 0, nil, fmt.Errorf("checkpoint signature (key %s): %v", c.verifier.Name(), err)
+	}
+	if !slices.ContainsFunc(n.Sigs, func(s note.Signature) bool { return s.Hash == c.verifier.KeyHash() && s.Name == c.verifier.Name() }) {
+		return 0, nil, fmt.Errorf("checkpoint signature: not signed by the log's key %s", c.verifier.Name())
+	}
+	if err := c.checkCosignatures(n); err != nil {
+		return 0, nil, err
 	}
 	origin, size, root, err := parseCheckpoint(n.Text)
 	if err != nil {

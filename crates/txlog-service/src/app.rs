@@ -10,22 +10,33 @@ use platform::serving::Serving;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
-use crate::config::{redact_url, Config};
+use crate::config::{redact_url, Config, WitnessConfig};
 use crate::console::Console;
 use crate::store;
+use crate::transparency::witness::WitnessTask;
 use crate::transparency::{Signer, SigningStatus};
 
 pub struct Application {
     serving: Serving,
     router: axum::Router,
     signer: Signer,
+    /// One per witness, started with the signer.
+    witness_tasks: Vec<WitnessTask>,
     checkpoint_interval: Duration,
 }
 
 impl Application {
     /// Connects the store (creating its schema), prepares token verification and binds the
-    /// listener (port 0 picks a free port).
+    /// listener (port 0 picks a free port); no witnesses.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        Self::build_witnessed(config, WitnessConfig::default()).await
+    }
+
+    /// [`Application::build`], with checkpoints sent to `witnesses` (SPEC section 12).
+    pub async fn build_witnessed(
+        config: Config,
+        witnesses: WitnessConfig,
+    ) -> anyhow::Result<Application> {
         platform::metrics::handle();
         crate::metrics::describe();
         let store = store::connect(&config.database_url)
@@ -47,12 +58,38 @@ impl Application {
         verifier.warm_up().await;
         let serving = Serving::bind(config.listen, config.server).await?;
         let signing = Arc::new(SigningStatus::default());
-        let signer = Signer::new(
+        let mut signer = Signer::new(
             store.clone(),
             config.signing_key.clone(),
             config.log_origin.clone(),
             signing.clone(),
         );
+        let (signed, _) = tokio::sync::watch::channel(0);
+        let witness_tasks = witnesses
+            .witnesses
+            .iter()
+            .map(|w| {
+                WitnessTask::new(
+                    store.clone(),
+                    w.clone(),
+                    signing.clone(),
+                    signed.subscribe(),
+                )
+            })
+            .collect();
+        signer.notify(signed);
+        if !witnesses.witnesses.is_empty() {
+            tracing::info!(
+                witnesses = witnesses
+                    .witnesses
+                    .iter()
+                    .map(|w| format!("{} at {}", w.key.name(), w.url))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                quorum = witnesses.quorum,
+                "checkpoints are sent to witnesses"
+            );
+        }
         tracing::info!(
             verifier_key = config.signing_key.verifier_key(),
             origin = %config.log_origin,
@@ -65,6 +102,7 @@ impl Application {
                 signing,
                 draining: serving.draining(),
                 full_walks: Arc::default(),
+                witnesses: Arc::new(witnesses),
             },
             api::Serve {
                 request_timeout: serving.limits().request_timeout,
@@ -76,6 +114,7 @@ impl Application {
             serving,
             router,
             signer,
+            witness_tasks,
             checkpoint_interval: config.checkpoint_interval,
         })
     }
@@ -101,6 +140,11 @@ impl Application {
             self.signer
                 .run(self.checkpoint_interval, signer_stop.clone()),
         );
+        let witnesses: Vec<_> = self
+            .witness_tasks
+            .into_iter()
+            .map(|task| tokio::spawn(task.run(signer_stop.clone())))
+            .collect();
         let server = self.serving.run(self.router, shutdown.clone());
         tokio::pin!(server);
         tokio::select! {
@@ -118,6 +162,10 @@ impl Application {
             .is_err()
         {
             signing.abort();
+        }
+        // A witness request in flight is not worth waiting for: the next start sends again.
+        for witness in witnesses {
+            witness.abort();
         }
         tracing::info!("txlog-service stopped");
         Ok(())

@@ -10,6 +10,7 @@ pub use platform::config::redact_url;
 use platform::config::{env_or, listen_addr, optional_env, ConfigError};
 use platform::serving::ServerConfig;
 
+use crate::transparency::witness::WitnessKey;
 use crate::transparency::LogKey;
 
 pub const LISTEN_VAR: &str = "TXLOG_LISTEN";
@@ -23,6 +24,8 @@ pub const DEFAULT_LOG_ORIGIN: &str = "ordersys/txlog";
 pub const CHECKPOINT_INTERVAL_VAR: &str = "TXLOG_CHECKPOINT_INTERVAL_MS";
 pub const CONSOLE_CLIENT_ID_VAR: &str = "TXLOG_CONSOLE_OIDC_CLIENT_ID";
 pub const CONSOLE_VERIFIER_KEY_VAR: &str = "TXLOG_CONSOLE_VERIFIER_KEY";
+pub const WITNESSES_VAR: &str = "TXLOG_WITNESSES";
+pub const WITNESS_QUORUM_VAR: &str = "TXLOG_WITNESS_QUORUM";
 const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 1000;
 
 /// Everything the service needs to start.
@@ -153,6 +156,78 @@ fn log_origin_from_env() -> Result<String, ConfigError> {
     Ok(origin)
 }
 
+/// The witnesses that cosign checkpoints (SPEC section 12) and how many must have cosigned one
+/// before `GET /v1/checkpoint` serves it. Empty: no witnesses, checkpoints served as signed.
+#[derive(Debug, Clone, Default)]
+pub struct WitnessConfig {
+    pub witnesses: Vec<Witness>,
+    pub quorum: usize,
+}
+
+/// One witness: where it serves `add-checkpoint` and its cosignature verifier key.
+#[derive(Debug, Clone)]
+pub struct Witness {
+    pub url: reqwest::Url,
+    pub key: WitnessKey,
+}
+
+impl WitnessConfig {
+    /// `TXLOG_WITNESSES` and `TXLOG_WITNESS_QUORUM`.
+    pub fn from_env() -> Result<WitnessConfig, ConfigError> {
+        let list = optional_env(WITNESSES_VAR)?.unwrap_or_default();
+        let quorum = optional_env(WITNESS_QUORUM_VAR)?;
+        WitnessConfig::parse(&list, quorum.as_deref())
+    }
+
+    /// `list`: comma-separated `<base URL> <witness verifier key>`; `quorum`: 1 to the number
+    /// listed (default: all). URLs are `https://` except to a loopback address (SPEC 11).
+    pub fn parse(list: &str, quorum: Option<&str>) -> Result<WitnessConfig, ConfigError> {
+        let mut witnesses: Vec<Witness> = Vec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (url, key) = entry.split_once(char::is_whitespace).ok_or_else(|| {
+                ConfigError::new(
+                    WITNESSES_VAR,
+                    format!("{entry:?} is not `<base URL> <witness verifier key>`"),
+                )
+            })?;
+            let url = platform::config::secure_url(WITNESSES_VAR, url.trim())?;
+            let key: WitnessKey = key.trim().parse().map_err(|e| {
+                ConfigError::new(
+                    WITNESSES_VAR,
+                    format!("{e} (expected <name>+<8 hex key id>+<base64 key>)"),
+                )
+            })?;
+            if witnesses.iter().any(|w| w.key.name() == key.name()) {
+                return Err(ConfigError::new(
+                    WITNESSES_VAR,
+                    format!("lists the witness {} twice", key.name()),
+                ));
+            }
+            witnesses.push(Witness { url, key });
+        }
+        let count = witnesses.len();
+        let quorum = match quorum.map(str::trim) {
+            None | Some("") => count,
+            Some(_) if count == 0 => {
+                return Err(ConfigError::new(
+                    WITNESS_QUORUM_VAR,
+                    format!("is set but {WITNESSES_VAR} lists no witness"),
+                ))
+            }
+            Some(text) => match text.parse::<usize>() {
+                Ok(k) if (1..=count).contains(&k) => k,
+                _ => {
+                    return Err(ConfigError::new(
+                        WITNESS_QUORUM_VAR,
+                        format!("must be a whole number from 1 to {count}, the witnesses listed"),
+                    ))
+                }
+            },
+        };
+        Ok(WitnessConfig { witnesses, quorum })
+    }
+}
+
 /// `TXLOG_CHECKPOINT_INTERVAL_MS`: 10 ms to 1 h.
 fn checkpoint_interval_from_env() -> Result<Duration, ConfigError> {
     let text = env_or(
@@ -236,6 +311,44 @@ mod tests {
                 .var,
             CONSOLE_VERIFIER_KEY_VAR
         );
+    }
+
+    #[test]
+    fn witnesses_are_parsed_and_checked() {
+        let key = "w.example+3a2d5f1c+BNy8ukgmSGuTxMJp8HrGe6bqUb8Z3+EvmRGmWXeL5L9a";
+        let other = |name: &str| {
+            let secret = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+            crate::transparency::witness::vkey(name, &secret.verifying_key())
+        };
+        let (a, b) = (other("a.example"), other("b.example"));
+        let two = format!("https://a.example {a}, http://127.0.0.1:7380/w {b}");
+        let config = WitnessConfig::parse(&two, None).unwrap();
+        assert_eq!(config.quorum, 2);
+        assert_eq!(config.witnesses[1].url.as_str(), "http://127.0.0.1:7380/w");
+        assert_eq!(config.witnesses[0].key.name(), "a.example");
+        assert_eq!(WitnessConfig::parse(&two, Some("1")).unwrap().quorum, 1);
+        for quorum in ["0", "3", "x"] {
+            let error = WitnessConfig::parse(&two, Some(quorum)).unwrap_err();
+            assert_eq!(error.var, WITNESS_QUORUM_VAR);
+            assert!(error.message.contains("from 1 to 2"), "{}", error.message);
+        }
+        assert_eq!(WitnessConfig::parse("", None).unwrap().witnesses.len(), 0);
+        assert_eq!(
+            WitnessConfig::parse("", Some("1")).unwrap_err().var,
+            WITNESS_QUORUM_VAR
+        );
+        for bad in [
+            format!("http://a.example {a}"),
+            format!("https://a.example {key}x"),
+            "https://a.example".to_owned(),
+            format!("https://a.example {a}, https://b.example {a}"),
+        ] {
+            assert_eq!(
+                WitnessConfig::parse(&bad, None).unwrap_err().var,
+                WITNESSES_VAR,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -110,8 +110,9 @@ async fn main() -> anyhow::Result<()> {
 async fn serve() -> anyhow::Result<()> {
     exit_on_error(platform::telemetry::init("txlog-service"));
     let config = exit_on_error(Config::from_env());
+    let witnesses = exit_on_error(config::WitnessConfig::from_env());
     let shutdown = platform::shutdown::on_signal();
-    let app = Application::build(config).await?;
+    let app = Application::build_witnessed(config, witnesses).await?;
     let result = app.run(shutdown).await;
     platform::telemetry::flush();
     result

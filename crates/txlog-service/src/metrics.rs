@@ -33,3 +33,25 @@ pub fn observe_head(seq: u64) {
 pub fn observe_checkpoint(size: u64) {
     metrics::gauge!(CHECKPOINT_SIZE).set(size as f64);
 }
+
+/// Cosignature requests to each witness, by outcome (SPEC section 12).
+pub const WITNESS_COSIGNATURES: &str = "txlog_witness_cosignatures_total";
+/// How long each witness has been behind: 0 while it has cosigned the newest checkpoint, else
+/// the age of the oldest checkpoint it has not cosigned since the one it last did.
+pub const WITNESS_LAG: &str = "txlog_witness_lag_seconds";
+
+/// Declares a witness's series, at 0 before its first answer.
+pub fn describe_witness(witness: &str) {
+    metrics::describe_counter!(
+        WITNESS_COSIGNATURES,
+        "add-checkpoint requests to a witness, by outcome"
+    );
+    metrics::describe_gauge!(
+        WITNESS_LAG,
+        "seconds the newest checkpoint has waited for this witness's cosignature"
+    );
+    let witness = witness.to_owned();
+    metrics::counter!(WITNESS_COSIGNATURES, "witness" => witness.clone(), "outcome" => "cosigned")
+        .increment(0);
+    metrics::gauge!(WITNESS_LAG, "witness" => witness).set(0.0);
+}

@@ -50,6 +50,9 @@ pub struct AppState {
     pub full_walks: Arc<verify::FullWalks>,
     /// Cancelled once the service is asked to stop: `/readyz` answers 503 from then on.
     pub draining: CancellationToken,
+    /// The witnesses and their quorum: with any, `/v1/checkpoint` serves the newest checkpoint
+    /// the quorum cosigned.
+    pub witnesses: Arc<crate::config::WitnessConfig>,
 }
 
 /// How the router serves, from the listener settings.

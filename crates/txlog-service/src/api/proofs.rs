@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use platform::problem::ProblemDoc;
 use platform::FieldError;
+use platform::Problem;
 use serde::Deserialize;
 use tlog_tiles::{stored_hash_index, Hash, HashReader as _};
 use txlog_api::{ConsistencyProof, InclusionProof};
@@ -15,17 +16,19 @@ use utoipa::IntoParams;
 
 use super::caller::{Caller, SCOPE_READ};
 use super::{ApiError, AppState};
-use crate::transparency::{tree, StoredCheckpoint};
+use crate::transparency::{tree, witness, StoredCheckpoint};
 
 /// The latest signed checkpoint: `<origin>\n<tree size>\n<base64 root hash>\n`, then a blank
-/// line and the signature line of the C2SP signed note.
+/// line and the signature line of the C2SP signed note. With witnesses configured (SPEC section
+/// 12), the newest checkpoint that at least the quorum cosigned, with our signature line and
+/// every cosignature line.
 #[utoipa::path(
     get, path = "/v1/checkpoint", tag = "verifiable log",
     security(("bearer" = ["txlog:read"])),
     responses(
-        (status = 200, description = "The signed note", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 200, description = "The signed note (with witnesses: and their cosignature lines)", body = String, content_type = "text/plain; charset=utf-8"),
         (status = 403, description = "The token lacks txlog:read", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "No checkpoint has been signed yet", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "No checkpoint has been signed yet (with witnesses: none has been cosigned by the quorum yet)", body = ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 pub async fn checkpoint(
@@ -33,12 +36,25 @@ pub async fn checkpoint(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     caller.require(SCOPE_READ)?;
-    let latest = latest(&state).await?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        latest.note,
-    )
-        .into_response())
+    let note = if state.witnesses.witnesses.is_empty() {
+        latest(&state).await?.note
+    } else {
+        match witness::newest_witnessed(&state.store, &state.witnesses)
+            .await
+            .context("reading the newest witnessed checkpoint failed")?
+        {
+            Some(witnessed) => witnessed.note,
+            None => {
+                return Ok(Problem::unavailable(format!(
+                    "no checkpoint has been cosigned by {} of the {} witnesses yet",
+                    state.witnesses.quorum,
+                    state.witnesses.witnesses.len()
+                ))
+                .into_response())
+            }
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
 /// `seq` and `tree_size`, as text so that every bad value is a 422 naming the parameter.

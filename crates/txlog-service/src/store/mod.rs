@@ -1,10 +1,13 @@
 //! Where records live: one trait, one implementation per backend (SQLite embedded, MongoDB in
 //! production), chosen by the database URL's scheme.
 
+mod cosignatures;
 pub mod mongo;
 mod mongo_append;
+mod mongo_cosignatures;
 mod mongo_tree;
 mod sqlite;
+mod sqlite_cosignatures;
 mod tree_runs;
 
 use std::collections::HashMap;
@@ -14,10 +17,12 @@ use chrono::{DateTime, Utc};
 use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
+pub use cosignatures::{Cosignature, Cosignatures};
 pub use mongo::{
     MongoStore, CHECKPOINTS_COLLECTION, OLD_TREE_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION,
     VERIFIED_COLLECTION,
 };
+pub use mongo_cosignatures::COSIGNATURES_COLLECTION;
 pub use sqlite::SqliteStore;
 
 use crate::chain::{IndexFields, StoredRecord};
@@ -30,7 +35,7 @@ pub const CHAIN_PAGE: u32 = 1000;
 
 /// The transaction log's storage. Every method is safe with several replicas at once.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Cosignatures + Send + Sync + 'static {
     /// The database answers.
     async fn ping(&self) -> anyhow::Result<()>;
 

@@ -44,7 +44,7 @@ pub const CHECKPOINTS_COLLECTION: &str = "txlog_checkpoints";
 pub const VERIFIED_COLLECTION: &str = "txlog_verified";
 
 pub struct MongoStore {
-    database: Database,
+    pub(super) database: Database,
     pub(super) records: Collection<Document>,
     pub(super) tree: Collection<Document>,
     pub(super) checkpoints: Collection<Document>,

@@ -32,7 +32,7 @@ const INSERT_CHUNK: usize = 100;
 const COLUMNS: &str = "seq, event_id, transaction_id, order_id, actor, operation, outcome, recorded_at, canonical, hash";
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     /// The frontier (`tree::frontier`) of the tree this process's last append committed: the
     /// next append here combines its hashes with it instead of reading them.
     frontier: std::sync::Mutex<Option<HashMap<u64, Hash>>>,
@@ -195,6 +195,10 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .context("cannot create the SQLite schema")?;
+        sqlx::raw_sql(super::sqlite_cosignatures::SCHEMA)
+            .execute(&mut *tx)
+            .await
+            .context("cannot create the SQLite cosignatures table")?;
         tx.commit().await?;
         Ok(())
     }

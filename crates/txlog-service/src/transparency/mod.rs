@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod key;
 pub mod signer;
 pub mod tree;
+pub mod witness;
 
 pub use checkpoint::{StoredCheckpoint, TreeHead};
 pub use key::LogKey;

@@ -13,13 +13,32 @@ use super::key::LogKey;
 use super::tree::{self, KnownTree};
 use crate::store::Store;
 
-/// Whether the log can sign: `None` when it can, else why not.
+/// Whether the log can sign: `None` when it can, else why not. A halt (evidence of a rollback
+/// or fork) is for good: rounds never clear it.
 #[derive(Debug, Default)]
-pub struct SigningStatus(Mutex<Option<String>>);
+pub struct SigningStatus(Mutex<Option<String>>, std::sync::OnceLock<String>);
 
 impl SigningStatus {
     pub fn refusal(&self) -> Option<String> {
+        if let Some(halt) = self.1.get() {
+            return Some(halt.clone());
+        }
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops signing for good (until the process restarts and finds no such evidence again),
+    /// counted in `txlog_signing_refused_total{reason}`.
+    pub fn halt(&self, reason: &str, why: String) {
+        if self.1.set(why.clone()).is_ok() {
+            tracing::error!(reason, refusal = %why, "the log stops signing checkpoints for good");
+            metrics::counter!("txlog_signing_refused_total", "reason" => reason.to_owned())
+                .increment(1);
+        }
+    }
+
+    /// Why signing stopped for good, if it did.
+    pub fn halted(&self) -> Option<String> {
+        self.1.get().cloned()
     }
 
     fn set(&self, refusal: Option<String>) {
@@ -46,6 +65,8 @@ pub struct Signer {
     /// while the last checkpoint is still this one, a later tree of the same lineage extends
     /// it by construction and is signed without reading the store.
     anchor: Mutex<Option<KnownTree>>,
+    /// Told the size of every checkpoint this replica signs (the witness tasks listen).
+    signed: Option<tokio::sync::watch::Sender<u64>>,
 }
 
 /// The outcome of one round.
@@ -81,7 +102,13 @@ impl Signer {
             origin,
             status,
             anchor: Mutex::default(),
+            signed: None,
         }
+    }
+
+    /// Tells `signed` the size of each checkpoint signed from now on.
+    pub fn notify(&mut self, signed: tokio::sync::watch::Sender<u64>) {
+        self.signed = Some(signed);
     }
 
     /// Runs rounds every `interval` until `shutdown`.
@@ -106,6 +133,9 @@ impl Signer {
     /// the last checkpoint by construction (one read: that checkpoint), else the stored tree,
     /// extended over the records and proved consistent with the last checkpoint.
     pub async fn round(&self) -> anyhow::Result<Round> {
+        if let Some(why) = self.status.halted() {
+            return Ok(Round::Refused(why));
+        }
         let last = match self.store.latest_checkpoint().await? {
             Some(stored) => Some(checkpoint::read(&stored.note)?),
             None => None,
@@ -171,6 +201,9 @@ impl Signer {
         let note = checkpoint::sign(&self.key, &head)?;
         self.store.add_checkpoint(size, &note).await?;
         crate::metrics::observe_checkpoint(size);
+        if let Some(signed) = &self.signed {
+            signed.send_replace(size);
+        }
         tracing::debug!(size, ?tree, "checkpoint signed");
         if tree == TreeSource::Remembered {
             let mut anchor = self.anchor.lock().unwrap_or_else(|e| e.into_inner());

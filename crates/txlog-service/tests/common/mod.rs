@@ -8,6 +8,7 @@ pub mod mongo;
 pub mod oidc;
 pub mod process;
 pub mod tamper;
+pub mod witness;
 
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};

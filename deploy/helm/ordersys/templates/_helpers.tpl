@@ -237,6 +237,23 @@ TXLOG_LISTEN: "0.0.0.0:8081"
 TXLOG_SIGNING_KEY_FILE: {{ include "ordersys.signingKeyFile" $root | quote }}
 TXLOG_LOG_ORIGIN: {{ $v.logOrigin | quote }}
 TXLOG_CHECKPOINT_INTERVAL_MS: {{ $v.checkpointIntervalMs | int64 | toString | quote }}
+{{- with $v.witnesses }}
+{{- $entries := list }}
+{{- range . }}
+{{- $entries = append $entries (printf "%s %s" .url .key) }}
+{{- end }}
+TXLOG_WITNESSES: {{ join ", " $entries | quote }}
+{{- if gt (int $v.witnessQuorum) (len $entries) }}
+{{- fail (printf "txlogService.witnessQuorum is %d but only %d witnesses are listed" (int $v.witnessQuorum) (len $entries)) }}
+{{- end }}
+{{- if gt (int $v.witnessQuorum) 0 }}
+TXLOG_WITNESS_QUORUM: {{ $v.witnessQuorum | int64 | toString | quote }}
+{{- end }}
+{{- else }}
+{{- if gt (int $v.witnessQuorum) 0 }}
+{{- fail "txlogService.witnessQuorum is set but txlogService.witnesses lists none" }}
+{{- end }}
+{{- end }}
 {{- with $v.console.oidcClientId }}
 {{- if not $root.Values.auth.issuer }}
 {{- fail "txlogService.console.oidcClientId needs auth.issuer: the console signs in at that identity provider" }}

@@ -1,0 +1,85 @@
+//! Witness cosignatures in MongoDB: the `txlog_cosignatures` collection, insert-only. `_id` is
+//! `<size, 20 digits>/<witness>`, so that the `_id` index alone orders them by size.
+
+use anyhow::Context as _;
+use mongodb::bson::doc;
+
+use super::cosignatures::{Cosignature, Cosignatures};
+use super::mongo::{aggregate, to_i64, MongoStore};
+use crate::transparency::StoredCheckpoint;
+
+/// Witness cosignatures: `{_id: "<size>/<witness>", size, witness, lines, cosigned_at}`.
+pub const COSIGNATURES_COLLECTION: &str = "txlog_cosignatures";
+
+/// MongoDB's duplicate key error.
+const DUPLICATE_KEY: i32 = 11000;
+
+fn id(size: u64, witness: &str) -> String {
+    format!("{size:020}/{witness}")
+}
+
+impl MongoStore {
+    fn cosignatures(&self) -> mongodb::Collection<mongodb::bson::Document> {
+        self.database.collection(COSIGNATURES_COLLECTION)
+    }
+}
+
+#[async_trait::async_trait]
+impl Cosignatures for MongoStore {
+    async fn add_cosignature(&self, cosignature: &Cosignature) -> anyhow::Result<()> {
+        let document = doc! {
+            "_id": id(cosignature.size, &cosignature.witness),
+            "size": to_i64(cosignature.size)?,
+            "witness": &cosignature.witness,
+            "lines": &cosignature.lines,
+            "cosigned_at": mongodb::bson::DateTime::now(),
+        };
+        match self.cosignatures().insert_one(document).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate(&e) => Ok(()),
+            Err(e) => Err(anyhow::Error::new(e).context("cannot store a cosignature")),
+        }
+    }
+
+    async fn cosignatures_below(&self, below: u64, limit: u32) -> anyhow::Result<Vec<Cosignature>> {
+        let pipeline = vec![
+            doc! {"$match": {"_id": {"$lt": id(below, "")}}},
+            doc! {"$sort": {"_id": -1}},
+            doc! {"$limit": i64::from(limit)},
+        ];
+        aggregate(&self.cosignatures(), pipeline)
+            .await?
+            .iter()
+            .map(|d| {
+                Ok(Cosignature {
+                    size: u64::try_from(d.get_i64("size")?)?,
+                    witness: d.get_str("witness")?.to_owned(),
+                    lines: d.get_str("lines")?.to_owned(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()
+            .context("a stored cosignature is malformed")
+    }
+
+    async fn checkpoint_at(&self, size: u64) -> anyhow::Result<Option<StoredCheckpoint>> {
+        let pipeline = vec![doc! {"$match": {"_id": to_i64(size)?}}];
+        aggregate(&self.checkpoints, pipeline)
+            .await?
+            .first()
+            .map(|d| {
+                Ok(StoredCheckpoint {
+                    size,
+                    note: d.get_str("note")?.to_owned(),
+                })
+            })
+            .transpose()
+    }
+}
+
+fn is_duplicate(error: &mongodb::error::Error) -> bool {
+    matches!(
+        &*error.kind,
+        mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(e))
+            if e.code == DUPLICATE_KEY
+    )
+}
