@@ -672,7 +672,45 @@ BAD_VALUES = {
     "console client id with a space": {"txlogService": {"console": {"oidcClientId": "txlog console"}}},
     "console verifier key not a key": {"txlogService": {"console": {"verifierKey": "PRIVATE+KEY+x+00000000+AA=="}}},
     "console typo": {"txlogService": {"console": {"verifierkey": "x"}}},
+    "witness over plain http": {"txlogService": {"witnesses": [{"url": "http://witness.example", "key": "w+0a1b2c3d+BAAA"}]}},
+    "witness key not a key": {"txlogService": {"witnesses": [{"url": "https://witness.example", "key": "not a key"}]}},
+    "witness without a key": {"txlogService": {"witnesses": [{"url": "https://witness.example"}]}},
+    "negative witness quorum": {"txlogService": {"witnessQuorum": -1}},
 }
+
+
+WITNESS_A = {"url": "https://witness-a.example", "key": "witness-a.example+0a1b2c3d+BNy8ukgmSGuTxMJp8HrGe6bqUb8Z3+EvmRGmWXeL5L9a"}
+WITNESS_B = {"url": "http://127.0.0.1:7380", "key": "witness-b.example+4e5f6a7b+BNy8ukgmSGuTxMJp8HrGe6bqUb8Z3+EvmRGmWXeL5L9a"}
+
+
+def test_witnesses_reach_the_environment_and_the_egress_policy():
+    env = container_env(render(None), "txlog-service")
+    assert "TXLOG_WITNESSES" not in env and "TXLOG_WITNESS_QUORUM" not in env
+    docs = render({"txlogService": {"witnesses": [WITNESS_A, WITNESS_B], "witnessQuorum": 1}})
+    env = container_env(docs, "txlog-service")
+    assert env["TXLOG_WITNESSES"] == {"configMap": f"{WITNESS_A['url']} {WITNESS_A['key']}, {WITNESS_B['url']} {WITNESS_B['key']}"}
+    assert env["TXLOG_WITNESS_QUORUM"] == {"configMap": "1"}
+    # Default quorum: all listed, left to the service.
+    env = container_env(render({"txlogService": {"witnesses": [WITNESS_A]}}), "txlog-service")
+    assert "TXLOG_WITNESS_QUORUM" not in env
+
+    def txlog_egress(docs):
+        pods = one(docs, "Deployment", "txlog-service")["spec"]["template"]["metadata"]["labels"]
+        return [rule for np in policies_for(docs, pods) for rule in np["spec"].get("egress", [])]
+
+    with_witnesses, without = txlog_egress(docs), txlog_egress(render(None))
+    https_anywhere = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+    assert len(with_witnesses) == len(without) + 1
+    assert with_witnesses.count(https_anywhere) == without.count(https_anywhere) + 1
+    for quorum, match in [(3, "witnessQuorum is 3 but only 2"), (0, None)]:
+        values = {"txlogService": {"witnesses": [WITNESS_A, WITNESS_B], "witnessQuorum": quorum}}
+        if match:
+            with pytest.raises(helm.HelmRenderError, match=match):
+                render(values)
+        else:
+            render(values)
+    with pytest.raises(helm.HelmRenderError, match="lists none"):
+        render({"txlogService": {"witnessQuorum": 1}})
 
 
 def test_console_settings_reach_the_environment_only_when_set():
