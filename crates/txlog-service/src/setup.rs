@@ -11,7 +11,7 @@ use mongodb::Database;
 
 use crate::store::{
     self, CHECKPOINTS_COLLECTION, OLD_TREE_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION,
-    VERIFIED_COLLECTION,
+    COSIGNATURES_COLLECTION, VERIFIED_COLLECTION,
 };
 
 pub const APPENDER_ROLE: &str = "ordersysTxlogAppender";
@@ -83,6 +83,7 @@ pub fn role_privileges(database: &str) -> Vec<Document> {
         OLD_TREE_COLLECTION,
         CHECKPOINTS_COLLECTION,
         VERIFIED_COLLECTION,
+        COSIGNATURES_COLLECTION,
     ] {
         privileges.push(doc! {
             "resource": {"db": database, "collection": collection},
@@ -106,8 +107,8 @@ async fn ensure_role(database: &Database) -> anyhow::Result<String> {
             .context("updateRole failed")?;
         Ok(format!(
             "role {APPENDER_ROLE} updated: insert, find and listIndexes on {RECORDS_COLLECTION}, \
-             insert and find on {TREE_COLLECTION}, {OLD_TREE_COLLECTION}, {CHECKPOINTS_COLLECTION} \
-             and {VERIFIED_COLLECTION}"
+             insert and find on {TREE_COLLECTION}, {OLD_TREE_COLLECTION}, {CHECKPOINTS_COLLECTION}, \
+             {VERIFIED_COLLECTION} and {COSIGNATURES_COLLECTION}"
         ))
     } else {
         database
@@ -116,8 +117,8 @@ async fn ensure_role(database: &Database) -> anyhow::Result<String> {
             .context("createRole failed")?;
         Ok(format!(
             "role {APPENDER_ROLE} created: insert, find and listIndexes on {RECORDS_COLLECTION}, \
-             insert and find on {TREE_COLLECTION}, {OLD_TREE_COLLECTION}, {CHECKPOINTS_COLLECTION} \
-             and {VERIFIED_COLLECTION}"
+             insert and find on {TREE_COLLECTION}, {OLD_TREE_COLLECTION}, {CHECKPOINTS_COLLECTION}, \
+             {VERIFIED_COLLECTION} and {COSIGNATURES_COLLECTION}"
         ))
     }
 }
@@ -173,6 +174,7 @@ mod tests {
                 (OLD_TREE_COLLECTION, vec!["insert", "find"]),
                 (CHECKPOINTS_COLLECTION, vec!["insert", "find"]),
                 (VERIFIED_COLLECTION, vec!["insert", "find"]),
+                (COSIGNATURES_COLLECTION, vec!["insert", "find"]),
             ]
         );
     }
