@@ -8,9 +8,10 @@ use common::tamper::{self, Truncate};
 use common::{events, log_key, Backend, TestApp};
 use serde_json::Value;
 use tlog_tiles::{record_hash, Hash};
-use txlog_service::audit::AuditError;
+use txlog_audit::AuditError;
 use txlog_service::store::Store;
-use txlog_service::transparency::tree::{self, MemoryTree};
+use txlog_service::transparency::tree;
+use txlog_verify::tree::MemoryTree;
 use txlog_service::transparency::{checkpoint, LogKey, Round, Signer, TreeSource};
 
 on_both_stores!(
