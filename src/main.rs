@@ -40,22 +40,14 @@ enum Command {
     },
     /// Check a transaction log against its verifier key (exit 0: all holds, 1: an
     /// inconsistency, printed; 2: a usage or connection error).
-    Audit(txlog_service::audit::AuditArgs),
+    Audit(txlog_audit::AuditArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up::run(args).await,
-        Command::Audit(args) => {
-            let result = txlog_service::audit::run(&args, |line| println!("{line}")).await;
-            if let Err(e) = result {
-                eprintln!("{e}");
-                std::process::exit(e.exit_code());
-            }
-            println!("audit passed");
-            Ok(())
-        }
+        Command::Audit(args) => std::process::exit(txlog_audit::main(&args).await),
         Command::Token {
             sub,
             scopes,

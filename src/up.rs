@@ -41,11 +41,22 @@ pub fn dev_secret(data_dir: &Path) -> anyhow::Result<String> {
     Ok(secret)
 }
 
-/// The log's checkpoint key in `<data_dir>/txlog-signing-key`, created on first use.
-pub fn log_key(data_dir: &Path) -> anyhow::Result<LogKey> {
-    let path = data_dir.join("txlog-signing-key");
-    let text = read_or_create(&path, || Ok(LogKey::generate("ordersys-dev")?.0))?;
-    LogKey::parse(&text).with_context(|| format!("in {}", path.display()))
+/// The log's origin in `<data_dir>/txlog-origin` and its checkpoint key in
+/// `<data_dir>/txlog-signing-key`, created on first use: a new data directory gets an origin of
+/// its own (`localhost/ordersys/<8 hex>`) and a key named after it (C2SP tlog-checkpoint), so
+/// that two local logs are never confused. A data directory from before this rule keeps the
+/// origin its checkpoints were signed under.
+pub fn log_identity(data_dir: &Path) -> anyhow::Result<(String, LogKey)> {
+    let key_path = data_dir.join("txlog-signing-key");
+    let origin = read_or_create(&data_dir.join("txlog-origin"), || {
+        Ok(match key_path.exists() {
+            true => txlog_service::config::DEFAULT_LOG_ORIGIN.to_owned(),
+            false => format!("localhost/ordersys/{:08x}", rand::random::<u32>()),
+        })
+    })?;
+    let text = read_or_create(&key_path, || Ok(LogKey::generate(&origin)?.0))?;
+    let key = LogKey::parse(&text).with_context(|| format!("in {}", key_path.display()))?;
+    Ok((origin, key))
 }
 
 /// The file's trimmed text, or `create`'s, written owner-only and atomically (a crash never
@@ -95,7 +106,7 @@ fn dev_auth(secret: &str, prefix: &str, realm: &str, audience: &str) -> AuthConf
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     exit_on_error(platform::telemetry::init("ordersys"));
     let secret = dev_secret(&args.data_dir)?;
-    let log_key = log_key(&args.data_dir)?;
+    let (log_origin, log_key) = log_identity(&args.data_dir)?;
     let verifier_key = log_key.verifier_key().to_owned();
     let sqlite = |name: &str| format!("sqlite://{}", args.data_dir.join(name).display());
     let txlog = txlog_service::Application::build(txlog_service::Config {
@@ -103,7 +114,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         database_url: sqlite("txlog.db"),
         auth: dev_auth(&secret, "TXLOG", txlog_service::api::REALM, TXLOG_AUDIENCE),
         signing_key: std::sync::Arc::new(log_key),
-        log_origin: txlog_service::config::DEFAULT_LOG_ORIGIN.to_owned(),
+        log_origin,
         checkpoint_interval: std::time::Duration::from_secs(1),
         // No load balancer to wait for: Ctrl-C stops at once.
         server: Default::default(),
@@ -192,4 +203,39 @@ More tokens: cargo run --release -- token --sub bob --scopes "orders:read orders
     let orders_result = orders.run(shutdown).await;
     txlog_stop.cancel();
     orders_result.and(txlog.await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_name(key: &LogKey) -> String {
+        key.verifier_key().split('+').next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn each_data_directory_gets_its_own_origin_and_a_key_of_that_name() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (origin, key) = log_identity(a.path()).unwrap();
+        assert!(origin.starts_with("localhost/ordersys/"), "{origin}");
+        assert_eq!(origin.len(), "localhost/ordersys/".len() + 8);
+        assert_eq!(key_name(&key), origin);
+        let (again, same_key) = log_identity(a.path()).unwrap();
+        assert_eq!(
+            (&again, same_key.verifier_key()),
+            (&origin, key.verifier_key())
+        );
+        let (other, _) = log_identity(b.path()).unwrap();
+        assert_ne!(other, origin);
+    }
+
+    #[test]
+    fn a_data_directory_from_before_keeps_the_origin_it_signed_under() {
+        let dir = tempfile::tempdir().unwrap();
+        let (private, _) = LogKey::generate("ordersys-dev").unwrap();
+        std::fs::write(dir.path().join("txlog-signing-key"), private).unwrap();
+        let (origin, key) = log_identity(dir.path()).unwrap();
+        assert_eq!(origin, txlog_service::config::DEFAULT_LOG_ORIGIN);
+        assert_eq!(key_name(&key), "ordersys-dev");
+    }
 }

@@ -56,7 +56,7 @@ fn up(data: &std::path::Path) -> Up {
             token = Some(t.to_owned());
         } else if let Some(t) = line.strip_prefix("export AUDITOR=") {
             auditor = Some(t.to_owned());
-        } else if line.starts_with("ordersys-dev+") {
+        } else if line.starts_with("localhost/ordersys/") {
             verifier_key = Some(line.to_owned());
         } else if let Some(command) = line.strip_prefix("cargo run --release -- ") {
             audit = Some(command.to_owned());
@@ -149,6 +149,17 @@ async fn the_printed_audit_command_checks_the_log() {
     assert!(report.contains("signature verified"), "{report}");
     assert!(report.contains("records: "), "{report}");
     assert!(report.trim_end().ends_with("audit passed"), "{report}");
+    // The key is named after the log's origin (C2SP tlog-checkpoint), unique to this directory.
+    let key_name = first.verifier_key.split('+').next().unwrap();
+    assert!(
+        report.starts_with(&format!("checkpoint: {key_name} size ")),
+        "{report}"
+    );
+    let other_dir = tempdir();
+    let other = up(&other_dir);
+    assert_ne!(other.verifier_key.split('+').next(), Some(key_name));
+    drop(other);
+    let _ = std::fs::remove_dir_all(&other_dir);
 
     create_order(&first).await;
     let report = audit_after(&first, 2);
@@ -162,6 +173,19 @@ async fn the_printed_audit_command_checks_the_log() {
     let output = audit(&args);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).starts_with("FAILED: signature: "));
+
+    // Not on a terminal, a passing audit writes nothing to stderr (no progress bar), and its
+    // summary line either way.
+    let output = audit(&first.audit);
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("records: ") && l.contains("checked")),
+        "{stdout}"
+    );
 
     // No log there, or no token: exit 2.
     let mut args = first.audit.clone();

@@ -95,6 +95,16 @@ impl Application {
             origin = %config.log_origin,
             "checkpoints are signed with this key"
         );
+        let key_name = config.signing_key.verifier_key().split('+').next();
+        if key_name != Some(config.log_origin.as_str()) {
+            tracing::warn!(
+                key_name,
+                origin = %config.log_origin,
+                "the signing key's name is not the log origin: witnesses and C2SP clients expect \
+                 them equal (make a key with `txlog-service keygen`, which names it after \
+                 TXLOG_LOG_ORIGIN)"
+            );
+        }
         let router = api::router(
             AppState {
                 store,

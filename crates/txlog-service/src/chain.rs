@@ -6,12 +6,10 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use txlog_api::{Event, VerifyHead, VerifyReport};
 use uuid::Uuid;
 
-/// `prev_hash` of the first record.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub use txlog_verify::chain::{link_hash, GENESIS_HASH};
 
 /// The link a new record attaches to: the current head of the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,14 +78,6 @@ pub fn next_recorded_at(head: Option<&Head>) -> DateTime<Utc> {
         Some(h) if h.recorded_at > now => h.recorded_at,
         _ => now,
     }
-}
-
-/// `hex(sha256(prev_hash ++ canonical))`
-pub fn link_hash(prev_hash: &str, canonical: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(canonical.as_bytes());
-    hex::encode(hasher.finalize())
 }
 
 /// Seals `event`, delivered by `submitted_by` (the `sub` of the delivering token), as the
@@ -278,6 +268,7 @@ impl ChainVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
     use txlog_api::{Outcome, RequestRecord, ResponseRecord};
 
     fn event() -> Event {

@@ -4,7 +4,6 @@
 
 pub mod api;
 mod app;
-pub mod audit;
 pub mod chain;
 pub mod config;
 pub mod console;

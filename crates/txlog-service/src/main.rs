@@ -50,8 +50,9 @@ enum Command {
     /// Print a new checkpoint signing key: the private key on stdout (for TXLOG_SIGNING_KEY),
     /// the verifier key auditors use on stderr.
     Keygen {
-        /// The key's name, usually the log origin (no '+' or spaces).
-        #[arg(long)]
+        /// The key's name, which must be the log's origin (C2SP tlog-checkpoint; no '+' or
+        /// spaces). Default: TXLOG_LOG_ORIGIN, else the default origin.
+        #[arg(long, env = config::LOG_ORIGIN_VAR, default_value = config::DEFAULT_LOG_ORIGIN)]
         name: String,
     },
     /// Create the collections, indexes, the ordersysTxlogAppender role (insert, find and listIndexes

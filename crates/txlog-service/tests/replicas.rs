@@ -8,7 +8,7 @@ use common::{events, log_key, token, Backend, TestApp, WRITE};
 use serde_json::json;
 use tlog_tiles::record_hash;
 use txlog_service::transparency::checkpoint;
-use txlog_service::transparency::tree::MemoryTree;
+use txlog_verify::tree::MemoryTree;
 
 on_both_stores!(threads = 4; two_replicas_sign_one_consistent_history);
 

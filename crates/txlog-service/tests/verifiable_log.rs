@@ -8,10 +8,11 @@ use common::tamper::{self, Truncate};
 use common::{events, log_key, Backend, TestApp};
 use serde_json::Value;
 use tlog_tiles::{record_hash, Hash};
-use txlog_service::audit::AuditError;
+use txlog_audit::AuditError;
 use txlog_service::store::Store;
-use txlog_service::transparency::tree::{self, MemoryTree};
+use txlog_service::transparency::tree;
 use txlog_service::transparency::{checkpoint, LogKey, Round, Signer, TreeSource};
+use txlog_verify::tree::MemoryTree;
 
 on_both_stores!(
     checkpoints_cover_every_append_and_prove_it,

@@ -1,7 +1,14 @@
 //! What an auditor needs to check the ordersys transaction log, with no I/O: reading JSON with
-//! every key a plain key, the one canonical (RFC 8785) encoder of the integrity path, and a
-//! record's served text, which is also its Merkle leaf.
+//! every key a plain key, the one canonical (RFC 8785) encoder of the integrity path, the hash
+//! chain, a record's served text (which is also its Merkle leaf), the Merkle tree and its
+//! proofs, signed checkpoints and witnesses' cosignatures.
 
 pub mod canonical;
+pub mod chain;
+pub mod checkpoint;
+pub mod cosignature;
 pub mod json;
 pub mod leaf;
+pub mod tree;
+
+pub use tlog_tiles::Hash;

@@ -14,6 +14,8 @@ use tlog_tiles::{
 
 use crate::chain::StoredRecord;
 use crate::store::Store;
+#[cfg(test)]
+use txlog_verify::tree::MemoryTree;
 
 /// Records hashed per round trip while the tree catches up with the records.
 const EXTEND_PAGE: u32 = 1000;
@@ -313,48 +315,6 @@ impl HashReader for TreeReader {
     }
 }
 
-/// An in-memory tree (for the auditor, who rebuilds the tree from downloaded records).
-#[derive(Default)]
-pub struct MemoryTree {
-    hashes: Vec<Hash>,
-    size: u64,
-}
-
-impl MemoryTree {
-    pub fn push(&mut self, leaf: Hash) -> anyhow::Result<()> {
-        let reader = SliceReader(&self.hashes);
-        let added = stored_hashes_for_record_hash(self.size, leaf, &reader)?;
-        self.hashes.extend(added);
-        self.size += 1;
-        Ok(())
-    }
-
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    pub fn root(&self, n: u64) -> anyhow::Result<Hash> {
-        anyhow::ensure!(n <= self.size, "the tree has only {} leaves", self.size);
-        Ok(tlog_tiles::tree_hash(n, &SliceReader(&self.hashes))?)
-    }
-}
-
-struct SliceReader<'a>(&'a [Hash]);
-
-impl HashReader for SliceReader<'_> {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
-        indexes
-            .iter()
-            .map(|&i| {
-                usize::try_from(i)
-                    .ok()
-                    .and_then(|i| self.0.get(i).copied())
-                    .ok_or(tlog_tiles::Error::IndexesNotInTree)
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,7 +354,7 @@ mod tests {
                 whole.push(leaf_hash(r).unwrap()).unwrap();
             }
             at += batch;
-            assert_eq!(stored, whole.hashes, "after {at} records");
+            assert_eq!(stored, whole.hashes(), "after {at} records");
             let known = KnownTree::from_frontier(1, at as u64, &frontier_hashes).unwrap();
             assert_eq!(known.root, whole.root(at as u64).unwrap(), "root of {at}");
         }

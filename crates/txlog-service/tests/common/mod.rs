@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use txlog_service::audit::{AuditArgs, AuditError};
+use txlog_audit::{AuditArgs, AuditError};
 use txlog_service::transparency::checkpoint;
 use txlog_service::transparency::{LogKey, TreeHead};
 use txlog_service::{Application, Config};
@@ -294,9 +294,11 @@ impl TestApp {
             token: Some(token("auditor", READ)),
             state: state.map(std::path::Path::to_path_buf),
             full,
+            witnesses: Vec::new(),
+            quorum: None,
         };
         let mut lines = Vec::new();
-        txlog_service::audit::run(&args, |l| lines.push(l)).await?;
+        txlog_audit::run(&args, |l| lines.push(l)).await?;
         Ok(lines)
     }
 

@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
+use txlog_verify::checkpoint::{self, TreeHead};
+
 use super::AuditError;
-use crate::transparency::checkpoint::{self, TreeHead};
 
 /// The checkpoint in the state file, if there is one; it must carry the key's signature.
 pub fn load(path: &Path, key: &str) -> Result<Option<TreeHead>, AuditError> {

@@ -5,18 +5,26 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tlog_tiles::Hash;
-use txlog_api::ConsistencyProof;
+use txlog_verify::chain::FilterFields;
 use txlog_verify::json::Plain;
+use txlog_verify::Hash;
 
-use super::{failed, parse_hashes, AuditError};
+use super::{failed, AuditError};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// Records (and filter-field entries) per page.
+pub const PAGE: u32 = 500;
 
 pub struct LogClient {
     http: reqwest::Client,
     base: Url,
     token: Option<String>,
+}
+
+/// A page of records, or of the filter fields the log keeps beside them.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
 }
 
 impl LogClient {
@@ -85,30 +93,63 @@ impl LogClient {
                 proof.from, proof.to
             )));
         }
-        parse_hashes(&proof.hashes)
+        proof.hashes.iter().map(|h| parse_hash(h)).collect()
     }
 
-    /// One page of records in `seq` order, and the cursor of the next.
-    pub async fn records(
+    /// One page of records in `seq` order, each read with every key a plain key (a record may
+    /// hold any body a caller sent).
+    pub async fn records(&self, cursor: Option<&str>) -> Result<Page<Value>, AuditError> {
+        let page: Listed<Plain> = self
+            .json(&paged("/v1/transactions?order=asc", cursor))
+            .await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|p| p.0).collect(),
+            next: page.next_cursor,
+        })
+    }
+
+    /// One page of the filter fields the log keeps beside its records, in `seq` order.
+    pub async fn filter_fields(
         &self,
         cursor: Option<&str>,
-    ) -> Result<(Vec<Value>, Option<String>), AuditError> {
-        let mut path = "/v1/transactions?order=asc&limit=500".to_owned();
-        if let Some(cursor) = cursor {
-            path.push_str("&cursor=");
-            path.push_str(cursor);
-        }
-        // Every key read as a plain key: a record may hold any body a caller sent.
-        let page: RecordsPage = self.json(&path).await?;
-        let items = page.items.into_iter().map(|p| p.0).collect();
-        let next = page.next_cursor;
-        Ok((items, next))
+    ) -> Result<Page<FilterFields>, AuditError> {
+        let page: Listed<FilterFields> = self
+            .json(&paged("/v1/transactions/index?order=asc", cursor))
+            .await?;
+        Ok(Page {
+            items: page.items,
+            next: page.next_cursor,
+        })
     }
 }
 
-/// A page of `GET /v1/transactions` as the auditor reads it.
+fn paged(path: &str, cursor: Option<&str>) -> String {
+    match cursor {
+        Some(cursor) => format!("{path}&limit={PAGE}&cursor={cursor}"),
+        None => format!("{path}&limit={PAGE}"),
+    }
+}
+
+/// A hex hash from a proof answer.
+fn parse_hash(hash: &str) -> Result<Hash, AuditError> {
+    hex::decode(hash)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(Hash)
+        .ok_or_else(|| failed(format!("a proof hash is not 32 bytes of hex: {hash:?}")))
+}
+
+/// A list answer: `{"items": [...], "next_cursor": ...}`.
 #[derive(serde::Deserialize)]
-struct RecordsPage {
-    items: Vec<Plain>,
+struct Listed<T> {
+    items: Vec<T>,
     next_cursor: Option<String>,
+}
+
+/// `GET /v1/proofs/consistency`'s answer.
+#[derive(serde::Deserialize)]
+struct ConsistencyProof {
+    from: u64,
+    to: u64,
+    hashes: Vec<String>,
 }

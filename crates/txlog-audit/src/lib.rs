@@ -1,16 +1,19 @@
-//! `ordersys audit` (SPEC section 10): the auditor's own check of a running log. It trusts the
-//! verifier key and its state file, never the server's word: the checkpoint's signature, the
+//! `ordersys audit` / `txlog-audit` (SPEC sections 10 and 12): the auditor's own check of a
+//! running transaction log. It trusts the verifier key, the witnesses' keys and its state file,
+//! never the server's word: the checkpoint's signature, a quorum of witness cosignatures, the
 //! consistency proof from the last checkpoint it accepted, and with `--full` every record.
 
 mod client;
+mod progress;
 mod records;
 mod state;
+mod witnesses;
 
 use std::path::PathBuf;
 
-use tlog_tiles::Hash;
+use txlog_verify::checkpoint::{self, CheckpointError, TreeHead};
+use txlog_verify::cosignature::WitnessKey;
 
-use crate::transparency::checkpoint::{self, CheckpointError, TreeHead};
 use client::LogClient;
 
 /// What to audit, and how.
@@ -28,15 +31,23 @@ pub struct AuditArgs {
     /// The last checkpoint this auditor accepted; read, checked against, then replaced.
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// Download every record: check the chain, each record's fields, and the signed root.
+    /// Download every record: check the chain, each record's fields, the filter fields the log
+    /// keeps beside it, and the signed root.
     #[arg(long)]
     pub full: bool,
+    /// A witness's cosignature verifier key (`<name>+<8 hex>+<base64(0x04 || key)>`); repeat for
+    /// each witness. The checkpoint is accepted only with cosignatures from `--quorum` of them.
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witnesses: Vec<String>,
+    /// How many of the `--witness` keys must have cosigned (default: all of them).
+    #[arg(long)]
+    pub quorum: Option<usize>,
 }
 
 /// Why an audit did not pass.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    /// The log is inconsistent with the key, the state file or itself (exit 1).
+    /// The log is inconsistent with the keys, the state file or itself (exit 1).
     #[error("FAILED: {0}")]
     Failed(String),
     /// A bad argument, state file or connection (exit 2).
@@ -59,8 +70,8 @@ fn failed(what: impl Into<String>) -> AuditError {
 
 /// Runs the audit; `say` receives one line per check that held.
 pub async fn run(args: &AuditArgs, mut say: impl FnMut(String)) -> Result<(), AuditError> {
-    signed_note::StandardVerifier::new(&args.key)
-        .map_err(|e| AuditError::Usage(format!("--key is not a verifier key: {e}")))?;
+    signed_note_key(&args.key)?;
+    let witnesses = witnesses::Quorum::parse(&args.witnesses, args.quorum)?;
     let client = LogClient::new(&args.log, args.token.clone())?;
     let note = client.checkpoint().await?;
     let head = checkpoint::verify(&note, &args.key).map_err(|e| match e {
@@ -73,6 +84,9 @@ pub async fn run(args: &AuditArgs, mut say: impl FnMut(String)) -> Result<(), Au
         head.size,
         hex::encode(head.root.0)
     ));
+    if let Some(witnesses) = &witnesses {
+        say(witnesses.check(&note, &head)?);
+    }
     let previous = match &args.state {
         Some(path) => state::load(path, &args.key)?,
         None => None,
@@ -85,13 +99,24 @@ pub async fn run(args: &AuditArgs, mut say: impl FnMut(String)) -> Result<(), Au
         ));
     }
     if args.full {
-        let report = records::check_all(&client, &head).await?;
-        say(report);
+        say(records::check_all(&client, &head).await?);
     }
     if let Some(path) = &args.state {
         state::save(path, &note)?;
     }
     Ok(())
+}
+
+/// `--key` must be a signed-note verifier key before anything is fetched.
+fn signed_note_key(key: &str) -> Result<(), AuditError> {
+    checkpoint::verify(b"", key)
+        .map(|_| ())
+        .or_else(|e| match e {
+            CheckpointError::Malformed(m) if m.starts_with("verifier key") => Err(
+                AuditError::Usage(format!("--key is not a verifier key: {m}")),
+            ),
+            _ => Ok(()),
+        })
 }
 
 /// The new checkpoint extends the one accepted before.
@@ -121,21 +146,27 @@ async fn consistent(client: &LogClient, old: &TreeHead, new: &TreeHead) -> Resul
         };
     }
     let proof = client.consistency(old.size, new.size).await?;
-    tlog_tiles::check_tree(&proof, new.size, new.root, old.size, old.root)
+    txlog_verify::tree::check_tree(&proof, new.size, new.root, old.size, old.root)
         .map_err(|e| failed(format!("{what}: the proof does not verify ({e})")))
 }
 
-/// Hex hashes from a proof answer.
-fn parse_hashes(hashes: &[String]) -> Result<Vec<Hash>, AuditError> {
-    hashes
-        .iter()
-        .map(|h| {
-            let bytes = hex::decode(h)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok());
-            bytes
-                .map(Hash)
-                .ok_or_else(|| failed(format!("a proof hash is not 32 bytes of hex: {h:?}")))
-        })
-        .collect()
+/// The witness keys, parsed before anything is fetched.
+fn parse_witness(text: &str) -> Result<WitnessKey, AuditError> {
+    text.parse()
+        .map_err(|e| AuditError::Usage(format!("--witness {text:?}: {e}")))
+}
+
+/// The command: prints each check that held and `audit passed`, or the failure on stderr;
+/// returns the exit code (0 passed, 1 failed, 2 usage or connection error).
+pub async fn main(args: &AuditArgs) -> i32 {
+    match run(args, |line| println!("{line}")).await {
+        Ok(()) => {
+            println!("audit passed");
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
 }
