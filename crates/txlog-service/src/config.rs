@@ -318,7 +318,9 @@ mod tests {
         let key = "w.example+3a2d5f1c+BNy8ukgmSGuTxMJp8HrGe6bqUb8Z3+EvmRGmWXeL5L9a";
         let other = |name: &str| {
             let secret = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-            crate::transparency::witness::vkey(name, &secret.verifying_key())
+            WitnessKey::new(name, secret.verifying_key())
+                .unwrap()
+                .to_string()
         };
         let (a, b) = (other("a.example"), other("b.example"));
         let two = format!("https://a.example {a}, http://127.0.0.1:7380/w {b}");

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::witness::{spawn_witnessed, witness_config, Backup, LiteWitness};
 use common::{events, Backend, TestApp, TestDb, ORIGIN};
-use txlog_service::transparency::witness::cosignature::{self, WitnessKey};
 use txlog_service::transparency::{checkpoint, LogKey};
+use txlog_verify::cosignature::{self, WitnessKey};
 
 on_both_stores!(
     two_witnesses_cosign_the_served_checkpoint,

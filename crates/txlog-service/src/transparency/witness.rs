@@ -5,39 +5,18 @@
 //! log then stops signing for good.
 
 mod client;
-pub mod cosignature;
 mod task;
 
 use std::sync::Arc;
 
-use base64::prelude::*;
-use sha2::{Digest as _, Sha256};
-
-pub use cosignature::WitnessKey;
 pub use task::WitnessTask;
+pub use txlog_verify::cosignature::{self, WitnessKey};
 
 use crate::config::WitnessConfig;
 use crate::store::{Cosignature, Store};
 
 /// Cosignatures read per page while looking for the newest witnessed checkpoint.
 const PAGE: u32 = 256;
-
-/// The cosignature/v1 verifier key `<name>+<key id>+<base64(0x04 ‖ key)>` of an Ed25519 key
-/// (what a witness publishes; tests compute it from a witness's SSH public key).
-pub fn vkey(name: &str, key: &ed25519_dalek::VerifyingKey) -> String {
-    let mut encoded = vec![4u8];
-    encoded.extend_from_slice(key.as_bytes());
-    let mut id = Sha256::new();
-    id.update(name.as_bytes());
-    id.update(b"\n");
-    id.update(&encoded);
-    let id = id.finalize();
-    format!(
-        "{name}+{}+{}",
-        hex::encode(&id[..4]),
-        BASE64_STANDARD.encode(&encoded)
-    )
-}
 
 /// A checkpoint a quorum of witnesses cosigned: its size and the note with our signature line
 /// and every stored cosignature line.

@@ -228,7 +228,9 @@ fn cosignature_vkey(name: &str, public: &Path) -> String {
     // SSH wire form: string "ssh-ed25519", string <32-byte key>; the key ends the blob.
     let key: [u8; 32] = blob[blob.len() - 32..].try_into().unwrap();
     let key = ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap();
-    txlog_service::transparency::witness::vkey(name, &key)
+    txlog_verify::cosignature::WitnessKey::new(name, key)
+        .unwrap()
+        .to_string()
 }
 
 /// `TXLOG_WITNESSES` for these witnesses, with `quorum` (all when `None`).
