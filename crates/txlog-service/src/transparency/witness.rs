@@ -33,18 +33,32 @@ pub async fn newest_witnessed(
     store: &Arc<dyn Store>,
     config: &WitnessConfig,
 ) -> anyhow::Result<Option<Witnessed>> {
+    newest_witnessed_in_pages(store, config, PAGE).await
+}
+
+/// [`newest_witnessed`], reading `page_len` cosignatures at a time.
+async fn newest_witnessed_in_pages(
+    store: &Arc<dyn Store>,
+    config: &WitnessConfig,
+    page_len: u32,
+) -> anyhow::Result<Option<Witnessed>> {
     let mut below = u64::MAX;
+    let mut len = page_len.max(1);
     loop {
-        let page = store.cosignatures_below(below, PAGE).await?;
+        let page = store.cosignatures_below(below, len).await?;
         let (Some(first), Some(last)) = (page.first(), page.last()) else {
             return Ok(None);
         };
         let (first, last) = (first.size, last.size);
+        let full = page.len() == len as usize;
+        if full && first == last {
+            // One size filled the page and may go on: read it again with a longer page.
+            len = len.saturating_mul(2);
+            continue;
+        }
         // A full page may end inside its last size: that size is read whole with the next page.
-        let full = page.len() == PAGE as usize;
-        let cut = full && first != last;
         for group in page.chunk_by(|a, b| a.size == b.size) {
-            if cut && group[0].size == last {
+            if full && group[0].size == last {
                 break;
             }
             if let Some(found) = quorum_of(store, config, group).await? {
@@ -54,7 +68,8 @@ pub async fn newest_witnessed(
         if !full {
             return Ok(None);
         }
-        below = if cut { last + 1 } else { last };
+        below = last + 1;
+        len = page_len.max(1);
     }
 }
 
@@ -106,4 +121,118 @@ async fn quorum_of(
     let mut note = checkpoint.note;
     note.push_str(&lines);
     Ok(Some(Witnessed { size, note }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Witness;
+    use crate::transparency::{checkpoint, LogKey, TreeHead};
+    use ed25519_dalek::SigningKey;
+
+    struct Fixture {
+        store: Arc<dyn Store>,
+        witnesses: Vec<(SigningKey, WitnessKey)>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        /// A store with signed checkpoints of sizes 1 to 5 and two witnesses.
+        async fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("t.db").display());
+            let store = crate::store::connect(&url).await.unwrap();
+            let key = LogKey::parse(&LogKey::generate("o").unwrap().0).unwrap();
+            for size in 1..=5 {
+                let head = TreeHead {
+                    origin: "o".into(),
+                    size,
+                    root: tlog_tiles::record_hash(&size.to_be_bytes()),
+                };
+                let note = checkpoint::sign(&key, &head).unwrap();
+                store.add_checkpoint(size, &note).await.unwrap();
+            }
+            let witnesses = ["a.example", "b.example"]
+                .map(|name| {
+                    let secret = SigningKey::from_bytes(&rand::random());
+                    let key = WitnessKey::new(name, secret.verifying_key()).unwrap();
+                    (secret, key)
+                })
+                .into();
+            Fixture {
+                store,
+                witnesses,
+                _dir: dir,
+            }
+        }
+
+        fn config(&self, quorum: usize) -> WitnessConfig {
+            WitnessConfig {
+                witnesses: self
+                    .witnesses
+                    .iter()
+                    .map(|(_, key)| Witness {
+                        url: "https://w.example".parse().unwrap(),
+                        key: key.clone(),
+                    })
+                    .collect(),
+                quorum,
+            }
+        }
+
+        /// Stores witness `w`'s cosignature of the checkpoint of `size` under `name`.
+        async fn cosign(&self, w: usize, name: &str, size: u64) {
+            let note = self.store.checkpoint_at(size).await.unwrap().unwrap().note;
+            let body = cosignature::note_body(&note).unwrap();
+            let line = cosignature::cosign(&self.witnesses[w].0, name, body, 1_700_000_000);
+            self.store
+                .add_cosignature(&Cosignature {
+                    size,
+                    witness: name.to_owned(),
+                    lines: format!("{line}\n"),
+                })
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn the_newest_checkpoint_the_quorum_cosigned_is_served_with_their_lines() {
+        let f = Fixture::new().await;
+        assert_eq!(
+            newest_witnessed(&f.store, &f.config(2)).await.unwrap(),
+            None
+        );
+        for size in [2, 3] {
+            f.cosign(0, "a.example", size).await;
+            f.cosign(1, "b.example", size).await;
+        }
+        f.cosign(0, "a.example", 5).await;
+        // A line under b's name that b's key did not make, and many by unknown witnesses.
+        f.cosign(0, "b.example", 5).await;
+        for other in 0..7 {
+            f.cosign(0, &format!("other{other}.example"), 4).await;
+            f.cosign(0, &format!("other{other}.example"), 5).await;
+        }
+        for page_len in [1, 2, 3, 5, 256] {
+            let found = newest_witnessed_in_pages(&f.store, &f.config(2), page_len)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(found.size, 3, "page of {page_len}");
+            let lines = cosignature::signature_lines(&found.note);
+            assert_eq!(lines.len(), 3, "{}", found.note);
+            assert!(lines[0].starts_with("\u{2014} o "));
+            let body = cosignature::note_body(&found.note).unwrap();
+            for (line, (_, key)) in lines[1..].iter().zip(&f.witnesses) {
+                key.verify_line(body, line).unwrap();
+            }
+            let one = newest_witnessed_in_pages(&f.store, &f.config(1), page_len)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(one.size, 5, "page of {page_len}");
+            assert_eq!(cosignature::signature_lines(&one.note).len(), 2);
+        }
+    }
 }
