@@ -6,6 +6,12 @@
 # The build is skipped when both binaries are there and were built from this version: it is
 # kept next to them in litewitness.version.
 set -euo pipefail
+# litewitness keeps its key in an ssh-agent; the tests make keys with ssh-keygen and load them with
+# ssh-add (Debian's openssh-client).
+if ! command -v ssh-agent >/dev/null || ! command -v ssh-keygen >/dev/null || ! command -v ssh-add >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-client >/dev/null
+fi
 VERSION=v0.6.1
 BIN_DIR="${ORDERSYS_CACHE:-$HOME/.cache/ordersys}/bin"
 STAMP="$BIN_DIR/litewitness.version"
