@@ -190,6 +190,36 @@ async fn two_witnesses_cosign_the_served_checkpoint(backend: Backend) {
             serde_json::json!([setup.a.name, setup.b.name])
         );
     }
+    // `ordersys audit --witness` accepts it with both, and names a witness that did not cosign.
+    let audit = |witnesses: Vec<String>, quorum: Option<usize>| txlog_audit::AuditArgs {
+        log: app.url(""),
+        key: setup.key.1.clone(),
+        token: Some(common::token("auditor", common::READ)),
+        state: None,
+        full: false,
+        witnesses,
+        quorum,
+    };
+    let both = vec![setup.a.vkey.clone(), setup.b.vkey.clone()];
+    txlog_audit::run(&audit(both.clone(), None), |_| {})
+        .await
+        .unwrap();
+    let stranger = WitnessKey::new(
+        "stranger.example/witness",
+        ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key(),
+    )
+    .unwrap()
+    .to_string();
+    let three = [both, vec![stranger]].concat();
+    match txlog_audit::run(&audit(three.clone(), None), |_| {}).await {
+        Err(txlog_audit::AuditError::Failed(why)) => {
+            assert!(why.contains("stranger.example/witness"), "{why}")
+        }
+        other => panic!("the audit should name the missing witness: {other:?}"),
+    }
+    txlog_audit::run(&audit(three, Some(2)), |_| {})
+        .await
+        .unwrap();
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     app.stop().await;
