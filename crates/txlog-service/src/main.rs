@@ -24,6 +24,8 @@ Environment:
   TXLOG_SIGNING_KEY_FILE      a file holding it (one of the two is required)
   TXLOG_LOG_ORIGIN            first line of every checkpoint (default ordersys/txlog)
   TXLOG_CHECKPOINT_INTERVAL_MS how often new records are signed (default 1000)
+  TXLOG_WITNESSES             C2SP tlog-witness witnesses that cosign checkpoints: `<base URL> <witness key>`, comma-separated (default none)
+  TXLOG_WITNESS_QUORUM        how many of them must cosign a checkpoint before it is served (default all)
   TXLOG_SHUTDOWN_DELAY        after SIGTERM, keep serving this long with /readyz at 503 (default 5s; e.g. 500ms, 0)
   TXLOG_TLS_CERT_FILE         PEM certificate chain: serve HTTPS (with TXLOG_TLS_KEY_FILE; reloaded on change)
   TXLOG_TLS_KEY_FILE          PEM private key of that certificate

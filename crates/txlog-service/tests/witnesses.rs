@@ -399,6 +399,46 @@ async fn a_forked_store_is_refused_by_the_witnesses_proof_check(backend: Backend
     app.stop().await;
 }
 
+/// Start-up refuses a bad witness list or quorum with one line naming the variable (exit 2),
+/// and `--help` lists both variables.
+#[test]
+fn witness_settings_are_checked_at_start() {
+    let help = common::process::command("sqlite://unused.db")
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("TXLOG_WITNESSES") && help.contains("TXLOG_WITNESS_QUORUM"));
+    let key = WitnessKey::new(
+        "w.example",
+        ed25519_dalek::SigningKey::from_bytes(&[3; 32]).verifying_key(),
+    )
+    .unwrap()
+    .to_string();
+    let good = format!("https://w.example {key}");
+    for (list, quorum, var) in [
+        (format!("http://w.example {key}"), None, "TXLOG_WITNESSES"),
+        (
+            "https://w.example w.example+00000000+AAAA".to_owned(),
+            None,
+            "TXLOG_WITNESSES",
+        ),
+        (good.clone(), Some("2"), "TXLOG_WITNESS_QUORUM"),
+        (good, Some("0"), "TXLOG_WITNESS_QUORUM"),
+    ] {
+        let mut command = common::process::command("sqlite://unused.db");
+        command.env("TXLOG_WITNESSES", &list);
+        if let Some(quorum) = quorum {
+            command.env("TXLOG_WITNESS_QUORUM", quorum);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{list} {quorum:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(var), "{stderr}");
+    }
+}
+
 /// The Go checker under `tests/tlogcheck`, built by `.ci/tlogcheck.sh`.
 fn tlogcheck() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("TLOGCHECK_BIN")
