@@ -7,7 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::witness::{spawn_witnessed, witness_config, Backup, LiteWitness};
+use common::witness::{
+    spawn_witnessed, spawn_witnessed_replica, witness_config, Backup, LiteWitness,
+};
 use common::{events, Backend, TestApp, TestDb, ORIGIN};
 use txlog_service::transparency::{checkpoint, LogKey};
 use txlog_verify::cosignature::{self, WitnessKey};
@@ -17,6 +19,7 @@ on_both_stores!(
     a_stopped_witness_holds_the_served_checkpoint_until_it_returns,
     a_store_restored_from_a_backup_stops_signing_for_good,
     a_forked_store_is_refused_by_the_witnesses_proof_check,
+    replicas_share_the_witnesses_without_a_false_alarm,
 );
 
 /// A log key named after the origin, as witnesses require (C2SP tlog-checkpoint).
@@ -437,6 +440,57 @@ fn witness_settings_are_checked_at_start() {
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(stderr.contains(var), "{stderr}");
     }
+}
+
+/// Two replicas on one store both send their checkpoints to both witnesses: each learns from
+/// 409s the size the other one's checkpoints left, nobody takes that for a rollback, and the
+/// served checkpoint covers every append.
+async fn replicas_share_the_witnesses_without_a_false_alarm(backend: Backend) {
+    let Some(setup) = witnesses() else { return };
+    let Some(db) = TestDb::new(backend) else {
+        return;
+    };
+    let url = db.url.clone();
+    let app = spawn(db, &setup).await;
+    let replica = spawn_witnessed_replica(
+        common::config(&url, &setup.key.0),
+        witness_config(&[&setup.a, &setup.b], None),
+    )
+    .await;
+    let mut total = 0;
+    for round in 0..6 {
+        let batch = events(round + 1);
+        total += batch.len() as u64;
+        let target = if round % 2 == 0 {
+            app.url("/v1/transactions")
+        } else {
+            replica.url("/v1/transactions")
+        };
+        let response = app
+            .client
+            .post(target)
+            .bearer_auth(common::token("order-service", common::WRITE))
+            .json(&serde_json::json!({"transactions": batch}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        witnessed_at_least(&app, &setup.key.1, total).await;
+    }
+    let (size, note) = witnessed_at_least(&app, &setup.key.1, total).await;
+    assert_eq!(size, total);
+    assert_cosigned(&note, &setup.key.1, &[&setup.a, &setup.b]);
+    for url in [app.url("/readyz"), replica.url("/readyz")] {
+        let ready = app.client.get(url).send().await.unwrap();
+        assert_eq!(ready.status(), 200, "{:?}", ready.text().await);
+    }
+    for witness in [&setup.a, &setup.b] {
+        assert_eq!(outcomes(&app, witness, "proof_refused").await, 0.0);
+        // The replica that did not send the witness's last checkpoint learned its size.
+        assert!(outcomes(&app, witness, "conflict").await >= 1.0);
+    }
+    replica.stop().await;
+    app.stop().await;
 }
 
 /// The Go checker under `tests/tlogcheck`, built by `.ci/tlogcheck.sh`.

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use txlog_service::config::{Witness, WitnessConfig};
 use txlog_service::{Application, Config};
 
-use super::{TestApp, TestDb};
+use super::{Replica, TestApp, TestDb};
 
 /// A binary `.ci/witness.sh` installs: `$<VAR>` or `~/.cache/ordersys/bin/<name>`.
 fn binary(var: &str, name: &str) -> Option<PathBuf> {
@@ -260,6 +260,21 @@ pub async fn spawn_witnessed(db: TestDb, config: Config, witnesses: WitnessConfi
         addr,
         db,
         client: reqwest::Client::new(),
+        shutdown,
+        task,
+    }
+}
+
+/// A second replica on the same store, sending to the same witnesses.
+pub async fn spawn_witnessed_replica(config: Config, witnesses: WitnessConfig) -> Replica {
+    let app = Application::build_witnessed(config, witnesses)
+        .await
+        .expect("the replica builds");
+    let addr = app.local_addr();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(app.run(shutdown.clone()));
+    Replica {
+        addr,
         shutdown,
         task,
     }
