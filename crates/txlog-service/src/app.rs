@@ -75,6 +75,7 @@ impl Application {
                 signing,
                 draining: serving.draining(),
                 full_walks: Arc::default(),
+                shared_walk: Arc::default(),
             },
             api::Serve {
                 request_timeout: serving.limits().request_timeout,
