@@ -26,6 +26,7 @@ impl InProcess {
         let config = order_service::Config {
             listen: "127.0.0.1:0".parse()?,
             database_url: database_url.to_owned(),
+            database: Default::default(),
             txlog_url: txlog_url.to_owned(),
             txlog_auth: TxlogAuth::Static(txlog_token.to_owned()),
             auth: AuthConfig::new(

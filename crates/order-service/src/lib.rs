@@ -7,6 +7,7 @@ pub mod domain;
 pub mod outbox;
 pub mod recording;
 pub mod store;
+mod unavailable;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ impl Application {
     pub async fn build_with(config: Config, recording: CallRecording) -> anyhow::Result<Self> {
         let verifier = Arc::new(Verifier::new(&config.auth)?);
         verifier.warm_up().await;
-        let store = store::connect(&config.database_url).await?;
+        let store = store::connect_with(&config.database_url, config.database).await?;
         let http = reqwest::Client::builder().build()?;
         let tokens = Arc::new(TokenSource::new(config.txlog_auth.clone(), http.clone()));
         let relay = Relay::new(

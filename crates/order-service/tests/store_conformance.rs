@@ -16,10 +16,28 @@ use serde_json::json;
 use support::Backend;
 use uuid::Uuid;
 
-async fn open(backend: Backend) -> Store {
-    store::connect(&support::database_url(backend).await)
+/// A store on a fresh database, which is dropped with it.
+struct Opened {
+    store: Store,
+    _database: support::Database,
+}
+
+impl std::ops::Deref for Opened {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+async fn open(backend: Backend) -> Opened {
+    let database = support::database_url(backend).await;
+    let store = store::connect(&database)
         .await
-        .expect("the store opens and migrates")
+        .expect("the store opens and migrates");
+    Opened {
+        store,
+        _database: database,
+    }
 }
 
 fn order(customer: &str) -> Order {

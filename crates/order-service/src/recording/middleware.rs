@@ -150,7 +150,9 @@ async fn append(outbox: &GroupCommit, event: OutboxEvent) -> Result<(), Response
             "a call could not be recorded; answering 503"
         );
         metrics::counter!("outbox_write_failures_total").increment(1);
-        Problem::unavailable("the call could not be recorded; retry later").into_response()
+        crate::unavailable::response(Problem::unavailable(
+            "the call could not be recorded; retry later",
+        ))
     })
 }
 
