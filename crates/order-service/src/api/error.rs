@@ -8,6 +8,7 @@ use platform::problem::cause_chain;
 use platform::{FieldError, Problem};
 
 use crate::domain::PatchError;
+use crate::recording::NotRecorded;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error("an order could not be encoded as JSON")]
     Encode(#[from] serde_json::Error),
+    #[error("a write could not be recorded")]
+    NotRecorded(#[from] NotRecorded),
 }
 
 impl From<Problem> for ApiError {
@@ -76,7 +79,7 @@ impl ApiError {
             Self::Store(e) if e.is_unavailable() => {
                 Problem::unavailable("the database is not available; retry later")
             }
-            Self::Store(_) | Self::Encode(_) => Problem::internal(),
+            Self::Store(_) | Self::Encode(_) | Self::NotRecorded(_) => Problem::internal(),
         }
     }
 }
@@ -89,7 +92,7 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = cause_chain(&self), "answering 503");
                 return crate::unavailable::response(self.problem());
             }
-            Self::Store(_) | Self::Encode(_) => {
+            Self::Store(_) | Self::Encode(_) | Self::NotRecorded(_) => {
                 tracing::error!(error = cause_chain(&self), "answering 500");
             }
             _ => {}

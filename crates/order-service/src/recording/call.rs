@@ -25,17 +25,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
     }
 }
 
+/// A handler that writes was reached without the recording middleware in front of it: a
+/// routing mistake, answered 500 rather than a write without its record.
+#[derive(Debug, thiserror::Error)]
+#[error("the call is not being recorded (no recording middleware on this route)")]
+pub struct NotRecorded;
+
 impl Call {
-    /// The event of this call answered `status` with `body` (the operation is the route's);
-    /// `None` when calls are not recorded.
+    /// The event of this call answered `status` with `body` (the operation is the route's).
     pub fn event(
         &self,
         status: StatusCode,
         body: &[u8],
         caller: &Principal,
         order_id: Uuid,
-    ) -> Option<OutboxEvent> {
-        let draft = self.0.as_ref()?;
-        Some(draft.finish(status, body, Some(caller), Some(order_id), None))
+    ) -> Result<OutboxEvent, NotRecorded> {
+        let draft = self.0.as_ref().ok_or(NotRecorded)?;
+        Ok(draft.finish(status, body, Some(caller), Some(order_id), None))
     }
 }

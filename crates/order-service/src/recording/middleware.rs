@@ -30,8 +30,6 @@ const UNREAD_BODY_WAIT: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct Recording {
     pub outbox: GroupCommit,
-    /// Off only in benchmarks, to price the recording.
-    pub enabled: bool,
     pub body_limit: usize,
 }
 
@@ -71,9 +69,6 @@ pub async fn record(
     next: Next,
 ) -> Response {
     let recording = route.recording;
-    if !recording.enabled {
-        return next.run(request).await;
-    }
     let operation = route.operations.of(request.method());
     let ctx = request.extensions().get::<RequestContext>().cloned();
     let client_ip = platform::http::client_ip(&request);
@@ -92,11 +87,7 @@ pub async fn record(
     request = Request::from_parts(parts, body);
     request.extensions_mut().insert(draft.clone());
     let response = next.run(request).await;
-    if response
-        .extensions()
-        .get::<Committed>()
-        .is_some_and(Committed::recorded)
-    {
+    if response.extensions().get::<Committed>().is_some() {
         return response;
     }
     let (mut head, body) = response.into_parts();
