@@ -547,7 +547,61 @@ async fn a_schema_migrated_further_still_opens(backend: Backend) {
     store.health.ping().await.unwrap();
 }
 
+/// A value the schema allows but the service never writes (a timestamp out of range, a status
+/// that is no HTTP status) is an error when read, never a default (1970, 0).
+async fn a_bad_stored_value_is_an_error_not_a_default(backend: Backend) {
+    let store = open(backend).await;
+    let dead_letter = "INSERT INTO outbox_dead_letters \
+         (event_id, payload, status, reason, created_at, failed_at) VALUES ($1, '{}', $2, 'r', 0, $3)";
+    let outbox = "INSERT INTO outbox (event_id, payload, created_at) VALUES ($1, '{}', $2)";
+    let far = i64::MAX;
+    // The same statements on either pool type.
+    macro_rules! store_bad_rows {
+        ($pool:expr) => {{
+            let pool = $pool;
+            for (status, failed_at) in [(70_000_i64, 0_i64), (422, far)] {
+                sqlx::query(dead_letter)
+                    .bind(Uuid::now_v7())
+                    .bind(status)
+                    .bind(failed_at)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                let read = store.outbox.dead_letters(10).await;
+                assert!(
+                    matches!(read, Err(store::StoreError::Corrupt(_))),
+                    "{status}, {failed_at}: {read:?}"
+                );
+                sqlx::query("DELETE FROM outbox_dead_letters")
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query(outbox)
+                .bind(Uuid::now_v7())
+                .bind(far)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }};
+    }
+    match backend {
+        Backend::Postgres => {
+            store_bad_rows!(sqlx::PgPool::connect(&store._database).await.unwrap())
+        }
+        Backend::Sqlite => {
+            store_bad_rows!(sqlx::SqlitePool::connect(&store._database).await.unwrap())
+        }
+    }
+    let backlog = store.outbox.backlog().await;
+    assert!(
+        matches!(backlog, Err(store::StoreError::Corrupt(_))),
+        "{backlog:?}"
+    );
+}
+
 on_both_backends! {
+    a_bad_stored_value_is_an_error_not_a_default => a_bad_stored_value_is_an_error_not_a_default;
     orders_round_trip_with_versions => orders_round_trip_with_versions;
     list_is_newest_first_with_filters => list_is_newest_first_with_filters;
     idempotency_claims => idempotency_claims;

@@ -83,7 +83,7 @@ pub async fn create(
         Ok(committed) => committed,
         Err(e) => {
             if let Some(key) = &key {
-                let _ = app.store.idempotency.release(key).await;
+                release(&app, key).await;
             }
             return Err(e.into());
         }
@@ -263,6 +263,20 @@ async fn claim(
         Claim::InFlight => Err(ApiError::IdempotencyKeyInFlight),
         Claim::Mismatch => Err(ApiError::IdempotencyKeyMismatch),
         Claim::Completed(stored) => Ok(Some(replay(stored))),
+    }
+}
+
+/// Gives back an idempotency key whose create failed. When that fails too (the database is
+/// away), the key stays claimed and its retries get 409 until it counts as abandoned
+/// (`store::IDEMPOTENCY_IN_FLIGHT_TTL`): logged and counted, while the caller gets the create's
+/// own error.
+async fn release(app: &AppState, key: &IdempotencyKey) {
+    if let Err(e) = app.store.idempotency.release(key).await {
+        metrics::counter!("idempotency_release_failures_total").increment(1);
+        tracing::warn!(
+            error = platform::problem::cause_chain(&e),
+            "an idempotency key could not be released; it stays claimed until it is abandoned"
+        );
     }
 }
 

@@ -25,11 +25,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
     }
 }
 
-/// A handler that writes was reached without the recording middleware in front of it: a
-/// routing mistake, answered 500 rather than a write without its record.
+/// Why a write cannot have its event; answered 500, and nothing is written.
 #[derive(Debug, thiserror::Error)]
-#[error("the call is not being recorded (no recording middleware on this route)")]
-pub struct NotRecorded;
+pub enum NotRecorded {
+    /// The handler was reached without the recording middleware in front of it (a routing
+    /// mistake).
+    #[error("the call is not being recorded (no recording middleware on this route)")]
+    NoRecorder,
+    #[error("the call's event could not be encoded as JSON")]
+    Encode(#[from] serde_json::Error),
+}
 
 impl Call {
     /// The event of this call answered `status` with `body` (the operation is the route's).
@@ -40,7 +45,7 @@ impl Call {
         caller: &Principal,
         order_id: Uuid,
     ) -> Result<OutboxEvent, NotRecorded> {
-        let draft = self.0.as_ref().ok_or(NotRecorded)?;
-        Ok(draft.finish(status, body, Some(caller), Some(order_id), None))
+        let draft = self.0.as_ref().ok_or(NotRecorded::NoRecorder)?;
+        Ok(draft.finish(status, body, Some(caller), Some(order_id), None)?)
     }
 }

@@ -109,7 +109,10 @@ pub async fn record(
         .extensions
         .get::<ListedOrders>()
         .map(|l| l.0.as_slice());
-    let event = draft.finish(head.status, &body, actor, order_id, listed);
+    let event = match draft.finish(head.status, &body, actor, order_id, listed) {
+        Ok(event) => event,
+        Err(e) => return not_recorded(&e),
+    };
     if let Err(refusal) = append(&recording.outbox, event).await {
         return refusal;
     }
@@ -135,16 +138,22 @@ async fn digest_unread_body(draft: &EventDraft, unread: &Mutex<Option<Body>>, li
 
 /// Writes a call's event to the outbox; a call that cannot be recorded is answered 503.
 async fn append(outbox: &GroupCommit, event: OutboxEvent) -> Result<(), Response> {
-    outbox.append(event).await.map_err(|e| {
-        tracing::error!(
-            error = format!("{e:#}"),
-            "a call could not be recorded; answering 503"
-        );
-        metrics::counter!("outbox_write_failures_total").increment(1);
-        crate::unavailable::response(Problem::unavailable(
-            "the call could not be recorded; retry later",
-        ))
-    })
+    outbox
+        .append(event)
+        .await
+        .map_err(|e| not_recorded(e.as_ref()))
+}
+
+/// The answer of a call whose event could not be written (or made): 503, logged and counted.
+fn not_recorded(e: &(dyn std::error::Error + 'static)) -> Response {
+    tracing::error!(
+        error = platform::problem::cause_chain(e),
+        "a call could not be recorded; answering 503"
+    );
+    metrics::counter!("outbox_write_failures_total").increment(1);
+    crate::unavailable::response(Problem::unavailable(
+        "the call could not be recorded; retry later",
+    ))
 }
 
 /// Middleware inside authentication: reads the request body under the size limit (413 past
