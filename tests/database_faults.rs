@@ -1,6 +1,7 @@
 //! A database that goes away is `unavailable`, never a fault of the service: PostgreSQL restarted
 //! (cleanly, then as after a crash) under a concurrent create load, and every call is answered
-//! 201 or 503 with `Retry-After`, never 500; every order answered 201 exists once, no request
+//! 201 or 503 with `Retry-After`, never 500 (half of the calls with an `Idempotency-Key`, so its
+//! claim and release meet the restarts too); every order answered 201 exists once, no request
 //! made two, and every 201 is recorded in the transaction log exactly once.
 //!
 //! The test runs a PostgreSQL of its own (Debian's `initdb` and `pg_ctl`, as `.ci/postgres.sh`
@@ -205,12 +206,17 @@ async fn client(
             "notes": tag,
         });
         let after_restarts = restarted.load(Ordering::Acquire);
-        let response = http
+        let mut request = http
             .post(format!("{base}/v1/orders"))
             .bearer_auth(&alice)
             .header("x-request-id", &tag)
             .json(&body)
-            .timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(30));
+        if i % 2 == 1 {
+            // Every other call takes the idempotency key's path too (claim, complete, release).
+            request = request.header("idempotency-key", &tag);
+        }
+        let response = request
             .send()
             .await
             .unwrap_or_else(|e| panic!("{tag}: the order service did not answer: {e}"));
