@@ -136,6 +136,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let orders = order_service::Application::build(order_service::Config {
         listen: args.orders_listen,
         database_url: sqlite("orders.db"),
+        database: Default::default(),
         txlog_url: txlog_url.clone(),
         txlog_auth: order_service::outbox::TxlogAuth::Static(delivery_token),
         auth: dev_auth(

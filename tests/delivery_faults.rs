@@ -164,13 +164,22 @@ async fn log_killed_mid_batch_stores_nothing_twice() {
         assert!(results.iter().all(|s| *s == Some(200)));
     }
     system.txlog.restart().await;
-    for _ in 0..100 {
-        if !system.records().await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while system.records().await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     system.txlog.kill();
+    // The precondition of this test: the kill landed while the backlog was being delivered
+    // (some records stored, not all), read from the dead log's own file.
+    let stored = stored_in(&system.dir.join("txlog.db")).await;
+    assert!(
+        stored > 0 && stored < 1200,
+        "the kill landed mid-delivery: {stored} of 1200 records were stored"
+    );
     system.txlog.restart().await;
     system.wait_for_records(1200).await;
     let records = system.settled_records().await;
@@ -240,4 +249,16 @@ async fn odd_tokens_and_anonymous_bodies_reach_the_real_log() {
     assert_eq!(record("after")["request"]["body"]["currency"], "EUR");
     assert_gap_free(&records);
     assert_eq!(system.verify().await["valid"], true);
+}
+
+/// How many records a (stopped) log's SQLite file holds.
+async fn stored_in(file: &std::path::Path) -> i64 {
+    use sqlx::Connection;
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT count(*) FROM records")
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
 }

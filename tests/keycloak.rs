@@ -114,11 +114,14 @@ fn scopes(claims: &Value) -> Vec<&str> {
 struct System {
     orders: Service,
     txlog: Service,
+    /// Dropped after the services (fields drop in order).
+    _orders_database: testkit::TestDatabase,
 }
 
 impl System {
     async fn start(keycloak: &str, realm: &str, txlog_listen: &str) -> Self {
         let dir = tempdir();
+        let orders_database = postgres_url().await;
         let issuer = issuer(keycloak, realm);
         let txlog = Service::start(
             "txlog-service",
@@ -145,7 +148,7 @@ impl System {
             "order-service",
             vec![
                 ("ORDERS_LISTEN".into(), format!("127.0.0.1:{}", free_port())),
-                ("ORDERS_DATABASE_URL".into(), postgres_url().await),
+                ("ORDERS_DATABASE_URL".into(), orders_database.url().into()),
                 ("ORDERS_TXLOG_URL".into(), txlog.base.clone()),
                 ("ORDERS_TXLOG_TOKEN_URL".into(), token_url(keycloak, realm)),
                 ("ORDERS_TXLOG_CLIENT_ID".into(), "order-service".into()),
@@ -161,7 +164,11 @@ impl System {
             &dir,
         )
         .await;
-        Self { orders, txlog }
+        Self {
+            orders,
+            txlog,
+            _orders_database: orders_database,
+        }
     }
 
     async fn create_order(&self, token: &str) -> Value {

@@ -46,19 +46,13 @@ pub fn token(sub: &str, scopes: &str) -> String {
     platform::auth::dev::sign_hs256(SECRET, AUDIENCE, sub, scopes, 3600)
 }
 
-pub async fn postgres_url() -> String {
-    use sqlx::Connection;
-    let admin = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut conn = sqlx::PgConnection::connect(&admin)
+/// A fresh database on the tests' PostgreSQL, dropped when the value is (keep it for as long as
+/// a service uses it).
+pub async fn postgres_url() -> testkit::TestDatabase {
+    let admin = testkit::postgres_admin_url();
+    testkit::TestDatabase::create(&admin, "ordersys_e2e")
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is required ({admin}): {e}"));
-    let name = format!("ordersys_e2e_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+        .unwrap_or_else(|e| panic!("PostgreSQL is required ({admin}): {e}"))
 }
 
 /// A service process, killed when dropped.
@@ -193,6 +187,9 @@ pub struct System {
     pub dir: PathBuf,
     /// The order service's database, where its outbox is.
     pub orders_database: String,
+    /// Drops the database `start_with` created, after the services are gone (fields drop in
+    /// order).
+    created_database: Option<testkit::TestDatabase>,
 }
 
 impl System {
@@ -202,6 +199,15 @@ impl System {
 
     /// Both services, with `extra` environment variables for each.
     pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        let database = postgres_url().await;
+        let mut system = Self::start_on(database.url(), extra).await;
+        system.created_database = Some(database);
+        system
+    }
+
+    /// Both services, the order service on the database at `orders_database`.
+    pub async fn start_on(orders_database: &str, extra: &[(&str, &str)]) -> Self {
+        let orders_database = orders_database.to_owned();
         let extra: Vec<(String, String)> = extra
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -226,7 +232,6 @@ impl System {
             &dir,
         )
         .await;
-        let orders_database = postgres_url().await;
         let orders = Service::start(
             "order-service",
             vec![
@@ -253,6 +258,7 @@ impl System {
             txlog,
             dir,
             orders_database,
+            created_database: None,
         }
     }
 

@@ -19,6 +19,7 @@ mod rss;
 mod system;
 mod targets;
 mod tree_cost;
+mod unrecorded;
 
 use std::process::ExitCode;
 use std::time::Instant;

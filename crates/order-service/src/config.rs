@@ -1,18 +1,22 @@
 //! The order service's configuration, from the environment (SPEC section 3).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use platform::auth::AuthConfig;
 use platform::config::{env_or, http_url, listen_addr, optional_env, secure_url, ConfigError};
 use platform::rate_limit::RateLimit;
-use platform::serving::ServerConfig;
+use platform::serving::{parse_duration, ServerConfig};
 
 use crate::outbox::TxlogAuth;
+use crate::store::DatabaseOptions;
 
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// `ORDERS_DATABASE_STATEMENT_TIMEOUT`.
+    pub database: DatabaseOptions,
     pub txlog_url: String,
     pub txlog_auth: TxlogAuth,
     pub auth: AuthConfig,
@@ -30,6 +34,7 @@ impl std::fmt::Debug for Config {
                 "database_url",
                 &platform::config::redact_url(&self.database_url),
             )
+            .field("database", &self.database)
             .field("txlog_url", &self.txlog_url)
             .field("txlog_auth", &self.txlog_auth)
             .field("auth", &self.auth)
@@ -57,12 +62,43 @@ impl Config {
         Ok(Self {
             listen,
             database_url,
+            database: DatabaseOptions {
+                statement_timeout: statement_timeout()?,
+            },
             txlog_url,
             txlog_auth: txlog_auth()?,
             auth: AuthConfig::from_env("ORDERS", crate::api::REALM)?,
             rate_limit: RateLimit::from_env("ORDERS")?,
             server: ServerConfig::from_env("ORDERS", listen)?,
         })
+    }
+}
+
+/// `ORDERS_DATABASE_STATEMENT_TIMEOUT`: a duration up to an hour (`35s`, `500ms`, `2m`), or
+/// `off` or `0` for none; the default is [`crate::store::DEFAULT_STATEMENT_TIMEOUT`].
+fn statement_timeout() -> Result<Option<Duration>, ConfigError> {
+    const VAR: &str = "ORDERS_DATABASE_STATEMENT_TIMEOUT";
+    parse_statement_timeout(optional_env(VAR)?.as_deref()).ok_or_else(|| {
+        ConfigError::new(
+            VAR,
+            "must be a duration up to 1h, like 35s or 500ms, or off",
+        )
+    })
+}
+
+/// The statement timeout a value of `ORDERS_DATABASE_STATEMENT_TIMEOUT` asks for; `None` when
+/// the value is not one.
+fn parse_statement_timeout(text: Option<&str>) -> Option<Option<Duration>> {
+    let Some(text) = text else {
+        return Some(DatabaseOptions::default().statement_timeout);
+    };
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Some(None);
+    }
+    match parse_duration(text)? {
+        d if d.is_zero() => Some(None),
+        d if d <= Duration::from_secs(3600) => Some(Some(d)),
+        _ => None,
     }
 }
 
@@ -103,10 +139,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn statement_timeouts() {
+        let secs = |n| Some(Some(Duration::from_secs(n)));
+        assert_eq!(parse_statement_timeout(None), secs(35));
+        assert_eq!(parse_statement_timeout(Some("5s")), secs(5));
+        assert_eq!(
+            parse_statement_timeout(Some("250ms")),
+            Some(Some(Duration::from_millis(250)))
+        );
+        assert_eq!(parse_statement_timeout(Some("off")), Some(None));
+        assert_eq!(parse_statement_timeout(Some("OFF")), Some(None));
+        assert_eq!(parse_statement_timeout(Some("0")), Some(None));
+        for bad in ["5", "-1s", "2h", "61m", "soon"] {
+            assert_eq!(parse_statement_timeout(Some(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn debug_output_holds_no_secrets() {
         let config = Config {
             listen: "127.0.0.1:8080".parse().unwrap(),
             database_url: "postgres://orders:db-password@db:5432/orders".into(),
+            database: DatabaseOptions::default(),
             txlog_url: "http://txlog:8081".into(),
             txlog_auth: TxlogAuth::ClientCredentials {
                 token_url: "http://idp/token".into(),

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod outbox;
 pub mod recording;
 pub mod store;
+mod unavailable;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,24 +31,17 @@ pub struct Application {
     store: Store,
 }
 
-/// Whether calls are recorded. Always on in a deployment; off only for the benchmark's
-/// baseline (d), which measures what recording costs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallRecording {
-    On,
-    Off,
-}
-
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        Self::build_with(config, CallRecording::On).await
+        let store = store::connect_with(&config.database_url, config.database).await?;
+        Self::build_on(config, store).await
     }
 
-    /// [`Application::build`], choosing whether calls are recorded.
-    pub async fn build_with(config: Config, recording: CallRecording) -> anyhow::Result<Self> {
+    /// [`Application::build`] on a store already open (`config.database_url` is not used):
+    /// tests and the benchmark bring their own. Every call is recorded, whatever the store.
+    pub async fn build_on(config: Config, store: Store) -> anyhow::Result<Self> {
         let verifier = Arc::new(Verifier::new(&config.auth)?);
         verifier.warm_up().await;
-        let store = store::connect(&config.database_url).await?;
         let http = reqwest::Client::builder().build()?;
         let tokens = Arc::new(TokenSource::new(config.txlog_auth.clone(), http.clone()));
         let relay = Relay::new(
@@ -56,7 +50,6 @@ impl Application {
         );
         let recording = Recording {
             outbox: GroupCommit::spawn(store.outbox.clone()),
-            enabled: recording == CallRecording::On,
             body_limit: platform::http::BODY_LIMIT,
         };
         let serving = Serving::bind(config.listen, config.server).await?;

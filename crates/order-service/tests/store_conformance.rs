@@ -16,10 +16,28 @@ use serde_json::json;
 use support::Backend;
 use uuid::Uuid;
 
-async fn open(backend: Backend) -> Store {
-    store::connect(&support::database_url(backend).await)
+/// A store on a fresh database, which is dropped with it.
+struct Opened {
+    store: Store,
+    _database: support::Database,
+}
+
+impl std::ops::Deref for Opened {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+async fn open(backend: Backend) -> Opened {
+    let database = support::database_url(backend).await;
+    let store = store::connect(&database)
         .await
-        .expect("the store opens and migrates")
+        .expect("the store opens and migrates");
+    Opened {
+        store,
+        _database: database,
+    }
 }
 
 fn order(customer: &str) -> Order {
@@ -43,12 +61,7 @@ async fn orders_round_trip_with_versions(backend: Backend) {
     let store = open(backend).await;
     store.health.ping().await.unwrap();
     let o = order("alice");
-    assert!(store
-        .orders
-        .create(&o, None, Some(&event(1)))
-        .await
-        .unwrap()
-        .recorded());
+    let _committed = store.orders.create(&o, None, &event(1)).await.unwrap();
     assert_eq!(
         store.orders.get(o.id).await.unwrap(),
         Some(o.clone()),
@@ -60,14 +73,14 @@ async fn orders_round_trip_with_versions(backend: Backend) {
     next.version = 2;
     assert!(store
         .orders
-        .update(&next, 1, Some(&event(2)))
+        .update(&next, 1, &event(2))
         .await
         .unwrap()
-        .is_some_and(|c| c.recorded()));
+        .is_some());
     assert!(
         store
             .orders
-            .update(&next, 1, Some(&event(3)))
+            .update(&next, 1, &event(3))
             .await
             .unwrap()
             .is_none(),
@@ -79,16 +92,16 @@ async fn orders_round_trip_with_versions(backend: Backend) {
     );
     assert!(store
         .orders
-        .delete(o.id, 1, Some(&event(4)))
+        .delete(o.id, 1, &event(4))
         .await
         .unwrap()
         .is_none());
     assert!(store
         .orders
-        .delete(o.id, 2, Some(&event(5)))
+        .delete(o.id, 2, &event(5))
         .await
         .unwrap()
-        .is_some_and(|c| c.recorded()));
+        .is_some());
     assert_eq!(store.orders.get(o.id).await.unwrap(), None);
     let (backlog, oldest) = store.outbox.backlog().await.unwrap();
     assert_eq!(backlog, 3, "only the writes that happened left an event");
@@ -98,14 +111,9 @@ async fn orders_round_trip_with_versions(backend: Backend) {
 async fn list_is_newest_first_with_filters(backend: Backend) {
     let store = open(backend).await;
     let mut made = Vec::new();
-    for customer in ["alice", "bob", "alice", "alice"] {
+    for (n, customer) in (10..).zip(["alice", "bob", "alice", "alice"]) {
         let o = order(customer);
-        assert!(!store
-            .orders
-            .create(&o, None, None)
-            .await
-            .unwrap()
-            .recorded());
+        let _committed = store.orders.create(&o, None, &event(n)).await.unwrap();
         made.push(o);
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
@@ -219,7 +227,7 @@ async fn idempotency_claims(backend: Backend) {
     let o = order("alice");
     let _ = store
         .orders
-        .create(&o, Some((&key, &response)), None)
+        .create(&o, Some((&key, &response)), &event(1))
         .await
         .unwrap();
     assert_eq!(
@@ -332,7 +340,7 @@ async fn an_event_is_in_the_outbox_once(backend: Backend) {
     let store = open(backend).await;
     let (first, second, third) = (event(1), event(2), event(3));
     let o = order("alice");
-    let _ = store.orders.create(&o, None, Some(&first)).await.unwrap();
+    let _ = store.orders.create(&o, None, &first).await.unwrap();
     store
         .outbox
         .append(&[second.clone(), first.clone(), second.clone(), third.clone()])
@@ -342,7 +350,7 @@ async fn an_event_is_in_the_outbox_once(backend: Backend) {
     next.version = 2;
     assert!(store
         .orders
-        .update(&next, 1, Some(&third))
+        .update(&next, 1, &third)
         .await
         .unwrap()
         .is_some());
@@ -539,7 +547,61 @@ async fn a_schema_migrated_further_still_opens(backend: Backend) {
     store.health.ping().await.unwrap();
 }
 
+/// A value the schema allows but the service never writes (a timestamp out of range, a status
+/// that is no HTTP status) is an error when read, never a default (1970, 0).
+async fn a_bad_stored_value_is_an_error_not_a_default(backend: Backend) {
+    let store = open(backend).await;
+    let dead_letter = "INSERT INTO outbox_dead_letters \
+         (event_id, payload, status, reason, created_at, failed_at) VALUES ($1, '{}', $2, 'r', 0, $3)";
+    let outbox = "INSERT INTO outbox (event_id, payload, created_at) VALUES ($1, '{}', $2)";
+    let far = i64::MAX;
+    // The same statements on either pool type.
+    macro_rules! store_bad_rows {
+        ($pool:expr) => {{
+            let pool = $pool;
+            for (status, failed_at) in [(70_000_i64, 0_i64), (422, far)] {
+                sqlx::query(dead_letter)
+                    .bind(Uuid::now_v7())
+                    .bind(status)
+                    .bind(failed_at)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                let read = store.outbox.dead_letters(10).await;
+                assert!(
+                    matches!(read, Err(store::StoreError::Corrupt(_))),
+                    "{status}, {failed_at}: {read:?}"
+                );
+                sqlx::query("DELETE FROM outbox_dead_letters")
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query(outbox)
+                .bind(Uuid::now_v7())
+                .bind(far)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }};
+    }
+    match backend {
+        Backend::Postgres => {
+            store_bad_rows!(sqlx::PgPool::connect(&store._database).await.unwrap())
+        }
+        Backend::Sqlite => {
+            store_bad_rows!(sqlx::SqlitePool::connect(&store._database).await.unwrap())
+        }
+    }
+    let backlog = store.outbox.backlog().await;
+    assert!(
+        matches!(backlog, Err(store::StoreError::Corrupt(_))),
+        "{backlog:?}"
+    );
+}
+
 on_both_backends! {
+    a_bad_stored_value_is_an_error_not_a_default => a_bad_stored_value_is_an_error_not_a_default;
     orders_round_trip_with_versions => orders_round_trip_with_versions;
     list_is_newest_first_with_filters => list_is_newest_first_with_filters;
     idempotency_claims => idempotency_claims;

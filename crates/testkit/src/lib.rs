@@ -5,8 +5,12 @@
 //! naming what is missing. Only a developer who asks for it (`ORDERSYS_SKIP_MISSING=1`, never
 //! under CI) gets a notice and a test that returns without running.
 
+mod postgres;
+
 use std::fmt::Display;
 use std::path::PathBuf;
+
+pub use postgres::{admin_url as postgres_admin_url, drop_database, TestDatabase};
 
 /// Whether the tests run under CI: `CI` is set to anything but empty, `0` or `false`.
 pub fn in_ci() -> bool {

@@ -66,6 +66,14 @@ pub struct VerifyReport {
     /// for a walk from the first record (`?full=true`, or no earlier verification).
     #[serde(default)]
     pub since: Option<VerifyHead>,
+    /// `false` when this call stopped at its bound before the end of the chain: `head` is the
+    /// last record checked, and (when valid) the next call continues from it.
+    #[serde(default = "complete_by_default")]
+    pub complete: bool,
+}
+
+fn complete_by_default() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -112,6 +112,7 @@ impl Application {
                 signing,
                 draining: serving.draining(),
                 full_walks: Arc::default(),
+                shared_walk: Arc::default(),
                 witnesses: Arc::new(witnesses),
             },
             api::Serve {

@@ -261,6 +261,7 @@ impl ChainVerifier {
             head: self.head,
             first_invalid_seq: self.first_invalid_seq,
             since: None,
+            complete: true,
         }
     }
 }

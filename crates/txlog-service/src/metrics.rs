@@ -10,6 +10,11 @@ pub const CHAIN_HEAD_SEQ: &str = "txlog_chain_head_seq";
 /// The tree size of the last checkpoint this process signed.
 pub const CHECKPOINT_SIZE: &str = "txlog_checkpoint_tree_size";
 
+/// Chain walks of `GET /v1/transactions/verify` (incremental and full), and the records they
+/// checked: concurrent calls share a walk, and an incremental one is bounded.
+pub const VERIFY_WALKS: &str = "txlog_verify_walks_total";
+pub const VERIFY_RECORDS_CHECKED: &str = "txlog_verify_records_checked_total";
+
 /// Declares the series so that they appear at 0 before the first append.
 pub fn describe() {
     metrics::describe_counter!(RECORDS_APPENDED, "records appended to the chain");
@@ -22,6 +27,16 @@ pub fn describe() {
         CHECKPOINT_SIZE,
         "tree size of the last checkpoint this process signed"
     );
+    metrics::describe_counter!(
+        VERIFY_WALKS,
+        "chain walks run by GET /v1/transactions/verify"
+    );
+    metrics::describe_counter!(
+        VERIFY_RECORDS_CHECKED,
+        "records whose hash GET /v1/transactions/verify recomputed"
+    );
+    metrics::counter!(VERIFY_WALKS).increment(0);
+    metrics::counter!(VERIFY_RECORDS_CHECKED).increment(0);
     metrics::counter!(RECORDS_APPENDED).increment(0);
     metrics::counter!(DUPLICATES).increment(0);
 }

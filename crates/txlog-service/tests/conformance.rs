@@ -58,7 +58,7 @@ async fn records_follow_the_chain_rule(backend: Backend) {
     let report = app.verify().await;
     assert_eq!(
         report,
-        json!({"valid": true, "checked": 3, "head": {"seq": 2, "hash": prev}, "first_invalid_seq": null, "since": null})
+        json!({"valid": true, "checked": 3, "head": {"seq": 2, "hash": prev}, "first_invalid_seq": null, "since": null, "complete": true})
     );
 }
 
@@ -84,7 +84,7 @@ async fn an_invalid_event_stores_nothing(backend: Backend) {
     );
     assert_eq!(
         app.verify().await,
-        json!({"valid": true, "checked": 0, "head": null, "first_invalid_seq": null, "since": null})
+        json!({"valid": true, "checked": 0, "head": null, "first_invalid_seq": null, "since": null, "complete": true})
     );
     let results = app.append(&batch[..3]).await;
     assert_eq!(seqs(&results), [0, 1, 2], "the refused batch used no seq");

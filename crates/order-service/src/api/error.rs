@@ -1,5 +1,6 @@
 //! Every way an order endpoint can fail, and the problem+json answer of each. 4xx answers carry a
-//! stable detail; 5xx answers are opaque, and their cause chain is logged here, once.
+//! stable detail; 5xx answers are opaque, and their cause chain is logged here, once. A database
+//! that is away or too slow is 503 `unavailable` with `Retry-After`, never 500 (SPEC section 6).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -7,6 +8,7 @@ use platform::problem::cause_chain;
 use platform::{FieldError, Problem};
 
 use crate::domain::PatchError;
+use crate::recording::NotRecorded;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error("an order could not be encoded as JSON")]
     Encode(#[from] serde_json::Error),
+    #[error("a write could not be recorded")]
+    NotRecorded(#[from] NotRecorded),
 }
 
 impl From<Problem> for ApiError {
@@ -72,15 +76,26 @@ impl ApiError {
                 "Idempotency key mismatch",
                 detail,
             ),
-            Self::Store(_) | Self::Encode(_) => Problem::internal(),
+            Self::Store(e) if e.is_unavailable() => {
+                Problem::unavailable("the database is not available; retry later")
+            }
+            Self::Store(_) | Self::Encode(_) | Self::NotRecorded(_) => Problem::internal(),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if matches!(self, Self::Store(_) | Self::Encode(_)) {
-            tracing::error!(error = cause_chain(&self), "answering 500");
+        match &self {
+            Self::Store(e) if e.is_unavailable() => {
+                metrics::counter!("orders_database_unavailable_total").increment(1);
+                tracing::warn!(error = cause_chain(&self), "answering 503");
+                return crate::unavailable::response(self.problem());
+            }
+            Self::Store(_) | Self::Encode(_) | Self::NotRecorded(_) => {
+                tracing::error!(error = cause_chain(&self), "answering 500");
+            }
+            _ => {}
         }
         self.problem().into_response()
     }
@@ -97,6 +112,19 @@ mod tests {
         let problem = e.problem();
         assert_eq!(problem.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!problem.detail.contains("expected"));
+    }
+
+    #[test]
+    fn a_database_that_is_away_is_503_with_retry_after() {
+        let e = ApiError::Store(StoreError::from(sqlx::Error::PoolTimedOut));
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "1");
+        let e = ApiError::Store(StoreError::from(sqlx::Error::RowNotFound));
+        assert_eq!(
+            e.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]

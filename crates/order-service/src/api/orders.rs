@@ -77,24 +77,18 @@ pub async fn create(
         etag: Some(order.etag()),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    let event = call.event(StatusCode::CREATED, &body, &caller, order.id);
+    let event = call.event(StatusCode::CREATED, &body, &caller, order.id)?;
     let idempotency = key.as_ref().map(|k| (k, &stored));
-    let committed = match app
-        .store
-        .orders
-        .create(&order, idempotency, event.as_ref())
-        .await
-    {
+    let committed = match app.store.orders.create(&order, idempotency, &event).await {
         Ok(committed) => committed,
         Err(e) => {
             if let Some(key) = &key {
-                let _ = app.store.idempotency.release(key).await;
+                release(&app, key).await;
             }
             return Err(e.into());
         }
     };
-    let response = json_response(StatusCode::CREATED, body, &order.etag());
-    let mut response = carrying(committed, response);
+    let mut response = written(committed, StatusCode::CREATED, body, &order.etag());
     response
         .headers_mut()
         .insert(header::LOCATION, header_value(&location));
@@ -191,15 +185,11 @@ pub async fn update(
             }
         };
         let body = serde_json::to_vec(&next)?;
-        let event = call.event(StatusCode::OK, &body, &caller, next.id);
+        let event = call.event(StatusCode::OK, &body, &caller, next.id)?;
         platform::timeout::begin_write();
-        let updated = app
-            .store
-            .orders
-            .update(&next, order.version, event.as_ref());
+        let updated = app.store.orders.update(&next, order.version, &event);
         if let Some(committed) = updated.await? {
-            let response = json_response(StatusCode::OK, body, &next.etag());
-            return Ok(carrying(committed, response));
+            return Ok(written(committed, StatusCode::OK, body, &next.etag()));
         }
         if if_match.is_given() {
             return Err(ApiError::VersionChanged);
@@ -238,14 +228,11 @@ pub async fn delete(
                 order.status.as_str()
             )));
         }
-        let event = call.event(StatusCode::NO_CONTENT, b"", &caller, order.id);
+        let event = call.event(StatusCode::NO_CONTENT, b"", &caller, order.id)?;
         platform::timeout::begin_write();
-        let deleted = app
-            .store
-            .orders
-            .delete(order.id, order.version, event.as_ref());
+        let deleted = app.store.orders.delete(order.id, order.version, &event);
         if let Some(committed) = deleted.await? {
-            return Ok(carrying(committed, StatusCode::NO_CONTENT.into_response()));
+            return Ok(deleted_answer(committed));
         }
         if if_match.is_given() {
             return Err(ApiError::VersionChanged);
@@ -279,6 +266,20 @@ async fn claim(
     }
 }
 
+/// Gives back an idempotency key whose create failed. When that fails too (the database is
+/// away), the key stays claimed and its retries get 409 until it counts as abandoned
+/// (`store::IDEMPOTENCY_IN_FLIGHT_TTL`): logged and counted, while the caller gets the create's
+/// own error.
+async fn release(app: &AppState, key: &IdempotencyKey) {
+    if let Err(e) = app.store.idempotency.release(key).await {
+        metrics::counter!("idempotency_release_failures_total").increment(1);
+        tracing::warn!(
+            error = platform::problem::cause_chain(&e),
+            "an idempotency key could not be released; it stays claimed until it is abandoned"
+        );
+    }
+}
+
 /// The order if it exists and the caller may see it; "not yours" is exactly "missing".
 async fn load(app: &AppState, caller: &Caller, path: &OrderPath) -> Result<Order, ApiError> {
     let id = path.order_id().ok_or(ApiError::MalformedId)?;
@@ -296,8 +297,17 @@ fn json_response(status: StatusCode, body: Vec<u8>, etag: &str) -> Response {
     response
 }
 
-/// The answer of a write, with the store's proof that the call's event was written with it.
-fn carrying(committed: Committed, mut response: Response) -> Response {
+/// The answer of a write that changed an order (201, 200): made only from the store's proof
+/// that the change committed with the call's event, which it carries to the recording layer.
+fn written(committed: Committed, status: StatusCode, body: Vec<u8>, etag: &str) -> Response {
+    let mut response = json_response(status, body, etag);
+    response.extensions_mut().insert(committed);
+    response
+}
+
+/// The answer of a delete (204), made only from the store's proof, which it carries.
+fn deleted_answer(committed: Committed) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
     response.extensions_mut().insert(committed);
     response
 }

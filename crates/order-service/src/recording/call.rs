@@ -25,17 +25,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Call {
     }
 }
 
+/// Why a write cannot have its event; answered 500, and nothing is written.
+#[derive(Debug, thiserror::Error)]
+pub enum NotRecorded {
+    /// The handler was reached without the recording middleware in front of it (a routing
+    /// mistake).
+    #[error("the call is not being recorded (no recording middleware on this route)")]
+    NoRecorder,
+    #[error("the call's event could not be encoded as JSON")]
+    Encode(#[from] serde_json::Error),
+}
+
 impl Call {
-    /// The event of this call answered `status` with `body` (the operation is the route's);
-    /// `None` when calls are not recorded.
+    /// The event of this call answered `status` with `body` (the operation is the route's).
     pub fn event(
         &self,
         status: StatusCode,
         body: &[u8],
         caller: &Principal,
         order_id: Uuid,
-    ) -> Option<OutboxEvent> {
-        let draft = self.0.as_ref()?;
-        Some(draft.finish(status, body, Some(caller), Some(order_id), None))
+    ) -> Result<OutboxEvent, NotRecorded> {
+        let draft = self.0.as_ref().ok_or(NotRecorded::NoRecorder)?;
+        Ok(draft.finish(status, body, Some(caller), Some(order_id), None)?)
     }
 }

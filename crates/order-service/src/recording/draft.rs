@@ -44,12 +44,14 @@ impl EventDraft {
             .extensions
             .get::<OriginalUri>()
             .map_or(&parts.uri, |original| &original.0);
+        // Kept whole here: `finish` cuts every field to the log's limits (`txlog_api::limits`)
+        // and names what it cut in the event's `truncated`.
         let text = |name: header::HeaderName| {
             parts
                 .headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(512).collect())
+                .map(str::to_owned)
         };
         Self {
             event_id: Uuid::now_v7(),
@@ -57,10 +59,9 @@ impl EventDraft {
             started: Instant::now(),
             occurred_at: Utc::now(),
             request: RequestRecord {
-                // The transaction log takes 1 to 16 characters.
-                method: parts.method.as_str().chars().take(16).collect(),
-                path: uri.path().chars().take(2048).collect(),
-                query: uri.query().map(|q| q.chars().take(8192).collect()),
+                method: parts.method.as_str().to_owned(),
+                path: uri.path().to_owned(),
+                query: uri.query().map(str::to_owned),
                 request_id: ctx.map(|c| c.request_id.clone()).unwrap_or_default(),
                 client_ip: Some(client_ip).filter(|ip| !ip.is_empty()),
                 user_agent: text(header::USER_AGENT),
@@ -97,7 +98,8 @@ impl EventDraft {
 
     /// The finished event for a response: what [`BodyPolicy`] keeps of the bodies, cut to
     /// fit the transaction log's limits, and checked against them. `listed` is what a list
-    /// disclosed.
+    /// disclosed. An event that cannot be encoded as JSON is an error, never an empty payload
+    /// (the log would refuse it, and the call would be lost from the record).
     pub fn finish(
         &self,
         status: StatusCode,
@@ -105,7 +107,7 @@ impl EventDraft {
         actor: Option<&Principal>,
         order_id: Option<Uuid>,
         listed: Option<&[Uuid]>,
-    ) -> OutboxEvent {
+    ) -> Result<OutboxEvent, serde_json::Error> {
         let policy = BodyPolicy::for_call(actor.is_some(), self.operation, status);
         let mut request = self.request.clone();
         if let (true, Some((body, truncated))) = (policy.request_body, self.body.get()) {
@@ -149,11 +151,11 @@ impl EventDraft {
             truncated: Vec::new(),
         };
         fit_to_limits(&mut event);
-        OutboxEvent {
+        Ok(OutboxEvent {
             event_id: self.event_id,
-            payload: serde_json::to_string(&event).unwrap_or_default(),
+            payload: serde_json::to_string(&event)?,
             traceparent: self.traceparent.clone(),
-        }
+        })
     }
 }
 

@@ -30,8 +30,6 @@ const UNREAD_BODY_WAIT: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct Recording {
     pub outbox: GroupCommit,
-    /// Off only in benchmarks, to price the recording.
-    pub enabled: bool,
     pub body_limit: usize,
 }
 
@@ -71,9 +69,6 @@ pub async fn record(
     next: Next,
 ) -> Response {
     let recording = route.recording;
-    if !recording.enabled {
-        return next.run(request).await;
-    }
     let operation = route.operations.of(request.method());
     let ctx = request.extensions().get::<RequestContext>().cloned();
     let client_ip = platform::http::client_ip(&request);
@@ -92,11 +87,7 @@ pub async fn record(
     request = Request::from_parts(parts, body);
     request.extensions_mut().insert(draft.clone());
     let response = next.run(request).await;
-    if response
-        .extensions()
-        .get::<Committed>()
-        .is_some_and(Committed::recorded)
-    {
+    if response.extensions().get::<Committed>().is_some() {
         return response;
     }
     let (mut head, body) = response.into_parts();
@@ -118,7 +109,10 @@ pub async fn record(
         .extensions
         .get::<ListedOrders>()
         .map(|l| l.0.as_slice());
-    let event = draft.finish(head.status, &body, actor, order_id, listed);
+    let event = match draft.finish(head.status, &body, actor, order_id, listed) {
+        Ok(event) => event,
+        Err(e) => return not_recorded(&e),
+    };
     if let Err(refusal) = append(&recording.outbox, event).await {
         return refusal;
     }
@@ -144,14 +138,22 @@ async fn digest_unread_body(draft: &EventDraft, unread: &Mutex<Option<Body>>, li
 
 /// Writes a call's event to the outbox; a call that cannot be recorded is answered 503.
 async fn append(outbox: &GroupCommit, event: OutboxEvent) -> Result<(), Response> {
-    outbox.append(event).await.map_err(|e| {
-        tracing::error!(
-            error = format!("{e:#}"),
-            "a call could not be recorded; answering 503"
-        );
-        metrics::counter!("outbox_write_failures_total").increment(1);
-        Problem::unavailable("the call could not be recorded; retry later").into_response()
-    })
+    outbox
+        .append(event)
+        .await
+        .map_err(|e| not_recorded(e.as_ref()))
+}
+
+/// The answer of a call whose event could not be written (or made): 503, logged and counted.
+fn not_recorded(e: &(dyn std::error::Error + 'static)) -> Response {
+    tracing::error!(
+        error = platform::problem::cause_chain(e),
+        "a call could not be recorded; answering 503"
+    );
+    metrics::counter!("outbox_write_failures_total").increment(1);
+    crate::unavailable::response(Problem::unavailable(
+        "the call could not be recorded; retry later",
+    ))
 }
 
 /// Middleware inside authentication: reads the request body under the size limit (413 past

@@ -14,7 +14,7 @@ mod middleware;
 mod operation;
 mod policy;
 
-pub use call::Call;
+pub use call::{Call, NotRecorded};
 pub use draft::EventDraft;
 pub use middleware::{capture_body, record, CreatedOrder, ListedOrders, Recording, RouteRecording};
 pub use operation::{Operation, Operations, OrderPath};

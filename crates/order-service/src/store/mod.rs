@@ -12,6 +12,7 @@ mod sql;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -54,10 +55,38 @@ impl Store {
     }
 }
 
+/// How the service uses its database, besides where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseOptions {
+    /// PostgreSQL's `statement_timeout` on every pooled connection
+    /// (`ORDERS_DATABASE_STATEMENT_TIMEOUT`): a statement that waits longer (on a lock, say)
+    /// is cancelled, and its call answered 503. `None` lets statements wait as long as the
+    /// database does. SQLite has its own bound, the busy timeout.
+    pub statement_timeout: Option<Duration>,
+}
+
+/// The default statement timeout: a few seconds above the handler timeout (30 s), which does
+/// not cancel a write that has begun (`platform::timeout`), so that a stuck write is answered
+/// soon after a stuck read would be.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(35);
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self {
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+        }
+    }
+}
+
 /// Opens the store named by the URL scheme, and brings its schema up to date.
 pub async fn connect(url: &str) -> anyhow::Result<Store> {
+    connect_with(url, DatabaseOptions::default()).await
+}
+
+/// [`connect`] with these options.
+pub async fn connect_with(url: &str, options: DatabaseOptions) -> anyhow::Result<Store> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Store::new(PgStore::connect(url).await?))
+        Ok(Store::new(PgStore::connect(url, options).await?))
     } else if url.starts_with("sqlite:") {
         Ok(Store::new(SqliteStore::connect(url).await?))
     } else {

@@ -20,26 +20,28 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
-/// Proof that a write committed, and whether the call's event went into the outbox in its
-/// transaction. Only the store makes one. The write's response carries it (an extension), which
-/// tells the recording middleware that the call is recorded already; were it forgotten, the
-/// middleware would write the same event again, which the outbox ignores (`event_id` is unique).
+/// Proof that a write committed, with the call's event in the outbox in its transaction. Only
+/// the store makes one, and every write takes its event (there is no write without one). The
+/// write's response carries it (an extension, see `api::orders`), which tells the recording
+/// middleware that the call is recorded already; were it forgotten, the middleware would write
+/// the same event again, which the outbox ignores (`event_id` is unique).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "the write's response must carry it (see recording::record)"]
 pub struct Committed {
-    recorded: bool,
+    _private: (),
 }
 
 impl Committed {
-    pub(super) fn with(event: Option<&OutboxEvent>) -> Self {
-        Self {
-            recorded: event.is_some(),
-        }
+    pub(super) fn new() -> Self {
+        Self { _private: () }
     }
 
-    /// Whether the call's event was written with the change.
-    pub fn recorded(&self) -> bool {
-        self.recorded
+    /// For the benchmark's baseline without recording only (`crates/bench`, which enables the
+    /// `bench` feature): the proof of a write made without its event, which no production path
+    /// can make.
+    #[cfg(feature = "bench")]
+    pub fn unrecorded_for_benchmark() -> Self {
+        Self::new()
     }
 }
 
@@ -50,26 +52,27 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn get(&self, id: Uuid) -> Result<Option<Order>, StoreError>;
     async fn list(&self, query: &ListQuery) -> Result<Vec<Order>, StoreError>;
     /// Inserts the order, stores the idempotent response when a key was claimed, and appends
-    /// the event (absent only when call recording is switched off for benchmarks), all in one
-    /// transaction.
+    /// the call's event, all in one transaction.
     async fn create(
         &self,
         order: &Order,
         idempotency: Option<(&IdempotencyKey, &StoredResponse)>,
-        event: Option<&OutboxEvent>,
+        event: &OutboxEvent,
     ) -> Result<Committed, StoreError>;
-    /// Replaces the order if its stored version is still `expected`; `None` otherwise.
+    /// Replaces the order, and appends the call's event, if its stored version is still
+    /// `expected`; `None` otherwise (nothing written).
     async fn update(
         &self,
         order: &Order,
         expected: i64,
-        event: Option<&OutboxEvent>,
+        event: &OutboxEvent,
     ) -> Result<Option<Committed>, StoreError>;
-    /// Deletes the order if its stored version is still `expected`; `None` otherwise.
+    /// Deletes the order, and appends the call's event, if its stored version is still
+    /// `expected`; `None` otherwise (nothing written).
     async fn delete(
         &self,
         id: Uuid,
         expected: i64,
-        event: Option<&OutboxEvent>,
+        event: &OutboxEvent,
     ) -> Result<Option<Committed>, StoreError>;
 }

@@ -1,10 +1,13 @@
 //! The production store: PostgreSQL.
 
+use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
+use sqlx::{ConnectOptions, Connection};
 
 use super::sql::{Dialect, SqlStore};
+use super::DatabaseOptions;
 
 /// PostgreSQL's [`Dialect`].
 pub struct Postgres;
@@ -26,19 +29,32 @@ const POOL_SIZE: u32 = 16;
 
 impl PgStore {
     /// Connects and runs pending migrations; sqlx holds a PostgreSQL advisory lock while
-    /// migrating, so replicas starting together migrate once.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// migrating, so replicas starting together migrate once. Migrations run on a connection
+    /// of their own, without the statement timeout: building an index on a large table may
+    /// rightly take longer than any call should.
+    pub async fn connect(url: &str, options: DatabaseOptions) -> anyhow::Result<Self> {
+        let base = PgConnectOptions::from_str(url)?;
+        let mut migrations = sqlx::migrate!("./migrations/postgres");
+        super::sql::tolerate_newer(&mut migrations);
+        let mut conn = base.connect().await?;
+        migrations.run(&mut conn).await?;
+        conn.close().await?;
+        // Set at connection start-up (the `options` parameter), so it holds for every
+        // statement of every pooled connection, including one that reconnects.
+        let pooled = match options.statement_timeout {
+            Some(t) if !t.is_zero() => {
+                base.options([("statement_timeout", format!("{}ms", t.as_millis()))])
+            }
+            _ => base,
+        };
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(Duration::from_secs(5))
             // A broken connection fails its statement and is replaced; pinging before every
             // checkout costs a round trip per statement (docs/BENCHMARKS.md).
             .test_before_acquire(false)
-            .connect(url)
+            .connect_with(pooled)
             .await?;
-        let mut migrations = sqlx::migrate!("./migrations/postgres");
-        super::sql::tolerate_newer(&mut migrations);
-        migrations.run(&pool).await?;
         Ok(Self::new(pool))
     }
 }

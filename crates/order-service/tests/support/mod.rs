@@ -24,30 +24,44 @@ pub enum Backend {
     Postgres,
 }
 
-/// A fresh, empty database for one test.
-pub async fn database_url(backend: Backend) -> String {
+/// A fresh, empty database for one test: its URL, and for PostgreSQL the guard that drops it
+/// when the test ends. Use it as a `&str` (`&db`); keep it alive as long as the test uses it.
+pub struct Database {
+    url: String,
+    _dropped_with: Option<testkit::TestDatabase>,
+}
+
+impl std::ops::Deref for Database {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.url
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+pub async fn database_url(backend: Backend) -> Database {
     match backend {
         Backend::Sqlite => {
             let dir = tempdir();
-            format!("sqlite://{}/orders.db", dir.display())
+            Database {
+                url: format!("sqlite://{}/orders.db", dir.display()),
+                _dropped_with: None,
+            }
         }
         Backend::Postgres => {
-            use sqlx::Connection;
-            let admin = std::env::var("TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let mut conn = sqlx::PgConnection::connect(&admin)
+            let admin = testkit::postgres_admin_url();
+            let db = testkit::TestDatabase::create(&admin, "ordersys_test")
                 .await
                 .unwrap_or_else(|e| panic!("PostgreSQL is required for this test ({admin}): {e}"));
-            let name = format!("ordersys_test_{}", uuid::Uuid::now_v7().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create a test database");
-            let base = admin
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_owned())
-                .unwrap_or(admin);
-            format!("{base}/{name}")
+            Database {
+                url: db.url().to_owned(),
+                _dropped_with: Some(db),
+            }
         }
     }
 }
@@ -76,6 +90,20 @@ pub fn token(sub: &str, scopes: &str) -> String {
     platform::auth::dev::sign_hs256(SECRET, AUDIENCE, sub, scopes, 3600)
 }
 
+/// The tests' configuration: port 0, HS256 tokens, no rate limits, delivering to `receiver`.
+pub fn config(database_url: &str, receiver: &Receiver) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: database_url.to_owned(),
+        database: Default::default(),
+        txlog_url: receiver.base.clone(),
+        txlog_auth: TxlogAuth::Static("delivery-token".into()),
+        auth: hs256_auth(),
+        server: Default::default(),
+        rate_limit: RateLimit::off(),
+    }
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -83,6 +111,8 @@ pub struct TestApp {
     pub store: Store,
     pub receiver: Receiver,
     pub database_url: String,
+    /// The database `spawn` created, dropped after the service stops.
+    database: Option<Database>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -90,8 +120,10 @@ pub struct TestApp {
 impl TestApp {
     /// The service on a fresh database, delivering to a capturing receiver.
     pub async fn spawn(backend: Backend) -> Self {
-        let url = database_url(backend).await;
-        Self::spawn_on(&url, hs256_auth(), Receiver::start().await).await
+        let database = database_url(backend).await;
+        let mut app = Self::spawn_on(&database, hs256_auth(), Receiver::start().await).await;
+        app.database = Some(database);
+        app
     }
 
     /// Without rate limits: tests call in bursts (see `spawn_limited`).
@@ -134,14 +166,17 @@ impl TestApp {
         rate_limit: RateLimit,
     ) -> Self {
         let config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: database_url.to_owned(),
-            txlog_url: receiver.base.clone(),
-            txlog_auth: TxlogAuth::Static("delivery-token".into()),
             auth,
             server,
             rate_limit,
+            ..config(database_url, &receiver)
         };
+        Self::spawn_config(config, receiver).await
+    }
+
+    /// The service with this configuration (see [`config`]), delivering to `receiver`.
+    pub async fn spawn_config(config: Config, receiver: Receiver) -> Self {
+        let database_url = config.database_url.clone();
         let app = Application::build(config)
             .await
             .expect("the order service builds");
@@ -155,7 +190,8 @@ impl TestApp {
             http: reqwest::Client::new(),
             store,
             receiver,
-            database_url: database_url.to_owned(),
+            database_url,
+            database: None,
             shutdown,
             task: Some(task),
         }

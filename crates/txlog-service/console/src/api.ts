@@ -42,6 +42,8 @@ export interface VerifyReport {
   checked: number;
   head: { seq: number; hash: string } | null;
   first_invalid_seq: number | null;
+  /** false: the walk stopped at its bound; `head` is the last record checked. */
+  complete: boolean;
 }
 
 /** A refused call, with what the auditor should know. */

@@ -8,7 +8,7 @@ mod ops;
 mod proofs;
 mod transactions;
 pub mod validate;
-mod verify;
+pub mod verify;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +48,8 @@ pub struct AppState {
     pub signing: Arc<SigningStatus>,
     /// Who may start a full walk of the chain now.
     pub full_walks: Arc<verify::FullWalks>,
+    /// The incremental walk concurrent `/verify` calls share.
+    pub shared_walk: Arc<verify::SharedWalk>,
     /// Cancelled once the service is asked to stop: `/readyz` answers 503 from then on.
     pub draining: CancellationToken,
     /// The witnesses and their quorum: with any, `/v1/checkpoint` serves the newest checkpoint

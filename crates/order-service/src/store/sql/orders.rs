@@ -63,7 +63,7 @@ where
         &self,
         order: &Order,
         idempotency: Option<(&IdempotencyKey, &StoredResponse)>,
-        event: Option<&OutboxEvent>,
+        event: &OutboxEvent,
     ) -> Result<Committed, StoreError> {
         let mut tx = self.pool.begin_with(D::BEGIN).await?;
         sqlx::query(
@@ -88,18 +88,16 @@ where
             .execute(&mut *tx)
             .await?;
         }
-        if let Some(event) = event {
-            insert_events(&mut *tx, std::slice::from_ref(event)).await?;
-        }
+        insert_events(&mut *tx, std::slice::from_ref(event)).await?;
         tx.commit().await?;
-        Ok(Committed::with(event))
+        Ok(Committed::new())
     }
 
     async fn update(
         &self,
         order: &Order,
         expected: i64,
-        event: Option<&OutboxEvent>,
+        event: &OutboxEvent,
     ) -> Result<Option<Committed>, StoreError> {
         let mut tx = self.pool.begin_with(D::BEGIN).await?;
         let done = sqlx::query(
@@ -119,7 +117,7 @@ where
         &self,
         id: Uuid,
         expected: i64,
-        event: Option<&OutboxEvent>,
+        event: &OutboxEvent,
     ) -> Result<Option<Committed>, StoreError> {
         let mut tx = self.pool.begin_with(D::BEGIN).await?;
         let done = sqlx::query("DELETE FROM orders WHERE id = $1 AND version = $2")
@@ -136,7 +134,7 @@ where
 async fn finish_write<D: Dialect>(
     mut tx: sqlx::Transaction<'static, D::Db>,
     done: &<D::Db as Database>::QueryResult,
-    event: Option<&OutboxEvent>,
+    event: &OutboxEvent,
 ) -> Result<Option<Committed>, StoreError>
 where
     for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
@@ -149,9 +147,7 @@ where
     if D::rows_affected(done) == 0 {
         return Ok(None);
     }
-    if let Some(event) = event {
-        insert_events(&mut *tx, std::slice::from_ref(event)).await?;
-    }
+    insert_events(&mut *tx, std::slice::from_ref(event)).await?;
     tx.commit().await?;
-    Ok(Some(Committed::with(event)))
+    Ok(Some(Committed::new()))
 }

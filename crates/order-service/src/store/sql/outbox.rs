@@ -122,18 +122,19 @@ where
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(event_id, payload, status, reason, failed_at)| DeadLetter {
+        rows.into_iter()
+            .map(|(event_id, payload, status, reason, failed_at)| {
+                Ok(DeadLetter {
                     event_id,
                     payload,
-                    status: u16::try_from(status).unwrap_or_default(),
+                    status: u16::try_from(status).map_err(|_| {
+                        StoreError::Corrupt(format!("dead letter {event_id}: status {status}"))
+                    })?,
                     reason,
-                    failed_at: from_micros(failed_at),
-                },
-            )
-            .collect())
+                    failed_at: from_micros(failed_at)?,
+                })
+            })
+            .collect()
     }
 
     async fn backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
@@ -141,7 +142,7 @@ where
             sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox")
                 .fetch_one(&self.pool)
                 .await?;
-        Ok((count, oldest.map(from_micros)))
+        Ok((count, oldest.map(from_micros).transpose()?))
     }
 }
 
