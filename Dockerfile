@@ -27,6 +27,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY .cargo/config.toml .cargo/config.toml
 COPY crates/platform/Cargo.toml       crates/platform/Cargo.toml
 COPY crates/txlog-verify/Cargo.toml   crates/txlog-verify/Cargo.toml
+COPY crates/txlog-audit/Cargo.toml    crates/txlog-audit/Cargo.toml
 COPY crates/txlog-api/Cargo.toml      crates/txlog-api/Cargo.toml
 COPY crates/order-service/Cargo.toml  crates/order-service/Cargo.toml
 COPY crates/txlog-service/Cargo.toml  crates/txlog-service/Cargo.toml

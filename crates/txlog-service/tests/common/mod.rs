@@ -55,7 +55,7 @@ pub const ORIGIN: &str = "ordersys/txlog-test";
 /// One checkpoint signing key pair for the whole test process: (private, verifier).
 pub fn log_key() -> &'static (String, String) {
     static KEY: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| LogKey::generate("txlog-test").unwrap())
+    KEY.get_or_init(|| LogKey::generate(ORIGIN).unwrap())
 }
 
 /// The `aud` the transaction log expects in tests.
