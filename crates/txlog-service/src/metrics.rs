@@ -10,6 +10,10 @@ pub const CHAIN_HEAD_SEQ: &str = "txlog_chain_head_seq";
 /// The tree size of the last checkpoint this process signed.
 pub const CHECKPOINT_SIZE: &str = "txlog_checkpoint_tree_size";
 
+/// Rounds in which the log refused to sign, by `reason` (`unsealed`, `missing`,
+/// `tree_mismatch`, `shrunk`, `not_extension`, or a halt's own reason).
+pub const SIGNING_REFUSED: &str = "txlog_signing_refused_total";
+
 /// Declares the series so that they appear at 0 before the first append.
 pub fn describe() {
     metrics::describe_counter!(RECORDS_APPENDED, "records appended to the chain");
@@ -22,6 +26,10 @@ pub fn describe() {
         CHECKPOINT_SIZE,
         "tree size of the last checkpoint this process signed"
     );
+    metrics::describe_counter!(
+        SIGNING_REFUSED,
+        "checkpoint rounds that signed nothing because the store failed a check, by reason"
+    );
     metrics::counter!(RECORDS_APPENDED).increment(0);
     metrics::counter!(DUPLICATES).increment(0);
 }
@@ -32,4 +40,8 @@ pub fn observe_head(seq: u64) {
 
 pub fn observe_checkpoint(size: u64) {
     metrics::gauge!(CHECKPOINT_SIZE).set(size as f64);
+}
+
+pub fn count_signing_refused(reason: &'static str) {
+    metrics::counter!(SIGNING_REFUSED, "reason" => reason).increment(1);
 }

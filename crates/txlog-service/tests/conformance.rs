@@ -526,7 +526,7 @@ async fn list_queries_use_the_indexes(app: &TestApp, backend: Backend) {
                 let plan = store.list_plan(query).await.unwrap();
                 assert!(
                     plan.iter()
-                        .any(|step| step.contains("INDEX records_recorded_at")),
+                        .any(|step| step.contains("INDEX records_by_recorded_at")),
                     "{query:?}: the time bound is not looked up on its index: {plan:?}"
                 );
                 assert!(

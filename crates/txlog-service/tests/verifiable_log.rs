@@ -428,8 +428,14 @@ async fn the_loop_signs_the_tree_the_appends_left(backend: Backend) {
     let Some(db) = common::TestDb::new(backend) else {
         return;
     };
-    let store = txlog_service::store::connect(&db.url).await.unwrap();
-    let other_replica = txlog_service::store::connect(&db.url).await.unwrap();
+    // Opened as the service opens them: appends are sealed, so the loop accepts them.
+    let seal_key = || LogKey::parse(&log_key().0).unwrap().seal_key().clone();
+    let store = txlog_service::store::connect_sealing(&db.url, seal_key())
+        .await
+        .unwrap();
+    let other_replica = txlog_service::store::connect_sealing(&db.url, seal_key())
+        .await
+        .unwrap();
     let signer = Signer::new(
         store.clone(),
         std::sync::Arc::new(LogKey::parse(&log_key().0).unwrap()),

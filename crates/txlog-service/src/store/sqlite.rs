@@ -1,6 +1,7 @@
 //! The embedded store: one SQLite file in WAL mode. Appends run in `BEGIN IMMEDIATE`
-//! transactions, so several processes on one file stay gap-free; triggers refuse UPDATE and
-//! DELETE.
+//! transactions, so several processes on one file stay gap-free; triggers refuse UPDATE (but
+//! for sealing a record stored without a seal) and DELETE. Filters read generated columns
+//! computed from the hashed text (`sqlite_records.sql`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,37 +18,77 @@ use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
 use super::tree_runs::{self, Runs, TreeRun};
-use super::{pending, results, ListQuery, Placement, SortOrder, Store};
+use super::{pending, results, seals_of, ListQuery, Placement, SealedRecord, SortOrder, Store};
 use crate::chain::{self, format_time, Head, IndexFields, StoredRecord};
-use crate::transparency::{tree, StoredCheckpoint};
+use crate::transparency::{tree, SealKey, StoredCheckpoint};
 use tlog_tiles::Hash;
 
 const SCHEMA: &str = include_str!("sqlite_schema.sql");
+/// What runs after the derived columns exist: their indexes and the records' UPDATE trigger.
+const RECORDS_SCHEMA: &str = include_str!("sqlite_records.sql");
+/// The columns added to `records` when missing: the filters' generated columns, computed from
+/// the hashed text, and the seal. `ALTER TABLE ADD COLUMN` adds a VIRTUAL generated column to
+/// a table of any size at once (no rewrite), so old files migrate in the start-up transaction;
+/// rebuilding the table instead would copy every record. New files take the same path.
+const DERIVED_COLUMNS: [(&str, &str); 7] = [
+    (
+        "f_transaction_id",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.transaction_id')) VIRTUAL",
+    ),
+    (
+        "f_order_id",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.order_id')) VIRTUAL",
+    ),
+    (
+        "f_actor",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.actor.sub')) VIRTUAL",
+    ),
+    (
+        "f_operation",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.operation')) VIRTUAL",
+    ),
+    (
+        "f_outcome",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.outcome')) VIRTUAL",
+    ),
+    (
+        "f_recorded_at",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.recorded_at')) VIRTUAL",
+    ),
+    ("seal", "BLOB"),
+];
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Event ids looked up per statement (SQLite allows 32 766 parameters).
 const LOOKUP_CHUNK: usize = 500;
-/// Records inserted per statement (10 parameters each).
+/// Records inserted per statement (11 parameters each).
 const INSERT_CHUNK: usize = 100;
 
-const COLUMNS: &str = "seq, event_id, transaction_id, order_id, actor, operation, outcome, recorded_at, canonical, hash";
+/// What reads select: the filter fields as the generated columns hold them.
+const COLUMNS: &str = "seq, event_id, f_transaction_id AS transaction_id, f_order_id AS order_id, \
+     f_actor AS actor, f_operation AS operation, f_outcome AS outcome, \
+     f_recorded_at AS recorded_at, canonical, hash";
+/// What inserts write.
+const INSERT_COLUMNS: &str = "seq, event_id, transaction_id, order_id, actor, operation, outcome, recorded_at, canonical, hash, seal";
 
 pub struct SqliteStore {
     pool: SqlitePool,
     /// The frontier (`tree::frontier`) of the tree this process's last append committed: the
     /// next append here combines its hashes with it instead of reading them.
     frontier: std::sync::Mutex<Option<HashMap<u64, Hash>>>,
+    /// Seals each appended record when set (`store::connect_sealing`).
+    seal_key: Option<SealKey>,
 }
 
 impl SqliteStore {
     /// The lookup that turns a time bound into a `seq` bound: the first record recorded at or
     /// after `t`, found on the `recorded_at` index (whose entries end with `seq`).
     pub const SEQ_AT_OR_AFTER: &'static str =
-        "SELECT seq FROM records WHERE recorded_at >= ? ORDER BY recorded_at, seq LIMIT 1";
+        "SELECT seq FROM records WHERE f_recorded_at >= ? ORDER BY f_recorded_at, seq LIMIT 1";
 
     /// The lookup for an upper time bound, in one statement so that both answers are of one
     /// moment: the first record recorded at or after `t`, and the last record.
     pub const SEQ_AT_OR_AFTER_AND_LAST: &'static str =
-        "SELECT (SELECT seq FROM records WHERE recorded_at >= ? ORDER BY recorded_at, seq LIMIT 1), \
+        "SELECT (SELECT seq FROM records WHERE f_recorded_at >= ? ORDER BY f_recorded_at, seq LIMIT 1), \
          (SELECT MAX(seq) FROM records)";
 
     async fn first_seq_at_or_after(&self, t: DateTime<Utc>) -> anyhow::Result<Option<i64>> {
@@ -67,10 +108,10 @@ impl SqliteStore {
             "{prefix}SELECT {COLUMNS} FROM records WHERE 1 = 1"
         ));
         for (column, value) in [
-            ("order_id", &query.order_id),
-            ("actor", &query.actor),
-            ("operation", &query.operation),
-            ("outcome", &query.outcome),
+            ("f_order_id", &query.order_id),
+            ("f_actor", &query.actor),
+            ("f_operation", &query.operation),
+            ("f_outcome", &query.outcome),
         ] {
             if let Some(value) = value {
                 sql.push(format!(" AND {column} = "))
@@ -184,9 +225,16 @@ impl SqliteStore {
         let store = Self {
             pool,
             frontier: Default::default(),
+            seal_key: None,
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// This store, sealing its appends with `seal_key` when given.
+    pub fn sealing(mut self, seal_key: Option<SealKey>) -> Self {
+        self.seal_key = seal_key;
+        self
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {
@@ -195,6 +243,25 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .context("cannot create the SQLite schema")?;
+        // table_xinfo, unlike table_info, lists generated columns.
+        let present: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_xinfo('records')")
+                .fetch_all(&mut *tx)
+                .await?;
+        for (name, definition) in DERIVED_COLUMNS {
+            if !present.iter().any(|p| p == name) {
+                sqlx::query(&format!(
+                    "ALTER TABLE records ADD COLUMN {name} {definition}"
+                ))
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("cannot add the column records.{name}"))?;
+            }
+        }
+        sqlx::raw_sql(RECORDS_SCHEMA)
+            .execute(&mut *tx)
+            .await
+            .context("cannot create the records' filter indexes and triggers")?;
         tx.commit().await?;
         Ok(())
     }
@@ -294,12 +361,18 @@ async fn placements(
     Ok(existing)
 }
 
-/// Inserts sealed records, [`INSERT_CHUNK`] a statement.
-async fn insert_records(db: &mut SqliteConnection, records: &[StoredRecord]) -> anyhow::Result<()> {
-    for chunk in records.chunks(INSERT_CHUNK) {
-        let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO records ({COLUMNS}) "));
+/// Inserts chained records with their seals (`seals[i]` is `records[i]`'s), [`INSERT_CHUNK`]
+/// a statement.
+async fn insert_records(
+    db: &mut SqliteConnection,
+    records: &[StoredRecord],
+    seals: &[Option<[u8; 32]>],
+) -> anyhow::Result<()> {
+    for (chunk, seals) in records.chunks(INSERT_CHUNK).zip(seals.chunks(INSERT_CHUNK)) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new(format!("INSERT INTO records ({INSERT_COLUMNS}) "));
         let mut failed = None;
-        insert.push_values(chunk, |mut row, sealed| {
+        insert.push_values(chunk.iter().zip(seals), |mut row, (sealed, seal)| {
             let index = &sealed.index;
             let seq = i64::try_from(index.seq).unwrap_or_else(|e| {
                 failed = Some(e);
@@ -314,7 +387,8 @@ async fn insert_records(db: &mut SqliteConnection, records: &[StoredRecord]) -> 
                 .push_bind(index.outcome.as_str())
                 .push_bind(format_time(index.recorded_at))
                 .push_bind(sealed.canonical.as_str())
-                .push_bind(sealed.hash.as_str());
+                .push_bind(sealed.hash.as_str())
+                .push_bind(seal.map(|s| s.to_vec()));
         });
         if let Some(e) = failed {
             return Err(e.into());
@@ -412,7 +486,8 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| (r.index.event_id, Placement::from(&r.index)))
             .collect();
-        insert_records(&mut tx, &sealed_records).await?;
+        let seals = seals_of(self.seal_key.as_ref(), &sealed_records)?;
+        insert_records(&mut tx, &sealed_records, &seals).await?;
         let remembered = self.remembered_frontier().take();
         let frontier = extend_tree(&mut tx, &sealed_records, remembered)
             .await
@@ -424,7 +499,7 @@ impl Store for SqliteStore {
 
     async fn get(&self, transaction_id: Uuid) -> anyhow::Result<Option<StoredRecord>> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM records WHERE transaction_id = ?"
+            "SELECT {COLUMNS} FROM records WHERE f_transaction_id = ?"
         ))
         .bind(transaction_id.to_string())
         .fetch_optional(&self.pool)
@@ -454,6 +529,44 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(record_from_row).collect()
+    }
+
+    async fn sealed_page(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SealedRecord>> {
+        let after = after.map(i64::try_from).transpose()?.unwrap_or(-1);
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, seal FROM records WHERE seq > ? ORDER BY seq ASC LIMIT ?"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SealedRecord {
+                    record: record_from_row(row)?,
+                    seal: row.try_get("seal")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_seals(&self, seals: &[(u64, [u8; 32])]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (seq, seal) in seals {
+            // The one UPDATE the records' trigger lets through (sqlite_records.sql).
+            sqlx::query("UPDATE records SET seal = ? WHERE seq = ? AND seal IS NULL")
+                .bind(seal.to_vec())
+                .bind(i64::try_from(*seq)?)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("cannot seal record seq {seq}"))?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn head_seq(&self) -> anyhow::Result<Option<u64>> {

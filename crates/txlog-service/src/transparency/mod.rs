@@ -3,9 +3,11 @@
 
 pub mod checkpoint;
 pub mod key;
+pub mod seal;
 pub mod signer;
 pub mod tree;
 
 pub use checkpoint::{StoredCheckpoint, TreeHead};
 pub use key::LogKey;
+pub use seal::SealKey;
 pub use signer::{Round, Signer, SigningStatus, TreeSource};
