@@ -420,7 +420,7 @@ async fn append_and_follow(store: &dyn Store, auditor: &mut MemoryTree, n: usize
     }
 }
 
-/// The checkpoint loop of a MongoDB replica signs the tree its own appends left without
+/// The checkpoint loop of a replica signs the tree its own appends left without
 /// reading the store, once a checkpoint read from the store anchors it; after another
 /// replica appended, it goes back to the stored tree. Every checkpoint's root is the
 /// auditor's, on both stores.
@@ -442,10 +442,7 @@ async fn the_loop_signs_the_tree_the_appends_left(backend: Backend) {
         common::ORIGIN.into(),
         std::sync::Arc::default(),
     );
-    let remembered = match backend {
-        Backend::Mongo => TreeSource::Remembered,
-        Backend::Sqlite => TreeSource::Stored,
-    };
+    let remembered = TreeSource::Remembered;
     let mut auditor = MemoryTree::default();
     let mut signed = Vec::new();
     // (replica, events, where the round after it finds the tree)

@@ -20,7 +20,8 @@ use uuid::Uuid;
 use super::tree_runs::{self, Runs, TreeRun};
 use super::{pending, results, seals_of, ListQuery, Placement, SealedRecord, SortOrder, Store};
 use crate::chain::{self, format_time, Head, IndexFields, StoredRecord};
-use crate::transparency::{tree, SealKey, StoredCheckpoint};
+use crate::transparency::tree::{self, KnownTree};
+use crate::transparency::{SealKey, StoredCheckpoint};
 use tlog_tiles::Hash;
 
 const SCHEMA: &str = include_str!("sqlite_schema.sql");
@@ -72,11 +73,25 @@ const INSERT_COLUMNS: &str = "seq, event_id, transaction_id, order_id, actor, op
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// The frontier (`tree::frontier`) of the tree this process's last append committed: the
-    /// next append here combines its hashes with it instead of reading them.
-    frontier: std::sync::Mutex<Option<HashMap<u64, Hash>>>,
+    /// The end of the log as this process's last append left it.
+    tail: std::sync::Mutex<Option<Tail>>,
+    /// Counts the tail's lineages (`tree::KnownTree`).
+    lineages: std::sync::atomic::AtomicU64,
     /// Seals each appended record when set (`store::connect_sealing`).
     seal_key: Option<SealKey>,
+}
+
+/// The end of the log as this process's last append left it: its last record, and the
+/// frontier (`tree::frontier`) of the tree that append committed, if it wrote one. The next
+/// append combines its hashes with the frontier instead of reading them, and, when it is
+/// chained onto that same last record, continues the tree's lineage (`tree::KnownTree`), so
+/// the checkpoint loop may sign the tree without reading the store: it then holds only records
+/// this process inserted since a tree the loop checked.
+struct Tail {
+    seq: u64,
+    hash: String,
+    frontier: Option<HashMap<u64, Hash>>,
+    lineage: u64,
 }
 
 impl SqliteStore {
@@ -224,7 +239,8 @@ impl SqliteStore {
             })?;
         let store = Self {
             pool,
-            frontier: Default::default(),
+            tail: Default::default(),
+            lineages: Default::default(),
             seal_key: None,
         };
         store.migrate().await?;
@@ -266,8 +282,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn remembered_frontier(&self) -> std::sync::MutexGuard<'_, Option<HashMap<u64, Hash>>> {
-        self.frontier.lock().unwrap_or_else(|e| e.into_inner())
+    fn tail(&self) -> std::sync::MutexGuard<'_, Option<Tail>> {
+        self.tail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn head(tx: &mut sqlx::SqliteConnection) -> anyhow::Result<Option<Head>> {
@@ -405,26 +421,26 @@ async fn insert_records(
 /// In the append's transaction, the tree hashes of the records it adds, when the tree was
 /// complete up to them (otherwise the checkpoint loop catches up): the loop then only signs.
 /// The hashes they combine with come from `remembered` when it holds them. Returns the
-/// frontier of the tree it made, if it made one.
+/// frontier of the tree it made, if it made one, and whether it grew from `remembered` alone.
 async fn extend_tree(
     db: &mut SqliteConnection,
     records: &[StoredRecord],
-    remembered: Option<HashMap<u64, Hash>>,
-) -> anyhow::Result<Option<HashMap<u64, Hash>>> {
+    remembered: Option<&HashMap<u64, Hash>>,
+) -> anyhow::Result<(Option<HashMap<u64, Hash>>, bool)> {
     let Some(growth) = tree::Growth::of(records)? else {
-        return Ok(remembered);
+        return Ok((None, false));
     };
     let first = growth.first_index();
     if hash_count(db).await? != first {
-        return Ok(None);
+        return Ok((None, false));
     }
-    let earlier = match remembered.and_then(|known| growth.earlier_in(&known)) {
-        Some(earlier) => earlier,
-        None => read_hashes(db, &growth.earlier).await?,
+    let (earlier, from_remembered) = match remembered.and_then(|known| growth.earlier_in(known)) {
+        Some(earlier) => (earlier, true),
+        None => (read_hashes(db, &growth.earlier).await?, false),
     };
     let (added, frontier) = growth.grow(earlier)?;
     insert_run(db, first, tree_runs::bytes(&added)).await?;
-    Ok(Some(frontier))
+    Ok((Some(frontier), from_remembered))
 }
 
 /// The file path of a `sqlite://path?options` URL (`None` for in-memory databases).
@@ -481,19 +497,42 @@ impl Store for SqliteStore {
         let existing = placements(&mut tx, events).await?;
         let head = Self::head(&mut tx).await?;
         let todo = pending(events, &existing);
-        let sealed_records = chain::seal_all(todo, Some(submitted_by), head)?;
+        let sealed_records = chain::seal_all(todo, Some(submitted_by), head.clone())?;
         let stored: HashMap<Uuid, Placement> = sealed_records
             .iter()
             .map(|r| (r.index.event_id, Placement::from(&r.index)))
             .collect();
         let seals = seals_of(self.seal_key.as_ref(), &sealed_records)?;
         insert_records(&mut tx, &sealed_records, &seals).await?;
-        let remembered = self.remembered_frontier().take();
-        let frontier = extend_tree(&mut tx, &sealed_records, remembered)
-            .await
-            .context("cannot extend the Merkle tree")?;
+        let Some(last) = sealed_records.last() else {
+            return results(events, &stored, &existing);
+        };
+        // This process's tail counts only when the records were chained onto its own last
+        // record: otherwise another writer appended (or changed the end) since.
+        let remembered = self.tail().take().filter(|tail| {
+            head.as_ref()
+                .is_some_and(|h| h.seq == tail.seq && h.hash == tail.hash)
+        });
+        let (frontier, grown) = extend_tree(
+            &mut tx,
+            &sealed_records,
+            remembered.as_ref().and_then(|t| t.frontier.as_ref()),
+        )
+        .await
+        .context("cannot extend the Merkle tree")?;
         tx.commit().await.context("cannot commit an append")?;
-        *self.remembered_frontier() = frontier;
+        let lineage = match remembered {
+            Some(tail) if grown => tail.lineage,
+            _ => self
+                .lineages
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
+        *self.tail() = Some(Tail {
+            seq: last.index.seq,
+            hash: last.hash.clone(),
+            frontier,
+            lineage,
+        });
         results(events, &stored, &existing)
     }
 
@@ -589,6 +628,16 @@ impl Store for SqliteStore {
         write_hashes(&mut tx, first, hashes).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn known_tree(&self) -> Option<KnownTree> {
+        let tail = self.tail();
+        let tail = tail.as_ref()?;
+        KnownTree::from_frontier(tail.lineage, tail.seq + 1, tail.frontier.as_ref()?)
+            .inspect_err(|e| {
+                tracing::warn!(error = format!("{e:#}"), "cannot compute the tree's root")
+            })
+            .ok()
     }
 
     async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {

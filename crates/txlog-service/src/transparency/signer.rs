@@ -180,9 +180,9 @@ impl Signer {
             None => None,
         };
         // Only this replica's own appends make a remembered tree: a store's `known_tree` is
-        // the tree of records it inserted itself from a tail it wrote (MongoDB; SQLite has
-        // none), and a lineage starts only after a round below checked the stored tree, so
-        // a record someone else inserted is never covered without its seal being checked.
+        // the tree of records it inserted itself, each append chained onto the last record
+        // of the one before, and the anchor is set only after a round below checked the
+        // stored tree, so a record someone else inserted is never signed unchecked.
         if let Some(known) = self.extends_anchor(last.as_ref()).await {
             self.status.clear();
             return self
