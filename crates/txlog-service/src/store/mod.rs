@@ -136,6 +136,12 @@ pub(crate) fn seals_of(
         .collect()
 }
 
+/// The seal of each record whose leaf hash is in `leaves` under `key`; `None` each when there
+/// is no key.
+pub(crate) fn seals_of_leaves(key: Option<&SealKey>, leaves: &[Hash]) -> Vec<Option<[u8; 32]>> {
+    leaves.iter().map(|l| key.map(|k| k.seal(l))).collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortOrder {
     #[default]

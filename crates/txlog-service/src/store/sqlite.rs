@@ -18,7 +18,9 @@ use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
 use super::tree_runs::{self, Runs, TreeRun};
-use super::{pending, results, seals_of, ListQuery, Placement, SealedRecord, SortOrder, Store};
+use super::{
+    pending, results, seals_of_leaves, ListQuery, Placement, SealedRecord, SortOrder, Store,
+};
 use crate::chain::{self, format_time, Head, IndexFields, StoredRecord};
 use crate::transparency::tree::{self, KnownTree};
 use crate::transparency::{SealKey, StoredCheckpoint};
@@ -424,12 +426,9 @@ async fn insert_records(
 /// frontier of the tree it made, if it made one, and whether it grew from `remembered` alone.
 async fn extend_tree(
     db: &mut SqliteConnection,
-    records: &[StoredRecord],
+    growth: &tree::Growth,
     remembered: Option<&HashMap<u64, Hash>>,
 ) -> anyhow::Result<(Option<HashMap<u64, Hash>>, bool)> {
-    let Some(growth) = tree::Growth::of(records)? else {
-        return Ok((None, false));
-    };
     let first = growth.first_index();
     if hash_count(db).await? != first {
         return Ok((None, false));
@@ -502,7 +501,11 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| (r.index.event_id, Placement::from(&r.index)))
             .collect();
-        let seals = seals_of(self.seal_key.as_ref(), &sealed_records)?;
+        // Leaf hashes once, for the seals and the tree.
+        let Some(growth) = tree::Growth::of(&sealed_records)? else {
+            return results(events, &stored, &existing);
+        };
+        let seals = seals_of_leaves(self.seal_key.as_ref(), growth.leaves());
         insert_records(&mut tx, &sealed_records, &seals).await?;
         let Some(last) = sealed_records.last() else {
             return results(events, &stored, &existing);
@@ -515,7 +518,7 @@ impl Store for SqliteStore {
         });
         let (frontier, grown) = extend_tree(
             &mut tx,
-            &sealed_records,
+            &growth,
             remembered.as_ref().and_then(|t| t.frontier.as_ref()),
         )
         .await
