@@ -1,14 +1,15 @@
 //! What the verifiable log costs ingest (issue 13): appends straight into a store of the
 //! service's kind, without and with what the service's checkpoint loop does once a second
-//! (its default interval): extend the Merkle tree over the new records and sign it. Here that
-//! work runs inline, between two appends, so all of it counts against ingest.
+//! (its default interval): extend the Merkle tree over the new records, check their seals and
+//! sign it, and the seal each append computes and stores (SPEC section 12). Here that work
+//! runs inline, between two appends, so all of it counts against ingest.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use txlog_service::store::{self, Store};
-use txlog_service::transparency::{LogKey, Signer, SigningStatus};
+use txlog_service::transparency::{LogKey, Round, Signer, SigningStatus};
 
 use crate::fixtures;
 use crate::load::Op;
@@ -17,7 +18,8 @@ use crate::load::Op;
 /// the FerretDB server at `port`. Both stores extend the Merkle tree in the append when the
 /// stored hashes reach the first new record. Without `tree`, the store is given one hash far
 /// ahead, so that its tree step stops at its first check (one lookup of the last stored run)
-/// and it appends as before the verifiable log.
+/// and it appends as before the verifiable log; with `tree`, its appends are sealed with the
+/// key of [`signer`], as the service's are.
 pub async fn fresh_store(
     dir: &std::path::Path,
     port: Option<u16>,
@@ -28,11 +30,12 @@ pub async fn fresh_store(
         Some(port) => format!("mongodb://127.0.0.1:{port}/{name}?directConnection=true"),
         None => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
     };
-    let store = store::connect(&url).await?;
     if !tree {
+        let store = store::connect(&url).await?;
         hash_far_ahead(&url).await?;
+        return Ok(store);
     }
-    Ok(store)
+    store::connect_sealing(&url, key()?.seal_key().clone()).await
 }
 
 /// Stores one (zero) tree hash at index 2^50.
@@ -86,7 +89,9 @@ pub fn op(store: Arc<dyn Store>, batch: usize, signer: Option<Arc<Signer>>) -> O
                 due
             };
             if due {
-                signer.round().await?;
+                if let Round::Refused(why) = signer.round().await? {
+                    anyhow::bail!("the signer refused: {why}");
+                }
             }
             Ok(())
         }
@@ -94,11 +99,21 @@ pub fn op(store: Arc<dyn Store>, batch: usize, signer: Option<Arc<Signer>>) -> O
     })
 }
 
-/// A signer for `store` with a new key.
+/// One key for the run: the stores with a tree seal with it and their signers sign with it.
+fn key() -> anyhow::Result<Arc<LogKey>> {
+    static KEY: std::sync::OnceLock<Arc<LogKey>> = std::sync::OnceLock::new();
+    if let Some(key) = KEY.get() {
+        return Ok(key.clone());
+    }
+    let key = Arc::new(LogKey::parse(&LogKey::generate("bench")?.0)?);
+    Ok(KEY.get_or_init(|| key).clone())
+}
+
+/// A signer for `store`, with the key its appends are sealed with.
 pub fn signer(store: Arc<dyn Store>) -> anyhow::Result<Arc<Signer>> {
     Ok(Arc::new(Signer::new(
         store,
-        Arc::new(LogKey::parse(&LogKey::generate("bench")?.0)?),
+        key()?,
         "bench/txlog".into(),
         Arc::new(SigningStatus::default()),
     )))

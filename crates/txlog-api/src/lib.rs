@@ -10,4 +10,7 @@ pub use event::{
     body_from_bytes, Actor, Event, Outcome, RequestRecord, ResponseRecord, BODY_RECORD_LIMIT,
 };
 pub use proof::{ConsistencyProof, InclusionProof};
-pub use record::{AppendResult, Batch, BatchResult, Record, RecordPage, VerifyHead, VerifyReport};
+pub use record::{
+    AppendResult, Batch, BatchResult, IndexEntry, IndexPage, Record, RecordPage, VerifyHead,
+    VerifyReport,
+};

@@ -53,6 +53,28 @@ pub struct RecordPage {
     pub next_cursor: Option<String>,
 }
 
+/// One record's filter fields exactly as the store keeps them (`GET /v1/transactions/index`):
+/// what `?order_id=`, `?actor=`, `?operation=`, `?outcome=` and the time bounds read. An
+/// auditor compares each with the same fields of the hashed record at `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IndexEntry {
+    pub seq: u64,
+    pub order_id: Option<String>,
+    /// The stored `actor.sub`.
+    pub actor: Option<String>,
+    pub operation: String,
+    pub outcome: String,
+    /// RFC 3339 to the millisecond, as `recorded_at` is written in records.
+    pub recorded_at: String,
+}
+
+/// `GET /v1/transactions/index` answer: entries in ascending `seq`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct IndexPage {
+    pub items: Vec<IndexEntry>,
+    pub next_cursor: Option<String>,
+}
+
 /// `GET /v1/transactions/verify` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VerifyReport {

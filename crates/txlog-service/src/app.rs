@@ -39,7 +39,9 @@ impl Application {
     ) -> anyhow::Result<Application> {
         platform::metrics::handle();
         crate::metrics::describe();
-        let store = store::connect(&config.database_url)
+        // Appends seal each record with the key derived from the signing key (SPEC 12).
+        let seal_key = config.signing_key.seal_key().clone();
+        let store = store::connect_sealing(&config.database_url, seal_key)
             .await
             .with_context(|| {
                 format!(

@@ -185,6 +185,11 @@ fn parse(canonical: &str) -> Option<Parsed> {
     })
 }
 
+/// The query fields the canonical text of a record holds, `None` when it is not a record.
+pub fn index_of(canonical: &str) -> Option<IndexFields> {
+    parse(canonical).map(|p| p.index)
+}
+
 /// Walks a chain one record at a time, in `seq` order, in constant memory.
 #[derive(Debug)]
 pub struct ChainVerifier {

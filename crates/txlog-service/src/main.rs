@@ -70,6 +70,11 @@ enum Command {
         /// Do not create the role (MongoDB Atlas: create it in the Atlas UI or CLI).
         #[arg(long)]
         skip_role: bool,
+        /// Then seal the records stored before seals existed, with the key in
+        /// TXLOG_SIGNING_KEY(_FILE), after checking the whole chain, tree and last checkpoint
+        /// (refused, naming the seq, when they fail).
+        #[arg(long)]
+        seal_existing: bool,
     },
 }
 
@@ -94,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
             app_user,
             app_password_file,
             skip_role,
+            seal_existing,
         }) => {
             exit_on_error(platform::telemetry::init("txlog-service"));
             let url = exit_on_error(config::database_url_from_env());
@@ -101,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
                 app_user,
                 app_password_file,
                 skip_role,
+                seal_existing: seal_existing.then(setup::seal_key_from_env).transpose()?,
             };
             for line in setup::run(&url, &options).await? {
                 println!("{line}");

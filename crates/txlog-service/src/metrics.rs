@@ -14,6 +14,9 @@ pub const CHECKPOINT_SIZE: &str = "txlog_checkpoint_tree_size";
 /// checked: concurrent calls share a walk, and an incremental one is bounded.
 pub const VERIFY_WALKS: &str = "txlog_verify_walks_total";
 pub const VERIFY_RECORDS_CHECKED: &str = "txlog_verify_records_checked_total";
+/// Rounds in which the log refused to sign, by `reason` (`unsealed`, `missing`,
+/// `tree_mismatch`, `shrunk`, `not_extension`, or a halt's own reason).
+pub const SIGNING_REFUSED: &str = "txlog_signing_refused_total";
 
 /// Declares the series so that they appear at 0 before the first append.
 pub fn describe() {
@@ -37,6 +40,10 @@ pub fn describe() {
     );
     metrics::counter!(VERIFY_WALKS).increment(0);
     metrics::counter!(VERIFY_RECORDS_CHECKED).increment(0);
+    metrics::describe_counter!(
+        SIGNING_REFUSED,
+        "checkpoint rounds that signed nothing because the store failed a check, by reason"
+    );
     metrics::counter!(RECORDS_APPENDED).increment(0);
     metrics::counter!(DUPLICATES).increment(0);
 }
@@ -69,4 +76,9 @@ pub fn describe_witness(witness: &str) {
     metrics::counter!(WITNESS_COSIGNATURES, "witness" => witness.clone(), "outcome" => "cosigned")
         .increment(0);
     metrics::gauge!(WITNESS_LAG, "witness" => witness).set(0.0);
+}
+
+/// Counts a round that signed nothing, by reason.
+pub fn count_signing_refused(reason: &'static str) {
+    metrics::counter!(SIGNING_REFUSED, "reason" => reason).increment(1);
 }

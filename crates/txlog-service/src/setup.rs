@@ -1,13 +1,17 @@
 //! `txlog-service setup`: prepares a database for the service, idempotently. For MongoDB:
 //! the records collection and its indexes, the role `ordersysTxlogAppender` with only
 //! `insert`, `find` and `listIndexes` on it, and optionally an application user holding only that role.
-//! For SQLite: the schema (tables, indexes, append-only triggers).
+//! For SQLite: the schema (tables, indexes, append-only triggers). With `--seal-existing`, it
+//! then seals the records stored before seals existed (SPEC section 12), after checking the
+//! whole chain and tree (`transparency::seal::seal_existing`).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use mongodb::bson::{doc, Document};
 use mongodb::Database;
+
+use crate::transparency::SealKey;
 
 use crate::store::{
     self, CHECKPOINTS_COLLECTION, COSIGNATURES_COLLECTION, OLD_TREE_COLLECTION, RECORDS_COLLECTION,
@@ -24,16 +28,26 @@ pub struct SetupOptions {
     pub app_password_file: Option<PathBuf>,
     /// Do not create the role (MongoDB Atlas: roles are made in the Atlas UI or CLI).
     pub skip_role: bool,
+    /// Seal the records stored without a seal with this key, after checking the store.
+    pub seal_existing: Option<SealKey>,
 }
 
 /// Runs the setup against `database_url` and returns what was done, one line per step.
 pub async fn run(database_url: &str, options: &SetupOptions) -> anyhow::Result<Vec<String>> {
-    if database_url.starts_with("sqlite:") {
+    let mut done = if database_url.starts_with("sqlite:") {
         store::SqliteStore::connect(database_url).await?;
-        return Ok(vec![
-            "SQLite schema (records table, indexes, append-only triggers) is in place".to_owned(),
-        ]);
+        vec!["SQLite schema (records table, indexes, append-only triggers) is in place".to_owned()]
+    } else {
+        mongo(database_url, options).await?
+    };
+    if let Some(key) = &options.seal_existing {
+        let store = store::connect(database_url).await?;
+        done.push(crate::transparency::seal::seal_existing(&*store, key).await?);
     }
+    Ok(done)
+}
+
+async fn mongo(database_url: &str, options: &SetupOptions) -> anyhow::Result<Vec<String>> {
     let password = match (&options.app_user, &options.app_password_file) {
         (Some(_), Some(path)) => Some(read_password(path)?),
         (Some(_), None) => anyhow::bail!("--app-user needs --app-password-file"),
@@ -56,6 +70,28 @@ pub async fn run(database_url: &str, options: &SetupOptions) -> anyhow::Result<V
         done.push(ensure_user(&database, user, &password).await?);
     }
     Ok(done)
+}
+
+/// The seal key of the signing key in `TXLOG_SIGNING_KEY` or `TXLOG_SIGNING_KEY_FILE`, for
+/// `--seal-existing` (which, unlike serving, needs nothing else from the configuration).
+pub fn seal_key_from_env() -> anyhow::Result<SealKey> {
+    use crate::config::{SIGNING_KEY_FILE_VAR, SIGNING_KEY_VAR};
+    use crate::transparency::LogKey;
+    let inline = std::env::var(SIGNING_KEY_VAR)
+        .ok()
+        .filter(|v| !v.is_empty());
+    let file = std::env::var(SIGNING_KEY_FILE_VAR)
+        .ok()
+        .filter(|v| !v.is_empty());
+    let key = match (inline, file) {
+        (Some(text), None) => LogKey::parse(&text).context(SIGNING_KEY_VAR)?,
+        (None, Some(path)) => LogKey::read(std::path::Path::new(&path))?,
+        _ => anyhow::bail!(
+            "--seal-existing needs the log's signing key: set one of {SIGNING_KEY_VAR} or \
+             {SIGNING_KEY_FILE_VAR}"
+        ),
+    };
+    Ok(key.seal_key().clone())
 }
 
 fn read_password(path: &PathBuf) -> anyhow::Result<String> {

@@ -47,6 +47,11 @@ async fn two_replicas_sign_one_consistent_history(backend: Backend) {
     }
     let total = (WRITERS * BATCHES * BATCH) as u64;
     first.checkpoint_of(total).await;
+    // Each replica accepts the records the other sealed: no refusal (SPEC section 12).
+    for readyz in [first.url("/readyz"), second.url("/readyz")] {
+        let response = reqwest::get(&readyz).await.unwrap();
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    }
 
     let mut tree = MemoryTree::default();
     for record in first.all("order=asc&limit=500").await {

@@ -58,12 +58,20 @@ async fn sqlite_refuses_changes_and_verify_finds_them() {
         .unwrap();
     assert_eq!(verdict(&app).await, report(false, 5, Some(3)));
 
-    // Editing only a query column (to hide a record from filters) is found too.
+    // The filters read columns SQLite generates from the hashed text: they cannot be set, and
+    // editing the plain column beside them (kept from earlier releases) changes nothing read.
+    let generated = sqlx::query("UPDATE records SET f_actor = 'mallory' WHERE seq = 1")
+        .execute(&mut raw)
+        .await;
+    assert!(generated.is_err());
     sqlx::query("UPDATE records SET actor = 'mallory' WHERE seq = 1")
         .execute(&mut raw)
         .await
         .unwrap();
-    assert_eq!(verdict(&app).await, report(false, 5, Some(1)));
+    assert_eq!(verdict(&app).await, report(false, 5, Some(3)));
+    let alice = app.all("actor=alice&order=asc").await;
+    assert_eq!(common::seqs(&alice), [0, 1, 2, 3, 4]);
+    assert!(app.all("actor=mallory").await.is_empty());
     raw.close().await.unwrap();
 }
 

@@ -421,7 +421,7 @@ async fn append_and_follow(store: &dyn Store, auditor: &mut MemoryTree, n: usize
     }
 }
 
-/// The checkpoint loop of a MongoDB replica signs the tree its own appends left without
+/// The checkpoint loop of a replica signs the tree its own appends left without
 /// reading the store, once a checkpoint read from the store anchors it; after another
 /// replica appended, it goes back to the stored tree. Every checkpoint's root is the
 /// auditor's, on both stores.
@@ -429,18 +429,21 @@ async fn the_loop_signs_the_tree_the_appends_left(backend: Backend) {
     let Some(db) = common::TestDb::new(backend) else {
         return;
     };
-    let store = txlog_service::store::connect(&db.url).await.unwrap();
-    let other_replica = txlog_service::store::connect(&db.url).await.unwrap();
+    // Opened as the service opens them: appends are sealed, so the loop accepts them.
+    let seal_key = || LogKey::parse(&log_key().0).unwrap().seal_key().clone();
+    let store = txlog_service::store::connect_sealing(&db.url, seal_key())
+        .await
+        .unwrap();
+    let other_replica = txlog_service::store::connect_sealing(&db.url, seal_key())
+        .await
+        .unwrap();
     let signer = Signer::new(
         store.clone(),
         std::sync::Arc::new(LogKey::parse(&log_key().0).unwrap()),
         common::ORIGIN.into(),
         std::sync::Arc::default(),
     );
-    let remembered = match backend {
-        Backend::Mongo => TreeSource::Remembered,
-        Backend::Sqlite => TreeSource::Stored,
-    };
+    let remembered = TreeSource::Remembered;
     let mut auditor = MemoryTree::default();
     let mut signed = Vec::new();
     // (replica, events, where the round after it finds the tree)

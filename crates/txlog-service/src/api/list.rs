@@ -14,6 +14,7 @@ use utoipa::IntoParams;
 
 use super::caller::{Caller, SCOPE_READ};
 use super::{ApiError, AppState};
+use crate::chain::StoredRecord;
 use crate::store::{ListQuery, SortOrder};
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -74,6 +75,19 @@ pub async fn list(
         records.truncate(limit as usize);
         records.last().map(|r| encode_cursor(r.index.seq))
     });
+    // A record reaches a filtered list only when its own hashed text matches the filter, so a
+    // stored filter field edited in the database cannot pull a record into a filter.
+    records.retain(|record| {
+        let matches = text_matches(&query, record);
+        if !matches {
+            tracing::error!(
+                seq = record.index.seq,
+                "a record's stored filter fields differ from its hashed text (changed in the \
+                 database); it is left out of a filtered list"
+            );
+        }
+        matches
+    });
     // Each record as stored (its canonical text and hash), never parsed and written again.
     let mut page = String::with_capacity(records.iter().map(|r| r.canonical.len() + 90).sum());
     page.push_str("{\"items\":[");
@@ -87,6 +101,33 @@ pub async fn list(
     page.push_str(&serde_json::to_string(&next_cursor.flatten()).context("a cursor")?);
     page.push('}');
     Ok(super::json_text(page))
+}
+
+/// Whether the hashed text of `record` satisfies `query`'s filters and time bounds (parsed
+/// only when the query has any).
+pub(crate) fn text_matches(query: &ListQuery, record: &StoredRecord) -> bool {
+    let filtered = query.order_id.is_some()
+        || query.actor.is_some()
+        || query.operation.is_some()
+        || query.outcome.is_some()
+        || query.from.is_some()
+        || query.to.is_some();
+    if !filtered {
+        return true;
+    }
+    let Some(own) = crate::chain::index_of(&record.canonical) else {
+        return false;
+    };
+    let same = |wanted: &Option<String>, own: Option<&String>| {
+        wanted.as_ref().is_none_or(|w| own == Some(w))
+    };
+    own.seq == record.index.seq
+        && same(&query.order_id, own.order_id.as_ref())
+        && same(&query.actor, own.actor.as_ref())
+        && same(&query.operation, Some(&own.operation))
+        && same(&query.outcome, Some(&own.outcome))
+        && query.from.is_none_or(|from| own.recorded_at >= from)
+        && query.to.is_none_or(|to| own.recorded_at < to)
 }
 
 fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
@@ -117,18 +158,7 @@ impl ListParams {
             Some("asc") => SortOrder::Asc,
             Some(_) => return Err(bad("order", "must be asc or desc")),
         };
-        let limit = match self.limit.as_deref() {
-            None => DEFAULT_LIMIT,
-            Some(text) => match text.parse::<u32>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => {
-                    return Err(bad(
-                        "limit",
-                        format!("must be an integer from 1 to {MAX_LIMIT}"),
-                    ))
-                }
-            },
-        };
+        let limit = parse_limit(self.limit.as_deref())?;
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok(ListQuery {
             from: self
@@ -145,6 +175,20 @@ impl ListParams {
             after,
             limit,
         })
+    }
+}
+
+/// `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub(super) fn parse_limit(limit: Option<&str>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(bad(
+                "limit",
+                format!("must be an integer from 1 to {MAX_LIMIT}"),
+            )),
+        },
     }
 }
 
@@ -171,7 +215,7 @@ pub fn encode_cursor(seq: u64) -> String {
     URL_SAFE_NO_PAD.encode(seq.to_string())
 }
 
-fn decode_cursor(cursor: &str) -> Result<u64, ApiError> {
+pub(super) fn decode_cursor(cursor: &str) -> Result<u64, ApiError> {
     URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()

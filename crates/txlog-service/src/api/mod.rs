@@ -2,6 +2,7 @@
 
 mod caller;
 mod error;
+mod index_fields;
 mod list;
 mod openapi;
 mod ops;
@@ -79,6 +80,7 @@ pub fn router(state: AppState, serve: Serve, console: &Console) -> Router {
                 .layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
         )
         .route("/transactions/verify", get(verify::verify))
+        .route("/transactions/index", get(index_fields::index))
         .route("/checkpoint", get(proofs::checkpoint))
         .route("/proofs/inclusion", get(proofs::inclusion))
         .route("/proofs/consistency", get(proofs::consistency))

@@ -3,7 +3,7 @@
 use platform::openapi::{BearerAuth, ProblemResponses};
 use utoipa::OpenApi;
 
-use super::{list, proofs, transactions, verify};
+use super::{index_fields, list, proofs, transactions, verify};
 
 /// The problems every operation may answer: no rate limits here (a full walk's 429 is on its operation).
 const PROBLEMS: ProblemResponses = ProblemResponses {
@@ -18,7 +18,7 @@ const PROBLEMS: ProblemResponses = ProblemResponses {
                        Every /v1/ call needs a bearer JWT: txlog:write to append, txlog:read to query and verify."
     ),
     paths(
-        transactions::append, list::list, transactions::get_one, verify::verify,
+        transactions::append, list::list, index_fields::index, transactions::get_one, verify::verify,
         proofs::checkpoint, proofs::inclusion, proofs::consistency
     ),
     components(schemas(platform::FieldError, platform::problem::ProblemDoc)),

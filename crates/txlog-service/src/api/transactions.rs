@@ -71,6 +71,16 @@ pub async fn get_one(
         .await
         .context("reading a record failed")?
         .ok_or(ApiError::NotFound)?;
+    // The record's own hashed text must name the id it was found by (a stored id edited in
+    // the database must not answer for another record).
+    let own = crate::chain::index_of(&record.canonical).map(|i| i.transaction_id);
+    if own != Some(id) {
+        tracing::error!(
+            seq = record.index.seq,
+            "a record's stored transaction_id differs from its hashed text (changed in the database)"
+        );
+        return Err(ApiError::NotFound);
+    }
     let text = record.text().context("a stored record is unreadable")?;
     Ok(super::json_text(text))
 }

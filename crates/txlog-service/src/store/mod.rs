@@ -27,7 +27,7 @@ pub use sqlite::SqliteStore;
 
 use crate::chain::{IndexFields, StoredRecord};
 use crate::transparency::tree::KnownTree;
-use crate::transparency::StoredCheckpoint;
+use crate::transparency::{SealKey, StoredCheckpoint};
 use tlog_tiles::Hash;
 
 /// Records per page when the whole chain is walked.
@@ -56,6 +56,17 @@ pub trait Store: Cosignatures + Send + Sync + 'static {
     /// Records with `seq` above `after` (from the start when `None`), ascending, at most `limit`.
     async fn chain_page(&self, after: Option<u64>, limit: u32)
         -> anyhow::Result<Vec<StoredRecord>>;
+
+    /// Like [`Store::chain_page`], each record with its seal (`None` when it has none).
+    async fn sealed_page(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SealedRecord>>;
+
+    /// Stores each `(seq, seal)` on its record, only where the record has no seal yet
+    /// (`txlog-service setup --seal-existing`).
+    async fn add_seals(&self, seals: &[(u64, [u8; 32])]) -> anyhow::Result<()>;
 
     /// The highest `seq` stored.
     async fn head_seq(&self) -> anyhow::Result<Option<u64>>;
@@ -91,15 +102,49 @@ pub trait Store: Cosignatures + Send + Sync + 'static {
 }
 
 /// Opens the store named by `url` (`sqlite://…`, `mongodb://…` or `mongodb+srv://…`) and
-/// makes sure its schema exists.
+/// makes sure its schema exists. Its appends store records without a seal, which the signer
+/// never signs: for tools and tests; the service uses [`connect_sealing`].
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    open(url, None).await
+}
+
+/// [`connect`] for a store whose appends seal each record with `seal_key` in the same insert.
+pub async fn connect_sealing(url: &str, seal_key: SealKey) -> anyhow::Result<Arc<dyn Store>> {
+    open(url, Some(seal_key)).await
+}
+
+async fn open(url: &str, seal_key: Option<SealKey>) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(SqliteStore::connect(url).await?.sealing(seal_key)))
     } else if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
-        Ok(Arc::new(MongoStore::connect(url).await?))
+        Ok(Arc::new(MongoStore::connect(url).await?.sealing(seal_key)))
     } else {
         anyhow::bail!("unsupported database URL scheme (expected sqlite:// or mongodb://)")
     }
+}
+
+/// A record with its seal (SPEC section 12), as the signer and `setup --seal-existing` read it.
+#[derive(Debug, Clone)]
+pub struct SealedRecord {
+    pub record: StoredRecord,
+    pub seal: Option<Vec<u8>>,
+}
+
+/// The seal of each of `records` under `key`; `None` each when there is no key.
+pub(crate) fn seals_of(
+    key: Option<&SealKey>,
+    records: &[StoredRecord],
+) -> anyhow::Result<Vec<Option<[u8; 32]>>> {
+    records
+        .iter()
+        .map(|r| key.map(|k| k.seal_record(r)).transpose())
+        .collect()
+}
+
+/// The seal of each record whose leaf hash is in `leaves` under `key`; `None` each when there
+/// is no key.
+pub(crate) fn seals_of_leaves(key: Option<&SealKey>, leaves: &[Hash]) -> Vec<Option<[u8; 32]>> {
+    leaves.iter().map(|l| key.map(|k| k.seal(l))).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

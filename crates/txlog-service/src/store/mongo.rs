@@ -18,10 +18,10 @@ use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
 use super::mongo_append::Tail;
-use super::{ListQuery, Placement, SortOrder, Store};
+use super::{ListQuery, Placement, SealedRecord, SortOrder, Store};
 use crate::chain::{Head, IndexFields, StoredRecord};
 use crate::transparency::tree::KnownTree;
-use crate::transparency::StoredCheckpoint;
+use crate::transparency::{SealKey, StoredCheckpoint};
 use tlog_tiles::Hash;
 
 /// The collection holding the chain.
@@ -56,6 +56,8 @@ pub struct MongoStore {
     pub(super) unique_events: bool,
     /// Counts the tail's lineages (`tree::KnownTree`).
     pub(super) lineages: std::sync::atomic::AtomicU64,
+    /// Seals each appended record when set (`store::connect_sealing`).
+    pub(super) seal_key: Option<SealKey>,
 }
 
 impl MongoStore {
@@ -79,7 +81,14 @@ impl MongoStore {
             tail: tokio::sync::Mutex::new(None),
             unique_events: indexed.is_ok(),
             lineages: Default::default(),
+            seal_key: None,
         })
+    }
+
+    /// This store, sealing its appends with `seal_key` when given.
+    pub fn sealing(mut self, seal_key: Option<SealKey>) -> Self {
+        self.seal_key = seal_key;
+        self
     }
 
     async fn aggregate(&self, pipeline: Vec<Document>) -> anyhow::Result<Vec<Document>> {
@@ -396,10 +405,12 @@ pub(super) fn to_i64(seq: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(seq)?)
 }
 
-pub(super) fn to_doc(sealed: &StoredRecord) -> anyhow::Result<Document> {
+/// A record's document; its `seal`, when given, is a field beside the record (outside the
+/// canonical text the leaf covers).
+pub(super) fn to_doc(sealed: &StoredRecord, seal: Option<[u8; 32]>) -> anyhow::Result<Document> {
     let i = &sealed.index;
     let text = |v: &Option<String>| v.clone().map_or(Bson::Null, Bson::String);
-    Ok(doc! {
+    let mut document = doc! {
         "_id": to_i64(i.seq)?,
         "event_id": i.event_id.to_string(),
         "transaction_id": i.transaction_id.to_string(),
@@ -410,7 +421,27 @@ pub(super) fn to_doc(sealed: &StoredRecord) -> anyhow::Result<Document> {
         "recorded_at": bson::DateTime::from_millis(i.recorded_at.timestamp_millis()),
         "canonical": &sealed.canonical,
         "hash": &sealed.hash,
+    };
+    if let Some(seal) = seal {
+        document.insert("seal", binary(seal.to_vec()));
+    }
+    Ok(document)
+}
+
+fn binary(bytes: Vec<u8>) -> Bson {
+    Bson::Binary(bson::Binary {
+        subtype: bson::spec::BinarySubtype::Generic,
+        bytes,
     })
+}
+
+/// The `seal` field of a record's document: `None` when missing or null.
+fn seal_from_doc(d: &Document) -> anyhow::Result<Option<Vec<u8>>> {
+    match d.get("seal") {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::Binary(b)) => Ok(Some(b.bytes.clone())),
+        Some(_) => anyhow::bail!("a record's seal is not binary"),
+    }
 }
 
 fn record_from_doc(d: &Document) -> anyhow::Result<StoredRecord> {
@@ -497,6 +528,41 @@ impl Store for MongoStore {
             .iter()
             .map(record_from_doc)
             .collect()
+    }
+
+    async fn sealed_page(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SealedRecord>> {
+        let mut pipeline = Vec::new();
+        if let Some(after) = after {
+            pipeline.push(doc! {"$match": {"_id": {"$gt": to_i64(after)?}}});
+        }
+        pipeline.push(doc! {"$sort": {"_id": 1}});
+        pipeline.push(doc! {"$limit": i64::from(limit)});
+        self.aggregate(pipeline)
+            .await?
+            .iter()
+            .map(|d| {
+                Ok(SealedRecord {
+                    record: record_from_doc(d)?,
+                    seal: seal_from_doc(d)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_seals(&self, seals: &[(u64, [u8; 32])]) -> anyhow::Result<()> {
+        for (seq, seal) in seals {
+            let unsealed =
+                doc! {"_id": to_i64(*seq)?, "$or": [{"seal": {"$exists": false}}, {"seal": null}]};
+            self.records
+                .update_one(unsealed, doc! {"$set": {"seal": binary(seal.to_vec())}})
+                .await
+                .with_context(|| format!("cannot seal record seq {seq}"))?;
+        }
+        Ok(())
     }
 
     async fn head_seq(&self) -> anyhow::Result<Option<u64>> {

@@ -20,7 +20,7 @@ use txlog_api::{AppendResult, Event};
 use uuid::Uuid;
 
 use super::mongo::{backoff, to_doc, MongoStore};
-use super::{pending, results, Placement};
+use super::{pending, results, seals_of, Placement};
 use crate::chain::{self, Head, StoredRecord};
 use crate::transparency::tree::KnownTree;
 
@@ -94,9 +94,11 @@ impl MongoStore {
                 return progress.results();
             }
             let sealed = chain::seal_all(todo, Some(submitted_by), head)?;
+            let seals = seals_of(self.seal_key.as_ref(), &sealed)?;
             let docs = sealed
                 .iter()
-                .map(to_doc)
+                .zip(seals)
+                .map(|(record, seal)| to_doc(record, seal))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             match self.records.insert_many(docs).ordered(true).await {
                 Ok(_) => {

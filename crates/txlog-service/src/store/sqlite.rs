@@ -1,6 +1,7 @@
 //! The embedded store: one SQLite file in WAL mode. Appends run in `BEGIN IMMEDIATE`
-//! transactions, so several processes on one file stay gap-free; triggers refuse UPDATE and
-//! DELETE.
+//! transactions, so several processes on one file stay gap-free; triggers refuse UPDATE (but
+//! for sealing a record stored without a seal) and DELETE. Filters read generated columns
+//! computed from the hashed text (`sqlite_records.sql`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,37 +18,94 @@ use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
 use super::tree_runs::{self, Runs, TreeRun};
-use super::{pending, results, ListQuery, Placement, SortOrder, Store};
+use super::{
+    pending, results, seals_of_leaves, ListQuery, Placement, SealedRecord, SortOrder, Store,
+};
 use crate::chain::{self, format_time, Head, IndexFields, StoredRecord};
-use crate::transparency::{tree, StoredCheckpoint};
+use crate::transparency::tree::{self, KnownTree};
+use crate::transparency::{SealKey, StoredCheckpoint};
 use tlog_tiles::Hash;
 
 const SCHEMA: &str = include_str!("sqlite_schema.sql");
+/// What runs after the derived columns exist: their indexes and the records' UPDATE trigger.
+const RECORDS_SCHEMA: &str = include_str!("sqlite_records.sql");
+/// The columns added to `records` when missing: the filters' generated columns, computed from
+/// the hashed text, and the seal. `ALTER TABLE ADD COLUMN` adds a VIRTUAL generated column to
+/// a table of any size at once (no rewrite), so old files migrate in the start-up transaction;
+/// rebuilding the table instead would copy every record. New files take the same path.
+const DERIVED_COLUMNS: [(&str, &str); 7] = [
+    (
+        "f_transaction_id",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.transaction_id')) VIRTUAL",
+    ),
+    (
+        "f_order_id",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.order_id')) VIRTUAL",
+    ),
+    (
+        "f_actor",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.actor.sub')) VIRTUAL",
+    ),
+    (
+        "f_operation",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.operation')) VIRTUAL",
+    ),
+    (
+        "f_outcome",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.outcome')) VIRTUAL",
+    ),
+    (
+        "f_recorded_at",
+        "TEXT GENERATED ALWAYS AS (json_extract(canonical, '$.recorded_at')) VIRTUAL",
+    ),
+    ("seal", "BLOB"),
+];
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Event ids looked up per statement (SQLite allows 32 766 parameters).
 const LOOKUP_CHUNK: usize = 500;
-/// Records inserted per statement (10 parameters each).
+/// Records inserted per statement (11 parameters each).
 const INSERT_CHUNK: usize = 100;
 
-const COLUMNS: &str = "seq, event_id, transaction_id, order_id, actor, operation, outcome, recorded_at, canonical, hash";
+/// What reads select: the filter fields as the generated columns hold them.
+const COLUMNS: &str = "seq, event_id, f_transaction_id AS transaction_id, f_order_id AS order_id, \
+     f_actor AS actor, f_operation AS operation, f_outcome AS outcome, \
+     f_recorded_at AS recorded_at, canonical, hash";
+/// What inserts write.
+const INSERT_COLUMNS: &str = "seq, event_id, transaction_id, order_id, actor, operation, outcome, recorded_at, canonical, hash, seal";
 
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
-    /// The frontier (`tree::frontier`) of the tree this process's last append committed: the
-    /// next append here combines its hashes with it instead of reading them.
-    frontier: std::sync::Mutex<Option<HashMap<u64, Hash>>>,
+    /// The end of the log as this process's last append left it.
+    tail: std::sync::Mutex<Option<Tail>>,
+    /// Counts the tail's lineages (`tree::KnownTree`).
+    lineages: std::sync::atomic::AtomicU64,
+    /// Seals each appended record when set (`store::connect_sealing`).
+    seal_key: Option<SealKey>,
+}
+
+/// The end of the log as this process's last append left it: its last record, and the
+/// frontier (`tree::frontier`) of the tree that append committed, if it wrote one. The next
+/// append combines its hashes with the frontier instead of reading them, and, when it is
+/// chained onto that same last record, continues the tree's lineage (`tree::KnownTree`), so
+/// the checkpoint loop may sign the tree without reading the store: it then holds only records
+/// this process inserted since a tree the loop checked.
+struct Tail {
+    seq: u64,
+    hash: String,
+    frontier: Option<HashMap<u64, Hash>>,
+    lineage: u64,
 }
 
 impl SqliteStore {
     /// The lookup that turns a time bound into a `seq` bound: the first record recorded at or
     /// after `t`, found on the `recorded_at` index (whose entries end with `seq`).
     pub const SEQ_AT_OR_AFTER: &'static str =
-        "SELECT seq FROM records WHERE recorded_at >= ? ORDER BY recorded_at, seq LIMIT 1";
+        "SELECT seq FROM records WHERE f_recorded_at >= ? ORDER BY f_recorded_at, seq LIMIT 1";
 
     /// The lookup for an upper time bound, in one statement so that both answers are of one
     /// moment: the first record recorded at or after `t`, and the last record.
     pub const SEQ_AT_OR_AFTER_AND_LAST: &'static str =
-        "SELECT (SELECT seq FROM records WHERE recorded_at >= ? ORDER BY recorded_at, seq LIMIT 1), \
+        "SELECT (SELECT seq FROM records WHERE f_recorded_at >= ? ORDER BY f_recorded_at, seq LIMIT 1), \
          (SELECT MAX(seq) FROM records)";
 
     async fn first_seq_at_or_after(&self, t: DateTime<Utc>) -> anyhow::Result<Option<i64>> {
@@ -67,10 +125,10 @@ impl SqliteStore {
             "{prefix}SELECT {COLUMNS} FROM records WHERE 1 = 1"
         ));
         for (column, value) in [
-            ("order_id", &query.order_id),
-            ("actor", &query.actor),
-            ("operation", &query.operation),
-            ("outcome", &query.outcome),
+            ("f_order_id", &query.order_id),
+            ("f_actor", &query.actor),
+            ("f_operation", &query.operation),
+            ("f_outcome", &query.outcome),
         ] {
             if let Some(value) = value {
                 sql.push(format!(" AND {column} = "))
@@ -183,10 +241,18 @@ impl SqliteStore {
             })?;
         let store = Self {
             pool,
-            frontier: Default::default(),
+            tail: Default::default(),
+            lineages: Default::default(),
+            seal_key: None,
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// This store, sealing its appends with `seal_key` when given.
+    pub fn sealing(mut self, seal_key: Option<SealKey>) -> Self {
+        self.seal_key = seal_key;
+        self
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {
@@ -195,6 +261,25 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .context("cannot create the SQLite schema")?;
+        // table_xinfo, unlike table_info, lists generated columns.
+        let present: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_xinfo('records')")
+                .fetch_all(&mut *tx)
+                .await?;
+        for (name, definition) in DERIVED_COLUMNS {
+            if !present.iter().any(|p| p == name) {
+                sqlx::query(&format!(
+                    "ALTER TABLE records ADD COLUMN {name} {definition}"
+                ))
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("cannot add the column records.{name}"))?;
+            }
+        }
+        sqlx::raw_sql(RECORDS_SCHEMA)
+            .execute(&mut *tx)
+            .await
+            .context("cannot create the records' filter indexes and triggers")?;
         sqlx::raw_sql(super::sqlite_cosignatures::SCHEMA)
             .execute(&mut *tx)
             .await
@@ -203,8 +288,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn remembered_frontier(&self) -> std::sync::MutexGuard<'_, Option<HashMap<u64, Hash>>> {
-        self.frontier.lock().unwrap_or_else(|e| e.into_inner())
+    fn tail(&self) -> std::sync::MutexGuard<'_, Option<Tail>> {
+        self.tail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn head(tx: &mut sqlx::SqliteConnection) -> anyhow::Result<Option<Head>> {
@@ -298,12 +383,18 @@ async fn placements(
     Ok(existing)
 }
 
-/// Inserts sealed records, [`INSERT_CHUNK`] a statement.
-async fn insert_records(db: &mut SqliteConnection, records: &[StoredRecord]) -> anyhow::Result<()> {
-    for chunk in records.chunks(INSERT_CHUNK) {
-        let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO records ({COLUMNS}) "));
+/// Inserts chained records with their seals (`seals[i]` is `records[i]`'s), [`INSERT_CHUNK`]
+/// a statement.
+async fn insert_records(
+    db: &mut SqliteConnection,
+    records: &[StoredRecord],
+    seals: &[Option<[u8; 32]>],
+) -> anyhow::Result<()> {
+    for (chunk, seals) in records.chunks(INSERT_CHUNK).zip(seals.chunks(INSERT_CHUNK)) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new(format!("INSERT INTO records ({INSERT_COLUMNS}) "));
         let mut failed = None;
-        insert.push_values(chunk, |mut row, sealed| {
+        insert.push_values(chunk.iter().zip(seals), |mut row, (sealed, seal)| {
             let index = &sealed.index;
             let seq = i64::try_from(index.seq).unwrap_or_else(|e| {
                 failed = Some(e);
@@ -318,7 +409,8 @@ async fn insert_records(db: &mut SqliteConnection, records: &[StoredRecord]) -> 
                 .push_bind(index.outcome.as_str())
                 .push_bind(format_time(index.recorded_at))
                 .push_bind(sealed.canonical.as_str())
-                .push_bind(sealed.hash.as_str());
+                .push_bind(sealed.hash.as_str())
+                .push_bind(seal.map(|s| s.to_vec()));
         });
         if let Some(e) = failed {
             return Err(e.into());
@@ -335,26 +427,23 @@ async fn insert_records(db: &mut SqliteConnection, records: &[StoredRecord]) -> 
 /// In the append's transaction, the tree hashes of the records it adds, when the tree was
 /// complete up to them (otherwise the checkpoint loop catches up): the loop then only signs.
 /// The hashes they combine with come from `remembered` when it holds them. Returns the
-/// frontier of the tree it made, if it made one.
+/// frontier of the tree it made, if it made one, and whether it grew from `remembered` alone.
 async fn extend_tree(
     db: &mut SqliteConnection,
-    records: &[StoredRecord],
-    remembered: Option<HashMap<u64, Hash>>,
-) -> anyhow::Result<Option<HashMap<u64, Hash>>> {
-    let Some(growth) = tree::Growth::of(records)? else {
-        return Ok(remembered);
-    };
+    growth: &tree::Growth,
+    remembered: Option<&HashMap<u64, Hash>>,
+) -> anyhow::Result<(Option<HashMap<u64, Hash>>, bool)> {
     let first = growth.first_index();
     if hash_count(db).await? != first {
-        return Ok(None);
+        return Ok((None, false));
     }
-    let earlier = match remembered.and_then(|known| growth.earlier_in(&known)) {
-        Some(earlier) => earlier,
-        None => read_hashes(db, &growth.earlier).await?,
+    let (earlier, from_remembered) = match remembered.and_then(|known| growth.earlier_in(known)) {
+        Some(earlier) => (earlier, true),
+        None => (read_hashes(db, &growth.earlier).await?, false),
     };
     let (added, frontier) = growth.grow(earlier)?;
     insert_run(db, first, tree_runs::bytes(&added)).await?;
-    Ok(Some(frontier))
+    Ok((Some(frontier), from_remembered))
 }
 
 /// The file path of a `sqlite://path?options` URL (`None` for in-memory databases).
@@ -411,24 +500,52 @@ impl Store for SqliteStore {
         let existing = placements(&mut tx, events).await?;
         let head = Self::head(&mut tx).await?;
         let todo = pending(events, &existing);
-        let sealed_records = chain::seal_all(todo, Some(submitted_by), head)?;
+        let sealed_records = chain::seal_all(todo, Some(submitted_by), head.clone())?;
         let stored: HashMap<Uuid, Placement> = sealed_records
             .iter()
             .map(|r| (r.index.event_id, Placement::from(&r.index)))
             .collect();
-        insert_records(&mut tx, &sealed_records).await?;
-        let remembered = self.remembered_frontier().take();
-        let frontier = extend_tree(&mut tx, &sealed_records, remembered)
-            .await
-            .context("cannot extend the Merkle tree")?;
+        // Leaf hashes once, for the seals and the tree.
+        let Some(growth) = tree::Growth::of(&sealed_records)? else {
+            return results(events, &stored, &existing);
+        };
+        let seals = seals_of_leaves(self.seal_key.as_ref(), growth.leaves());
+        insert_records(&mut tx, &sealed_records, &seals).await?;
+        let Some(last) = sealed_records.last() else {
+            return results(events, &stored, &existing);
+        };
+        // This process's tail counts only when the records were chained onto its own last
+        // record: otherwise another writer appended (or changed the end) since.
+        let remembered = self.tail().take().filter(|tail| {
+            head.as_ref()
+                .is_some_and(|h| h.seq == tail.seq && h.hash == tail.hash)
+        });
+        let (frontier, grown) = extend_tree(
+            &mut tx,
+            &growth,
+            remembered.as_ref().and_then(|t| t.frontier.as_ref()),
+        )
+        .await
+        .context("cannot extend the Merkle tree")?;
         tx.commit().await.context("cannot commit an append")?;
-        *self.remembered_frontier() = frontier;
+        let lineage = match remembered {
+            Some(tail) if grown => tail.lineage,
+            _ => self
+                .lineages
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
+        *self.tail() = Some(Tail {
+            seq: last.index.seq,
+            hash: last.hash.clone(),
+            frontier,
+            lineage,
+        });
         results(events, &stored, &existing)
     }
 
     async fn get(&self, transaction_id: Uuid) -> anyhow::Result<Option<StoredRecord>> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM records WHERE transaction_id = ?"
+            "SELECT {COLUMNS} FROM records WHERE f_transaction_id = ?"
         ))
         .bind(transaction_id.to_string())
         .fetch_optional(&self.pool)
@@ -460,6 +577,44 @@ impl Store for SqliteStore {
         rows.iter().map(record_from_row).collect()
     }
 
+    async fn sealed_page(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SealedRecord>> {
+        let after = after.map(i64::try_from).transpose()?.unwrap_or(-1);
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, seal FROM records WHERE seq > ? ORDER BY seq ASC LIMIT ?"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SealedRecord {
+                    record: record_from_row(row)?,
+                    seal: row.try_get("seal")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_seals(&self, seals: &[(u64, [u8; 32])]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (seq, seal) in seals {
+            // The one UPDATE the records' trigger lets through (sqlite_records.sql).
+            sqlx::query("UPDATE records SET seal = ? WHERE seq = ? AND seal IS NULL")
+                .bind(seal.to_vec())
+                .bind(i64::try_from(*seq)?)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("cannot seal record seq {seq}"))?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn head_seq(&self) -> anyhow::Result<Option<u64>> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM records")
             .fetch_one(&self.pool)
@@ -480,6 +635,16 @@ impl Store for SqliteStore {
         write_hashes(&mut tx, first, hashes).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn known_tree(&self) -> Option<KnownTree> {
+        let tail = self.tail();
+        let tail = tail.as_ref()?;
+        KnownTree::from_frontier(tail.lineage, tail.seq + 1, tail.frontier.as_ref()?)
+            .inspect_err(|e| {
+                tracing::warn!(error = format!("{e:#}"), "cannot compute the tree's root")
+            })
+            .ok()
     }
 
     async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {

@@ -12,15 +12,9 @@ CREATE TABLE IF NOT EXISTS records (
     canonical      TEXT NOT NULL,
     hash           TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_order_id ON records (order_id, seq);
-CREATE INDEX IF NOT EXISTS records_actor ON records (actor, seq);
-CREATE INDEX IF NOT EXISTS records_operation ON records (operation, seq);
-CREATE INDEX IF NOT EXISTS records_outcome ON records (outcome, seq);
-CREATE INDEX IF NOT EXISTS records_recorded_at ON records (recorded_at);
-CREATE TRIGGER IF NOT EXISTS records_no_update BEFORE UPDATE ON records
-BEGIN
-    SELECT RAISE(ABORT, 'transaction log records are append-only');
-END;
+-- The columns derived from `canonical` (the filters' generated columns) and `seal` are added
+-- by `sqlite_records.sql`'s companion code in `sqlite.rs`, for new and old files alike; the
+-- filter indexes and the UPDATE trigger are in `sqlite_records.sql`.
 CREATE TRIGGER IF NOT EXISTS records_no_delete BEFORE DELETE ON records
 BEGIN
     SELECT RAISE(ABORT, 'transaction log records are append-only');

@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use base64::prelude::*;
 use signed_note::{Signer as _, StandardSigner};
 
+use super::seal::SealKey;
+
 /// The signature algorithm byte of an Ed25519 signed-note key.
 const ALG_ED25519: u8 = 1;
 
@@ -15,6 +17,8 @@ const ALG_ED25519: u8 = 1;
 pub struct LogKey {
     signer: StandardSigner,
     verifier_key: String,
+    /// The key records are sealed with, derived from the seed (`seal.rs`).
+    seal_key: SealKey,
 }
 
 impl std::fmt::Debug for LogKey {
@@ -45,6 +49,7 @@ impl LogKey {
         Ok(LogKey {
             signer,
             verifier_key,
+            seal_key: SealKey::derive(&seed),
         })
     }
 
@@ -66,6 +71,11 @@ impl LogKey {
 
     pub fn signer(&self) -> &StandardSigner {
         &self.signer
+    }
+
+    /// The key this log's records are sealed with (SPEC section 12).
+    pub fn seal_key(&self) -> &SealKey {
+        &self.seal_key
     }
 
     /// `<name>+<key id>+<base64 public key>`: what auditors pass to `audit --key`.

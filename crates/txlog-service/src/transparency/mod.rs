@@ -3,10 +3,12 @@
 
 pub mod checkpoint;
 pub mod key;
+pub mod seal;
 pub mod signer;
 pub mod tree;
 pub mod witness;
 
 pub use checkpoint::{StoredCheckpoint, TreeHead};
 pub use key::LogKey;
+pub use seal::SealKey;
 pub use signer::{Round, Signer, SigningStatus, TreeSource};

@@ -1,6 +1,8 @@
 //! The checkpoint loop: every interval, extend the tree over new records and sign it, but only
-//! when it extends the last stored checkpoint. A shrunken or forked tree is never signed: the
-//! loop says why at ERROR and `/readyz` answers 503 until the tree is consistent again.
+//! when it extends the last stored checkpoint and every record it adds carries a valid seal
+//! (SPEC section 12). A shrunken or forked tree, or a record the service did not seal (inserted
+//! or edited in the database), is never signed: the loop says why at ERROR, counts it in
+//! `txlog_signing_refused_total{reason}` and `/readyz` answers 503 until the store is repaired.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,48 +12,92 @@ use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::{self, TreeHead};
 use super::key::LogKey;
+use super::seal::{self, Refusal};
 use super::tree::{self, KnownTree};
 use crate::store::Store;
 
-/// Whether the log can sign: `None` when it can, else why not. A halt (evidence of a rollback
-/// or fork) is for good: rounds never clear it.
+/// Whether the log can sign.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+enum State {
+    #[default]
+    Signing,
+    /// The last round found the store failing a check; each round checks again, and a
+    /// repaired store signs again.
+    Refused { reason: &'static str, why: String },
+    /// Stopped for good ([`SigningStatus::halt`]): only a restart after repair clears it.
+    Halted { reason: &'static str, why: String },
+}
+
+/// Whether the log can sign, shared by the checkpoint loop, `/readyz` and whatever may halt
+/// signing (the witness client on evidence of a rollback or fork).
 #[derive(Debug, Default)]
-pub struct SigningStatus(Mutex<Option<String>>, std::sync::OnceLock<String>);
+pub struct SigningStatus(Mutex<State>);
 
 impl SigningStatus {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Why the log does not sign now (`/readyz`'s message), `None` when it does.
     pub fn refusal(&self) -> Option<String> {
-        if let Some(halt) = self.1.get() {
-            return Some(halt.clone());
-        }
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Stops signing for good (until the process restarts and finds no such evidence again),
-    /// counted in `txlog_signing_refused_total{reason}`.
-    pub fn halt(&self, reason: &str, why: String) {
-        if self.1.set(why.clone()).is_ok() {
-            tracing::error!(reason, refusal = %why, "the log stops signing checkpoints for good");
-            metrics::counter!("txlog_signing_refused_total", "reason" => reason.to_owned())
-                .increment(1);
+        match &*self.state() {
+            State::Signing => None,
+            State::Refused { why, .. } | State::Halted { why, .. } => Some(why.clone()),
         }
     }
 
-    /// Why signing stopped for good, if it did.
+    /// Stops signing for good: no round clears it, only a restart (after the operator repaired
+    /// the store). Counted in `txlog_signing_refused_total{reason}` and logged at ERROR; the
+    /// first halt's message is kept.
+    pub fn halt(&self, reason: &'static str, why: String) {
+        crate::metrics::count_signing_refused(reason);
+        tracing::error!(
+            reason,
+            refusal = %why,
+            "the log stops signing checkpoints until an operator repairs the store and restarts it"
+        );
+        let mut state = self.state();
+        if !matches!(*state, State::Halted { .. }) {
+            *state = State::Halted { reason, why };
+        }
+    }
+
+    /// The halt's message, when signing is halted.
     pub fn halted(&self) -> Option<String> {
-        self.1.get().cloned()
+        match &*self.state() {
+            State::Halted { why, .. } => Some(why.clone()),
+            _ => None,
+        }
     }
 
-    fn set(&self, refusal: Option<String>) {
-        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if *current != refusal {
-            match &refusal {
-                Some(why) => {
-                    tracing::error!(refusal = %why, "the log refuses to sign a checkpoint")
-                }
-                None if current.is_some() => tracing::info!("the log signs checkpoints again"),
-                None => {}
-            }
-            *current = refusal;
+    /// A round found the store failing a check: counted every round, logged at ERROR when the
+    /// reason is new. A halt stays.
+    fn refuse(&self, refusal: &Refusal) {
+        crate::metrics::count_signing_refused(refusal.reason);
+        let mut state = self.state();
+        if matches!(*state, State::Halted { .. }) {
+            return;
+        }
+        let next = State::Refused {
+            reason: refusal.reason,
+            why: refusal.why.clone(),
+        };
+        if *state != next {
+            tracing::error!(
+                reason = refusal.reason,
+                refusal = %refusal.why,
+                "the log refuses to sign a checkpoint"
+            );
+            *state = next;
+        }
+    }
+
+    /// A round found the store passing every check. A halt stays.
+    fn clear(&self) {
+        let mut state = self.state();
+        if matches!(*state, State::Refused { .. }) {
+            tracing::info!("the log signs checkpoints again");
+            *state = State::Signing;
         }
     }
 }
@@ -131,7 +177,8 @@ impl Signer {
 
     /// Signs the tree when it grew: the tree this replica remembers writing when it extends
     /// the last checkpoint by construction (one read: that checkpoint), else the stored tree,
-    /// extended over the records and proved consistent with the last checkpoint.
+    /// extended over the records, proved consistent with the last checkpoint, and rebuilt from
+    /// it over the new records, each checked against its seal. Nothing while halted.
     pub async fn round(&self) -> anyhow::Result<Round> {
         if let Some(why) = self.status.halted() {
             return Ok(Round::Refused(why));
@@ -140,8 +187,12 @@ impl Signer {
             Some(stored) => Some(checkpoint::read(&stored.note)?),
             None => None,
         };
+        // Only this replica's own appends make a remembered tree: a store's `known_tree` is
+        // the tree of records it inserted itself, each append chained onto the last record
+        // of the one before, and the anchor is set only after a round below checked the
+        // stored tree, so a record someone else inserted is never signed unchecked.
         if let Some(known) = self.extends_anchor(last.as_ref()).await {
-            self.status.set(None);
+            self.status.clear();
             return self
                 .sign(
                     known.size,
@@ -153,11 +204,15 @@ impl Signer {
         }
         let size = tree::extend(&*self.store).await?;
         let root = tree::root(&*self.store, size).await?;
-        if let Some(refusal) = self.refusal(last.as_ref(), size, root).await? {
-            self.status.set(Some(refusal.clone()));
-            return Ok(Round::Refused(refusal));
+        let refusal = match self.refusal(last.as_ref(), size, root).await? {
+            Some(refusal) => Some(refusal),
+            None => self.unsealed(last.as_ref(), size, root).await?,
+        };
+        if let Some(refusal) = refusal {
+            self.status.refuse(&refusal);
+            return Ok(Round::Refused(refusal.why));
         }
-        self.status.set(None);
+        self.status.clear();
         let round = self
             .sign(size, root, last.as_ref(), TreeSource::Stored)
             .await?;
@@ -193,6 +248,9 @@ impl Signer {
         if last.is_some_and(|l| l.size == size) {
             return Ok(Round::Unchanged(size));
         }
+        if let Some(why) = self.status.halted() {
+            return Ok(Round::Refused(why));
+        }
         let head = TreeHead {
             origin: self.origin.clone(),
             size,
@@ -214,21 +272,51 @@ impl Signer {
         Ok(Round::Signed { size, tree })
     }
 
+    /// Why the stored tree of `size` with `root` must not be signed after `last` for what the
+    /// records say: a record from `last.size` on without a valid seal, or missing, or stored
+    /// tree hashes that are not the tree of the checkpointed tree and those records. O(new
+    /// records) reads.
+    async fn unsealed(
+        &self,
+        last: Option<&TreeHead>,
+        size: u64,
+        root: Hash,
+    ) -> anyhow::Result<Option<Refusal>> {
+        if last.is_some_and(|l| l.size >= size) {
+            return Ok(None);
+        }
+        let rebuilt = seal::sealed_root(&*self.store, self.key.seal_key(), last, size).await?;
+        Ok(match rebuilt {
+            Err(refusal) => Some(refusal),
+            Ok(rebuilt) if rebuilt != root => Some(Refusal {
+                reason: "tree_mismatch",
+                why: format!(
+                    "the stored tree of size {size} (root {root}) is not the tree of the \
+                     sealed records (root {rebuilt})"
+                ),
+            }),
+            Ok(_) => None,
+        })
+    }
+
     /// Why the tree of `size` with `root` must not be signed after `last`, if it must not.
     async fn refusal(
         &self,
         last: Option<&TreeHead>,
         size: u64,
         root: Hash,
-    ) -> anyhow::Result<Option<String>> {
+    ) -> anyhow::Result<Option<Refusal>> {
         let Some(last) = last else { return Ok(None) };
         let describe = |n: u64, h: &Hash| format!("size {n}, root {h}");
         if size < last.size {
-            return Ok(Some(format!(
-                "the tree ({}) is smaller than the last checkpoint ({})",
-                describe(size, &root),
-                describe(last.size, &last.root)
-            )));
+            return Ok(Some(Refusal {
+                reason: "shrunk",
+                why: format!(
+                    "the tree ({}) is smaller than the last checkpoint ({})",
+                    describe(size, &root),
+                    describe(last.size, &last.root)
+                ),
+            }));
         }
         let consistent = if last.size == 0 {
             true
@@ -241,12 +329,13 @@ impl Signer {
             .await?;
             tlog_tiles::check_tree(&proof, size, root, last.size, last.root).is_ok()
         };
-        Ok((!consistent).then(|| {
-            format!(
+        Ok((!consistent).then(|| Refusal {
+            reason: "not_extension",
+            why: format!(
                 "the tree ({}) is not an extension of the last checkpoint ({})",
                 describe(size, &root),
                 describe(last.size, &last.root)
-            )
+            ),
         }))
     }
 }

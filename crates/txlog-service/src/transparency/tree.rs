@@ -140,6 +140,11 @@ impl Growth {
         self.earlier.iter().map(|i| known.get(i).copied()).collect()
     }
 
+    /// The records' leaf hashes, in order (what their seals cover).
+    pub fn leaves(&self) -> &[Hash] {
+        &self.leaves
+    }
+
     /// The `seq` of the first record, which is also the size of the tree it extends.
     pub fn first(&self) -> u64 {
         self.first
