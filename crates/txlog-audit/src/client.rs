@@ -100,7 +100,7 @@ impl LogClient {
     /// hold any body a caller sent).
     pub async fn records(&self, cursor: Option<&str>) -> Result<Page<Value>, AuditError> {
         let page: Listed<Plain> = self
-            .json(&paged("/v1/transactions?order=asc", cursor))
+            .json(&paged("/v1/transactions?order=asc&", cursor))
             .await?;
         Ok(Page {
             items: page.items.into_iter().map(|p| p.0).collect(),
@@ -113,9 +113,8 @@ impl LogClient {
         &self,
         cursor: Option<&str>,
     ) -> Result<Page<FilterFields>, AuditError> {
-        let page: Listed<FilterFields> = self
-            .json(&paged("/v1/transactions/index?order=asc", cursor))
-            .await?;
+        let page: Listed<FilterFields> =
+            self.json(&paged("/v1/transactions/index?", cursor)).await?;
         Ok(Page {
             items: page.items,
             next: page.next_cursor,
@@ -123,10 +122,11 @@ impl LogClient {
     }
 }
 
+/// `path` (ending in `?` or `&`) with the page size and the cursor.
 fn paged(path: &str, cursor: Option<&str>) -> String {
     match cursor {
-        Some(cursor) => format!("{path}&limit={PAGE}&cursor={cursor}"),
-        None => format!("{path}&limit={PAGE}"),
+        Some(cursor) => format!("{path}limit={PAGE}&cursor={cursor}"),
+        None => format!("{path}limit={PAGE}"),
     }
 }
 

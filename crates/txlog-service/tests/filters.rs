@@ -272,4 +272,19 @@ async fn mongo_an_edited_filter_field_shows_in_the_index() {
     assert!(app.all("actor=mallory").await.is_empty());
     // The record itself is unchanged, and still listed unfiltered.
     assert_eq!(app.all("order=asc").await[1]["order_id"], "o-1");
+    // The auditor compares every stored filter field with the hashed text and names the record.
+    app.checkpoint_of(3).await;
+    let passed_before = app.audit(&common::log_key().1, None, false).await;
+    assert!(passed_before.is_ok(), "{passed_before:?}");
+    let error = app
+        .audit(&common::log_key().1, None, true)
+        .await
+        .expect_err("audit --full finds the edited filter fields");
+    assert_eq!(error.exit_code(), 1, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("record seq 1:")
+            && message.contains(r#"order_id Some("o-1") in the record, Some("elsewhere") kept"#),
+        "{message}"
+    );
 }

@@ -326,7 +326,10 @@ async fn a_store_restored_from_a_backup_stops_signing_for_good(backend: Backend)
     );
     app.append(&events(6)).await;
     // Nothing past what the witnesses hold is served as witnessed, and the witnesses keep 7.
-    let (size, note) = served(&app, &setup.key.1).await.unwrap();
+    let Some((size, note)) = served(&app, &setup.key.1).await else {
+        let answer = app.get("/v1/checkpoint").await.text().await.unwrap();
+        panic!("no witnessed checkpoint served after the restore: {answer}");
+    };
     assert_eq!(size, 3, "{note}");
     assert_cosigned(&note, &setup.key.1, &[&setup.a, &setup.b]);
     assert_eq!(setup.a.size(ORIGIN), 7);
@@ -485,9 +488,9 @@ async fn replicas_share_the_witnesses_without_a_false_alarm(backend: Backend) {
         assert_eq!(ready.status(), 200, "{:?}", ready.text().await);
     }
     for witness in [&setup.a, &setup.b] {
+        // Whichever replica reached the witness second either found its cosignature in the
+        // shared store or learned its size from a 409; neither is a refusal.
         assert_eq!(outcomes(&app, witness, "proof_refused").await, 0.0);
-        // The replica that did not send the witness's last checkpoint learned its size.
-        assert!(outcomes(&app, witness, "conflict").await >= 1.0);
     }
     replica.stop().await;
     app.stop().await;

@@ -312,10 +312,12 @@ async fn mongo_database(db: &TestDb) -> mongodb::Database {
 impl Backup {
     pub async fn take(db: &TestDb) -> Backup {
         if db.mongo.is_none() {
+            // The database and its write-ahead log; not the `-shm` index, which a connection
+            // still open may hold mid-update and which SQLite rebuilds from the log on open.
             return Backup::Sqlite(
                 sqlite_files(db)
                     .into_iter()
-                    .filter(|p| p.exists())
+                    .filter(|p| p.exists() && !p.to_string_lossy().ends_with("-shm"))
                     .map(|p| {
                         let bytes = std::fs::read(&p).unwrap();
                         (p, bytes)
