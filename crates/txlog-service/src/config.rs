@@ -119,7 +119,8 @@ pub fn check_console(console: &ConsoleConfig, auth: &AuthConfig) -> Result<(), C
 }
 
 /// `TXLOG_SIGNING_KEY` or `TXLOG_SIGNING_KEY_FILE`: exactly one is required.
-fn signing_key_from_env() -> Result<LogKey, ConfigError> {
+/// The log's signing key from `TXLOG_SIGNING_KEY` or `TXLOG_SIGNING_KEY_FILE` (exactly one).
+pub fn signing_key_from_env() -> Result<LogKey, ConfigError> {
     let inline = optional_env(SIGNING_KEY_VAR)?;
     let file = optional_env(SIGNING_KEY_FILE_VAR)?;
     let (var, key) = match (inline, file) {

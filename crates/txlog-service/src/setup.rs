@@ -75,22 +75,7 @@ async fn mongo(database_url: &str, options: &SetupOptions) -> anyhow::Result<Vec
 /// The seal key of the signing key in `TXLOG_SIGNING_KEY` or `TXLOG_SIGNING_KEY_FILE`, for
 /// `--seal-existing` (which, unlike serving, needs nothing else from the configuration).
 pub fn seal_key_from_env() -> anyhow::Result<SealKey> {
-    use crate::config::{SIGNING_KEY_FILE_VAR, SIGNING_KEY_VAR};
-    use crate::transparency::LogKey;
-    let inline = std::env::var(SIGNING_KEY_VAR)
-        .ok()
-        .filter(|v| !v.is_empty());
-    let file = std::env::var(SIGNING_KEY_FILE_VAR)
-        .ok()
-        .filter(|v| !v.is_empty());
-    let key = match (inline, file) {
-        (Some(text), None) => LogKey::parse(&text).context(SIGNING_KEY_VAR)?,
-        (None, Some(path)) => LogKey::read(std::path::Path::new(&path))?,
-        _ => anyhow::bail!(
-            "--seal-existing needs the log's signing key: set one of {SIGNING_KEY_VAR} or \
-             {SIGNING_KEY_FILE_VAR}"
-        ),
-    };
+    let key = crate::config::signing_key_from_env()?;
     Ok(key.seal_key().clone())
 }
 
