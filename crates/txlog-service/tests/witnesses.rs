@@ -292,7 +292,7 @@ async fn a_store_restored_from_a_backup_stops_signing_for_good(backend: Backend)
     app.append(&events(4)).await;
     witnessed_at_least(&app, &setup.key.1, 7).await;
     let db = app.stop().await;
-    backup.restore(&db).await;
+    let db = backup.restore(db).await;
     let app = spawn(db, &setup).await;
     // New calls are stored, but the witnesses hold size 7 and the store only 3 and then a
     // different tree: the log stops signing and says so.

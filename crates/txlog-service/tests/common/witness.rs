@@ -280,10 +280,11 @@ pub async fn spawn_witnessed_replica(config: Config, witnesses: WitnessConfig) -
     }
 }
 
-/// A copy of a whole store, taken while no service runs on it (a backup an operator could
-/// restore).
+/// A copy of a whole store (a backup an operator could restore): SQLite's own consistent
+/// snapshot (`VACUUM INTO`, whatever connections are still closing), or every MongoDB
+/// collection.
 pub enum Backup {
-    Sqlite(Vec<(PathBuf, Vec<u8>)>),
+    Sqlite(Vec<u8>),
     Mongo(Vec<(String, Vec<mongodb::bson::Document>)>),
 }
 
@@ -296,14 +297,6 @@ const MONGO_COLLECTIONS: [&str; 6] = [
     txlog_service::store::COSIGNATURES_COLLECTION,
 ];
 
-fn sqlite_files(db: &TestDb) -> Vec<PathBuf> {
-    let main = PathBuf::from(db.url.trim_start_matches("sqlite://"));
-    ["", "-wal", "-shm"]
-        .iter()
-        .map(|suffix| PathBuf::from(format!("{}{suffix}", main.display())))
-        .collect()
-}
-
 async fn mongo_database(db: &TestDb) -> mongodb::Database {
     let client = mongodb::Client::with_uri_str(&db.url).await.unwrap();
     client.database("txlog")
@@ -312,18 +305,18 @@ async fn mongo_database(db: &TestDb) -> mongodb::Database {
 impl Backup {
     pub async fn take(db: &TestDb) -> Backup {
         if db.mongo.is_none() {
-            // The database and its write-ahead log; not the `-shm` index, which a connection
-            // still open may hold mid-update and which SQLite rebuilds from the log on open.
-            return Backup::Sqlite(
-                sqlite_files(db)
-                    .into_iter()
-                    .filter(|p| p.exists() && !p.to_string_lossy().ends_with("-shm"))
-                    .map(|p| {
-                        let bytes = std::fs::read(&p).unwrap();
-                        (p, bytes)
-                    })
-                    .collect(),
-            );
+            use sqlx::Connection as _;
+            let snapshot = db.dir.path().join("backup.db");
+            let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query("VACUUM INTO ?")
+                .bind(snapshot.display().to_string())
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            connection.close().await.unwrap();
+            let bytes = std::fs::read(&snapshot).unwrap();
+            std::fs::remove_file(&snapshot).unwrap();
+            return Backup::Sqlite(bytes);
         }
         use futures::TryStreamExt as _;
         let database = mongo_database(db).await;
@@ -342,19 +335,23 @@ impl Backup {
         Backup::Mongo(copy)
     }
 
-    /// Puts the copy back in place of everything stored since.
-    pub async fn restore(&self, db: &TestDb) {
+    /// The store as the copy holds it, everything stored since gone: a SQLite copy is restored
+    /// as a new file (no connection of the stopped service can touch it), MongoDB in place.
+    pub async fn restore(&self, db: TestDb) -> TestDb {
         match self {
-            Backup::Sqlite(files) => {
-                for path in sqlite_files(db) {
-                    let _ = std::fs::remove_file(path);
-                }
-                for (path, bytes) in files {
-                    std::fs::write(path, bytes).unwrap();
+            Backup::Sqlite(bytes) => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("data/txlog.db");
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, bytes).unwrap();
+                TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    dir,
+                    mongo: None,
                 }
             }
             Backup::Mongo(collections) => {
-                let database = mongo_database(db).await;
+                let database = mongo_database(&db).await;
                 for (name, documents) in collections {
                     let collection = database.collection::<mongodb::bson::Document>(name);
                     collection
@@ -365,6 +362,7 @@ impl Backup {
                         collection.insert_many(documents.clone()).await.unwrap();
                     }
                 }
+                db
             }
         }
     }
