@@ -981,6 +981,16 @@ def test_rate_limits():
         render({"orderService": {"rateLimit": {"perCaller": "lots"}}})
 
 
+def test_the_statement_timeout_is_the_services_default_unless_set():
+    assert "ORDERS_DATABASE_STATEMENT_TIMEOUT" not in container_env(render(None), "order-service")
+    for value in ["5s", "500ms", "off"]:
+        env = container_env(render({"orderService": {"databaseStatementTimeout": value}}), "order-service")
+        assert env["ORDERS_DATABASE_STATEMENT_TIMEOUT"]["configMap"] == value
+    for bad in ["5", "soon", "-1s"]:
+        with pytest.raises(helm.HelmValuesError):
+            render({"orderService": {"databaseStatementTimeout": bad}})
+
+
 def test_trusted_proxies_are_none_by_default_and_set_for_both_services():
     docs = render(None)
     for component, (_port, _binary, listen) in COMPONENTS.items():

@@ -232,6 +232,9 @@ ORDERS_RATE_LIMIT: {{ . | quote }}
 {{- with $v.rateLimit.anonymous }}
 ORDERS_RATE_LIMIT_ANONYMOUS: {{ . | quote }}
 {{- end }}
+{{- with $v.databaseStatementTimeout }}
+ORDERS_DATABASE_STATEMENT_TIMEOUT: {{ . | quote }}
+{{- end }}
 {{- else }}
 TXLOG_LISTEN: "0.0.0.0:8081"
 TXLOG_SIGNING_KEY_FILE: {{ include "ordersys.signingKeyFile" $root | quote }}
