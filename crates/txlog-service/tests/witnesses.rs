@@ -81,6 +81,22 @@ async fn served(app: &TestApp, vkey: &str) -> Option<(u64, String)> {
     Some((head.size, note))
 }
 
+/// Waits for `/readyz` to answer 503 and returns why.
+async fn refusal(app: &TestApp) -> String {
+    wait_until("/readyz to answer 503", || async {
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 503
+    })
+    .await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    ready.text().await.unwrap()
+}
+
 /// Checks that `note` carries a valid cosignature by each of `witnesses` (with the verifier
 /// crate's code, not the service's) and our signature line first.
 fn assert_cosigned(note: &str, log_vkey: &str, witnesses: &[&LiteWitness]) {
@@ -297,20 +313,7 @@ async fn a_store_restored_from_a_backup_stops_signing_for_good(backend: Backend)
     // New calls are stored, but the witnesses hold size 7 and the store only 3 and then a
     // different tree: the log stops signing and says so.
     app.append(&events(2)).await;
-    let app_ref = &app;
-    wait_until("/readyz to answer 503", || async {
-        app_ref
-            .client
-            .get(app_ref.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == 503
-    })
-    .await;
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
-    let problem = ready.text().await.unwrap();
+    let problem = refusal(&app).await;
     assert!(
         problem.contains("larger than our newest checkpoint"),
         "{problem}"
@@ -379,19 +382,7 @@ async fn a_forked_store_is_refused_by_the_witnesses_proof_check(backend: Backend
             >= 1.0
     })
     .await;
-    wait_until("/readyz to answer 503", || async {
-        app_ref
-            .client
-            .get(app_ref.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == 503
-    })
-    .await;
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
-    let problem = ready.text().await.unwrap();
+    let problem = refusal(&app).await;
     assert!(
         problem.contains("refused our consistency proof from its size 4 to 9"),
         "{problem}"

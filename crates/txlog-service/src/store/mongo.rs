@@ -401,6 +401,17 @@ fn time_lookup(filter: Document, sort: Document) -> Vec<Document> {
     ]
 }
 
+/// Records with `seq` above `after` (from the first when `None`), ascending, at most `limit`.
+fn page_pipeline(after: Option<u64>, limit: u32) -> anyhow::Result<Vec<Document>> {
+    let mut pipeline = Vec::new();
+    if let Some(after) = after {
+        pipeline.push(doc! {"$match": {"_id": {"$gt": to_i64(after)?}}});
+    }
+    pipeline.push(doc! {"$sort": {"_id": 1}});
+    pipeline.push(doc! {"$limit": i64::from(limit)});
+    Ok(pipeline)
+}
+
 pub(super) fn to_i64(seq: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(seq)?)
 }
@@ -517,13 +528,7 @@ impl Store for MongoStore {
         after: Option<u64>,
         limit: u32,
     ) -> anyhow::Result<Vec<StoredRecord>> {
-        let mut pipeline = Vec::new();
-        if let Some(after) = after {
-            pipeline.push(doc! {"$match": {"_id": {"$gt": to_i64(after)?}}});
-        }
-        pipeline.push(doc! {"$sort": {"_id": 1}});
-        pipeline.push(doc! {"$limit": i64::from(limit)});
-        self.aggregate(pipeline)
+        self.aggregate(page_pipeline(after, limit)?)
             .await?
             .iter()
             .map(record_from_doc)
@@ -535,13 +540,7 @@ impl Store for MongoStore {
         after: Option<u64>,
         limit: u32,
     ) -> anyhow::Result<Vec<SealedRecord>> {
-        let mut pipeline = Vec::new();
-        if let Some(after) = after {
-            pipeline.push(doc! {"$match": {"_id": {"$gt": to_i64(after)?}}});
-        }
-        pipeline.push(doc! {"$sort": {"_id": 1}});
-        pipeline.push(doc! {"$limit": i64::from(limit)});
-        self.aggregate(pipeline)
+        self.aggregate(page_pipeline(after, limit)?)
             .await?
             .iter()
             .map(|d| {

@@ -167,12 +167,17 @@ impl TestApp {
 
     /// The application on `db` with these settings (`config.database_url` names `db`).
     pub async fn spawn_configured(db: TestDb, config: Config) -> TestApp {
-        if std::env::var_os("TEST_LOG").is_some() {
-            platform::telemetry::init("txlog-service").unwrap();
-        }
         let app = Application::build(config)
             .await
             .expect("the application builds");
+        Self::serve(db, app)
+    }
+
+    /// Runs a built application on `db` until the returned handle is stopped or dropped.
+    pub fn serve(db: TestDb, app: Application) -> TestApp {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = platform::telemetry::init("txlog-service");
+        }
         let addr = app.local_addr();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.run(shutdown.clone()));

@@ -247,22 +247,10 @@ pub fn witness_config(witnesses: &[&LiteWitness], quorum: Option<usize>) -> Witn
 
 /// The application on `db` with `config`, sending checkpoints to `witnesses`.
 pub async fn spawn_witnessed(db: TestDb, config: Config, witnesses: WitnessConfig) -> TestApp {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = platform::telemetry::init("txlog-service");
-    }
     let app = Application::build_witnessed(config, witnesses)
         .await
         .expect("the application builds");
-    let addr = app.local_addr();
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(app.run(shutdown.clone()));
-    TestApp {
-        addr,
-        db,
-        client: reqwest::Client::new(),
-        shutdown,
-        task,
-    }
+    TestApp::serve(db, app)
 }
 
 /// A second replica on the same store, sending to the same witnesses.
