@@ -39,7 +39,13 @@ fuzz_target!(|bytes: &[u8]| {
         serde_json::from_slice(&wire).expect("the log reads what the relay sends");
     let received = validate::batch(batch.events()).expect("the log accepts it");
     assert_eq!(received, [event]);
-    let records = seal_all(&received, Some("fuzz"), None).expect("seals");
+    let records = seal_all(
+        &received,
+        Some("fuzz"),
+        None,
+        &txlog_service::chain::SystemStamps,
+    )
+    .expect("seals");
     assert!(ChainVerifier::verify(&records).valid);
     let record = &records[0];
     let served = record.text().expect("a record is served");

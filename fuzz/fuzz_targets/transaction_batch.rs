@@ -21,7 +21,13 @@ fuzz_target!(|bytes: &[u8]| {
             return;
         }
     };
-    let mut records = seal_all(&events, Some("fuzz"), None).expect("valid events seal");
+    let mut records = seal_all(
+        &events,
+        Some("fuzz"),
+        None,
+        &txlog_service::chain::SystemStamps,
+    )
+    .expect("valid events seal");
     for (record, event) in records.iter().zip(&events) {
         let value =
             txlog_verify::json::from_str(&record.canonical).expect("canonical text is JSON");

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use txlog_service::store::{self, Store};
+use txlog_service::sequencer::Sequencer;
+use txlog_service::store;
 use txlog_service::transparency::{LogKey, Round, Signer, SigningStatus};
 
 use crate::fixtures;
@@ -25,17 +26,18 @@ pub async fn fresh_store(
     port: Option<u16>,
     name: &str,
     tree: bool,
-) -> anyhow::Result<Arc<dyn Store>> {
+) -> anyhow::Result<Arc<Sequencer>> {
     let url = match port {
         Some(port) => format!("mongodb://127.0.0.1:{port}/{name}?directConnection=true"),
         None => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
     };
+    let store = store::connect(&url).await?;
     if !tree {
-        let store = store::connect(&url).await?;
         hash_far_ahead(&url).await?;
-        return Ok(store);
+        return Ok(Arc::new(Sequencer::new(store, None)));
     }
-    store::connect_sealing(&url, key()?.seal_key().clone()).await
+    let seal_key = key()?.seal_key().clone();
+    Ok(Arc::new(Sequencer::new(store, Some(seal_key))))
 }
 
 /// Stores one (zero) tree hash at index 2^50.
@@ -73,12 +75,12 @@ const SIGN_EVERY: Duration = Duration::from_secs(1);
 
 /// Appends `batch` events per call; with `signer`, then extends the tree and signs it when
 /// the last checkpoint is a second old.
-pub fn op(store: Arc<dyn Store>, batch: usize, signer: Option<Arc<Signer>>) -> Op {
+pub fn op(log: Arc<Sequencer>, batch: usize, signer: Option<Arc<Signer>>) -> Op {
     let signed = Arc::new(Mutex::new(Instant::now()));
     Arc::new(move |_| {
-        let (store, signer, signed) = (store.clone(), signer.clone(), signed.clone());
+        let (log, signer, signed) = (log.clone(), signer.clone(), signed.clone());
         async move {
-            store.append(&events(batch), "bench").await?;
+            log.append(&events(batch), "bench").await?;
             let Some(signer) = signer else { return Ok(()) };
             let due = {
                 let mut last = signed.lock().unwrap_or_else(|e| e.into_inner());
@@ -109,10 +111,10 @@ fn key() -> anyhow::Result<Arc<LogKey>> {
     Ok(KEY.get_or_init(|| key).clone())
 }
 
-/// A signer for `store`, with the key its appends are sealed with.
-pub fn signer(store: Arc<dyn Store>) -> anyhow::Result<Arc<Signer>> {
+/// A signer for `log`, with the key its appends are sealed with.
+pub fn signer(log: Arc<Sequencer>) -> anyhow::Result<Arc<Signer>> {
     Ok(Arc::new(Signer::new(
-        store,
+        log,
         key()?,
         "bench/txlog".into(),
         Arc::new(SigningStatus::default()),

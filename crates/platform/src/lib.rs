@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client_addr;
 pub mod config;
 pub mod context;
+pub mod database;
 pub mod health;
 pub mod http;
 pub mod json;

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::{redact_url, Config, WitnessConfig};
 use crate::console::Console;
+use crate::sequencer::Sequencer;
 use crate::store;
 use crate::transparency::witness::WitnessTask;
 use crate::transparency::{Signer, SigningStatus};
@@ -41,7 +42,7 @@ impl Application {
         crate::metrics::describe();
         // Appends seal each record with the key derived from the signing key (SPEC 12).
         let seal_key = config.signing_key.seal_key().clone();
-        let store = store::connect_sealing(&config.database_url, seal_key)
+        let store = store::connect(&config.database_url)
             .await
             .with_context(|| {
                 format!(
@@ -49,19 +50,16 @@ impl Application {
                     redact_url(&config.database_url)
                 )
             })?;
-        if let Some(head) = store
-            .head_seq()
-            .await
-            .context("cannot read the chain head")?
-        {
-            crate::metrics::observe_head(head);
+        if let Some(head) = store.head().await.context("cannot read the chain head")? {
+            crate::metrics::observe_head(head.seq);
         }
+        let sequencer = Arc::new(Sequencer::new(store.clone(), Some(seal_key)));
         let verifier = Arc::new(Verifier::new(&config.auth)?);
         verifier.warm_up().await;
         let serving = Serving::bind(config.listen, config.server).await?;
         let signing = Arc::new(SigningStatus::default());
         let mut signer = Signer::new(
-            store.clone(),
+            sequencer.clone(),
             config.signing_key.clone(),
             config.log_origin.clone(),
             signing.clone(),
@@ -110,6 +108,7 @@ impl Application {
         let router = api::router(
             AppState {
                 store,
+                sequencer,
                 verifier,
                 signing,
                 draining: serving.draining(),

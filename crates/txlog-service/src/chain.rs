@@ -70,10 +70,31 @@ pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
-/// The `recorded_at` of the next record: now, but never before the head's, so that the order
-/// of `recorded_at` follows `seq` even when replicas' clocks disagree a little.
-pub fn next_recorded_at(head: Option<&Head>) -> DateTime<Utc> {
-    let now = to_millis(Utc::now());
+/// Where a new record's `recorded_at` and `transaction_id` come from: the system clock and
+/// UUIDv7 in the service ([`SystemStamps`]); tests may fix both.
+pub trait Stamps: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    fn transaction_id(&self) -> Uuid;
+}
+
+/// The system clock and time-ordered UUIDv7 ids.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemStamps;
+
+impl Stamps for SystemStamps {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn transaction_id(&self) -> Uuid {
+        Uuid::now_v7()
+    }
+}
+
+/// The `recorded_at` of the next record: `now`, but never before the head's, so that the
+/// order of `recorded_at` follows `seq` even when replicas' clocks disagree a little.
+pub fn next_recorded_at(head: Option<&Head>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let now = to_millis(now);
     match head {
         Some(h) if h.recorded_at > now => h.recorded_at,
         _ => now,
@@ -81,20 +102,24 @@ pub fn next_recorded_at(head: Option<&Head>) -> DateTime<Utc> {
 }
 
 /// Seals `event`, delivered by `submitted_by` (the `sub` of the delivering token), as the
-/// record after `head`.
+/// record `transaction_id` after `head`, recorded at `recorded_at`.
 pub fn seal(
     event: &Event,
     submitted_by: Option<&str>,
     head: Option<&Head>,
     recorded_at: DateTime<Utc>,
-) -> anyhow::Result<StoredRecord> {
+    transaction_id: Uuid,
+) -> serde_json::Result<StoredRecord> {
     let seq = head.map_or(0, |h| h.seq + 1);
     let prev_hash = head.map_or(GENESIS_HASH, |h| h.hash.as_str());
     let mut object = match serde_json::to_value(event)? {
         Value::Object(map) => map,
-        _ => anyhow::bail!("an event must serialize to a JSON object"),
+        _ => {
+            return Err(serde::ser::Error::custom(
+                "an event must serialize to a JSON object",
+            ))
+        }
     };
-    let transaction_id = Uuid::now_v7();
     object.insert(
         "transaction_id".into(),
         Value::String(transaction_id.to_string()),
@@ -127,19 +152,21 @@ pub fn seal(
     })
 }
 
-/// Seals `events` in order as the records after `head`.
+/// Seals `events` in order as the records after `head`, stamped by `stamps`.
 pub fn seal_all<'a>(
     events: impl IntoIterator<Item = &'a Event>,
     submitted_by: Option<&str>,
     mut head: Option<Head>,
-) -> anyhow::Result<Vec<StoredRecord>> {
+    stamps: &dyn Stamps,
+) -> serde_json::Result<Vec<StoredRecord>> {
     let mut records = Vec::new();
     for event in events {
         let record = seal(
             event,
             submitted_by,
             head.as_ref(),
-            next_recorded_at(head.as_ref()),
+            next_recorded_at(head.as_ref(), stamps.now()),
+            stamps.transaction_id(),
         )?;
         head = Some(record.head());
         records.push(record);
@@ -314,7 +341,7 @@ mod tests {
 
     fn chain(n: usize) -> Vec<StoredRecord> {
         let events: Vec<Event> = (0..n).map(|_| event()).collect();
-        seal_all(&events, Some("order-service"), None).unwrap()
+        seal_all(&events, Some("order-service"), None, &SystemStamps).unwrap()
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod chain;
 pub mod config;
 pub mod console;
 pub mod metrics;
+pub mod sequencer;
 pub mod setup;
 pub mod store;
 pub mod transparency;

@@ -195,7 +195,10 @@ async fn sqlite_a_file_from_before_seals_migrates() {
     // Records with a valid chain and tree, written without the key; then copied into a file
     // of the old schema.
     let source = TestDb::new(Backend::Sqlite).unwrap();
-    let writer = txlog_service::store::connect(&source.url).await.unwrap();
+    let writer = txlog_service::sequencer::Sequencer::new(
+        txlog_service::store::connect(&source.url).await.unwrap(),
+        None,
+    );
     let batch: Vec<txlog_api::Event> = orders(4)
         .into_iter()
         .map(|e| serde_json::from_value(e).unwrap())

@@ -121,7 +121,13 @@ fn reversed(value: &Value) -> Value {
 }
 
 fn chain(events: &[Event]) -> Vec<StoredRecord> {
-    seal_all(events, Some("sender"), None).expect("any event seals")
+    seal_all(
+        events,
+        Some("sender"),
+        None,
+        &txlog_service::chain::SystemStamps,
+    )
+    .expect("any event seals")
 }
 
 proptest! {

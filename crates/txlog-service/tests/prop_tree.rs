@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use tlog_tiles::Hash;
 use txlog_api::Event;
+use txlog_service::sequencer::Sequencer;
 use txlog_service::store;
 use txlog_service::transparency::tree;
 
@@ -91,14 +92,15 @@ fn events(n: usize) -> Vec<Event> {
 async fn check(batches: Vec<(usize, bool)>, probes: Vec<(usize, usize)>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = store::connect(&url).await.unwrap();
+    let log = Sequencer::new(store::connect(&url).await.unwrap(), None);
+    let store = log.store();
     for (size, extend_now) in batches {
-        store.append(&events(size), "prop").await.unwrap();
+        log.append(&events(size), "prop").await.unwrap();
         if extend_now {
-            tree::extend(&*store).await.unwrap();
+            log.catch_up().await.unwrap();
         }
     }
-    let n = tree::extend(&*store).await.unwrap() as usize;
+    let n = log.catch_up().await.unwrap() as usize;
     let leaves: Vec<Vec<u8>> = store
         .chain_page(None, 10_000)
         .await
@@ -108,13 +110,13 @@ async fn check(batches: Vec<(usize, bool)>, probes: Vec<(usize, usize)>) {
         .collect();
     assert_eq!(leaves.len(), n);
     for size in 0..=n {
-        let root = tree::root(&*store, size as u64).await.unwrap();
+        let root = tree::root(&**store, size as u64).await.unwrap();
         assert_eq!(root.0, mth(&leaves[..size]), "root of {size}");
     }
     for (a, b) in probes {
         let (to, at) = (1 + b % n, a % n);
         let m = at % to;
-        let inclusion = tree::with_stored_hashes(&*store, |r| {
+        let inclusion = tree::with_stored_hashes(&**store, |r| {
             tlog_tiles::prove_record(to as u64, m as u64, r)
         })
         .await
@@ -125,7 +127,7 @@ async fn check(batches: Vec<(usize, bool)>, probes: Vec<(usize, usize)>) {
             "inclusion {m} in {to}"
         );
         let from = 1 + at % to;
-        let consistency = tree::with_stored_hashes(&*store, |r| {
+        let consistency = tree::with_stored_hashes(&**store, |r| {
             tlog_tiles::prove_tree(to as u64, from as u64, r)
         })
         .await

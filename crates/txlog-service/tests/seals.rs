@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::tamper::{self, Truncate};
 use common::{events, log_key, Backend, TestApp, TestDb};
-use txlog_service::store::{self, Store};
+use txlog_service::sequencer::Sequencer;
+use txlog_service::store;
 use txlog_service::transparency::{tree, LogKey, Round, Signer, SigningStatus};
 
 on_both_stores!(
@@ -24,21 +25,25 @@ fn key() -> Arc<LogKey> {
     Arc::new(LogKey::parse(&log_key().0).unwrap())
 }
 
-/// The store as the service opens it: appends are sealed.
-async fn sealed_store(url: &str) -> Arc<dyn Store> {
-    store::connect_sealing(url, key().seal_key().clone())
-        .await
-        .unwrap()
+/// The log as the service opens it: appends are sealed.
+async fn sealed_store(url: &str) -> Arc<Sequencer> {
+    let store = store::connect(url).await.unwrap();
+    Arc::new(Sequencer::new(store, Some(key().seal_key().clone())))
 }
 
-/// Appends `n` events through `store` directly. Through a store opened without the key this is
-/// what a database writer can do: records with a correct chain hash and tree hashes, unsealed.
-async fn append(store: &dyn Store, n: usize) {
+/// The log as a database writer without the key writes it: records with a correct chain hash
+/// and tree hashes, unsealed.
+async fn unsealed_store(url: &str) -> Sequencer {
+    Sequencer::new(store::connect(url).await.unwrap(), None)
+}
+
+/// Appends `n` events through `log` directly.
+async fn append(log: &Sequencer, n: usize) {
     let events: Vec<txlog_api::Event> = events(n)
         .into_iter()
         .map(|e| serde_json::from_value(e).unwrap())
         .collect();
-    store.append(&events, "mallory").await.unwrap();
+    log.append(&events, "mallory").await.unwrap();
 }
 
 /// The value of the counter `txlog_signing_refused_total{reason}` in `/metrics`.
@@ -95,11 +100,11 @@ async fn forged_records_are_never_signed_until_removed(backend: Backend) {
     // A row with a correct chain hash at seq 3, and the tree hashes over it, written without
     // the key (SQLite: its append also writes the tree hashes, so the signer's `extend` has
     // nothing left to do; MongoDB: likewise from the writer's tail).
-    let forger = store::connect(&app.db.url).await.unwrap();
-    append(&*forger, 1).await;
-    assert_eq!(forger.head_seq().await.unwrap(), Some(3));
+    let forger = unsealed_store(&app.db.url).await;
+    append(&forger, 1).await;
+    assert_eq!(forger.store().head().await.unwrap().map(|h| h.seq), Some(3));
     assert_eq!(
-        tree::size_for_count(forger.tree_hash_count().await.unwrap()),
+        tree::size_for_count(forger.store().tree_hash_count().await.unwrap()),
         4,
         "the forged record's tree hashes are stored"
     );
@@ -143,15 +148,15 @@ async fn edited_records_stop_signing_and_sealed_appends_do_not(backend: Backend)
     let other_replica = sealed_store(&db.url).await;
     let status = Arc::new(SigningStatus::default());
     let signer = Signer::new(store.clone(), key(), common::ORIGIN.into(), status.clone());
-    append(&*store, 3).await;
+    append(&store, 3).await;
     assert!(matches!(
         signer.round().await.unwrap(),
         Round::Signed { size: 3, .. }
     ));
     // Records another replica sealed are accepted (no false alarm), also interleaved.
-    append(&*other_replica, 2).await;
-    append(&*store, 1).await;
-    append(&*other_replica, 1).await;
+    append(&other_replica, 2).await;
+    append(&store, 1).await;
+    append(&other_replica, 1).await;
     assert!(matches!(
         signer.round().await.unwrap(),
         Round::Signed { size: 7, .. }
@@ -159,7 +164,7 @@ async fn edited_records_stop_signing_and_sealed_appends_do_not(backend: Backend)
     assert_eq!(status.refusal(), None);
 
     // A record edited before it is signed: its seal no longer matches.
-    append(&*store, 3).await;
+    append(&store, 3).await;
     tamper::edit_record(&db, 8).await;
     for _ in 0..2 {
         let Round::Refused(why) = signer.round().await.unwrap() else {
@@ -183,14 +188,14 @@ async fn edited_records_stop_signing_and_sealed_appends_do_not(backend: Backend)
     .await;
     let store = sealed_store(&db.url).await;
     let signer = Signer::new(store.clone(), key(), common::ORIGIN.into(), status.clone());
-    append(&*store, 2).await;
+    append(&store, 2).await;
     assert!(matches!(
         signer.round().await.unwrap(),
         Round::Signed { size: 10, .. }
     ));
     assert_eq!(status.refusal(), None);
     status.halt("test", "halted by the test".into());
-    append(&*store, 1).await;
+    append(&store, 1).await;
     assert_eq!(
         signer.round().await.unwrap(),
         Round::Refused("halted by the test".into())
@@ -213,14 +218,14 @@ async fn seal_existing_refuses_a_broken_chain(backend: Backend) {
     let Some(db) = TestDb::new(backend) else {
         return;
     };
-    let old = store::connect(&db.url).await.unwrap();
-    append(&*old, 5).await;
+    let old = unsealed_store(&db.url).await;
+    append(&old, 5).await;
     tamper::edit_record(&db, 2).await;
     let output = seal_existing(&db);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("seq 2"), "{stderr}");
-    let unsealed = old.sealed_page(None, 10).await.unwrap();
+    let unsealed = old.store().sealed_page(None, 10).await.unwrap();
     assert!(
         unsealed.iter().all(|r| r.seal.is_none()),
         "nothing is sealed"
@@ -231,8 +236,8 @@ async fn seal_existing_seals_an_old_store_which_then_signs(backend: Backend) {
     let Some(db) = TestDb::new(backend) else {
         return;
     };
-    let old = store::connect(&db.url).await.unwrap();
-    append(&*old, 5).await;
+    let old = unsealed_store(&db.url).await;
+    append(&old, 5).await;
     let signer = Signer::new(
         sealed_store(&db.url).await,
         key(),

@@ -9,7 +9,7 @@ use common::{events, log_key, Backend, TestApp};
 use serde_json::Value;
 use tlog_tiles::{record_hash, Hash};
 use txlog_audit::AuditError;
-use txlog_service::store::Store;
+use txlog_service::sequencer::Sequencer;
 use txlog_service::transparency::tree;
 use txlog_service::transparency::{checkpoint, LogKey, Round, Signer, TreeSource};
 use txlog_verify::tree::MemoryTree;
@@ -388,10 +388,11 @@ async fn appends_keep_the_tree_without_the_checkpoint_loop(backend: Backend) {
     let Some(db) = common::TestDb::new(backend) else {
         return;
     };
-    let store = txlog_service::store::connect(&db.url).await.unwrap();
+    let log = Sequencer::new(txlog_service::store::connect(&db.url).await.unwrap(), None);
+    let store = log.store();
     let mut auditor = MemoryTree::default();
     for batch in [1, 2, 5, 1, 64, 3] {
-        append_and_follow(&*store, &mut auditor, batch).await;
+        append_and_follow(&log, &mut auditor, batch).await;
         let n = auditor.size();
         assert_eq!(
             store.tree_hash_count().await.unwrap(),
@@ -399,20 +400,21 @@ async fn appends_keep_the_tree_without_the_checkpoint_loop(backend: Backend) {
             "after {n} records"
         );
         assert_eq!(
-            tree::root(&*store, n).await.unwrap(),
+            tree::root(&**store, n).await.unwrap(),
             auditor.root(n).unwrap()
         );
     }
 }
 
-/// Appends `n` events straight into `store`, then adds their leaves to `auditor`.
-async fn append_and_follow(store: &dyn Store, auditor: &mut MemoryTree, n: usize) {
+/// Appends `n` events straight into `log`, then adds their leaves to `auditor`.
+async fn append_and_follow(log: &Sequencer, auditor: &mut MemoryTree, n: usize) {
     let events: Vec<txlog_api::Event> = events(n)
         .into_iter()
         .map(|e| serde_json::from_value(e).unwrap())
         .collect();
-    store.append(&events, "order-service").await.unwrap();
-    let records = store
+    log.append(&events, "order-service").await.unwrap();
+    let records = log
+        .store()
         .chain_page(auditor.size().checked_sub(1), 1000)
         .await
         .unwrap();
@@ -431,12 +433,12 @@ async fn the_loop_signs_the_tree_the_appends_left(backend: Backend) {
     };
     // Opened as the service opens them: appends are sealed, so the loop accepts them.
     let seal_key = || LogKey::parse(&log_key().0).unwrap().seal_key().clone();
-    let store = txlog_service::store::connect_sealing(&db.url, seal_key())
-        .await
-        .unwrap();
-    let other_replica = txlog_service::store::connect_sealing(&db.url, seal_key())
-        .await
-        .unwrap();
+    let replica = || async {
+        let store = txlog_service::store::connect(&db.url).await.unwrap();
+        std::sync::Arc::new(Sequencer::new(store, Some(seal_key())))
+    };
+    let store = replica().await;
+    let other_replica = replica().await;
     let signer = Signer::new(
         store.clone(),
         std::sync::Arc::new(LogKey::parse(&log_key().0).unwrap()),
@@ -456,7 +458,7 @@ async fn the_loop_signs_the_tree_the_appends_left(backend: Backend) {
         (&store, 5, remembered),
     ];
     for (replica, n, expected) in steps {
-        append_and_follow(&**replica, &mut auditor, n).await;
+        append_and_follow(replica, &mut auditor, n).await;
         let size = auditor.size();
         assert_eq!(
             signer.round().await.unwrap(),
@@ -466,7 +468,13 @@ async fn the_loop_signs_the_tree_the_appends_left(backend: Backend) {
             },
             "after {size} records"
         );
-        let note = store.latest_checkpoint().await.unwrap().unwrap().note;
+        let note = store
+            .store()
+            .latest_checkpoint()
+            .await
+            .unwrap()
+            .unwrap()
+            .note;
         let head = checkpoint::read(&note).unwrap();
         assert_eq!((head.size, head.root), (size, auditor.root(size).unwrap()));
         signed.push(head);
@@ -476,7 +484,7 @@ async fn the_loop_signs_the_tree_the_appends_left(backend: Backend) {
         Round::Unchanged(auditor.size())
     );
     for pair in signed.windows(2) {
-        let proof = tree::with_stored_hashes(&*store, |r| {
+        let proof = tree::with_stored_hashes(&**store.store(), |r| {
             tlog_tiles::prove_tree(pair[1].size, pair[0].size, r)
         })
         .await

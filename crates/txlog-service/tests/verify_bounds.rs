@@ -7,6 +7,7 @@ mod common;
 use common::{events, Backend, TestApp, TestDb};
 use txlog_api::Event;
 use txlog_service::api::verify::{verify_incrementally, SharedWalk};
+use txlog_service::sequencer::Sequencer;
 use txlog_service::store;
 
 /// `n` events as the store takes them.
@@ -21,11 +22,12 @@ async fn a_walk_stops_at_its_bound_and_the_next_continues(backend: Backend) {
     let Some(db) = TestDb::new(backend) else {
         return;
     };
-    let store = store::connect(&db.url).await.unwrap();
-    store.append(&typed(250), "writer").await.unwrap();
+    let log = Sequencer::new(store::connect(&db.url).await.unwrap(), None);
+    let store = log.store();
+    log.append(&typed(250), "writer").await.unwrap();
     let mut seen = Vec::new();
     for _ in 0..3 {
-        let report = verify_incrementally(&*store, 100).await.unwrap();
+        let report = verify_incrementally(&**store, 100).await.unwrap();
         assert!(report.valid, "{report:?}");
         seen.push((
             report.checked,
@@ -43,8 +45,8 @@ async fn a_walk_stops_at_its_bound_and_the_next_continues(backend: Backend) {
         ]
     );
     // Exactly at the bound: the walk knows it reached the end.
-    store.append(&typed(100), "writer").await.unwrap();
-    let report = verify_incrementally(&*store, 100).await.unwrap();
+    log.append(&typed(100), "writer").await.unwrap();
+    let report = verify_incrementally(&**store, 100).await.unwrap();
     assert_eq!((report.checked, report.complete), (100, true));
 }
 
@@ -64,10 +66,12 @@ async fn concurrent_calls_share_one_walk() {
     let Some(db) = TestDb::new(Backend::Sqlite) else {
         return;
     };
-    let store = store::connect(&db.url).await.unwrap();
-    store.append(&typed(2000), "writer").await.unwrap();
+    let log = Sequencer::new(store::connect(&db.url).await.unwrap(), None);
+    let store = log.store();
+    log.append(&typed(2000), "writer").await.unwrap();
     let shared = SharedWalk::default();
-    let reports = futures::future::join_all((0..8).map(|_| shared.verify(&*store, u64::MAX))).await;
+    let reports =
+        futures::future::join_all((0..8).map(|_| shared.verify(&**store, u64::MAX))).await;
     let reports: Vec<_> = reports.into_iter().map(Result::unwrap).collect();
     let walked: u64 = reports
         .iter()

@@ -4,7 +4,8 @@
 //!
 //! A database that is away, restarting, overloaded or too slow is not a fault of the service:
 //! the call may succeed when tried again, so it is [`StoreError::Unavailable`] (503 with
-//! `Retry-After`), never a 500. Every `sqlx::Error` is sorted here, once, by [`is_unavailable`].
+//! `Retry-After`), never a 500. Every `sqlx::Error` is sorted here, once, by
+//! [`platform::database::is_unavailable`].
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -25,6 +26,8 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+use platform::database::is_unavailable;
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if is_unavailable(&e) {
@@ -42,57 +45,9 @@ impl StoreError {
     }
 }
 
-/// Whether an error says the database is away or slow rather than that the statement is wrong:
-/// the pool could not hand out a connection in time or is closed; the connection broke
-/// (I/O, TLS, a protocol message cut short); or the server refused with a SQLSTATE of class
-/// 08 (connection exception), 53 (insufficient resources), 57P01/57P02/57P03 (administrator
-/// shutdown, crash shutdown, cannot connect now) or 57014 (the statement timeout, or a cancel).
-/// SQLite's "busy" and "locked" (codes 5 and 6, after the busy timeout) count as slow.
-/// Serialization failures and deadlocks (40001, 40P01) are not here: nothing retries them, and
-/// the order store's statements do not run at a level that raises the first.
-pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(db) => {
-            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
-                unavailable_sqlstate(pg.code())
-            } else {
-                // SQLite: the primary result code is the low byte of the extended one.
-                db.code()
-                    .and_then(|code| code.parse::<u32>().ok())
-                    .is_some_and(|code| matches!(code & 0xff, 5 | 6))
-            }
-        }
-        _ => false,
-    }
-}
-
-fn unavailable_sqlstate(code: &str) -> bool {
-    code.starts_with("08")
-        || code.starts_with("53")
-        || matches!(code, "57P01" | "57P02" | "57P03" | "57014")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_of_a_database_that_is_away() {
-        for code in [
-            "08006", "08001", "08P01", "53300", "53100", "57P01", "57P02", "57P03", "57014",
-        ] {
-            assert!(unavailable_sqlstate(code), "{code}");
-        }
-        for code in ["23505", "42P01", "40001", "40P01", "22P02", "XX000"] {
-            assert!(!unavailable_sqlstate(code), "{code}");
-        }
-    }
 
     #[test]
     fn lost_connections_are_unavailable() {

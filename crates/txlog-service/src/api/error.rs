@@ -8,6 +8,11 @@ use axum::response::{IntoResponse, Response};
 use platform::problem::cause_chain;
 use platform::{FieldError, Problem};
 
+use crate::store::StoreError;
+
+/// Seconds a client is asked to wait when the database is away.
+const UNAVAILABLE_RETRY_AFTER: u64 = 1;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A refusal already phrased as a problem by `platform` (authentication, scopes, body
@@ -32,7 +37,11 @@ pub enum ApiError {
     /// A full walk of the chain is running, or was asked for too often.
     #[error("a full walk of the chain is running or was asked for too often; retry later")]
     RateLimited { retry_after_seconds: u64 },
-    /// The store, the chain or a stored record failed; the context says which step.
+    /// The store failed, or holds what it should not: 503 when the database is away or too
+    /// slow (trying again may succeed), else 500.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else that failed; the context says which step.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -65,20 +74,31 @@ impl ApiError {
                 "Too many requests",
                 detail,
             ),
-            Self::Internal(_) => Problem::internal(),
+            Self::Store(e) if e.is_unavailable() => {
+                Problem::unavailable("the database is not available; retry shortly")
+            }
+            Self::Store(_) | Self::Internal(_) => Problem::internal(),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
-            tracing::error!(error = cause_chain(cause.as_ref()), "answering 500");
+        match &self {
+            Self::Internal(cause) => {
+                tracing::error!(error = cause_chain(cause.as_ref()), "answering 500");
+            }
+            Self::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = cause_chain(e), "answering 503");
+            }
+            Self::Store(e) => tracing::error!(error = cause_chain(e), "answering 500"),
+            _ => {}
         }
         let retry_after = match self {
             Self::RateLimited {
                 retry_after_seconds,
             } => Some(retry_after_seconds),
+            Self::Store(ref e) if e.is_unavailable() => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         };
         let mut response = self.problem().into_response();

@@ -4,7 +4,6 @@
 //! the stored fields are written beside the record and a database writer can change them; on
 //! SQLite they are generated from the hashed text and always agree.
 
-use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::Json;
@@ -49,11 +48,7 @@ pub async fn index(
     let params: IndexParams = platform::http::parse_query(&uri)?;
     let limit = parse_limit(params.limit.as_deref())?;
     let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut records = state
-        .store
-        .chain_page(after, limit + 1)
-        .await
-        .context("reading the stored filter fields failed")?;
+    let mut records = state.store.chain_page(after, limit + 1).await?;
     let next_cursor = (records.len() > limit as usize)
         .then(|| {
             records.truncate(limit as usize);

@@ -1,6 +1,5 @@
 //! `GET /v1/transactions`: filtered, paged by an opaque cursor (base64url of the last `seq`).
 
-use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
@@ -15,7 +14,7 @@ use utoipa::IntoParams;
 use super::caller::{Caller, SCOPE_READ};
 use super::{ApiError, AppState};
 use crate::chain::StoredRecord;
-use crate::store::{ListQuery, SortOrder};
+use crate::store::{ListQuery, SortOrder, StoreError};
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
@@ -66,11 +65,7 @@ pub async fn list(
     let mut query = params.into_query()?;
     let limit = query.limit;
     query.limit = limit + 1;
-    let mut records = state
-        .store
-        .list(&query)
-        .await
-        .context("listing records failed")?;
+    let mut records = state.store.list(&query).await?;
     let next_cursor = (records.len() > limit as usize).then(|| {
         records.truncate(limit as usize);
         records.last().map(|r| encode_cursor(r.index.seq))
@@ -95,10 +90,18 @@ pub async fn list(
         if i > 0 {
             page.push(',');
         }
-        page.push_str(&record.text().context("a stored record is unreadable")?);
+        page.push_str(&record.text().map_err(StoreError::from)?);
     }
     page.push_str("],\"next_cursor\":");
-    page.push_str(&serde_json::to_string(&next_cursor.flatten()).context("a cursor")?);
+    match next_cursor.flatten() {
+        // A cursor is base64url: nothing in it needs escaping.
+        Some(cursor) => {
+            page.push('"');
+            page.push_str(&cursor);
+            page.push('"');
+        }
+        None => page.push_str("null"),
+    }
     page.push('}');
     Ok(super::json_text(page))
 }

@@ -32,6 +32,7 @@ pub use error::ApiError;
 pub use openapi::ApiDoc;
 
 use crate::console::Console;
+use crate::sequencer::Sequencer;
 use crate::store::Store;
 use crate::transparency::SigningStatus;
 
@@ -44,6 +45,8 @@ pub const BATCH_BODY_LIMIT: usize = 32 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Appends go through it (`POST /v1/transactions`); reads go to the store.
+    pub sequencer: Arc<Sequencer>,
     pub verifier: Arc<Verifier>,
     /// Whether the log can sign checkpoints (`/readyz` is 503 when it cannot).
     pub signing: Arc<SigningStatus>,

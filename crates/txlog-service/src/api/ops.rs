@@ -18,5 +18,5 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Proble
             "the log refuses to sign checkpoints: {refusal}"
         )));
     }
-    platform::health::ready(state.store.ping()).await
+    platform::health::ready(async { Ok(state.store.ping().await?) }).await
 }

@@ -1,7 +1,6 @@
 //! The verifiable log's endpoints (SPEC section 10): the latest signed checkpoint and RFC 9162
 //! proofs from the stored tree hashes, bounded by the latest checkpoint's size.
 
-use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
@@ -39,10 +38,7 @@ pub async fn checkpoint(
     let note = if state.witnesses.witnesses.is_empty() {
         latest(&state).await?.note
     } else {
-        match witness::newest_witnessed(&state.store, &state.witnesses)
-            .await
-            .context("reading the newest witnessed checkpoint failed")?
-        {
+        match witness::newest_witnessed(&state.store, &state.witnesses).await? {
             Some(witnessed) => witnessed.note,
             None => {
                 return Ok(Problem::unavailable(format!(
@@ -104,8 +100,7 @@ pub async fn inclusion(
         let leaf = r.read_hashes(&[stored_hash_index(0, seq)])?[0];
         Ok((leaf, tlog_tiles::prove_record(tree_size, seq, r)?))
     })
-    .await
-    .context("an inclusion proof failed")?;
+    .await?;
     Ok(Json(InclusionProof {
         seq,
         tree_size,
@@ -156,9 +151,8 @@ pub async fn consistency(
     if from == 0 || from > to {
         return Err(ApiError::field("from", "must be from 1 to `to`"));
     }
-    let hashes = tree::with_stored_hashes(&*state.store, |r| tlog_tiles::prove_tree(to, from, r))
-        .await
-        .context("a consistency proof failed")?;
+    let hashes =
+        tree::with_stored_hashes(&*state.store, |r| tlog_tiles::prove_tree(to, from, r)).await?;
     Ok(Json(ConsistencyProof {
         from,
         to,
@@ -170,8 +164,7 @@ async fn latest(state: &AppState) -> Result<StoredCheckpoint, ApiError> {
     state
         .store
         .latest_checkpoint()
-        .await
-        .context("reading the latest checkpoint failed")?
+        .await?
         .ok_or(ApiError::NoCheckpoint)
 }
 

@@ -1,6 +1,5 @@
 //! `POST /v1/transactions` (append a batch) and `GET /v1/transactions/{transaction_id}`.
 
-use anyhow::Context as _;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,6 +11,7 @@ use uuid::Uuid;
 use super::caller::{Caller, SCOPE_READ, SCOPE_WRITE};
 use super::validate;
 use super::{ApiError, AppState};
+use crate::store::StoreError;
 
 /// Appends 1 to 1 000 events; an invalid event rejects the whole batch and nothing is stored.
 #[utoipa::path(
@@ -37,12 +37,10 @@ pub async fn append(
     let events = validate::batch(validate::parse(&body)?.events())?;
     let span = tracing::info_span!("append to the chain", events = events.len());
     let results = state
-        .store
+        .sequencer
         .append(&events, caller.readable_name())
         .instrument(span)
-        .await
-        .context("appending a batch failed")?;
-    crate::store::count_appended(&results);
+        .await?;
     Ok(Json(BatchResult { results }).into_response())
 }
 
@@ -65,12 +63,7 @@ pub async fn get_one(
 ) -> Result<Response, ApiError> {
     caller.require(SCOPE_READ)?;
     let id: Uuid = transaction_id.parse().map_err(|_| ApiError::MalformedId)?;
-    let record = state
-        .store
-        .get(id)
-        .await
-        .context("reading a record failed")?
-        .ok_or(ApiError::NotFound)?;
+    let record = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
     // The record's own hashed text must name the id it was found by (a stored id edited in
     // the database must not answer for another record).
     let own = crate::chain::index_of(&record.canonical).map(|i| i.transaction_id);
@@ -81,6 +74,6 @@ pub async fn get_one(
         );
         return Err(ApiError::NotFound);
     }
-    let text = record.text().context("a stored record is unreadable")?;
+    let text = record.text().map_err(StoreError::from)?;
     Ok(super::json_text(text))
 }

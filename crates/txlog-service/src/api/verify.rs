@@ -7,7 +7,6 @@
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::Json;
@@ -22,7 +21,7 @@ use utoipa::IntoParams;
 use super::caller::{Caller, SCOPE_READ};
 use super::{ApiError, AppState};
 use crate::chain::ChainVerifier;
-use crate::store::{Store, CHAIN_PAGE};
+use crate::store::{Store, StoreError, CHAIN_PAGE};
 
 /// Full walks per minute, per replica (each may read the whole database).
 const FULL_WALKS_PER_MINUTE: u32 = 6;
@@ -43,7 +42,7 @@ pub struct SharedWalk {
 
 impl SharedWalk {
     /// The report of a walk that finished after this call arrived, or of a walk of its own.
-    pub async fn verify(&self, store: &dyn Store, bound: u64) -> anyhow::Result<VerifyReport> {
+    pub async fn verify(&self, store: &dyn Store, bound: u64) -> Result<VerifyReport, StoreError> {
         let arrived = self.finished.load(Ordering::Acquire);
         let mut last = self.last.lock().await;
         if let Some((walk, report)) = last.as_ref() {
@@ -112,8 +111,7 @@ pub async fn verify(
             .shared_walk
             .verify(state.store.as_ref(), INCREMENTAL_BOUND)
             .await
-    }
-    .context("verifying the chain failed")?;
+    }?;
     if let Some(head) = &report.head {
         crate::metrics::observe_head(head.seq);
     }
@@ -148,7 +146,10 @@ fn start_full_walk(walks: &FullWalks) -> Result<tokio::sync::SemaphorePermit<'_>
 /// From the last verified head: first that its record is still stored with the same hash,
 /// then the records after it, at most `bound` of them. A valid result is stored as the next
 /// starting point. With no verified head the walk starts at the first record, bounded too.
-pub async fn verify_incrementally(store: &dyn Store, bound: u64) -> anyhow::Result<VerifyReport> {
+pub async fn verify_incrementally(
+    store: &dyn Store,
+    bound: u64,
+) -> Result<VerifyReport, StoreError> {
     let Some(since) = store.latest_verified().await? else {
         return verify_chain(store, None, bound).await;
     };
@@ -177,7 +178,7 @@ pub async fn verify_chain(
     store: &dyn Store,
     since: Option<VerifyHead>,
     bound: u64,
-) -> anyhow::Result<VerifyReport> {
+) -> Result<VerifyReport, StoreError> {
     let mut verifier = since
         .clone()
         .map_or_else(ChainVerifier::default, ChainVerifier::after);

@@ -1,9 +1,12 @@
-//! Where records live: one trait, one implementation per backend (SQLite embedded, MongoDB in
-//! production), chosen by the database URL's scheme.
+//! Where records live. The stores only store: the [`Sequencer`](crate::sequencer::Sequencer)
+//! decides what a record is, where it goes and what tree hashes it adds, and asks the store
+//! through a few narrow calls ("insert these at their `seq`s, or tell me one is taken", "read
+//! these hashes"). One implementation per backend (SQLite embedded, MongoDB in production),
+//! chosen by the database URL's scheme; the traits are small and named after what they hold.
 
 mod cosignatures;
+mod error;
 pub mod mongo;
-mod mongo_append;
 mod mongo_cosignatures;
 mod mongo_tree;
 mod sqlite;
@@ -12,12 +15,14 @@ mod tree_runs;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use txlog_api::{AppendResult, Event, VerifyHead};
+use txlog_api::VerifyHead;
 use uuid::Uuid;
 
 pub use cosignatures::{Cosignature, Cosignatures};
+pub use error::StoreError;
 pub use mongo::{
     MongoStore, CHECKPOINTS_COLLECTION, OLD_TREE_COLLECTION, RECORDS_COLLECTION, TREE_COLLECTION,
     VERIFIED_COLLECTION,
@@ -25,102 +30,115 @@ pub use mongo::{
 pub use mongo_cosignatures::COSIGNATURES_COLLECTION;
 pub use sqlite::SqliteStore;
 
-use crate::chain::{IndexFields, StoredRecord};
-use crate::transparency::tree::KnownTree;
-use crate::transparency::{SealKey, StoredCheckpoint};
+use crate::chain::{Head, IndexFields, StoredRecord};
+use crate::transparency::StoredCheckpoint;
 use tlog_tiles::Hash;
 
 /// Records per page when the whole chain is walked.
 pub const CHAIN_PAGE: u32 = 1000;
 
-/// The transaction log's storage. Every method is safe with several replicas at once.
+/// Records in the order they were chained. Every method is safe with several replicas at once.
 #[async_trait::async_trait]
-pub trait Store: Cosignatures + Send + Sync + 'static {
+pub trait Records: Send + Sync {
     /// The database answers.
-    async fn ping(&self) -> anyhow::Result<()>;
+    async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Appends validated events to the chain, in order; an `event_id` stored before (or earlier
-    /// in the batch) answers with its first storage's ids and `duplicate: true`. Results are in
-    /// input order. New records carry `submitted_by`.
-    async fn append(
-        &self,
-        events: &[Event],
-        submitted_by: &str,
-    ) -> anyhow::Result<Vec<AppendResult>>;
+    /// Whether the store itself refuses a second record of one `event_id` (a unique index), so
+    /// that a writer may insert without looking the batch's events up first.
+    fn refuses_duplicate_events(&self) -> bool {
+        true
+    }
 
-    async fn get(&self, transaction_id: Uuid) -> anyhow::Result<Option<StoredRecord>>;
+    /// Stores `batch.records` at their `seq`s with their seals and, when the stored tree
+    /// hashes end exactly where `batch.tree` begins, those hashes; answers whether it stored
+    /// them. [`StoreError::Taken`] when a `seq` or `event_id` is stored already: an atomic
+    /// store then stored nothing, an ordered one the records before it.
+    async fn insert(&self, batch: &NewRecords<'_>) -> Result<bool, StoreError>;
+
+    /// The last record's link: its `seq`, `hash` and `recorded_at`.
+    async fn head(&self) -> Result<Option<Head>, StoreError>;
+
+    /// Where the given events are stored, those that are.
+    async fn placements(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, Placement>, StoreError>;
+
+    async fn get(&self, transaction_id: Uuid) -> Result<Option<StoredRecord>, StoreError>;
 
     /// Records matching `query`, in its order, at most `query.limit`.
-    async fn list(&self, query: &ListQuery) -> anyhow::Result<Vec<StoredRecord>>;
+    async fn list(&self, query: &ListQuery) -> Result<Vec<StoredRecord>, StoreError>;
 
     /// Records with `seq` above `after` (from the start when `None`), ascending, at most `limit`.
-    async fn chain_page(&self, after: Option<u64>, limit: u32)
-        -> anyhow::Result<Vec<StoredRecord>>;
+    async fn chain_page(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, StoreError>;
 
-    /// Like [`Store::chain_page`], each record with its seal (`None` when it has none).
+    /// Like [`Records::chain_page`], each record with its seal (`None` when it has none).
     async fn sealed_page(
         &self,
         after: Option<u64>,
         limit: u32,
-    ) -> anyhow::Result<Vec<SealedRecord>>;
+    ) -> Result<Vec<SealedRecord>, StoreError>;
 
     /// Stores each `(seq, seal)` on its record, only where the record has no seal yet
     /// (`txlog-service setup --seal-existing`).
-    async fn add_seals(&self, seals: &[(u64, [u8; 32])]) -> anyhow::Result<()>;
+    async fn add_seals(&self, seals: &[(u64, [u8; 32])]) -> Result<(), StoreError>;
+}
 
-    /// The highest `seq` stored.
-    async fn head_seq(&self) -> anyhow::Result<Option<u64>>;
+/// The Merkle tree's stored hashes (`tlog_tiles` indexes), written once each, in index order.
+#[async_trait::async_trait]
+pub trait TreeHashes: Send + Sync {
+    /// How many are stored: also the next index to write.
+    async fn tree_hash_count(&self) -> Result<u64, StoreError>;
 
-    /// How many Merkle tree hashes are stored. They are written in index order, so this is
-    /// also the next index to write.
-    async fn tree_hash_count(&self) -> anyhow::Result<u64>;
-
-    /// The stored tree hashes at `indexes`, in that order; an error when one is missing.
-    async fn tree_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>>;
+    /// The hashes at `indexes`, in that order; [`StoreError::Corrupt`] when one is missing.
+    async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError>;
 
     /// Stores `hashes` at indexes `first…`, in order. Hashes are a function of the records, so
     /// an index another replica stored first already holds the same hash and is skipped.
-    async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()>;
+    async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> Result<(), StoreError>;
+}
 
-    /// The tree whose hashes this replica last wrote in an append, when it remembers one (a
-    /// store whose reads are cheap need not); the checkpoint loop signs it without reading.
-    async fn known_tree(&self) -> Option<KnownTree> {
-        None
-    }
-
+/// Signed checkpoints and the chain heads a verification found valid, both kept for good.
+#[async_trait::async_trait]
+pub trait Checkpoints: Send + Sync {
     /// The signed checkpoint of the largest tree.
-    async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>>;
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError>;
 
-    /// Keeps a signed checkpoint for good; one of the same size stored before is kept instead.
-    async fn add_checkpoint(&self, size: u64, note: &str) -> anyhow::Result<()>;
+    /// Keeps a signed checkpoint; one of the same size stored before is kept instead.
+    async fn add_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError>;
 
     /// The highest chain head a verification found valid.
-    async fn latest_verified(&self) -> anyhow::Result<Option<VerifyHead>>;
+    async fn latest_verified(&self) -> Result<Option<VerifyHead>, StoreError>;
 
     /// Keeps a head a verification found valid; one at the same `seq` stored before is kept.
-    async fn add_verified(&self, head: &VerifyHead) -> anyhow::Result<()>;
+    async fn add_verified(&self, head: &VerifyHead) -> Result<(), StoreError>;
 }
+
+/// All a backend holds: records, tree hashes, checkpoints and cosignatures.
+pub trait Store: Records + TreeHashes + Checkpoints + Cosignatures + 'static {}
+
+impl<T: Records + TreeHashes + Checkpoints + Cosignatures + 'static> Store for T {}
 
 /// Opens the store named by `url` (`sqlite://…`, `mongodb://…` or `mongodb+srv://…`) and
-/// makes sure its schema exists. Its appends store records without a seal, which the signer
-/// never signs: for tools and tests; the service uses [`connect_sealing`].
+/// makes sure its schema exists.
 pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    open(url, None).await
-}
-
-/// [`connect`] for a store whose appends seal each record with `seal_key` in the same insert.
-pub async fn connect_sealing(url: &str, seal_key: SealKey) -> anyhow::Result<Arc<dyn Store>> {
-    open(url, Some(seal_key)).await
-}
-
-async fn open(url: &str, seal_key: Option<SealKey>) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?.sealing(seal_key)))
+        Ok(Arc::new(SqliteStore::connect(url).await?))
     } else if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
-        Ok(Arc::new(MongoStore::connect(url).await?.sealing(seal_key)))
+        Ok(Arc::new(MongoStore::connect(url).await?))
     } else {
         anyhow::bail!("unsupported database URL scheme (expected sqlite:// or mongodb://)")
     }
+}
+
+/// What one [`Records::insert`] stores: chained records, the seal of each (`seals[i]` is
+/// `records[i]`'s; `None` for a writer without the key), and the tree hashes they add, from
+/// the index of the first.
+pub struct NewRecords<'a> {
+    pub records: &'a [StoredRecord],
+    pub seals: &'a [Option<[u8; 32]>],
+    pub tree: Option<(u64, &'a [Hash])>,
 }
 
 /// A record with its seal (SPEC section 12), as the signer and `setup --seal-existing` read it.
@@ -128,23 +146,6 @@ async fn open(url: &str, seal_key: Option<SealKey>) -> anyhow::Result<Arc<dyn St
 pub struct SealedRecord {
     pub record: StoredRecord,
     pub seal: Option<Vec<u8>>,
-}
-
-/// The seal of each of `records` under `key`; `None` each when there is no key.
-pub(crate) fn seals_of(
-    key: Option<&SealKey>,
-    records: &[StoredRecord],
-) -> anyhow::Result<Vec<Option<[u8; 32]>>> {
-    records
-        .iter()
-        .map(|r| key.map(|k| k.seal_record(r)).transpose())
-        .collect()
-}
-
-/// The seal of each record whose leaf hash is in `leaves` under `key`; `None` each when there
-/// is no key.
-pub(crate) fn seals_of_leaves(key: Option<&SealKey>, leaves: &[Hash]) -> Vec<Option<[u8; 32]>> {
-    leaves.iter().map(|l| key.map(|k| k.seal(l))).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -185,62 +186,21 @@ impl From<&IndexFields> for Placement {
     }
 }
 
-/// The distinct events of a batch in input order (the first of each `event_id`) that are not
-/// in `known`.
-pub(crate) fn pending<'a>(events: &'a [Event], known: &HashMap<Uuid, Placement>) -> Vec<&'a Event> {
-    let mut seen = std::collections::HashSet::new();
-    events
-        .iter()
-        .filter(|e| !known.contains_key(&e.event_id) && seen.insert(e.event_id))
-        .collect()
-}
-
-/// The answer for each input event: `stored` holds what this call stored, `existing` what was
-/// there before.
-pub(crate) fn results(
-    events: &[Event],
-    stored: &HashMap<Uuid, Placement>,
-    existing: &HashMap<Uuid, Placement>,
-) -> anyhow::Result<Vec<AppendResult>> {
-    let mut reported = std::collections::HashSet::new();
-    events
-        .iter()
-        .map(|e| {
-            let (placement, new) = match (stored.get(&e.event_id), existing.get(&e.event_id)) {
-                (Some(p), _) => (p, reported.insert(e.event_id)),
-                (None, Some(p)) => (p, false),
-                (None, None) => anyhow::bail!("event {} was neither stored nor found", e.event_id),
-            };
-            Ok(AppendResult {
-                event_id: e.event_id,
-                transaction_id: placement.transaction_id,
-                seq: placement.seq,
-                duplicate: !new,
-            })
-        })
-        .collect()
-}
-
 /// `indexes`' hashes in order from `found`, or an error naming the first one missing.
 pub(crate) fn in_order(
     indexes: &[u64],
     found: impl Fn(u64) -> Option<Hash>,
-) -> anyhow::Result<Vec<Hash>> {
+) -> Result<Vec<Hash>, StoreError> {
     indexes
         .iter()
-        .map(|&i| {
-            found(i).ok_or_else(|| anyhow::anyhow!("tree hash {i} is missing from the store"))
-        })
+        .map(|&i| found(i).ok_or_else(|| StoreError::corrupt(format!("tree hash {i} is missing"))))
         .collect()
 }
 
-/// Records what an append did in the process metrics.
-pub(crate) fn count_appended(results: &[AppendResult]) {
-    let duplicates = results.iter().filter(|r| r.duplicate).count() as u64;
-    metrics::counter!(crate::metrics::RECORDS_APPENDED)
-        .increment(results.len() as u64 - duplicates);
-    metrics::counter!(crate::metrics::DUPLICATES).increment(duplicates);
-    if let Some(head) = results.iter().filter(|r| !r.duplicate).map(|r| r.seq).max() {
-        crate::metrics::observe_head(head);
-    }
+/// A random pause of up to 2^attempt ms (at most 128 ms), so that writers and readers that
+/// collided do not collide again in step.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    use rand::Rng as _;
+    let cap = 2u64.saturating_pow(attempt.min(7));
+    Duration::from_millis(rand::thread_rng().gen_range(1..=cap.max(1)))
 }

@@ -1,10 +1,9 @@
 //! The production store: MongoDB through the official driver. Records are documents whose
 //! `_id` is their `seq`, so `_id` uniqueness keeps the chain gap-free and linear with several
-//! replicas appending at once (the append itself is in `mongo_append.rs`, the tree and
-//! checkpoints in `mongo_tree.rs`). Reads go through aggregation pipelines only.
+//! replicas appending at once (the sequencer retries on [`StoreError::Taken`]); the tree and
+//! checkpoints are in `mongo_tree.rs`. Reads go through aggregation pipelines only.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -13,16 +12,13 @@ use mongodb::bson::{self, doc, Bson, Document};
 use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
-use rand::Rng;
-use txlog_api::{AppendResult, Event, VerifyHead};
 use uuid::Uuid;
 
-use super::mongo_append::Tail;
-use super::{ListQuery, Placement, SealedRecord, SortOrder, Store};
+use super::backoff;
+use super::mongo_tree::duplicate_at;
+use super::TreeHashes as _;
+use super::{ListQuery, NewRecords, Placement, Records, SealedRecord, SortOrder, StoreError};
 use crate::chain::{Head, IndexFields, StoredRecord};
-use crate::transparency::tree::KnownTree;
-use crate::transparency::{SealKey, StoredCheckpoint};
-use tlog_tiles::Hash;
 
 /// The collection holding the chain.
 pub const RECORDS_COLLECTION: &str = "txlog_records";
@@ -49,15 +45,8 @@ pub struct MongoStore {
     pub(super) tree: Collection<Document>,
     pub(super) checkpoints: Collection<Document>,
     pub(super) verified: Collection<Document>,
-    /// The end of the log as this replica last wrote it; held for the whole of an append, so
-    /// that a replica appends one batch at a time (see `mongo_append`).
-    pub(super) tail: tokio::sync::Mutex<Option<Tail>>,
     /// Whether the unique `event_id` index exists (checked at start-up).
-    pub(super) unique_events: bool,
-    /// Counts the tail's lineages (`tree::KnownTree`).
-    pub(super) lineages: std::sync::atomic::AtomicU64,
-    /// Seals each appended record when set (`store::connect_sealing`).
-    pub(super) seal_key: Option<SealKey>,
+    unique_events: bool,
 }
 
 impl MongoStore {
@@ -78,33 +67,24 @@ impl MongoStore {
             tree: database.collection(TREE_COLLECTION),
             checkpoints: database.collection(CHECKPOINTS_COLLECTION),
             verified: database.collection(VERIFIED_COLLECTION),
-            tail: tokio::sync::Mutex::new(None),
             unique_events: indexed.is_ok(),
-            lineages: Default::default(),
-            seal_key: None,
         })
     }
 
-    /// This store, sealing its appends with `seal_key` when given.
-    pub fn sealing(mut self, seal_key: Option<SealKey>) -> Self {
-        self.seal_key = seal_key;
-        self
-    }
-
-    async fn aggregate(&self, pipeline: Vec<Document>) -> anyhow::Result<Vec<Document>> {
+    async fn aggregate(&self, pipeline: Vec<Document>) -> Result<Vec<Document>, StoreError> {
         aggregate(&self.records, pipeline).await
     }
 
     /// The `seq` of one record found by the lookup `filter` sorted by `sort` (on the
     /// `recorded_at` index: one index entry read).
-    async fn seq_of_first(&self, filter: Document, sort: Document) -> anyhow::Result<Option<i64>> {
+    async fn seq_of_first(
+        &self,
+        filter: Document,
+        sort: Document,
+    ) -> Result<Option<i64>, StoreError> {
         let docs = self.aggregate(time_lookup(filter, sort)).await?;
         docs.first()
-            .map(|d| match d.get("_id") {
-                Some(Bson::Int64(n)) => Ok(*n),
-                Some(Bson::Int32(n)) => Ok(i64::from(*n)),
-                other => anyhow::bail!("a record has an unexpected _id {other:?}"),
-            })
+            .map(|d| Ok(i64::try_from(id_of(d)?)?))
             .transpose()
     }
 
@@ -113,7 +93,7 @@ impl MongoStore {
     /// list then walks `_id` (or a filter's index) only over the range, and stops at `limit`.
     /// The lookups may meet a record of the bound's own millisecond, so the time conditions
     /// stay in the filter too.
-    async fn list_pipeline(&self, query: &ListQuery) -> anyhow::Result<Vec<Document>> {
+    async fn list_pipeline(&self, query: &ListQuery) -> Result<Vec<Document>, StoreError> {
         let mut filter = Document::new();
         for (field, value) in [
             ("order_id", &query.order_id),
@@ -216,45 +196,6 @@ impl MongoStore {
         }
         Ok(plans)
     }
-
-    pub(super) async fn head(&self) -> anyhow::Result<Option<Head>> {
-        let docs = self
-            .aggregate(vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}])
-            .await?;
-        docs.first()
-            .map(|d| {
-                let record = record_from_doc(d)?;
-                Ok(Head {
-                    seq: record.index.seq,
-                    hash: record.hash,
-                    recorded_at: record.index.recorded_at,
-                })
-            })
-            .transpose()
-    }
-
-    /// Where the given events are stored already.
-    pub(super) async fn placements(
-        &self,
-        ids: &[Uuid],
-    ) -> anyhow::Result<HashMap<Uuid, Placement>> {
-        let ids: Vec<Bson> = ids.iter().map(|id| Bson::String(id.to_string())).collect();
-        let docs = self
-            .aggregate(vec![doc! {"$match": {"event_id": {"$in": ids}}}])
-            .await?;
-        docs.iter()
-            .map(|d| {
-                let index = record_from_doc(d)?.index;
-                Ok((index.event_id, Placement::from(&index)))
-            })
-            .collect()
-    }
-
-    pub(super) async fn range(&self, first: u64, last: u64) -> anyhow::Result<Vec<StoredRecord>> {
-        let filter = doc! {"_id": {"$gte": to_i64(first)?, "$lte": to_i64(last)?}};
-        let docs = self.aggregate(vec![doc! {"$match": filter}]).await?;
-        docs.iter().map(record_from_doc).collect()
-    }
 }
 
 /// Runs a read pipeline; reads are idempotent, so a failed one (a lost cursor, a failover)
@@ -262,7 +203,7 @@ impl MongoStore {
 pub(super) async fn aggregate(
     collection: &Collection<Document>,
     pipeline: Vec<Document>,
-) -> anyhow::Result<Vec<Document>> {
+) -> Result<Vec<Document>, StoreError> {
     let mut attempt = 1;
     loop {
         let result = async {
@@ -384,13 +325,6 @@ pub async fn ensure_indexes(database: &Database) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A random pause of up to 2^attempt ms (at most 128 ms), so that writers and readers that
-/// collided do not collide again in step.
-pub(super) fn backoff(attempt: u32) -> Duration {
-    let cap = 2u64.saturating_pow(attempt.min(7));
-    Duration::from_millis(rand::thread_rng().gen_range(1..=cap.max(1)))
-}
-
 /// The lookup of one record's `seq` by time: `filter` on `recorded_at`, sorted by `sort`.
 fn time_lookup(filter: Document, sort: Document) -> Vec<Document> {
     vec![
@@ -402,7 +336,7 @@ fn time_lookup(filter: Document, sort: Document) -> Vec<Document> {
 }
 
 /// Records with `seq` above `after` (from the first when `None`), ascending, at most `limit`.
-fn page_pipeline(after: Option<u64>, limit: u32) -> anyhow::Result<Vec<Document>> {
+fn page_pipeline(after: Option<u64>, limit: u32) -> Result<Vec<Document>, StoreError> {
     let mut pipeline = Vec::new();
     if let Some(after) = after {
         pipeline.push(doc! {"$match": {"_id": {"$gt": to_i64(after)?}}});
@@ -412,13 +346,13 @@ fn page_pipeline(after: Option<u64>, limit: u32) -> anyhow::Result<Vec<Document>
     Ok(pipeline)
 }
 
-pub(super) fn to_i64(seq: u64) -> anyhow::Result<i64> {
+pub(super) fn to_i64(seq: u64) -> Result<i64, StoreError> {
     Ok(i64::try_from(seq)?)
 }
 
 /// A record's document; its `seal`, when given, is a field beside the record (outside the
 /// canonical text the leaf covers).
-pub(super) fn to_doc(sealed: &StoredRecord, seal: Option<[u8; 32]>) -> anyhow::Result<Document> {
+fn to_doc(sealed: &StoredRecord, seal: Option<[u8; 32]>) -> Result<Document, StoreError> {
     let i = &sealed.index;
     let text = |v: &Option<String>| v.clone().map_or(Bson::Null, Bson::String);
     let mut document = doc! {
@@ -447,39 +381,49 @@ fn binary(bytes: Vec<u8>) -> Bson {
 }
 
 /// The `seal` field of a record's document: `None` when missing or null.
-fn seal_from_doc(d: &Document) -> anyhow::Result<Option<Vec<u8>>> {
+fn seal_from_doc(d: &Document) -> Result<Option<Vec<u8>>, StoreError> {
     match d.get("seal") {
         None | Some(Bson::Null) => Ok(None),
         Some(Bson::Binary(b)) => Ok(Some(b.bytes.clone())),
-        Some(_) => anyhow::bail!("a record's seal is not binary"),
+        Some(_) => Err(StoreError::corrupt("a record's seal is not binary")),
     }
 }
 
-fn record_from_doc(d: &Document) -> anyhow::Result<StoredRecord> {
-    let seq = match d.get("_id") {
-        Some(Bson::Int64(n)) => u64::try_from(*n)?,
-        Some(Bson::Int32(n)) => u64::try_from(*n)?,
-        other => anyhow::bail!("a record has an unexpected _id {other:?}"),
+/// A record's `_id`, its `seq`.
+fn id_of(d: &Document) -> Result<u64, StoreError> {
+    match d.get("_id") {
+        Some(Bson::Int64(n)) => Ok(u64::try_from(*n)?),
+        Some(Bson::Int32(n)) => Ok(u64::try_from(*n)?),
+        other => Err(StoreError::corrupt(format!(
+            "a record has an unexpected _id {other:?}"
+        ))),
+    }
+}
+
+fn record_from_doc(d: &Document) -> Result<StoredRecord, StoreError> {
+    let seq = id_of(d)?;
+    let malformed = |what: &dyn std::fmt::Display| {
+        StoreError::corrupt(format!("record {seq} is malformed: {what}"))
     };
-    let context = || format!("record {seq} is malformed");
-    let text = |key: &str| d.get_str(key).map(str::to_owned).with_context(context);
+    let text = |key: &str| d.get_str(key).map(str::to_owned).map_err(|e| malformed(&e));
     let optional = |key: &str| match d.get(key) {
         None | Some(Bson::Null) => Ok(None),
         Some(Bson::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(anyhow::anyhow!("{key} is not a string")).with_context(context),
+        Some(_) => Err(malformed(&format!("{key} is not a string"))),
     };
     let millis = d
         .get_datetime("recorded_at")
-        .with_context(context)?
+        .map_err(|e| malformed(&e))?
         .timestamp_millis();
-    let recorded_at = DateTime::<Utc>::from_timestamp_millis(millis).with_context(context)?;
+    let recorded_at = DateTime::<Utc>::from_timestamp_millis(millis)
+        .ok_or_else(|| malformed(&"recorded_at is out of range"))?;
     Ok(StoredRecord {
         canonical: text("canonical")?,
         hash: text("hash")?,
         index: IndexFields {
             seq,
-            event_id: text("event_id")?.parse().with_context(context)?,
-            transaction_id: text("transaction_id")?.parse().with_context(context)?,
+            event_id: text("event_id")?.parse().map_err(|e| malformed(&e))?,
+            transaction_id: text("transaction_id")?.parse().map_err(|e| malformed(&e))?,
             order_id: optional("order_id")?,
             actor: optional("actor")?,
             operation: text("operation")?,
@@ -490,21 +434,73 @@ fn record_from_doc(d: &Document) -> anyhow::Result<StoredRecord> {
 }
 
 #[async_trait::async_trait]
-impl Store for MongoStore {
-    async fn ping(&self) -> anyhow::Result<()> {
+impl Records for MongoStore {
+    async fn ping(&self) -> Result<(), StoreError> {
         self.aggregate(vec![doc! {"$limit": 1}]).await?;
         Ok(())
     }
 
-    async fn append(
-        &self,
-        events: &[Event],
-        submitted_by: &str,
-    ) -> anyhow::Result<Vec<AppendResult>> {
-        self.append_batch(events, submitted_by).await
+    fn refuses_duplicate_events(&self) -> bool {
+        self.unique_events
     }
 
-    async fn get(&self, transaction_id: Uuid) -> anyhow::Result<Option<StoredRecord>> {
+    /// One ordered `insert_many` (a taken `_id` or `event_id` stops it there), then the tree
+    /// hashes as one document. There is no transaction: records stored without their hashes
+    /// (a crash between, or the hashes' write failing, logged here) are hashed by the
+    /// checkpoint loop's catch-up.
+    async fn insert(&self, batch: &NewRecords<'_>) -> Result<bool, StoreError> {
+        let docs = batch
+            .records
+            .iter()
+            .zip(batch.seals)
+            .map(|(record, seal)| to_doc(record, *seal))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.records.insert_many(docs).ordered(true).await {
+            Ok(_) => {}
+            Err(e) if duplicate_at(&e).is_some() => return Err(StoreError::Taken),
+            Err(e) => return Err(e.into()),
+        }
+        let Some((first, hashes)) = batch.tree else {
+            return Ok(false);
+        };
+        match self.add_tree_hashes(first, hashes).await {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                tracing::warn!(
+                    error = %platform::problem::cause_chain(&e),
+                    "cannot store the Merkle tree hashes of an append; the checkpoint loop will"
+                );
+                Ok(false)
+            }
+        }
+    }
+
+    async fn head(&self) -> Result<Option<Head>, StoreError> {
+        let docs = self
+            .aggregate(vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}])
+            .await?;
+        docs.first()
+            .map(|d| Ok(record_from_doc(d)?.head()))
+            .transpose()
+    }
+
+    async fn placements(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, Placement>, StoreError> {
+        let ids: Vec<Bson> = event_ids
+            .iter()
+            .map(|id| Bson::String(id.to_string()))
+            .collect();
+        let docs = self
+            .aggregate(vec![doc! {"$match": {"event_id": {"$in": ids}}}])
+            .await?;
+        docs.iter()
+            .map(|d| {
+                let index = record_from_doc(d)?.index;
+                Ok((index.event_id, Placement::from(&index)))
+            })
+            .collect()
+    }
+
+    async fn get(&self, transaction_id: Uuid) -> Result<Option<StoredRecord>, StoreError> {
         let docs = self
             .aggregate(vec![
                 doc! {"$match": {"transaction_id": transaction_id.to_string()}},
@@ -514,7 +510,7 @@ impl Store for MongoStore {
         docs.first().map(record_from_doc).transpose()
     }
 
-    async fn list(&self, query: &ListQuery) -> anyhow::Result<Vec<StoredRecord>> {
+    async fn list(&self, query: &ListQuery) -> Result<Vec<StoredRecord>, StoreError> {
         let pipeline = self.list_pipeline(query).await?;
         self.aggregate(pipeline)
             .await?
@@ -527,7 +523,7 @@ impl Store for MongoStore {
         &self,
         after: Option<u64>,
         limit: u32,
-    ) -> anyhow::Result<Vec<StoredRecord>> {
+    ) -> Result<Vec<StoredRecord>, StoreError> {
         self.aggregate(page_pipeline(after, limit)?)
             .await?
             .iter()
@@ -539,7 +535,7 @@ impl Store for MongoStore {
         &self,
         after: Option<u64>,
         limit: u32,
-    ) -> anyhow::Result<Vec<SealedRecord>> {
+    ) -> Result<Vec<SealedRecord>, StoreError> {
         self.aggregate(page_pipeline(after, limit)?)
             .await?
             .iter()
@@ -552,51 +548,14 @@ impl Store for MongoStore {
             .collect()
     }
 
-    async fn add_seals(&self, seals: &[(u64, [u8; 32])]) -> anyhow::Result<()> {
+    async fn add_seals(&self, seals: &[(u64, [u8; 32])]) -> Result<(), StoreError> {
         for (seq, seal) in seals {
             let unsealed =
                 doc! {"_id": to_i64(*seq)?, "$or": [{"seal": {"$exists": false}}, {"seal": null}]};
             self.records
                 .update_one(unsealed, doc! {"$set": {"seal": binary(seal.to_vec())}})
-                .await
-                .with_context(|| format!("cannot seal record seq {seq}"))?;
+                .await?;
         }
         Ok(())
-    }
-
-    async fn head_seq(&self) -> anyhow::Result<Option<u64>> {
-        Ok(self.head().await?.map(|h| h.seq))
-    }
-
-    async fn tree_hash_count(&self) -> anyhow::Result<u64> {
-        self.stored_hash_count().await
-    }
-
-    async fn tree_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
-        self.stored_hashes(indexes).await
-    }
-
-    async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()> {
-        self.store_hashes(first, hashes).await
-    }
-
-    async fn known_tree(&self) -> Option<KnownTree> {
-        self.remembered_tree().await
-    }
-
-    async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {
-        self.last_checkpoint().await
-    }
-
-    async fn add_checkpoint(&self, size: u64, note: &str) -> anyhow::Result<()> {
-        self.keep_checkpoint(size, note).await
-    }
-
-    async fn latest_verified(&self) -> anyhow::Result<Option<VerifyHead>> {
-        self.last_verified().await
-    }
-
-    async fn add_verified(&self, head: &VerifyHead) -> anyhow::Result<()> {
-        self.keep_verified(head).await
     }
 }

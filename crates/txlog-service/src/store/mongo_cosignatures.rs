@@ -1,7 +1,7 @@
 //! Witness cosignatures in MongoDB: the `txlog_cosignatures` collection, insert-only. `_id` is
 //! `<size, 20 digits>/<witness>`, so that the `_id` index alone orders them by size.
 
-use anyhow::Context as _;
+use super::StoreError;
 use mongodb::bson::doc;
 
 use super::cosignatures::{Cosignature, Cosignatures};
@@ -26,7 +26,7 @@ impl MongoStore {
 
 #[async_trait::async_trait]
 impl Cosignatures for MongoStore {
-    async fn add_cosignature(&self, cosignature: &Cosignature) -> anyhow::Result<()> {
+    async fn add_cosignature(&self, cosignature: &Cosignature) -> Result<(), StoreError> {
         let document = doc! {
             "_id": id(cosignature.size, &cosignature.witness),
             "size": to_i64(cosignature.size)?,
@@ -37,11 +37,15 @@ impl Cosignatures for MongoStore {
         match self.cosignatures().insert_one(document).await {
             Ok(_) => Ok(()),
             Err(e) if is_duplicate(&e) => Ok(()),
-            Err(e) => Err(anyhow::Error::new(e).context("cannot store a cosignature")),
+            Err(e) => Err(e.into()),
         }
     }
 
-    async fn cosignatures_below(&self, below: u64, limit: u32) -> anyhow::Result<Vec<Cosignature>> {
+    async fn cosignatures_below(
+        &self,
+        below: u64,
+        limit: u32,
+    ) -> Result<Vec<Cosignature>, StoreError> {
         let pipeline = vec![
             doc! {"$match": {"_id": {"$lt": id(below, "")}}},
             doc! {"$sort": {"_id": -1}},
@@ -57,11 +61,13 @@ impl Cosignatures for MongoStore {
                     lines: d.get_str("lines")?.to_owned(),
                 })
             })
-            .collect::<anyhow::Result<_>>()
-            .context("a stored cosignature is malformed")
+            .collect()
     }
 
-    async fn checkpoint_at(&self, size: u64) -> anyhow::Result<Option<StoredCheckpoint>> {
+    async fn checkpoint_at(
+        &self,
+        size: u64,
+    ) -> anyhow::Result<Option<StoredCheckpoint>, StoreError> {
         let pipeline = vec![doc! {"$match": {"_id": to_i64(size)?}}];
         aggregate(&self.checkpoints, pipeline)
             .await?

@@ -3,9 +3,6 @@
 //! tree size), insert-only like the records; also the chain heads `verify` found valid
 //! (`_id` = seq).
 
-use std::collections::HashMap;
-
-use anyhow::Context as _;
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Document};
 use mongodb::error::ErrorKind;
 use mongodb::Collection;
@@ -13,16 +10,16 @@ use tlog_tiles::Hash;
 
 use super::mongo::{aggregate, to_i64, MongoStore};
 use super::tree_runs::{self, Runs, TreeRun};
-use crate::chain::StoredRecord;
-use crate::transparency::tree::Growth;
+use super::{Checkpoints, StoreError, TreeHashes};
 use crate::transparency::StoredCheckpoint;
 use txlog_api::VerifyHead;
 
 /// MongoDB's duplicate key error.
 const DUPLICATE_KEY: i32 = 11000;
 
-impl MongoStore {
-    pub(super) async fn stored_hash_count(&self) -> anyhow::Result<u64> {
+#[async_trait::async_trait]
+impl TreeHashes for MongoStore {
+    async fn tree_hash_count(&self) -> Result<u64, StoreError> {
         Ok(last_by_id(&self.tree)
             .await?
             .map(|d| run_from_doc(&d))
@@ -30,7 +27,7 @@ impl MongoStore {
             .map_or(0, |run| run.end()))
     }
 
-    pub(super) async fn stored_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
+    async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
         let mut runs = Runs::default();
         while let Some(index) = runs.missing(indexes) {
             let pipeline = vec![
@@ -44,37 +41,10 @@ impl MongoStore {
         runs.hashes(indexes)
     }
 
-    /// After an append, the tree hashes of the records it stored, so that the checkpoint
-    /// loop only signs and never reads records back. The hashes they combine with come from
-    /// `frontier` (this replica wrote the records before them), else from the store, when the
-    /// tree holds exactly the records before them (otherwise the loop catches up). Returns the
-    /// new frontier, `None` when the tree was left to the loop. There is no transaction: a
-    /// crash between the records and their hashes leaves the loop to write them.
-    pub(super) async fn extend_tree(
-        &self,
-        records: &[StoredRecord],
-        frontier: Option<HashMap<u64, Hash>>,
-    ) -> anyhow::Result<Option<HashMap<u64, Hash>>> {
-        let Some(growth) = Growth::of(records)? else {
-            return Ok(frontier);
-        };
-        let remembered = frontier.and_then(|known| growth.earlier_in(&known));
-        let earlier = match remembered {
-            Some(earlier) => earlier,
-            None if self.stored_hash_count().await? == growth.first_index() => {
-                self.stored_hashes(&growth.earlier).await?
-            }
-            None => return Ok(None),
-        };
-        let (added, frontier) = growth.grow(earlier)?;
-        self.store_hashes(growth.first_index(), &added).await?;
-        Ok(Some(frontier))
-    }
-
     /// Stores what of `hashes` (at `first…`) the tree does not hold yet as one document. When
     /// another replica stored a run at the same index first (it holds the same hashes, maybe
     /// fewer or more), the rest goes after the stored ones.
-    pub(super) async fn store_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()> {
+    async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> Result<(), StoreError> {
         let mut count = first;
         loop {
             let Some((at, bytes)) = tree_runs::unstored(first, hashes, count)? else {
@@ -86,13 +56,16 @@ impl MongoStore {
             };
             match self.tree.insert_one(run).await {
                 Ok(_) => return Ok(()),
-                Err(e) if duplicate_at(&e).is_some() => count = self.stored_hash_count().await?,
-                Err(e) => return Err(anyhow::Error::new(e).context("cannot store tree hashes")),
+                Err(e) if duplicate_at(&e).is_some() => count = self.tree_hash_count().await?,
+                Err(e) => return Err(e.into()),
             }
         }
     }
+}
 
-    pub(super) async fn last_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {
+#[async_trait::async_trait]
+impl Checkpoints for MongoStore {
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
         last_by_id(&self.checkpoints)
             .await?
             .map(|d| {
@@ -104,18 +77,16 @@ impl MongoStore {
             .transpose()
     }
 
-    pub(super) async fn keep_checkpoint(&self, size: u64, note: &str) -> anyhow::Result<()> {
+    async fn add_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
         let checkpoint = doc! {
             "_id": to_i64(size)?,
             "note": note,
             "signed_at": mongodb::bson::DateTime::now(),
         };
-        insert_once(&self.checkpoints, checkpoint)
-            .await
-            .context("cannot store a checkpoint")
+        Ok(insert_once(&self.checkpoints, checkpoint).await?)
     }
 
-    pub(super) async fn last_verified(&self) -> anyhow::Result<Option<VerifyHead>> {
+    async fn latest_verified(&self) -> Result<Option<VerifyHead>, StoreError> {
         last_by_id(&self.verified)
             .await?
             .map(|d| {
@@ -127,26 +98,24 @@ impl MongoStore {
             .transpose()
     }
 
-    pub(super) async fn keep_verified(&self, head: &VerifyHead) -> anyhow::Result<()> {
+    async fn add_verified(&self, head: &VerifyHead) -> Result<(), StoreError> {
         let verified = doc! {
             "_id": to_i64(head.seq)?,
             "hash": &head.hash,
             "verified_at": mongodb::bson::DateTime::now(),
         };
-        insert_once(&self.verified, verified)
-            .await
-            .context("cannot store a verified head")
+        Ok(insert_once(&self.verified, verified).await?)
     }
 }
 
 /// A stored run: `{_id: <first index>, hashes: <BinData>}`.
-fn run_from_doc(d: &Document) -> anyhow::Result<TreeRun> {
+fn run_from_doc(d: &Document) -> Result<TreeRun, StoreError> {
     let first = u64::try_from(d.get_i64("_id")?)?;
     TreeRun::new(first, d.get_binary_generic("hashes")?.clone())
 }
 
 /// The document with the highest `_id` in `collection`.
-async fn last_by_id(collection: &Collection<Document>) -> anyhow::Result<Option<Document>> {
+async fn last_by_id(collection: &Collection<Document>) -> Result<Option<Document>, StoreError> {
     let last = aggregate(
         collection,
         vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}],
@@ -168,7 +137,7 @@ async fn insert_once(
 }
 
 /// Where a write failed on an `_id` stored before, if that is why it failed.
-fn duplicate_at(error: &mongodb::error::Error) -> Option<usize> {
+pub(super) fn duplicate_at(error: &mongodb::error::Error) -> Option<usize> {
     let errors = match &*error.kind {
         ErrorKind::InsertMany(e) => e.write_errors.as_ref()?.clone(),
         ErrorKind::Write(mongodb::error::WriteFailure::WriteError(e)) => {

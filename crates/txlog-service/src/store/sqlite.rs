@@ -14,16 +14,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
-use txlog_api::{AppendResult, Event, VerifyHead};
+use txlog_api::VerifyHead;
 use uuid::Uuid;
 
 use super::tree_runs::{self, Runs, TreeRun};
 use super::{
-    pending, results, seals_of_leaves, ListQuery, Placement, SealedRecord, SortOrder, Store,
+    Checkpoints, ListQuery, NewRecords, Placement, Records, SealedRecord, SortOrder, StoreError,
+    TreeHashes,
 };
-use crate::chain::{self, format_time, Head, IndexFields, StoredRecord};
-use crate::transparency::tree::{self, KnownTree};
-use crate::transparency::{SealKey, StoredCheckpoint};
+use crate::chain::{format_time, Head, IndexFields, StoredRecord};
+use crate::transparency::StoredCheckpoint;
 use tlog_tiles::Hash;
 
 const SCHEMA: &str = include_str!("sqlite_schema.sql");
@@ -75,25 +75,6 @@ const INSERT_COLUMNS: &str = "seq, event_id, transaction_id, order_id, actor, op
 
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
-    /// The end of the log as this process's last append left it.
-    tail: std::sync::Mutex<Option<Tail>>,
-    /// Counts the tail's lineages (`tree::KnownTree`).
-    lineages: std::sync::atomic::AtomicU64,
-    /// Seals each appended record when set (`store::connect_sealing`).
-    seal_key: Option<SealKey>,
-}
-
-/// The end of the log as this process's last append left it: its last record, and the
-/// frontier (`tree::frontier`) of the tree that append committed, if it wrote one. The next
-/// append combines its hashes with the frontier instead of reading them, and, when it is
-/// chained onto that same last record, continues the tree's lineage (`tree::KnownTree`), so
-/// the checkpoint loop may sign the tree without reading the store: it then holds only records
-/// this process inserted since a tree the loop checked.
-struct Tail {
-    seq: u64,
-    hash: String,
-    frontier: Option<HashMap<u64, Hash>>,
-    lineage: u64,
 }
 
 impl SqliteStore {
@@ -108,7 +89,7 @@ impl SqliteStore {
         "SELECT (SELECT seq FROM records WHERE f_recorded_at >= ? ORDER BY f_recorded_at, seq LIMIT 1), \
          (SELECT MAX(seq) FROM records)";
 
-    async fn first_seq_at_or_after(&self, t: DateTime<Utc>) -> anyhow::Result<Option<i64>> {
+    async fn first_seq_at_or_after(&self, t: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
         Ok(sqlx::query_scalar(Self::SEQ_AT_OR_AFTER)
             .bind(format_time(t))
             .fetch_optional(&self.pool)
@@ -120,7 +101,7 @@ impl SqliteStore {
         &self,
         prefix: &str,
         query: &ListQuery,
-    ) -> anyhow::Result<Option<QueryBuilder<'static, Sqlite>>> {
+    ) -> Result<Option<QueryBuilder<'static, Sqlite>>, StoreError> {
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
             "{prefix}SELECT {COLUMNS} FROM records WHERE 1 = 1"
         ));
@@ -239,20 +220,9 @@ impl SqliteStore {
                     path.unwrap_or_default().display()
                 )
             })?;
-        let store = Self {
-            pool,
-            tail: Default::default(),
-            lineages: Default::default(),
-            seal_key: None,
-        };
+        let store = Self { pool };
         store.migrate().await?;
         Ok(store)
-    }
-
-    /// This store, sealing its appends with `seal_key` when given.
-    pub fn sealing(mut self, seal_key: Option<SealKey>) -> Self {
-        self.seal_key = seal_key;
-        self
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {
@@ -287,28 +257,9 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(())
     }
-
-    fn tail(&self) -> std::sync::MutexGuard<'_, Option<Tail>> {
-        self.tail.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    async fn head(tx: &mut sqlx::SqliteConnection) -> anyhow::Result<Option<Head>> {
-        let row =
-            sqlx::query("SELECT seq, hash, recorded_at FROM records ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        row.map(|row| {
-            Ok(Head {
-                seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
-                hash: row.try_get("hash")?,
-                recorded_at: parse_time(row.try_get("recorded_at")?)?,
-            })
-        })
-        .transpose()
-    }
 }
 
-async fn hash_count(db: &mut SqliteConnection) -> anyhow::Result<u64> {
+async fn hash_count(db: &mut SqliteConnection) -> Result<u64, StoreError> {
     let end: Option<i64> = sqlx::query_scalar(
         "SELECT first + length(hashes) / 32 FROM tree_runs ORDER BY first DESC LIMIT 1",
     )
@@ -317,7 +268,7 @@ async fn hash_count(db: &mut SqliteConnection) -> anyhow::Result<u64> {
     Ok(u64::try_from(end.unwrap_or(0))?)
 }
 
-async fn read_hashes(db: &mut SqliteConnection, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
+async fn read_hashes(db: &mut SqliteConnection, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
     let mut runs = Runs::default();
     while let Some(index) = runs.missing(indexes) {
         let run: Option<(i64, Vec<u8>)> = sqlx::query_as(
@@ -340,7 +291,7 @@ async fn write_hashes(
     db: &mut SqliteConnection,
     first: u64,
     hashes: &[Hash],
-) -> anyhow::Result<()> {
+) -> Result<(), StoreError> {
     let count = hash_count(db).await?;
     let Some((at, bytes)) = tree_runs::unstored(first, hashes, count)? else {
         return Ok(());
@@ -348,7 +299,11 @@ async fn write_hashes(
     insert_run(db, at, bytes).await
 }
 
-async fn insert_run(db: &mut SqliteConnection, first: u64, hashes: Vec<u8>) -> anyhow::Result<()> {
+async fn insert_run(
+    db: &mut SqliteConnection,
+    first: u64,
+    hashes: Vec<u8>,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO tree_runs (first, hashes) VALUES (?, ?)")
         .bind(i64::try_from(first)?)
         .bind(hashes)
@@ -357,19 +312,19 @@ async fn insert_run(db: &mut SqliteConnection, first: u64, hashes: Vec<u8>) -> a
     Ok(())
 }
 
-/// Where the batch's events already stored were stored.
+/// Where the given events are stored, those that are.
 async fn placements(
     db: &mut SqliteConnection,
-    events: &[Event],
-) -> anyhow::Result<HashMap<Uuid, Placement>> {
+    event_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Placement>, StoreError> {
     let mut existing = HashMap::new();
-    for chunk in events.chunks(LOOKUP_CHUNK) {
+    for chunk in event_ids.chunks(LOOKUP_CHUNK) {
         let mut lookup = QueryBuilder::<Sqlite>::new(
             "SELECT event_id, transaction_id, seq FROM records WHERE event_id IN (",
         );
         let mut ids = lookup.separated(", ");
-        for event in chunk {
-            ids.push_bind(event.event_id.to_string());
+        for id in chunk {
+            ids.push_bind(id.to_string());
         }
         lookup.push(")");
         for row in lookup.build().fetch_all(&mut *db).await? {
@@ -389,7 +344,7 @@ async fn insert_records(
     db: &mut SqliteConnection,
     records: &[StoredRecord],
     seals: &[Option<[u8; 32]>],
-) -> anyhow::Result<()> {
+) -> Result<(), StoreError> {
     for (chunk, seals) in records.chunks(INSERT_CHUNK).zip(seals.chunks(INSERT_CHUNK)) {
         let mut insert =
             QueryBuilder::<Sqlite>::new(format!("INSERT INTO records ({INSERT_COLUMNS}) "));
@@ -415,35 +370,17 @@ async fn insert_records(
         if let Some(e) = failed {
             return Err(e.into());
         }
-        insert
-            .build()
-            .execute(&mut *db)
-            .await
-            .context("cannot insert records")?;
+        insert.build().execute(&mut *db).await.map_err(taken)?;
     }
     Ok(())
 }
 
-/// In the append's transaction, the tree hashes of the records it adds, when the tree was
-/// complete up to them (otherwise the checkpoint loop catches up): the loop then only signs.
-/// The hashes they combine with come from `remembered` when it holds them. Returns the
-/// frontier of the tree it made, if it made one, and whether it grew from `remembered` alone.
-async fn extend_tree(
-    db: &mut SqliteConnection,
-    growth: &tree::Growth,
-    remembered: Option<&HashMap<u64, Hash>>,
-) -> anyhow::Result<(Option<HashMap<u64, Hash>>, bool)> {
-    let first = growth.first_index();
-    if hash_count(db).await? != first {
-        return Ok((None, false));
+/// A unique `seq` or `event_id` met: [`StoreError::Taken`].
+fn taken(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Taken,
+        _ => e.into(),
     }
-    let (earlier, from_remembered) = match remembered.and_then(|known| growth.earlier_in(known)) {
-        Some(earlier) => (earlier, true),
-        None => (read_hashes(db, &growth.earlier).await?, false),
-    };
-    let (added, frontier) = growth.grow(earlier)?;
-    insert_run(db, first, tree_runs::bytes(&added)).await?;
-    Ok((Some(frontier), from_remembered))
 }
 
 /// The file path of a `sqlite://path?options` URL (`None` for in-memory databases).
@@ -455,15 +392,15 @@ fn file_path(url: &str) -> Option<&Path> {
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
 
-fn parse_time(text: String) -> anyhow::Result<DateTime<Utc>> {
+fn parse_time(text: String) -> Result<DateTime<Utc>, StoreError> {
     Ok(DateTime::parse_from_rfc3339(&text)
-        .with_context(|| format!("bad stored time {text:?}"))?
+        .map_err(|e| StoreError::corrupt(format!("bad stored time {text:?} ({e})")))?
         .with_timezone(&Utc))
 }
 
-fn record_from_row(row: &SqliteRow) -> anyhow::Result<StoredRecord> {
+fn record_from_row(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
     let uuid =
-        |name: &str| -> anyhow::Result<Uuid> { Ok(row.try_get::<String, _>(name)?.parse()?) };
+        |name: &str| -> Result<Uuid, StoreError> { Ok(row.try_get::<String, _>(name)?.parse()?) };
     Ok(StoredRecord {
         canonical: row.try_get("canonical")?,
         hash: row.try_get("hash")?,
@@ -481,69 +418,48 @@ fn record_from_row(row: &SqliteRow) -> anyhow::Result<StoredRecord> {
 }
 
 #[async_trait::async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> anyhow::Result<()> {
+impl Records for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
-    async fn append(
-        &self,
-        events: &[Event],
-        submitted_by: &str,
-    ) -> anyhow::Result<Vec<AppendResult>> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("cannot start an append")?;
-        let existing = placements(&mut tx, events).await?;
-        let head = Self::head(&mut tx).await?;
-        let todo = pending(events, &existing);
-        let sealed_records = chain::seal_all(todo, Some(submitted_by), head.clone())?;
-        let stored: HashMap<Uuid, Placement> = sealed_records
-            .iter()
-            .map(|r| (r.index.event_id, Placement::from(&r.index)))
-            .collect();
-        // Leaf hashes once, for the seals and the tree.
-        let Some(growth) = tree::Growth::of(&sealed_records)? else {
-            return results(events, &stored, &existing);
-        };
-        let seals = seals_of_leaves(self.seal_key.as_ref(), growth.leaves());
-        insert_records(&mut tx, &sealed_records, &seals).await?;
-        let Some(last) = sealed_records.last() else {
-            return results(events, &stored, &existing);
-        };
-        // This process's tail counts only when the records were chained onto its own last
-        // record: otherwise another writer appended (or changed the end) since.
-        let remembered = self.tail().take().filter(|tail| {
-            head.as_ref()
-                .is_some_and(|h| h.seq == tail.seq && h.hash == tail.hash)
-        });
-        let (frontier, grown) = extend_tree(
-            &mut tx,
-            &growth,
-            remembered.as_ref().and_then(|t| t.frontier.as_ref()),
-        )
-        .await
-        .context("cannot extend the Merkle tree")?;
-        tx.commit().await.context("cannot commit an append")?;
-        let lineage = match remembered {
-            Some(tail) if grown => tail.lineage,
-            _ => self
-                .lineages
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        };
-        *self.tail() = Some(Tail {
-            seq: last.index.seq,
-            hash: last.hash.clone(),
-            frontier,
-            lineage,
-        });
-        results(events, &stored, &existing)
+    /// One `BEGIN IMMEDIATE` transaction: the records, then the tree hashes when the stored
+    /// ones end where they begin (read in the same transaction, so the answer stays true).
+    async fn insert(&self, batch: &NewRecords<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        insert_records(&mut tx, batch.records, batch.seals).await?;
+        let mut tree = false;
+        if let Some((first, hashes)) = batch.tree {
+            if hash_count(&mut tx).await? == first {
+                insert_run(&mut tx, first, tree_runs::bytes(hashes)).await?;
+                tree = true;
+            }
+        }
+        tx.commit().await?;
+        Ok(tree)
     }
 
-    async fn get(&self, transaction_id: Uuid) -> anyhow::Result<Option<StoredRecord>> {
+    async fn head(&self) -> Result<Option<Head>, StoreError> {
+        let row =
+            sqlx::query("SELECT seq, hash, recorded_at FROM records ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            Ok(Head {
+                seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
+                hash: row.try_get("hash")?,
+                recorded_at: parse_time(row.try_get("recorded_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn placements(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, Placement>, StoreError> {
+        placements(&mut *self.pool.acquire().await?, event_ids).await
+    }
+
+    async fn get(&self, transaction_id: Uuid) -> Result<Option<StoredRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM records WHERE f_transaction_id = ?"
         ))
@@ -553,7 +469,7 @@ impl Store for SqliteStore {
         row.as_ref().map(record_from_row).transpose()
     }
 
-    async fn list(&self, query: &ListQuery) -> anyhow::Result<Vec<StoredRecord>> {
+    async fn list(&self, query: &ListQuery) -> Result<Vec<StoredRecord>, StoreError> {
         let Some(mut sql) = self.list_statement("", query).await? else {
             return Ok(Vec::new());
         };
@@ -565,15 +481,8 @@ impl Store for SqliteStore {
         &self,
         after: Option<u64>,
         limit: u32,
-    ) -> anyhow::Result<Vec<StoredRecord>> {
-        let after = after.map(i64::try_from).transpose()?.unwrap_or(-1);
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM records WHERE seq > ? ORDER BY seq ASC LIMIT ?"
-        ))
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = self.page("", after, limit).await?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -581,15 +490,8 @@ impl Store for SqliteStore {
         &self,
         after: Option<u64>,
         limit: u32,
-    ) -> anyhow::Result<Vec<SealedRecord>> {
-        let after = after.map(i64::try_from).transpose()?.unwrap_or(-1);
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}, seal FROM records WHERE seq > ? ORDER BY seq ASC LIMIT ?"
-        ))
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+    ) -> Result<Vec<SealedRecord>, StoreError> {
+        let rows = self.page(", seal", after, limit).await?;
         rows.iter()
             .map(|row| {
                 Ok(SealedRecord {
@@ -600,7 +502,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn add_seals(&self, seals: &[(u64, [u8; 32])]) -> anyhow::Result<()> {
+    async fn add_seals(&self, seals: &[(u64, [u8; 32])]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for (seq, seal) in seals {
             // The one UPDATE the records' trigger lets through (sqlite_records.sql).
@@ -608,46 +510,54 @@ impl Store for SqliteStore {
                 .bind(seal.to_vec())
                 .bind(i64::try_from(*seq)?)
                 .execute(&mut *tx)
-                .await
-                .with_context(|| format!("cannot seal record seq {seq}"))?;
+                .await?;
         }
         tx.commit().await?;
         Ok(())
     }
+}
 
-    async fn head_seq(&self) -> anyhow::Result<Option<u64>> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM records")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(seq.map(u64::try_from).transpose()?)
+impl SqliteStore {
+    /// Rows of records with `seq` above `after`, ascending, at most `limit`, with `extra`
+    /// columns.
+    async fn page(
+        &self,
+        extra: &str,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<SqliteRow>, StoreError> {
+        let after = after.map(i64::try_from).transpose()?.unwrap_or(-1);
+        Ok(sqlx::query(&format!(
+            "SELECT {COLUMNS}{extra} FROM records WHERE seq > ? ORDER BY seq ASC LIMIT ?"
+        ))
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
+}
 
-    async fn tree_hash_count(&self) -> anyhow::Result<u64> {
+#[async_trait::async_trait]
+impl TreeHashes for SqliteStore {
+    async fn tree_hash_count(&self) -> Result<u64, StoreError> {
         hash_count(&mut *self.pool.acquire().await?).await
     }
 
-    async fn tree_hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
+    async fn tree_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
         read_hashes(&mut *self.pool.acquire().await?, indexes).await
     }
 
-    async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> anyhow::Result<()> {
+    async fn add_tree_hashes(&self, first: u64, hashes: &[Hash]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         write_hashes(&mut tx, first, hashes).await?;
         tx.commit().await?;
         Ok(())
     }
+}
 
-    async fn known_tree(&self) -> Option<KnownTree> {
-        let tail = self.tail();
-        let tail = tail.as_ref()?;
-        KnownTree::from_frontier(tail.lineage, tail.seq + 1, tail.frontier.as_ref()?)
-            .inspect_err(|e| {
-                tracing::warn!(error = format!("{e:#}"), "cannot compute the tree's root")
-            })
-            .ok()
-    }
-
-    async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {
+#[async_trait::async_trait]
+impl Checkpoints for SqliteStore {
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
         let row = sqlx::query("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
@@ -660,7 +570,7 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn add_checkpoint(&self, size: u64, note: &str) -> anyhow::Result<()> {
+    async fn add_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
         sqlx::query("INSERT OR IGNORE INTO checkpoints (size, note, signed_at) VALUES (?, ?, ?)")
             .bind(i64::try_from(size)?)
             .bind(note)
@@ -670,7 +580,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn latest_verified(&self) -> anyhow::Result<Option<VerifyHead>> {
+    async fn latest_verified(&self) -> Result<Option<VerifyHead>, StoreError> {
         let row = sqlx::query("SELECT seq, hash FROM verified_heads ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
@@ -683,7 +593,7 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn add_verified(&self, head: &VerifyHead) -> anyhow::Result<()> {
+    async fn add_verified(&self, head: &VerifyHead) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT OR IGNORE INTO verified_heads (seq, hash, verified_at) VALUES (?, ?, ?)",
         )

@@ -1,5 +1,6 @@
 //! Witness cosignatures in SQLite: the `cosignatures` table (`sqlite_cosignatures.sql`).
 
+use super::StoreError;
 use sqlx::Row as _;
 
 use super::cosignatures::{Cosignature, Cosignatures};
@@ -11,7 +12,7 @@ pub(super) const SCHEMA: &str = include_str!("sqlite_cosignatures.sql");
 
 #[async_trait::async_trait]
 impl Cosignatures for SqliteStore {
-    async fn add_cosignature(&self, cosignature: &Cosignature) -> anyhow::Result<()> {
+    async fn add_cosignature(&self, cosignature: &Cosignature) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO cosignatures (size, witness, lines, cosigned_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT (size, witness) DO NOTHING",
@@ -25,7 +26,11 @@ impl Cosignatures for SqliteStore {
         Ok(())
     }
 
-    async fn cosignatures_below(&self, below: u64, limit: u32) -> anyhow::Result<Vec<Cosignature>> {
+    async fn cosignatures_below(
+        &self,
+        below: u64,
+        limit: u32,
+    ) -> Result<Vec<Cosignature>, StoreError> {
         let rows = sqlx::query(
             "SELECT size, witness, lines FROM cosignatures WHERE size < ? \
              ORDER BY size DESC, witness LIMIT ?",
@@ -45,7 +50,7 @@ impl Cosignatures for SqliteStore {
             .collect()
     }
 
-    async fn checkpoint_at(&self, size: u64) -> anyhow::Result<Option<StoredCheckpoint>> {
+    async fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
         let note: Option<String> =
             sqlx::query_scalar("SELECT note FROM checkpoints WHERE size = ?")
                 .bind(i64::try_from(size)?)

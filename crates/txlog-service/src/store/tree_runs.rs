@@ -6,6 +6,8 @@
 
 use tlog_tiles::Hash;
 
+use super::StoreError;
+
 /// Consecutive stored hashes from index `first` on, as their 32-byte values end to end.
 pub(crate) struct TreeRun {
     pub first: u64,
@@ -13,12 +15,13 @@ pub(crate) struct TreeRun {
 }
 
 impl TreeRun {
-    pub fn new(first: u64, hashes: Vec<u8>) -> anyhow::Result<TreeRun> {
-        anyhow::ensure!(
-            !hashes.is_empty() && hashes.len().is_multiple_of(32),
-            "a stored run of tree hashes at {first} is {} bytes, not a positive multiple of 32",
-            hashes.len()
-        );
+    pub fn new(first: u64, hashes: Vec<u8>) -> Result<TreeRun, StoreError> {
+        if hashes.is_empty() || !hashes.len().is_multiple_of(32) {
+            return Err(StoreError::corrupt(format!(
+                "a stored run of tree hashes at {first} is {} bytes, not a positive multiple of 32",
+                hashes.len()
+            )));
+        }
         Ok(TreeRun { first, hashes })
     }
 
@@ -58,18 +61,18 @@ impl Runs {
     }
 
     /// Adds the run read for `index`: an error when there is none or it ends before `index`.
-    pub fn add(&mut self, index: u64, run: Option<TreeRun>) -> anyhow::Result<()> {
+    pub fn add(&mut self, index: u64, run: Option<TreeRun>) -> Result<(), StoreError> {
         match run {
             Some(run) if run.get(index).is_some() => {
                 self.0.push(run);
                 Ok(())
             }
-            _ => anyhow::bail!("tree hash {index} is missing from the store"),
+            _ => Err(StoreError::corrupt(format!("tree hash {index} is missing"))),
         }
     }
 
     /// The hashes at `indexes`, in that order, once none is missing.
-    pub fn hashes(&self, indexes: &[u64]) -> anyhow::Result<Vec<Hash>> {
+    pub fn hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
         super::in_order(indexes, |i| self.get(i))
     }
 }
@@ -86,11 +89,12 @@ pub(crate) fn unstored(
     first: u64,
     hashes: &[Hash],
     count: u64,
-) -> anyhow::Result<Option<(u64, Vec<u8>)>> {
-    anyhow::ensure!(
-        first <= count,
-        "tree hashes from {first} on would leave a gap after the {count} stored"
-    );
+) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    if first > count {
+        return Err(StoreError::corrupt(format!(
+            "tree hashes from {first} on would leave a gap after the {count} stored"
+        )));
+    }
     let skip = usize::try_from(count - first)?;
     if skip >= hashes.len() {
         return Ok(None);

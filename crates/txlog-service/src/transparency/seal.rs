@@ -17,7 +17,7 @@ use tlog_tiles::Hash;
 use super::checkpoint::TreeHead;
 use super::tree::{self, Growth, KnownTree};
 use crate::chain::StoredRecord;
-use crate::store::{SealedRecord, Store};
+use crate::store::{SealedRecord, Store, StoreError};
 
 /// The label the seal key is derived with.
 pub const SEAL_LABEL: &[u8] = b"ordersys/txlog/seal/v1";
@@ -63,7 +63,7 @@ impl SealKey {
     }
 
     /// The seal of `record`.
-    pub fn seal_record(&self, record: &StoredRecord) -> anyhow::Result<[u8; 32]> {
+    pub fn seal_record(&self, record: &StoredRecord) -> Result<[u8; 32], StoreError> {
         Ok(self.seal(&tree::leaf_hash(record)?))
     }
 }
@@ -83,7 +83,7 @@ impl Refusal {
 }
 
 /// Whether one record's seal is valid; a refusal naming its `seq` if not.
-pub fn check_record(key: &SealKey, sealed: &SealedRecord) -> anyhow::Result<Option<Refusal>> {
+pub fn check_record(key: &SealKey, sealed: &SealedRecord) -> Result<Option<Refusal>, StoreError> {
     let seq = sealed.record.index.seq;
     Ok(match &sealed.seal {
         None => Some(Refusal::new(

@@ -14,6 +14,7 @@ use super::checkpoint::{self, TreeHead};
 use super::key::LogKey;
 use super::seal::{self, Refusal};
 use super::tree::{self, KnownTree};
+use crate::sequencer::Sequencer;
 use crate::store::Store;
 
 /// Whether the log can sign.
@@ -103,6 +104,7 @@ impl SigningStatus {
 }
 
 pub struct Signer {
+    sequencer: Arc<Sequencer>,
     store: Arc<dyn Store>,
     key: Arc<LogKey>,
     origin: String,
@@ -137,13 +139,14 @@ pub enum TreeSource {
 
 impl Signer {
     pub fn new(
-        store: Arc<dyn Store>,
+        sequencer: Arc<Sequencer>,
         key: Arc<LogKey>,
         origin: String,
         status: Arc<SigningStatus>,
     ) -> Signer {
         Signer {
-            store,
+            store: sequencer.store().clone(),
+            sequencer,
             key,
             origin,
             status,
@@ -187,7 +190,7 @@ impl Signer {
             Some(stored) => Some(checkpoint::read(&stored.note)?),
             None => None,
         };
-        // Only this replica's own appends make a remembered tree: a store's `known_tree` is
+        // Only this replica's own appends make a remembered tree: the sequencer's `known_tree` is
         // the tree of records it inserted itself, each append chained onto the last record
         // of the one before, and the anchor is set only after a round below checked the
         // stored tree, so a record someone else inserted is never signed unchecked.
@@ -202,7 +205,17 @@ impl Signer {
                 )
                 .await;
         }
-        let size = tree::extend(&*self.store).await?;
+        // The tree this replica remembers writing, taken before the store is read: when the
+        // stored tree holds it, the round checks and signs exactly it, so that it becomes the
+        // anchor and later rounds sign its lineage without reading (under steady appends the
+        // stored tree has always grown past the remembered one by the time it is read).
+        let remembered = self.sequencer.known_tree().await;
+        let stored = self.sequencer.catch_up().await?;
+        let last_size = last.as_ref().map_or(0, |l| l.size);
+        let size = match remembered {
+            Some(known) if known.size <= stored && known.size > last_size => known.size,
+            _ => stored,
+        };
         let root = tree::root(&*self.store, size).await?;
         let refusal = match self.refusal(last.as_ref(), size, root).await? {
             Some(refusal) => Some(refusal),
@@ -216,10 +229,8 @@ impl Signer {
         let round = self
             .sign(size, root, last.as_ref(), TreeSource::Stored)
             .await?;
-        if let Some(known) = self.store.known_tree().await {
-            if (known.size, known.root) == (size, root) {
-                *self.anchor.lock().unwrap_or_else(|e| e.into_inner()) = Some(known);
-            }
+        if let Some(known) = remembered.filter(|k| (k.size, k.root) == (size, root)) {
+            *self.anchor.lock().unwrap_or_else(|e| e.into_inner()) = Some(known);
         }
         Ok(round)
     }
@@ -230,7 +241,7 @@ impl Signer {
     async fn extends_anchor(&self, last: Option<&TreeHead>) -> Option<KnownTree> {
         let anchor = (*self.anchor.lock().unwrap_or_else(|e| e.into_inner()))?;
         let last = last?;
-        let known = self.store.known_tree().await?;
+        let known = self.sequencer.known_tree().await?;
         let extends = known.lineage == anchor.lineage
             && known.size > anchor.size
             && (last.size, last.root) == (anchor.size, anchor.root);

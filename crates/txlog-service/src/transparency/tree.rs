@@ -13,20 +13,17 @@ use tlog_tiles::{
 };
 
 use crate::chain::StoredRecord;
-use crate::store::Store;
+use crate::store::{StoreError, TreeHashes};
 #[cfg(test)]
 use txlog_verify::tree::MemoryTree;
 
-/// Records hashed per round trip while the tree catches up with the records.
-const EXTEND_PAGE: u32 = 1000;
-
 /// The leaf data of a record: the record as the API serves it ([`StoredRecord::text`]).
-pub fn leaf_data(record: &StoredRecord) -> anyhow::Result<String> {
+pub fn leaf_data(record: &StoredRecord) -> Result<String, StoreError> {
     Ok(record.text()?)
 }
 
 /// [`leaf_data`] by parsing the record and writing it again with its hash.
-pub fn leaf_data_slow(record: &StoredRecord) -> anyhow::Result<String> {
+pub fn leaf_data_slow(record: &StoredRecord) -> Result<String, StoreError> {
     Ok(txlog_verify::leaf::record_text_slow(
         &record.canonical,
         &record.hash,
@@ -34,7 +31,7 @@ pub fn leaf_data_slow(record: &StoredRecord) -> anyhow::Result<String> {
 }
 
 /// A record's leaf hash: SHA-256(0x00 ‖ leaf data).
-pub fn leaf_hash(record: &StoredRecord) -> anyhow::Result<Hash> {
+pub fn leaf_hash(record: &StoredRecord) -> Result<Hash, StoreError> {
     Ok(Hash(txlog_verify::leaf::leaf_hash(
         &record.canonical,
         &record.hash,
@@ -59,49 +56,25 @@ pub fn size_for_count(count: u64) -> u64 {
 /// Runs `compute` over the stored hashes: first with a reader that only notes which indexes
 /// it asks for (they never depend on the hashes' values), then, after one store read, for real.
 pub async fn with_stored_hashes<T>(
-    store: &dyn Store,
+    store: &dyn TreeHashes,
     compute: impl Fn(&TreeReader) -> Result<T, tlog_tiles::Error>,
-) -> anyhow::Result<T> {
+) -> Result<T, StoreError> {
     let collector = TreeReader::collecting();
-    compute(&collector).map_err(|e| anyhow::anyhow!("tree computation: {e}"))?;
+    compute(&collector)?;
     let indexes = collector.asked();
     let reader = TreeReader::known(store, indexes).await?;
-    compute(&reader).map_err(|e| anyhow::anyhow!("tree computation: {e}"))
+    Ok(compute(&reader)?)
 }
 
 /// The root hash of the tree of size `n`.
-pub async fn root(store: &dyn Store, n: u64) -> anyhow::Result<Hash> {
+pub async fn root(store: &dyn TreeHashes, n: u64) -> Result<Hash, StoreError> {
     with_stored_hashes(store, |r| tlog_tiles::tree_hash(n, r)).await
-}
-
-/// Hashes the records the tree does not hold yet into it; returns the tree's size.
-pub async fn extend(store: &dyn Store) -> anyhow::Result<u64> {
-    let mut size = size_for_count(store.tree_hash_count().await?);
-    loop {
-        let records = store.chain_page(size.checked_sub(1), EXTEND_PAGE).await?;
-        let Some(growth) = Growth::of(&records)? else {
-            return Ok(size);
-        };
-        anyhow::ensure!(
-            growth.first == size,
-            "record seq {size} is missing (the next stored is seq {})",
-            growth.first
-        );
-        let earlier = store.tree_hashes(&growth.earlier).await?;
-        store
-            .add_tree_hashes(growth.first_index(), &growth.hashes(earlier)?)
-            .await?;
-        size += records.len() as u64;
-        if records.len() < EXTEND_PAGE as usize {
-            return Ok(size);
-        }
-    }
 }
 
 /// What records with consecutive `seq`s add to a tree holding exactly the records before
 /// them: their leaves and, once the earlier hashes those combine with are read, the new
-/// stored hashes. Both stores extend the tree through it in their appends, and the
-/// checkpoint loop when it catches up.
+/// stored hashes. The sequencer grows the tree through it in its appends and when it catches
+/// up.
 pub struct Growth {
     first: u64,
     leaves: Vec<Hash>,
@@ -112,18 +85,19 @@ pub struct Growth {
 
 impl Growth {
     /// `None` when there are no records; an error when their `seq`s have a gap.
-    pub fn of(records: &[StoredRecord]) -> anyhow::Result<Option<Growth>> {
+    pub fn of(records: &[StoredRecord]) -> Result<Option<Growth>, StoreError> {
         let Some(first) = records.first().map(|r| r.index.seq) else {
             return Ok(None);
         };
         let mut leaves = Vec::with_capacity(records.len());
         for (offset, record) in records.iter().enumerate() {
             let expected = first + offset as u64;
-            anyhow::ensure!(
-                record.index.seq == expected,
-                "record seq {expected} is missing (the next stored is seq {})",
-                record.index.seq
-            );
+            if record.index.seq != expected {
+                return Err(StoreError::corrupt(format!(
+                    "record seq {expected} is missing (the next stored is seq {})",
+                    record.index.seq
+                )));
+            }
             leaves.push(leaf_hash(record)?);
         }
         let earlier = frontier(first);
@@ -162,13 +136,10 @@ impl Growth {
         &self,
         earlier: &[Hash],
         added: &[Hash],
-    ) -> anyhow::Result<HashMap<u64, Hash>> {
+    ) -> Result<HashMap<u64, Hash>, StoreError> {
         let size = self.first + self.leaves.len() as u64;
         let indexes = frontier(size);
-        let hashes = self
-            .reader(earlier, added)
-            .read_hashes(&indexes)
-            .map_err(|_| anyhow::anyhow!("a tree hash of the frontier of {size} is unknown"))?;
+        let hashes = self.reader(earlier, added).read_hashes(&indexes)?;
         Ok(indexes.into_iter().zip(hashes).collect())
     }
 
@@ -183,20 +154,21 @@ impl Growth {
     /// The new stored hashes in index order and the [`Growth::next_frontier`] they make, given
     /// the hashes at [`Growth::earlier`]: what a store that writes the tree in its appends
     /// stores, and remembers for the next append.
-    pub fn grow(&self, earlier: Vec<Hash>) -> anyhow::Result<(Vec<Hash>, HashMap<u64, Hash>)> {
+    pub fn grow(&self, earlier: Vec<Hash>) -> Result<(Vec<Hash>, HashMap<u64, Hash>), StoreError> {
         let added = self.hashes(earlier.clone())?;
         let frontier = self.next_frontier(&earlier, &added)?;
         Ok((added, frontier))
     }
 
     /// The new stored hashes in index order, given the hashes at [`Growth::earlier`].
-    pub fn hashes(&self, earlier: Vec<Hash>) -> anyhow::Result<Vec<Hash>> {
-        anyhow::ensure!(
-            earlier.len() == self.earlier.len(),
-            "{} earlier tree hashes given, {} needed",
-            earlier.len(),
-            self.earlier.len()
-        );
+    pub fn hashes(&self, earlier: Vec<Hash>) -> Result<Vec<Hash>, StoreError> {
+        if earlier.len() != self.earlier.len() {
+            return Err(StoreError::corrupt(format!(
+                "{} earlier tree hashes given, {} needed",
+                earlier.len(),
+                self.earlier.len()
+            )));
+        }
         let mut added = Vec::with_capacity(2 * self.leaves.len());
         for (offset, leaf) in self.leaves.iter().enumerate() {
             let n = self.first + offset as u64;
@@ -246,7 +218,7 @@ impl KnownTree {
         lineage: u64,
         size: u64,
         frontier: &HashMap<u64, Hash>,
-    ) -> anyhow::Result<KnownTree> {
+    ) -> Result<KnownTree, StoreError> {
         // The root combines exactly the complete subtrees' hashes, which the frontier holds.
         let reader = TreeReader {
             known: frontier.clone(),
@@ -293,7 +265,7 @@ impl TreeReader {
         indexes
     }
 
-    async fn known(store: &dyn Store, indexes: Vec<u64>) -> anyhow::Result<TreeReader> {
+    async fn known(store: &dyn TreeHashes, indexes: Vec<u64>) -> Result<TreeReader, StoreError> {
         let hashes = store.tree_hashes(&indexes).await?;
         Ok(TreeReader {
             known: indexes.into_iter().zip(hashes).collect(),

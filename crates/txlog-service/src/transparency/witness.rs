@@ -13,7 +13,7 @@ pub use task::WitnessTask;
 pub use txlog_verify::cosignature::{self, WitnessKey};
 
 use crate::config::WitnessConfig;
-use crate::store::{Cosignature, Store};
+use crate::store::{Cosignature, Store, StoreError};
 
 /// Cosignatures read per page while looking for the newest witnessed checkpoint.
 const PAGE: u32 = 256;
@@ -32,7 +32,7 @@ pub struct Witnessed {
 pub async fn newest_witnessed(
     store: &Arc<dyn Store>,
     config: &WitnessConfig,
-) -> anyhow::Result<Option<Witnessed>> {
+) -> Result<Option<Witnessed>, StoreError> {
     newest_witnessed_in_pages(store, config, PAGE).await
 }
 
@@ -41,7 +41,7 @@ async fn newest_witnessed_in_pages(
     store: &Arc<dyn Store>,
     config: &WitnessConfig,
     page_len: u32,
-) -> anyhow::Result<Option<Witnessed>> {
+) -> Result<Option<Witnessed>, StoreError> {
     let mut below = u64::MAX;
     let mut len = page_len.max(1);
     loop {
@@ -78,7 +78,7 @@ async fn quorum_of(
     store: &Arc<dyn Store>,
     config: &WitnessConfig,
     group: &[Cosignature],
-) -> anyhow::Result<Option<Witnessed>> {
+) -> Result<Option<Witnessed>, StoreError> {
     let Some(size) = group.first().map(|g| g.size) else {
         return Ok(None);
     };
