@@ -307,9 +307,13 @@ class Edge:
     line: int
 
 
-def levels(crate: Crate) -> dict[tuple[str, ...], dict[tuple[str, str], Edge]]:
-    """Per level (the root `()` and each top-level module), edges between its children."""
-    graph: dict[tuple[str, ...], dict[tuple[str, str], Edge]] = {}
+Level = dict[tuple[str, str], dict[tuple[tuple[str, ...], tuple[str, ...]], Edge]]
+
+
+def levels(crate: Crate) -> dict[tuple[str, ...], Level]:
+    """Per level (the root `()` and each top-level module), the edges between its children,
+    each with the references that make it (first place of each pair of depth-2 modules)."""
+    graph: dict[tuple[str, ...], Level] = {}
     for mod in crate.modules():
         for segs, line in mod.refs:
             target = crate.resolve(segs, mod)
@@ -323,11 +327,12 @@ def levels(crate: Crate) -> dict[tuple[str, ...], dict[tuple[str, str], Edge]]:
                 continue  # the same module, or one contains the other
             level = a[:common]
             key = (a[common], b[common])
-            graph.setdefault(level, {}).setdefault(key, Edge(a, b, mod.file, line))
+            refs = graph.setdefault(level, {}).setdefault(key, {})
+            refs.setdefault((a, b), Edge(a, b, mod.file, line))
     return graph
 
 
-def components(edges: dict[tuple[str, str], Edge]) -> list[list[str]]:
+def components(edges: Level) -> list[list[str]]:
     """Strongly connected components of more than one node (Tarjan)."""
     succ: dict[str, list[str]] = {}
     for a, b in edges:
@@ -381,11 +386,12 @@ def cycles(src: Path, base: Path | None = None) -> list[str]:
             for comp in components(edges):
                 name = lambda m: "::".join(level + (m,))  # noqa: E731
                 lines = [f"{crate.name} ({rel(root_file, base)}): cycle among {', '.join(name(m) for m in comp)}"]
-                for (a, b), e in sorted(edges.items()):
+                for (a, b), refs in sorted(edges.items()):
                     if a in comp and b in comp:
-                        lines.append(
-                            f"  {'::'.join(e.source)} -> {'::'.join(e.target)}  ({rel(e.file, base)}:{e.line})"
-                        )
+                        for e in sorted(refs.values(), key=lambda e: (e.source, e.target)):
+                            lines.append(
+                                f"  {'::'.join(e.source)} -> {'::'.join(e.target)}  ({rel(e.file, base)}:{e.line})"
+                            )
                 found.append("\n".join(lines))
     return found
 
