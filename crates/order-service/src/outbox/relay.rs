@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::pipeline::{post, Delivered, Pipeline, LEASE};
 use super::Deliver;
-use crate::store::{OutboxStore, Refusal, Store};
+use crate::store::{OutboxStore, Store};
 
 const IDLE_POLL: Duration = Duration::from_millis(100);
 /// How often the backlog gauges are refreshed while a backlog is being delivered.
