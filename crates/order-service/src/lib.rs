@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+mod housekeeping;
 pub mod outbox;
 pub mod recording;
 pub mod store;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
+use crate::housekeeping::Housekeeping;
 use crate::outbox::{GroupCommit, Relay, TokenSource, TxlogClient};
 use crate::recording::Recording;
 use crate::store::Store;
@@ -28,6 +30,7 @@ pub struct Application {
     serving: Serving,
     router: axum::Router,
     relay: Relay,
+    housekeeping: Housekeeping,
     store: Store,
 }
 
@@ -70,6 +73,7 @@ impl Application {
             serving,
             router,
             relay,
+            housekeeping: Housekeeping::new(store.clone()),
             store,
         })
     }
@@ -89,12 +93,13 @@ impl Application {
 
     /// Serves until `shutdown`; then `/readyz` answers 503 while the listener keeps serving
     /// for the shutdown delay, then it stops accepting, finishes in-flight requests, and
-    /// drains the outbox, all within 30 s after the delay.
+    /// drains the outbox, all within 30 s after the delay. The housekeeping runs until then.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.serving.announce("order service");
         let relay_stop = CancellationToken::new();
         let deadline = Arc::new(std::sync::OnceLock::new());
         let relay = tokio::spawn(self.relay.run(relay_stop.clone(), deadline.clone()));
+        let housekeeping = tokio::spawn(self.housekeeping.run(relay_stop.clone()));
         let delay = self.serving.shutdown_delay();
         let grace_over = async {
             shutdown.cancelled().await;
@@ -109,6 +114,7 @@ impl Application {
         // Every answered call is in the outbox now: the relay's last drain takes them all.
         relay_stop.cancel();
         relay.await?;
+        housekeeping.await?;
         Ok(())
     }
 }

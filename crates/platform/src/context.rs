@@ -2,6 +2,8 @@
 //! The middleware stores it in the request extensions and a task-local, so that problem bodies
 //! and log lines can carry it without threading it through every call.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
@@ -25,6 +27,36 @@ pub struct RequestContext {
 
 tokio::task_local! {
     static CURRENT: RequestContext;
+}
+
+/// Whether spans leave the process (OTLP): set once by `telemetry::init`.
+static SPANS_EXPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Called by `telemetry::init` once spans are exported: from then on a request's span
+/// continues its caller's trace, and the context carries the span's own ids.
+pub(crate) fn spans_exported() {
+    SPANS_EXPORTED.store(true, Ordering::Relaxed);
+}
+
+/// Makes `span` continue the W3C trace named by `traceparent` (when spans are exported), and
+/// returns the span's own trace and span ids (None when nothing is exported).
+fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) -> Option<(String, String)> {
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if !SPANS_EXPORTED.load(Ordering::Relaxed) {
+        return None;
+    }
+    if let Some(tp) = traceparent {
+        let carrier = std::collections::HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
+        let parent =
+            opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+        let _ = span.set_parent(parent);
+    }
+    let context = span.context();
+    let sc = context.span().span_context().clone();
+    sc.is_valid()
+        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
 }
 
 impl RequestContext {
@@ -116,7 +148,7 @@ impl RequestContext {
             span_id: random_hex(8),
             flags,
         };
-        if let Some((trace_id, span_id)) = crate::telemetry::continue_trace(span, traceparent) {
+        if let Some((trace_id, span_id)) = continue_trace(span, traceparent) {
             ctx.trace_id = trace_id;
             ctx.span_id = span_id;
         }
@@ -147,7 +179,7 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         .get(TRACEPARENT_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| parse_traceparent(v).is_some());
-    if let Some((trace_id, span_id)) = crate::telemetry::continue_trace(&span, incoming) {
+    if let Some((trace_id, span_id)) = continue_trace(&span, incoming) {
         ctx.trace_id = trace_id;
         ctx.span_id = span_id;
     }

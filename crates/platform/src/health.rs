@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::Json;
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
 use crate::Problem;
 
@@ -22,16 +23,13 @@ pub async fn ready(ping: impl Future<Output = anyhow::Result<()>>) -> Result<Jso
     ready_within(READY_TIMEOUT, ping).await
 }
 
-/// `GET /readyz` of a service that may be stopping: 503 at once when `draining` is cancelled
-/// (a stop signal arrived; load balancers should stop routing here), else [`ready`].
-pub async fn ready_unless_draining(
-    draining: &tokio_util::sync::CancellationToken,
-    ping: impl Future<Output = anyhow::Result<()>>,
-) -> Result<Json<Value>, Problem> {
+/// The draining check of both services' `/readyz`: 503 as soon as `draining` is cancelled
+/// (a stop signal arrived; load balancers should stop routing here).
+pub fn unless_draining(draining: &CancellationToken) -> Result<(), Problem> {
     if draining.is_cancelled() {
         return Err(Problem::unavailable("the service is stopping"));
     }
-    ready(ping).await
+    Ok(())
 }
 
 async fn ready_within(
@@ -66,14 +64,12 @@ mod tests {
         assert_eq!(silent.unwrap_err().status.as_u16(), 503);
     }
 
-    #[tokio::test]
-    async fn a_stopping_service_is_not_ready() {
-        let draining = tokio_util::sync::CancellationToken::new();
-        assert!(ready_unless_draining(&draining, async { Ok(()) })
-            .await
-            .is_ok());
+    #[test]
+    fn a_stopping_service_is_not_ready() {
+        let draining = CancellationToken::new();
+        assert!(unless_draining(&draining).is_ok());
         draining.cancel();
-        let stopping = ready_unless_draining(&draining, async { Ok(()) }).await;
-        assert_eq!(stopping.unwrap_err().status.as_u16(), 503);
+        let stopping = unless_draining(&draining).unwrap_err();
+        assert_eq!(stopping.status.as_u16(), 503);
     }
 }

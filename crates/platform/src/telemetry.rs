@@ -15,7 +15,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::config::{optional_env, ConfigError};
 
 pub use json::JsonLines;
-pub use otlp::{continue_trace, flush, otlp_enabled};
+pub use otlp::{flush, otlp_enabled};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {

@@ -10,9 +10,11 @@ pub use platform::config::redact_url;
 use platform::config::{env_or, listen_addr, optional_env, ConfigError};
 use platform::serving::ServerConfig;
 
-use crate::transparency::witness::WitnessKey;
 use crate::transparency::LogKey;
+use txlog_verify::cosignature::WitnessKey;
 
+/// The realm named in `WWW-Authenticate` challenges (and the service's `AuthConfig`).
+pub const REALM: &str = "txlog-service";
 pub const LISTEN_VAR: &str = "TXLOG_LISTEN";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
 pub const DATABASE_URL_VAR: &str = "TXLOG_DATABASE_URL";
@@ -75,7 +77,7 @@ impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         let listen = listen_addr(LISTEN_VAR, DEFAULT_LISTEN)?;
         let database_url = database_url_from_env()?;
-        let auth = AuthConfig::from_env("TXLOG", crate::api::REALM)?;
+        let auth = AuthConfig::from_env("TXLOG", REALM)?;
         Ok(Config {
             listen,
             database_url,

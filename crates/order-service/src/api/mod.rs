@@ -15,8 +15,8 @@ use axum::routing::get;
 use axum::{middleware, Router};
 use platform::auth::AuthState;
 use platform::http::BODY_LIMIT;
+use platform::timeout::HandlerTimeout;
 use tokio_util::sync::CancellationToken;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::recording::{Operation, Recording};
 use crate::store::Store;
@@ -76,16 +76,13 @@ pub fn router(state: AppState, auth: AuthState, recording: Recording, serve: Ser
     if serve.metrics {
         operational = operational.route("/metrics", get(platform::metrics::render));
     }
-    let operational = operational
-        .with_state(state.clone())
-        .merge(ops::docs())
-        .fallback(platform::http::not_found)
-        .layer(middleware::from_fn(platform::http::problem_json))
-        .layer(CatchPanicLayer::custom(platform::http::panic_to_problem))
-        .layer(middleware::from_fn_with_state(
-            timeout,
-            platform::timeout::layer,
-        ));
+    let operational = guarded(
+        operational
+            .with_state(state.clone())
+            .merge(ops::docs())
+            .fallback(platform::http::not_found),
+        timeout,
+    );
     Router::new()
         .nest("/v1/", v1)
         .with_state(state)
@@ -94,4 +91,20 @@ pub fn router(state: AppState, auth: AuthState, recording: Recording, serve: Ser
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(platform::http::access_log))
         .layer(middleware::from_fn(platform::context::middleware))
+}
+
+/// The guard every route of the service is served inside, `/v1/` calls within their recording
+/// (so that a call that timed out or panicked is recorded with its 408 or 500): the handler
+/// timeout, the panic guard, and problem+json for any error answer.
+fn guarded<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    timeout: HandlerTimeout,
+) -> Router<S> {
+    router
+        .layer(middleware::from_fn(platform::http::problem_json))
+        .layer(platform::http::catch_panic())
+        .layer(middleware::from_fn_with_state(
+            timeout,
+            platform::timeout::layer,
+        ))
 }

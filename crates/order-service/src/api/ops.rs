@@ -12,10 +12,8 @@ use super::{ApiDoc, AppState};
 /// The database answers. The transaction log is not needed: calls are kept in the outbox.
 /// 503 at once when the service is stopping.
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, Problem> {
-    platform::health::ready_unless_draining(&app.draining, async {
-        Ok(app.store.health.ping().await?)
-    })
-    .await
+    platform::health::unless_draining(&app.draining)?;
+    platform::health::ready(async { Ok(app.store.health.ping().await?) }).await
 }
 
 /// `GET /openapi.json` and the browsable `GET /docs`, served from assets built into the binary.

@@ -6,12 +6,11 @@
 
 use axum::handler::Handler;
 use axum::http::Method;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::MethodRouter;
 use axum::Router;
 use platform::auth::AuthState;
 use platform::timeout::{HandlerTimeout, Writes};
-use tower_http::catch_panic::CatchPanicLayer;
 
 use super::AppState;
 use crate::recording::{self, Operation, Operations, Recording};
@@ -50,7 +49,7 @@ impl V1 {
     }
 
     fn middleware(&self, router: Router<AppState>, operations: Operations) -> Router<AppState> {
-        router
+        let authenticated = router
             .layer(from_fn_with_state(
                 self.recording.clone(),
                 recording::capture_body,
@@ -58,16 +57,13 @@ impl V1 {
             .layer(from_fn_with_state(
                 self.auth.clone(),
                 platform::auth::authenticate,
-            ))
-            .layer(from_fn(platform::http::problem_json))
-            .layer(CatchPanicLayer::custom(platform::http::panic_to_problem))
-            // Inside the recording, so that a timed-out call is recorded with its 408; the
-            // handlers mark their writes, which the timeout then never cancels.
-            .layer(from_fn_with_state(self.timeout, platform::timeout::layer))
-            .layer(from_fn_with_state(
-                self.recording.for_route(operations),
-                recording::record,
-            ))
+            ));
+        // Inside the recording, so that a timed-out or panicked call is recorded with its 408
+        // or 500; the handlers mark their writes, which the timeout then never cancels.
+        super::guarded(authenticated, self.timeout).layer(from_fn_with_state(
+            self.recording.for_route(operations),
+            recording::record,
+        ))
     }
 }
 

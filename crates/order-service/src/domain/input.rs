@@ -4,7 +4,7 @@ use platform::FieldError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Address, Country, Currency, Item};
+use super::{Address, Country, Currency, Item, OrderContent};
 
 pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 10_000;
@@ -71,16 +71,6 @@ pub struct AddressInput {
     pub postal_code: Option<String>,
     /// 2 uppercase letters.
     pub country: String,
-}
-
-/// Validated editable content with server-computed totals.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderContent {
-    pub currency: Currency,
-    pub items: Vec<Item>,
-    pub total: i64,
-    pub shipping_address: Option<Address>,
-    pub notes: Option<String>,
 }
 
 impl OrderInput {

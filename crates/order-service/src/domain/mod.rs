@@ -8,8 +8,8 @@ mod patch;
 mod status;
 
 pub use codes::{Country, Currency};
-pub use input::{AddressInput, ItemInput, OrderContent, OrderInput};
-pub use order::{Address, Item, Order};
+pub use input::{AddressInput, ItemInput, OrderInput};
+pub use order::{Address, Item, Order, OrderContent};
 pub use patch::{apply_patch, PatchError, PatchOutcome};
 pub use status::{Status, Transition};
 

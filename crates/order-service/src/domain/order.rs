@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{timestamp, Country, Currency, OrderContent, Status};
+use super::{timestamp, Country, Currency, Status};
 
 /// An order as stored and shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -51,6 +51,16 @@ pub struct Address {
     /// ISO 3166-1 alpha-2, 2 uppercase letters.
     #[schema(value_type = String)]
     pub country: Country,
+}
+
+/// Validated editable content with server-computed totals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderContent {
+    pub currency: Currency,
+    pub items: Vec<Item>,
+    pub total: i64,
+    pub shipping_address: Option<Address>,
+    pub notes: Option<String>,
 }
 
 impl Order {

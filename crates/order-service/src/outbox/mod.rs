@@ -13,5 +13,6 @@ mod token;
 
 pub use delivery::{Deliver, TxlogClient};
 pub use group_commit::GroupCommit;
-pub use relay::{deliver_once, Delivered, Relay, BATCH, LEASE};
+pub use pipeline::{Delivered, BATCH, LEASE};
+pub use relay::{deliver_once, Relay};
 pub use token::{TokenSource, TxlogAuth};

@@ -8,9 +8,31 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::relay::{Delivered, BATCH, LEASE};
 use super::Deliver;
 use crate::store::{Lease, OutboxStore, Refusal};
+
+/// Events per delivery batch.
+pub const BATCH: u32 = 500;
+/// How long a claim keeps its events from other claims. A delivery renews it every third of
+/// it; the events of a relay that died are claimed again this long after its last renewal.
+pub const LEASE: Duration = Duration::from_secs(10);
+
+/// What an acknowledgement took out of the outbox: one [`deliver_once`](super::deliver_once),
+/// or one batch of the [`Pipeline`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Events the log acknowledged (stored, or already stored before).
+    pub delivered: usize,
+    /// Events the log refused for good, now in the dead-letter table.
+    pub dead_lettered: Vec<Refusal>,
+}
+
+impl Delivered {
+    /// Events that left the outbox.
+    pub fn count(&self) -> usize {
+        self.delivered + self.dead_lettered.len()
+    }
+}
 
 /// A batch the log answered for, not yet acknowledged in the outbox.
 pub(super) struct Posted {

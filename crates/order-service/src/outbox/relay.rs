@@ -4,36 +4,15 @@ use std::time::Duration;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
-use super::pipeline::{post, Pipeline};
+use super::pipeline::{post, Delivered, Pipeline, LEASE};
 use super::Deliver;
-use crate::store::{OutboxStore, Refusal, Store, IDEMPOTENCY_TTL};
+use crate::store::{OutboxStore, Store};
 
-/// Events per delivery batch.
-pub const BATCH: u32 = 500;
-/// How long a claim keeps its events from other claims. A delivery renews it every third of
-/// it; the events of a relay that died are claimed again this long after its last renewal.
-pub const LEASE: Duration = Duration::from_secs(10);
 const IDLE_POLL: Duration = Duration::from_millis(100);
 /// How often the backlog gauges are refreshed while a backlog is being delivered.
 const BACKLOG_REPORT: Duration = Duration::from_secs(1);
 const BACKOFF_START: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
-
-/// What one [`deliver_once`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Delivered {
-    /// Events the log acknowledged (stored, or already stored before).
-    pub delivered: usize,
-    /// Events the log refused for good, now in the dead-letter table.
-    pub dead_lettered: Vec<Refusal>,
-}
-
-impl Delivered {
-    /// Events that left the outbox.
-    pub fn count(&self) -> usize {
-        self.delivered + self.dead_lettered.len()
-    }
-}
 
 /// One step of the relay without a pipeline: claims up to `limit` of the oldest events,
 /// hands them to `deliver` with no database transaction open (renewing the lease meanwhile),
@@ -51,18 +30,20 @@ pub async fn deliver_once(
     }
 }
 
-/// Delivers the outbox to the transaction log, oldest first, until stopped; keeps the outbox
-/// gauges and forgets expired idempotency keys on the way.
+/// Delivers the outbox to the transaction log, oldest first, until stopped, and reports the
+/// outbox's backlog. Nothing else: the service's upkeep (expired idempotency keys, the pool
+/// gauges) is a task of its own, `housekeeping.rs`.
 pub struct Relay {
-    store: Store,
+    outbox: Arc<dyn OutboxStore>,
     deliver: Arc<dyn Deliver>,
     pipeline: Pipeline,
 }
 
 impl Relay {
+    /// A relay of `store`'s outbox (the only part of it the relay uses) to `deliver`.
     pub fn new(store: Store, deliver: Arc<dyn Deliver>) -> Self {
         Self {
-            store,
+            outbox: store.outbox,
             deliver,
             pipeline: Pipeline::default(),
         }
@@ -82,7 +63,7 @@ impl Relay {
     pub async fn run_once(&mut self) -> anyhow::Result<usize> {
         let step = self
             .pipeline
-            .step(self.store.outbox.as_ref(), self.deliver.as_ref())
+            .step(self.outbox.as_ref(), self.deliver.as_ref())
             .await;
         let acked = step.acked.map(|done| record(&done));
         match (step.failed, acked) {
@@ -107,7 +88,6 @@ impl Relay {
         // Exported from the start, so that an alert on its increase sees the first one.
         metrics::counter!("outbox_dead_letters_total").increment(0);
         let mut backoff = BACKOFF_START;
-        let mut housekeeping = tokio::time::interval(Duration::from_secs(60));
         let mut reported = tokio::time::Instant::now();
         loop {
             if shutdown.is_cancelled() {
@@ -143,7 +123,6 @@ impl Relay {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = tokio::time::sleep(pause) => {}
-                _ = housekeeping.tick() => self.purge_idempotency_keys().await,
             }
         }
         let drain = async {
@@ -160,7 +139,7 @@ impl Relay {
         if tokio::time::timeout_at(deadline, drain).await.is_err() {
             tracing::warn!("stopping with business transactions still in the outbox; they are delivered after restart");
         }
-        match self.pipeline.finish(self.store.outbox.as_ref()).await {
+        match self.pipeline.finish(self.outbox.as_ref()).await {
             Ok(done) => {
                 record(&done);
             }
@@ -173,31 +152,12 @@ impl Relay {
     }
 
     async fn report_backlog(&self) {
-        if let Ok((count, oldest)) = self.store.outbox.backlog().await {
+        if let Ok((count, oldest)) = self.outbox.backlog().await {
             metrics::gauge!("outbox_backlog").set(count as f64);
             let age = oldest.map_or(0.0, |t| {
                 (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
             });
             metrics::gauge!("outbox_oldest_age_seconds").set(age);
-        }
-        let (open, idle) = self.store.health.pool_usage();
-        metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(open));
-        metrics::gauge!("db_pool_connections", "state" => "idle").set(idle as f64);
-    }
-
-    async fn purge_idempotency_keys(&self) {
-        match self
-            .store
-            .idempotency
-            .purge(chrono::Utc::now() - IDEMPOTENCY_TTL)
-            .await
-        {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys removed"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(
-                error = format!("{:#}", anyhow::Error::from(e)),
-                "purging idempotency keys failed"
-            ),
         }
     }
 }

@@ -12,5 +12,5 @@ mod query;
 pub use access_log::{access_log, client_ip, header_str};
 pub use body::{parse_json, read_json_body, JsonBody, BODY_LIMIT};
 pub use probe::healthcheck;
-pub use problems::{not_found, panic_to_problem, problem_json};
+pub use problems::{catch_panic, not_found, problem_json, PanicAnswer};
 pub use query::parse_query;

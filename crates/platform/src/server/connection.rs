@@ -26,7 +26,7 @@ use tower::ServiceExt;
 
 use super::activity::{ActiveBody, ActiveGuard, Activity};
 use super::body::TimedBody;
-use super::rewind::{first_bytes, Rewind};
+use super::rewind::{first_bytes, Protocol, Rewind};
 use super::room::Seat;
 use super::Limits;
 use crate::client_addr::ClientAddr;
@@ -47,12 +47,6 @@ pub(super) struct Connection {
     pub shutdown: CancellationToken,
     /// Held by the connection and by each of its requests: shutdown waits for all of them.
     pub in_flight: watch::Receiver<()>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Protocol {
-    Http1,
-    Http2,
 }
 
 impl Connection {

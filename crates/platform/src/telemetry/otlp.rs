@@ -87,6 +87,7 @@ where
             std::process::exit(2)
         })
     });
+    crate::context::spans_exported();
     let own_stack = || {
         filter_fn(|m| {
             let t = m.target();
@@ -143,25 +144,4 @@ fn build(service: &'static str, protocol: &Protocol) -> anyhow::Result<Providers
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
     Ok(Providers { tracer, logger })
-}
-
-/// Makes `span` continue the W3C trace named by `traceparent` (when exporting), and returns
-/// the span's own trace and span ids (None when nothing is exported).
-pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) -> Option<(String, String)> {
-    use opentelemetry::propagation::TextMapPropagator;
-    use opentelemetry::trace::TraceContextExt;
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    if !otlp_enabled() {
-        return None;
-    }
-    if let Some(tp) = traceparent {
-        let carrier = std::collections::HashMap::from([("traceparent".to_owned(), tp.to_owned())]);
-        let parent =
-            opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
-        let _ = span.set_parent(parent);
-    }
-    let context = span.context();
-    let sc = context.span().span_context().clone();
-    sc.is_valid()
-        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
 }

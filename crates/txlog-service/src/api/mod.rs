@@ -24,10 +24,11 @@ use platform::auth::{AuthState, Verifier};
 use platform::timeout::{HandlerTimeout, Writes};
 use platform::Problem;
 use tokio_util::sync::CancellationToken;
-use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
+/// Defined with the configuration that names it, which the API builds on.
+pub use crate::config::REALM;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 
@@ -35,9 +36,6 @@ use crate::console::Console;
 use crate::sequencer::Sequencer;
 use crate::store::Store;
 use crate::transparency::SigningStatus;
-
-/// The realm named in `WWW-Authenticate` challenges.
-pub const REALM: &str = "txlog-service";
 
 /// Largest `POST /v1/transactions` body.
 pub const BATCH_BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -102,7 +100,7 @@ pub fn router(state: AppState, serve: Serve, console: &Console) -> Router {
         .merge(console.router())
         .fallback(platform::http::not_found)
         .with_state(state)
-        .layer(catch_panic())
+        .layer(platform::http::catch_panic())
         // Appends (POST) are writes from their start: the timeout never cancels them.
         .layer(from_fn_with_state(
             HandlerTimeout {
@@ -137,12 +135,6 @@ async fn v1_fallback(request: Request) -> Response {
     platform::http::not_found().await.into_response()
 }
 
-/// A panicking handler answers 500 like any other failure, and is logged (the same layer as
-/// the order service's).
-fn catch_panic() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response> {
-    CatchPanicLayer::custom(platform::http::panic_to_problem)
-}
-
 /// A 200 whose body is JSON text the handler wrote itself (records as stored, never re-encoded).
 fn json_text(text: String) -> Response {
     (
@@ -153,25 +145,4 @@ fn json_text(text: String) -> Response {
         text,
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_panicking_handler_answers_500() {
-        let app = Router::new()
-            .route("/boom", get(|| async { panic!("boom") as &'static str }))
-            .layer(catch_panic());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let response = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
-        assert_eq!(response.status(), 500);
-        assert_eq!(
-            response.headers()["content-type"],
-            platform::problem::CONTENT_TYPE
-        );
-    }
 }

@@ -10,9 +10,7 @@ use super::AppState;
 /// The database answers and the log can sign checkpoints (its tree extends the last one);
 /// 503 at once when the service is stopping.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, Problem> {
-    if state.draining.is_cancelled() {
-        return Err(Problem::unavailable("the service is stopping"));
-    }
+    platform::health::unless_draining(&state.draining)?;
     if let Some(refusal) = state.signing.refusal() {
         return Err(Problem::unavailable(format!(
             "the log refuses to sign checkpoints: {refusal}"
