@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use txlog_service::sequencer::Sequencer;
 use txlog_service::store;
+use txlog_service::transparency::Sequencer;
 use txlog_service::transparency::{LogKey, Round, Signer, SigningStatus};
 
 use crate::fixtures;

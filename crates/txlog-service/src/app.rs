@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::{redact_url, Config, WitnessConfig};
 use crate::console::Console;
-use crate::sequencer::Sequencer;
 use crate::store;
 use crate::transparency::witness::WitnessTask;
+use crate::transparency::Sequencer;
 use crate::transparency::{Signer, SigningStatus};
 
 pub struct Application {

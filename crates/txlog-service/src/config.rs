@@ -10,6 +10,7 @@ pub use platform::config::redact_url;
 use platform::config::{env_or, listen_addr, optional_env, ConfigError};
 use platform::serving::ServerConfig;
 
+pub use crate::transparency::witness::{Witness, WitnessConfig};
 use crate::transparency::LogKey;
 use txlog_verify::cosignature::WitnessKey;
 
@@ -157,21 +158,6 @@ fn log_origin_from_env() -> Result<String, ConfigError> {
         ));
     }
     Ok(origin)
-}
-
-/// The witnesses that cosign checkpoints (SPEC section 12) and how many must have cosigned one
-/// before `GET /v1/checkpoint` serves it. Empty: no witnesses, checkpoints served as signed.
-#[derive(Debug, Clone, Default)]
-pub struct WitnessConfig {
-    pub witnesses: Vec<Witness>,
-    pub quorum: usize,
-}
-
-/// One witness: where it serves `add-checkpoint` and its cosignature verifier key.
-#[derive(Debug, Clone)]
-pub struct Witness {
-    pub url: reqwest::Url,
-    pub key: WitnessKey,
 }
 
 impl WitnessConfig {

@@ -8,7 +8,6 @@ pub mod chain;
 pub mod config;
 pub mod console;
 pub mod metrics;
-pub mod sequencer;
 pub mod setup;
 pub mod store;
 pub mod transparency;

@@ -195,7 +195,7 @@ async fn sqlite_a_file_from_before_seals_migrates() {
     // Records with a valid chain and tree, written without the key; then copied into a file
     // of the old schema.
     let source = TestDb::new(Backend::Sqlite).unwrap();
-    let writer = txlog_service::sequencer::Sequencer::new(
+    let writer = txlog_service::transparency::Sequencer::new(
         txlog_service::store::connect(&source.url).await.unwrap(),
         None,
     );

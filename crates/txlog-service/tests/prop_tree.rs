@@ -8,9 +8,9 @@ use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use tlog_tiles::Hash;
 use txlog_api::Event;
-use txlog_service::sequencer::Sequencer;
 use txlog_service::store;
 use txlog_service::transparency::tree;
+use txlog_service::transparency::Sequencer;
 
 /// MTH(D[n]) (RFC 9162 section 2.1.1).
 fn mth(leaves: &[Vec<u8>]) -> [u8; 32] {

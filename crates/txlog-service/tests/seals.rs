@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::tamper::{self, Truncate};
 use common::{events, log_key, Backend, TestApp, TestDb};
-use txlog_service::sequencer::Sequencer;
 use txlog_service::store;
+use txlog_service::transparency::Sequencer;
 use txlog_service::transparency::{tree, LogKey, Round, Signer, SigningStatus};
 
 on_both_stores!(

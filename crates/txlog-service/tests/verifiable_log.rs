@@ -9,8 +9,8 @@ use common::{events, log_key, Backend, TestApp};
 use serde_json::Value;
 use tlog_tiles::{record_hash, Hash};
 use txlog_audit::AuditError;
-use txlog_service::sequencer::Sequencer;
 use txlog_service::transparency::tree;
+use txlog_service::transparency::Sequencer;
 use txlog_service::transparency::{checkpoint, LogKey, Round, Signer, TreeSource};
 use txlog_verify::tree::MemoryTree;
 

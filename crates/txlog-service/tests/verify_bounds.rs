@@ -7,8 +7,8 @@ mod common;
 use common::{events, Backend, TestApp, TestDb};
 use txlog_api::Event;
 use txlog_service::api::verify::{verify_incrementally, SharedWalk};
-use txlog_service::sequencer::Sequencer;
 use txlog_service::store;
+use txlog_service::transparency::Sequencer;
 
 /// `n` events as the store takes them.
 fn typed(n: usize) -> Vec<Event> {

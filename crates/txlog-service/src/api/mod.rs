@@ -33,8 +33,8 @@ pub use error::ApiError;
 pub use openapi::ApiDoc;
 
 use crate::console::Console;
-use crate::sequencer::Sequencer;
 use crate::store::Store;
+use crate::transparency::Sequencer;
 use crate::transparency::SigningStatus;
 
 /// Largest `POST /v1/transactions` body.

@@ -2,7 +2,7 @@
 //! a trait of their own, so that the records' [`Store`](super::Store) stays as it is.
 
 use super::StoreError;
-use crate::transparency::StoredCheckpoint;
+use super::StoredCheckpoint;
 
 /// The cosignature lines one witness returned for the checkpoint of `size`, each a whole
 /// signed-note signature line ending in `\n`, already verified with that witness's key.

@@ -1,4 +1,4 @@
-//! Where records live. The stores only store: the [`Sequencer`](crate::sequencer::Sequencer)
+//! Where records live. The stores only store: the [`Sequencer`](crate::transparency::Sequencer)
 //! decides what a record is, where it goes and what tree hashes it adds, and asks the store
 //! through a few narrow calls ("insert these at their `seq`s, or tell me one is taken", "read
 //! these hashes"). One implementation per backend (SQLite embedded, MongoDB in production),
@@ -31,7 +31,6 @@ pub use mongo_cosignatures::COSIGNATURES_COLLECTION;
 pub use sqlite::SqliteStore;
 
 use crate::chain::{Head, IndexFields, StoredRecord};
-use crate::transparency::StoredCheckpoint;
 use tlog_tiles::Hash;
 
 /// Records per page when the whole chain is walked.
@@ -139,6 +138,13 @@ pub struct NewRecords<'a> {
     pub records: &'a [StoredRecord],
     pub seals: &'a [Option<[u8; 32]>],
     pub tree: Option<(u64, &'a [Hash])>,
+}
+
+/// A checkpoint as kept in the store: its size and the whole signed note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub note: String,
 }
 
 /// A record with its seal (SPEC section 12), as the signer and `setup --seal-existing` read it.

@@ -15,7 +15,6 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use uuid::Uuid;
 
 use super::backoff;
-use super::mongo_tree::duplicate_at;
 use super::TreeHashes as _;
 use super::{ListQuery, NewRecords, Placement, Records, SealedRecord, SortOrder, StoreError};
 use crate::chain::{Head, IndexFields, StoredRecord};
@@ -558,4 +557,21 @@ impl Records for MongoStore {
         }
         Ok(())
     }
+}
+
+/// MongoDB's duplicate key error.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Where a write failed on an `_id` (or other unique key) stored before, if that is why it
+/// failed: the index in the batch of the first such write.
+pub(super) fn duplicate_at(error: &mongodb::error::Error) -> Option<usize> {
+    let errors = match &*error.kind {
+        ErrorKind::InsertMany(e) => e.write_errors.as_ref()?.clone(),
+        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(e)) => {
+            return (e.code == DUPLICATE_KEY).then_some(0)
+        }
+        _ => return None,
+    };
+    let first = errors.iter().min_by_key(|e| e.index)?;
+    (first.code == DUPLICATE_KEY).then_some(first.index)
 }

@@ -5,14 +5,11 @@ use super::StoreError;
 use mongodb::bson::doc;
 
 use super::cosignatures::{Cosignature, Cosignatures};
-use super::mongo::{aggregate, to_i64, MongoStore};
-use crate::transparency::StoredCheckpoint;
+use super::mongo::{aggregate, duplicate_at, to_i64, MongoStore};
+use super::StoredCheckpoint;
 
 /// Witness cosignatures: `{_id: "<size>/<witness>", size, witness, lines, cosigned_at}`.
 pub const COSIGNATURES_COLLECTION: &str = "txlog_cosignatures";
-
-/// MongoDB's duplicate key error.
-const DUPLICATE_KEY: i32 = 11000;
 
 fn id(size: u64, witness: &str) -> String {
     format!("{size:020}/{witness}")
@@ -36,7 +33,7 @@ impl Cosignatures for MongoStore {
         };
         match self.cosignatures().insert_one(document).await {
             Ok(_) => Ok(()),
-            Err(e) if is_duplicate(&e) => Ok(()),
+            Err(e) if duplicate_at(&e).is_some() => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
@@ -80,12 +77,4 @@ impl Cosignatures for MongoStore {
             })
             .transpose()
     }
-}
-
-fn is_duplicate(error: &mongodb::error::Error) -> bool {
-    matches!(
-        &*error.kind,
-        mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(e))
-            if e.code == DUPLICATE_KEY
-    )
 }

@@ -4,18 +4,14 @@
 //! (`_id` = seq).
 
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Document};
-use mongodb::error::ErrorKind;
 use mongodb::Collection;
 use tlog_tiles::Hash;
 
-use super::mongo::{aggregate, to_i64, MongoStore};
+use super::mongo::{aggregate, duplicate_at, to_i64, MongoStore};
 use super::tree_runs::{self, Runs, TreeRun};
+use super::StoredCheckpoint;
 use super::{Checkpoints, StoreError, TreeHashes};
-use crate::transparency::StoredCheckpoint;
 use txlog_api::VerifyHead;
-
-/// MongoDB's duplicate key error.
-const DUPLICATE_KEY: i32 = 11000;
 
 #[async_trait::async_trait]
 impl TreeHashes for MongoStore {
@@ -134,17 +130,4 @@ async fn insert_once(
         Err(e) if duplicate_at(&e).is_some() => Ok(()),
         other => other.map(|_| ()),
     }
-}
-
-/// Where a write failed on an `_id` stored before, if that is why it failed.
-pub(super) fn duplicate_at(error: &mongodb::error::Error) -> Option<usize> {
-    let errors = match &*error.kind {
-        ErrorKind::InsertMany(e) => e.write_errors.as_ref()?.clone(),
-        ErrorKind::Write(mongodb::error::WriteFailure::WriteError(e)) => {
-            return (e.code == DUPLICATE_KEY).then_some(0)
-        }
-        _ => return None,
-    };
-    let first = errors.iter().min_by_key(|e| e.index)?;
-    (first.code == DUPLICATE_KEY).then_some(first.index)
 }

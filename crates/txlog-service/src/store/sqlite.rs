@@ -18,12 +18,12 @@ use txlog_api::VerifyHead;
 use uuid::Uuid;
 
 use super::tree_runs::{self, Runs, TreeRun};
+use super::StoredCheckpoint;
 use super::{
     Checkpoints, ListQuery, NewRecords, Placement, Records, SealedRecord, SortOrder, StoreError,
     TreeHashes,
 };
 use crate::chain::{format_time, Head, IndexFields, StoredRecord};
-use crate::transparency::StoredCheckpoint;
 use tlog_tiles::Hash;
 
 const SCHEMA: &str = include_str!("sqlite_schema.sql");
@@ -60,6 +60,8 @@ const DERIVED_COLUMNS: [(&str, &str); 7] = [
     ),
     ("seal", "BLOB"),
 ];
+/// Witness cosignatures (`sqlite_cosignatures.rs`): the table and its triggers.
+const COSIGNATURES_SCHEMA: &str = include_str!("sqlite_cosignatures.sql");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Event ids looked up per statement (SQLite allows 32 766 parameters).
 const LOOKUP_CHUNK: usize = 500;
@@ -250,7 +252,7 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .context("cannot create the records' filter indexes and triggers")?;
-        sqlx::raw_sql(super::sqlite_cosignatures::SCHEMA)
+        sqlx::raw_sql(COSIGNATURES_SCHEMA)
             .execute(&mut *tx)
             .await
             .context("cannot create the SQLite cosignatures table")?;

@@ -5,10 +5,7 @@ use sqlx::Row as _;
 
 use super::cosignatures::{Cosignature, Cosignatures};
 use super::sqlite::SqliteStore;
-use crate::transparency::StoredCheckpoint;
-
-/// The table and its triggers; run with the rest of the schema at start.
-pub(super) const SCHEMA: &str = include_str!("sqlite_cosignatures.sql");
+use super::StoredCheckpoint;
 
 #[async_trait::async_trait]
 impl Cosignatures for SqliteStore {

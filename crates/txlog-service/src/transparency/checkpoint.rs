@@ -7,13 +7,7 @@ use tlog_tiles::Checkpoint;
 pub use txlog_verify::checkpoint::{read, verify, CheckpointError, TreeHead};
 
 use super::key::LogKey;
-
-/// A checkpoint as kept in the store: its size and the whole signed note.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredCheckpoint {
-    pub size: u64,
-    pub note: String,
-}
+pub use crate::store::StoredCheckpoint;
 
 /// Signs `<origin>\n<size>\n<base64 root>\n` as a signed note.
 pub fn sign(key: &LogKey, head: &TreeHead) -> anyhow::Result<String> {

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod key;
 pub mod seal;
+pub mod sequencer;
 pub mod signer;
 pub mod tree;
 pub mod witness;
@@ -11,4 +12,5 @@ pub mod witness;
 pub use checkpoint::{StoredCheckpoint, TreeHead};
 pub use key::LogKey;
 pub use seal::SealKey;
+pub use sequencer::Sequencer;
 pub use signer::{Round, Signer, SigningStatus, TreeSource};

@@ -14,8 +14,8 @@ use super::checkpoint::{self, TreeHead};
 use super::key::LogKey;
 use super::seal::{self, Refusal};
 use super::tree::{self, KnownTree};
-use crate::sequencer::Sequencer;
 use crate::store::Store;
+use crate::transparency::Sequencer;
 
 /// Whether the log can sign.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -12,8 +12,22 @@ use std::sync::Arc;
 pub use task::WitnessTask;
 pub use txlog_verify::cosignature::{self, WitnessKey};
 
-use crate::config::WitnessConfig;
 use crate::store::{Cosignature, Store, StoreError};
+
+/// The witnesses that cosign checkpoints (SPEC section 12) and how many must have cosigned one
+/// before `GET /v1/checkpoint` serves it. Empty: no witnesses, checkpoints served as signed.
+#[derive(Debug, Clone, Default)]
+pub struct WitnessConfig {
+    pub witnesses: Vec<Witness>,
+    pub quorum: usize,
+}
+
+/// One witness: where it serves `add-checkpoint` and its cosignature verifier key.
+#[derive(Debug, Clone)]
+pub struct Witness {
+    pub url: reqwest::Url,
+    pub key: WitnessKey,
+}
 
 /// Cosignatures read per page while looking for the newest witnessed checkpoint.
 const PAGE: u32 = 256;
@@ -126,7 +140,6 @@ async fn quorum_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Witness;
     use crate::transparency::{checkpoint, LogKey, TreeHead};
     use ed25519_dalek::SigningKey;
 

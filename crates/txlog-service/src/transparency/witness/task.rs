@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{self, Answer};
 use super::cosignature;
-use crate::config::Witness;
+use super::Witness;
 use crate::metrics::{WITNESS_COSIGNATURES, WITNESS_LAG};
 use crate::store::{Cosignature, Store};
 use crate::transparency::{tree, SigningStatus, StoredCheckpoint};
