@@ -205,17 +205,29 @@ impl Signer {
                 )
                 .await;
         }
-        // The tree this replica remembers writing, taken before the store is read: when the
-        // stored tree holds it, the round checks and signs exactly it, so that it becomes the
-        // anchor and later rounds sign its lineage without reading (under steady appends the
-        // stored tree has always grown past the remembered one by the time it is read).
-        let remembered = self.sequencer.known_tree().await;
+        // The trees this replica remembers writing, before and after the stored tree is read,
+        // decide what is signed: the stored tree, anchored when it is the remembered one; or,
+        // when this replica's own appends (one lineage, nobody else's in between) grew the
+        // store past what it read, the remembered tree from before, so that it anchors the
+        // rounds after it (under steady appends the stored tree has always grown by the time
+        // it is read, and an anchor would never stick).
+        let before = self.sequencer.known_tree().await;
         let stored = self.sequencer.catch_up().await?;
+        let after = self.sequencer.known_tree().await;
         let last_size = last.as_ref().map_or(0, |l| l.size);
-        let size = match remembered {
-            Some(known) if known.size <= stored && known.size > last_size => known.size,
-            _ => stored,
+        let remembered = match (before, after) {
+            (_, Some(a)) if a.size == stored => Some(a),
+            (Some(b), Some(a))
+                if a.lineage == b.lineage
+                    && b.size <= stored
+                    && a.size > stored
+                    && b.size > last_size =>
+            {
+                Some(b)
+            }
+            _ => None,
         };
+        let size = remembered.map_or(stored, |r| r.size);
         let root = tree::root(&*self.store, size).await?;
         let refusal = match self.refusal(last.as_ref(), size, root).await? {
             Some(refusal) => Some(refusal),
