@@ -172,6 +172,144 @@ import_image() {
   rm -f "$archive"
 }
 
+# --- the chart -------------------------------------------------------------------------------
+# Installs deploy/helm/ordersys with ci/values-evaluation.yaml into namespace shop, with
+# PostgreSQL and Keycloak (the realm as shipped, the compose demo's DEV ONLY certificate) as
+# plain Deployments there, from the local images .ci/compose_smoke.sh builds; then checks it.
+IMAGE=${K8S_IMAGE:-localhost/ordersys:ci}
+KEYCLOAK_IMAGE=localhost/ordersys-keycloak:26.7.3
+POSTGRES_IMAGE=localhost/ordersys-postgres:15
+CURL_IMAGE=localhost/ordersys-curl:ci
+NS=shop
+
+curl_image() {
+  podman image exists "$CURL_IMAGE" && return
+  local ctx
+  ctx=$(mktemp -d)
+  printf '%s\n' 'FROM localhost/ordersys-debian:bookworm' \
+    'RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends curl ca-certificates && rm -rf /var/lib/apt/lists/*' \
+    'USER 65532:65532' >"$ctx/Containerfile"
+  nice -n 10 podman build --pull=never --network=host -q -t "$CURL_IMAGE" "$ctx" >/dev/null 2>&1
+  rm -rf "$ctx"
+}
+
+install_chart() {
+  local img
+  curl_image
+  [ "$IMAGE" = localhost/ordersys:ci ] || podman tag "$IMAGE" localhost/ordersys:ci
+  for img in localhost/ordersys:ci "$POSTGRES_IMAGE" "$KEYCLOAK_IMAGE" "$CURL_IMAGE"; do
+    podman image exists "$img" || { echo "image $img missing (.ci/image.sh, .ci/compose_smoke.sh build it)" >&2; return 1; }
+    say "importing $img"
+    import_image "$img"
+  done
+  kubectl create namespace "$NS" >/dev/null
+  local c=deploy/compose
+  kubectl -n "$NS" create configmap ordersys-dev-ca --from-file=ca.crt=$c/dev-ca.crt >/dev/null
+  kubectl -n "$NS" create configmap keycloak-realm --from-file=deploy/keycloak/ordersys-realm.json >/dev/null
+  kubectl -n "$NS" create secret tls keycloak-tls --cert=$c/keycloak-tls.crt --key=$c/keycloak-tls.key >/dev/null
+  kubectl -n "$NS" create secret generic keycloak-admin --from-env-file=$c/keycloak-admin.env >/dev/null
+  kubectl -n "$NS" create secret generic ordersys-orders-db \
+    --from-literal=url=postgres://ordersys:ordersys-dev-password@postgres:5432/orders >/dev/null
+  kubectl -n "$NS" create secret generic ordersys-txlog-db --from-literal=url=sqlite:///tmp/txlog.db >/dev/null
+  kubectl -n "$NS" create secret generic ordersys-txlog-client \
+    --from-literal=client-id=order-service --from-literal=client-secret=order-service-dev-secret >/dev/null
+  kubectl -n "$NS" create secret generic ordersys-txlog-signing-key \
+    --from-literal=signing-key="$(podman run --rm --network=none localhost/ordersys:ci /usr/local/bin/txlog-service keygen --name ordersys/txlog-evaluation 2>/dev/null)" >/dev/null
+  kubectl -n "$NS" apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: postgres}
+spec:
+  selector: {matchLabels: {app: postgres}}
+  template:
+    metadata: {labels: {app: postgres}}
+    spec:
+      containers:
+        - name: postgres
+          image: $POSTGRES_IMAGE
+          imagePullPolicy: Never
+          env:
+            - {name: POSTGRES_USER, value: ordersys}
+            - {name: POSTGRES_PASSWORD, value: ordersys-dev-password}
+            - {name: POSTGRES_DB, value: orders}
+          ports: [{containerPort: 5432}]
+          readinessProbe: {tcpSocket: {port: 5432}, periodSeconds: 2}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: postgres}
+spec:
+  selector: {app: postgres}
+  ports: [{port: 5432}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: keycloak}
+spec:
+  selector: {matchLabels: {app: keycloak}}
+  template:
+    metadata: {labels: {app: keycloak}}
+    spec:
+      containers:
+        - name: keycloak
+          image: $KEYCLOAK_IMAGE
+          imagePullPolicy: Never
+          args: [start, --optimized, --import-realm]
+          envFrom: [{secretRef: {name: keycloak-admin}}]
+          env:
+            - {name: KC_HOSTNAME, value: "https://keycloak:8443"}
+            - {name: KC_HTTP_ENABLED, value: "false"}
+            - {name: KC_HTTPS_CERTIFICATE_FILE, value: /opt/keycloak/conf/tls/tls.crt}
+            - {name: KC_HTTPS_CERTIFICATE_KEY_FILE, value: /opt/keycloak/conf/tls/tls.key}
+            - {name: KC_HEALTH_ENABLED, value: "true"}
+            - {name: KC_HTTP_MANAGEMENT_SCHEME, value: http}
+            - {name: JAVA_OPTS_KC_HEAP, value: "-Xms64m -Xmx512m"}
+          ports: [{containerPort: 8443}]
+          readinessProbe: {httpGet: {path: /health/ready, port: 9000}, periodSeconds: 2, failureThreshold: 150}
+          volumeMounts:
+            - {name: realm, mountPath: /opt/keycloak/data/import}
+            - {name: tls, mountPath: /opt/keycloak/conf/tls}
+      volumes:
+        - {name: realm, configMap: {name: keycloak-realm}}
+        - {name: tls, secret: {secretName: keycloak-tls}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: keycloak}
+spec:
+  selector: {app: keycloak}
+  ports: [{port: 8443}]
+EOF
+  kubectl -n "$NS" rollout status deploy/postgres --timeout=120s >/dev/null
+  say "PostgreSQL ready"
+  kubectl -n "$NS" rollout status deploy/keycloak --timeout=300s >/dev/null
+  say "Keycloak ready"
+  local t0=$SECONDS
+  helm upgrade --install ordersys deploy/helm/ordersys -n "$NS" \
+    -f deploy/helm/ordersys/ci/values-evaluation.yaml --wait --timeout 5m
+  say "helm upgrade --install --wait: deployed in $((SECONDS - t0)) s"
+  kubectl -n "$NS" get pods -o wide
+  t0=$SECONDS
+  helm test ordersys -n "$NS" --timeout 2m
+  say "helm test: passed in $((SECONDS - t0)) s"
+}
+
+# An order through the order service's Service with a Keycloak token, its record in the log,
+# the chain verified: tests/image/smoke.py's API checks from this host, to the ClusterIPs, and
+# to Keycloak through a port-forward (its certificate names localhost; the tokens' issuer stays
+# https://keycloak:8443, the URL the pods use).
+api_check() {
+  local orders txlog pf rc=0
+  orders=$(kubectl -n "$NS" get svc -l app.kubernetes.io/component=order-service -o jsonpath='{.items[0].spec.clusterIP}')
+  txlog=$(kubectl -n "$NS" get svc -l app.kubernetes.io/component=txlog-service -o jsonpath='{.items[0].spec.clusterIP}')
+  kubectl -n "$NS" port-forward svc/keycloak 18443:8443 >"$STATE/log/port-forward.log" 2>&1 &
+  pf=$!
+  python3 tests/image/smoke.py --urls "http://$orders:8080" "http://$txlog:8081" \
+    --keycloak https://localhost:18443/realms/ordersys --cacert deploy/compose/dev-ca.crt || rc=$?
+  kill "$pf" 2>/dev/null || true
+  return "$rc"
+}
+
 # --- the cluster -----------------------------------------------------------------------------
 up() {
   BIN=${K8S_BIN:-$(bash .ci/k8s_build.sh | tail -1)}
@@ -320,9 +458,21 @@ down() {
   for name in kube-proxy kubelet coredns kube-scheduler kube-controller-manager kube-apiserver; do
     stop_pid "$name"
   done
-  # The pods' containers and their shims, then containerd.
+  # The pods' containers and their shims, then containerd. The network namespaces of the pod
+  # sandboxes (named cni-…, made by containerd's CRI) are noted first: without kubelet nobody
+  # calls CNI DEL, so they and their veth pairs are removed below.
+  local netns=()
   if [ -S "$STATE/containerd/containerd.sock" ]; then
     local c
+    for c in $(ctr --address "$STATE/containerd/containerd.sock" -n k8s.io containers ls -q 2>/dev/null); do
+      local ns
+      ns=$(ctr --address "$STATE/containerd/containerd.sock" -n k8s.io containers info "$c" 2>/dev/null |
+        python3 -c 'import json, sys
+for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
+    if n.get("type") == "network" and n.get("path", "").startswith("/var/run/netns/cni-"):
+        print(n["path"])' 2>/dev/null || true)
+      [ -n "$ns" ] && netns+=("$ns")
+    done
     for c in $(ctr --address "$STATE/containerd/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null); do
       ctr --address "$STATE/containerd/containerd.sock" -n k8s.io tasks kill -s KILL "$c" >/dev/null 2>&1 || true
     done
@@ -357,9 +507,11 @@ down() {
   while read -r rule; do
     eval "iptables -D ${rule#-A }" 2>/dev/null || true
   done < <(iptables-save -t filter | grep -- "--comment $COMMENT" || true)
+  local ns l
+  for ns in $(printf '%s\n' "${netns[@]}" | sort -u); do ip netns delete "$(basename "$ns")" 2>/dev/null || true; done
+  for l in $(ip -o link | awk -F': ' '/master '"$CNI_BRIDGE"' / {print $2}' | cut -d@ -f1); do ip link del "$l" 2>/dev/null || true; done
   ip link del "$CNI_BRIDGE" 2>/dev/null || true
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
-  for l in $(ip -o link | awk -F': ' '/master '"$CNI_BRIDGE"'/ {print $2}' | cut -d@ -f1); do ip link del "$l" 2>/dev/null || true; done
   rm -rf "$STATE"
 }
 
@@ -378,9 +530,13 @@ stop_pid() {
 case "${1:-all}" in
   up) up ;;
   down) down ;;
+  install) install_chart ;;
+  check) api_check ;;
   all)
     trap down EXIT
     up
+    install_chart
+    api_check
     ;;
-  *) echo "usage: $0 [up | down]" >&2; exit 2 ;;
+  *) echo "usage: $0 [up | install | check | down]" >&2; exit 2 ;;
 esac

@@ -69,14 +69,22 @@ if [ "$missing" = 1 ]; then
 fi
 
 # --- Helm ----------------------------------------------------------------------------------
-if ! [ -x "$BIN/helm" ]; then
+# As Helm's Makefile builds it: the version, and the Kubernetes version of its client-go as the
+# default of `helm template`'s capabilities and of `helm lint` (else v1.20, below the chart's
+# kubeVersion). Rebuilt when these flags change.
+src=$(moddir "helm.sh/helm/v3@$HELM_VERSION")
+k8s_minor=$(awk '$1 == "k8s.io/client-go" {split($2, v, "."); print v[2]}' "$src/go.mod")
+helm_ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+  helm_ldflags+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$k8s_minor"
+done
+if ! [ -x "$BIN/helm" ] || [ "$(cat "$BIN/helm.ldflags" 2>/dev/null)" != "$helm_ldflags" ]; then
   say "building Helm $HELM_VERSION"
-  src=$(moddir "helm.sh/helm/v3@$HELM_VERSION")
   cp -r "$src" "$work/helm" && chmod -R u+w "$work/helm"
-  (cd "$work/helm" && GOFLAGS=-mod=readonly nice -n 10 go build -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+  (cd "$work/helm" && GOFLAGS=-mod=readonly nice -n 10 go build -trimpath -ldflags "$helm_ldflags" \
     -o "$BIN/helm" ./cmd/helm)
   "$BIN/helm" version --short >&2
+  echo "$helm_ldflags" >"$BIN/helm.ldflags"
 fi
 
 # --- CoreDNS -------------------------------------------------------------------------------
