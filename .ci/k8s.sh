@@ -173,7 +173,7 @@ import_image() {
 }
 
 # --- the chart -------------------------------------------------------------------------------
-# Installs deploy/helm/ordersys with ci/values-evaluation.yaml into namespace shop, with
+# Installs deploy/helm/ordersys with deploy/helm/values-evaluation.yaml into namespace shop, with
 # PostgreSQL and Keycloak (the realm as shipped, the compose demo's DEV ONLY certificate) as
 # plain Deployments there, from the local images .ci/compose_smoke.sh builds; then checks it.
 IMAGE=${K8S_IMAGE:-localhost/ordersys:ci}
@@ -286,7 +286,7 @@ EOF
   say "Keycloak ready"
   local t0=$SECONDS
   helm upgrade --install ordersys deploy/helm/ordersys -n "$NS" \
-    -f deploy/helm/ordersys/ci/values-evaluation.yaml --wait --timeout 5m
+    -f deploy/helm/values-evaluation.yaml --wait --timeout 5m
   say "helm upgrade --install --wait: deployed in $((SECONDS - t0)) s"
   kubectl -n "$NS" get pods -o wide
   t0=$SECONDS
