@@ -213,8 +213,12 @@ install_chart() {
   kubectl -n "$NS" create secret generic ordersys-txlog-db --from-literal=url=sqlite:///tmp/txlog.db >/dev/null
   kubectl -n "$NS" create secret generic ordersys-txlog-client \
     --from-literal=client-id=order-service --from-literal=client-secret=order-service-dev-secret >/dev/null
-  kubectl -n "$NS" create secret generic ordersys-txlog-signing-key \
-    --from-literal=signing-key="$(podman run --rm --network=none localhost/ordersys:ci /usr/local/bin/txlog-service keygen --name ordersys/txlog-evaluation 2>/dev/null)" >/dev/null
+  # The log's key as OPERATIONS says: keygen's stdout into the Secret, its stderr (the verifier
+  # key) kept to compare with the key the running log announces.
+  podman run --rm --network=none localhost/ordersys:ci /usr/local/bin/txlog-service keygen \
+    --name ordersys/txlog-evaluation >"$STATE/signing-key" 2>"$STATE/verifier-key"
+  kubectl -n "$NS" create secret generic ordersys-txlog-signing-key --from-file=signing-key="$STATE/signing-key" >/dev/null
+  rm -f "$STATE/signing-key"
   kubectl -n "$NS" apply -f - >/dev/null <<EOF
 apiVersion: apps/v1
 kind: Deployment
@@ -294,19 +298,63 @@ EOF
   say "helm test: passed in $((SECONDS - t0)) s"
 }
 
-# An order through the order service's Service with a Keycloak token, its record in the log,
-# the chain verified: tests/image/smoke.py's API checks from this host, to the ClusterIPs, and
-# to Keycloak through a port-forward (its certificate names localhost; the tokens' issuer stays
-# https://keycloak:8443, the URL the pods use).
-api_check() {
+# The tests of issue 29 against the installed chart:
+#  - an order through the order service's Service with a Keycloak token, its record in the log,
+#    the chain verified (tests/image/smoke.py's API checks, from this host to the ClusterIPs,
+#    and to Keycloak through a port-forward: its certificate names localhost; the tokens'
+#    issuer stays https://keycloak:8443, the URL the pods use);
+#  - the log signs with the key from its Secret (the verifier key it announces is keygen's);
+#  - a rolling update of the order service under load (tests/k8s/rolling_update.py): zero
+#    failed calls, zero lost records;
+#  - `helm uninstall` leaves none of the release's objects behind.
+chart_tests() {
   local orders txlog pf rc=0
-  orders=$(kubectl -n "$NS" get svc -l app.kubernetes.io/component=order-service -o jsonpath='{.items[0].spec.clusterIP}')
-  txlog=$(kubectl -n "$NS" get svc -l app.kubernetes.io/component=txlog-service -o jsonpath='{.items[0].spec.clusterIP}')
+  orders=http://$(kubectl -n "$NS" get svc -l app.kubernetes.io/component=order-service -o jsonpath='{.items[0].spec.clusterIP}'):8080
+  txlog=http://$(kubectl -n "$NS" get svc -l app.kubernetes.io/component=txlog-service -o jsonpath='{.items[0].spec.clusterIP}'):8081
   kubectl -n "$NS" port-forward svc/keycloak 18443:8443 >"$STATE/log/port-forward.log" 2>&1 &
   pf=$!
-  python3 tests/image/smoke.py --urls "http://$orders:8080" "http://$txlog:8081" \
-    --keycloak https://localhost:18443/realms/ordersys --cacert deploy/compose/dev-ca.crt || rc=$?
+  local kc=(--keycloak https://localhost:18443/realms/ordersys --cacert deploy/compose/dev-ca.crt)
+  python3 tests/image/smoke.py --urls "$orders" "$txlog" "${kc[@]}" || rc=1
+
+  local announced
+  announced=$(kubectl -n "$NS" logs deploy/ordersys-txlog-service | python3 -c 'import json, sys
+for line in sys.stdin:
+    try:
+        key = json.loads(line).get("verifier_key")
+    except ValueError:
+        continue
+    if key:
+        print(key)
+        break')
+  if [ -n "$announced" ] && [ "$announced" = "$(cat "$STATE/verifier-key")" ]; then
+    say "ok: the log signs with the key from Secret ordersys-txlog-signing-key ($announced)"
+  else
+    say "FAIL: the log announces verifier key '$announced', keygen printed '$(cat "$STATE/verifier-key")'"
+    rc=1
+  fi
+
+  # The load runs until the old pod is gone (its SIGTERM drain included), and 5 s more.
+  local t0=$SECONDS old
+  old=$(kubectl -n "$NS" get pod -l app.kubernetes.io/instance=ordersys,app.kubernetes.io/component=order-service -o name)
+  python3 tests/k8s/rolling_update.py --orders "$orders" --txlog "$txlog" "${kc[@]}" -- bash -c "
+    helm upgrade ordersys deploy/helm/ordersys -n $NS -f deploy/helm/values-evaluation.yaml \
+      --set-string orderService.podAnnotations.rollout=$(date +%s) --wait --timeout 5m &&
+    kubectl -n $NS wait --for=delete $old --timeout=120s" || rc=1
+  say "rolling update under load: $((SECONDS - t0)) s"
   kill "$pf" 2>/dev/null || true
+
+  helm uninstall ordersys -n "$NS" --wait --timeout 2m >/dev/null
+  # Pods go with their ReplicaSets (garbage collection), after their grace period.
+  kubectl -n "$NS" wait --for=delete pod -l app.kubernetes.io/instance=ordersys --timeout=120s >/dev/null 2>&1 || true
+  local left
+  left=$(kubectl -n "$NS" get all,configmap,secret,serviceaccount,networkpolicy,poddisruptionbudget,horizontalpodautoscaler,job,role,rolebinding \
+    -l app.kubernetes.io/instance=ordersys -o name 2>/dev/null)
+  if [ -z "$left" ]; then
+    say "ok: helm uninstall left none of the release's objects"
+  else
+    say "FAIL: helm uninstall left: $(echo "$left" | tr '\n' ' ')"
+    rc=1
+  fi
   return "$rc"
 }
 
@@ -531,12 +579,13 @@ case "${1:-all}" in
   up) up ;;
   down) down ;;
   install) install_chart ;;
-  check) api_check ;;
+  test) chart_tests ;;
   all)
     trap down EXIT
     up
     install_chart
-    api_check
+    chart_tests
+    say "all passed"
     ;;
-  *) echo "usage: $0 [up | install | check | down]" >&2; exit 2 ;;
+  *) echo "usage: $0 [up | install | test | down]" >&2; exit 2 ;;
 esac
