@@ -20,6 +20,11 @@ In each running scenario: /healthz and /readyz of both, an order created and rea
 `order.create` record in the log, `GET /v1/transactions/verify` valid, and SIGTERM
 (`podman stop`) ends both with exit status 0.
 
+With --urls it runs only the API checks, against services already running (compose); with
+--keycloak as well, the user tokens come from that Keycloak realm (password grant of the demo
+realm's ordersys-cli client for alice and auditor), and the order service delivers with its own
+client-credentials token.
+
 Needs only Python's standard library, podman and (for the postgres scenario) psql.
 """
 
@@ -34,11 +39,13 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -82,6 +89,46 @@ def token(sub: str, aud: str, scope: str) -> str:
                               "nbf": now - 5, "exp": now + 3600}).encode())
     sig = hmac.new(SECRET.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
     return f"{header}.{body}.{b64url(sig)}"
+
+
+def claims(tok: str) -> dict:
+    """A JWT's payload, unverified (the services verify; this only reads `sub`)."""
+    payload = tok.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+class Tokens:
+    """The user tokens of the API checks: HS256 minted here, or a Keycloak realm's."""
+
+    def __init__(self, keycloak: str | None = None, cacert: str | None = None):
+        self.keycloak = keycloak
+        self.tls = ssl.create_default_context(cafile=cacert) if cacert else None
+
+    def wait(self, seconds: float) -> bool:
+        """Until the realm answers (Keycloak starts after the services are ready)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.keycloak}/.well-known/openid-configuration",
+                                            timeout=5, context=self.tls) as r:
+                    if r.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(1)
+        return False
+
+    def user(self, name: str, aud: str, scope: str) -> str:
+        if not self.keycloak:
+            return token(name, aud, scope)
+        form = urllib.parse.urlencode({"grant_type": "password", "client_id": "ordersys-cli",
+                                       "username": name, "password": name, "scope": scope}).encode()
+        url = f"{self.keycloak}/protocol/openid-connect/token"
+        with urllib.request.urlopen(url, data=form, timeout=30, context=self.tls) as r:
+            tok = json.loads(r.read())["access_token"]
+        c = claims(tok)
+        log(f"Keycloak token for {name}: iss {c.get('iss')}, aud {c.get('aud')}, scope {c.get('scope')!r}")
+        return tok
 
 
 def free_port() -> int:
@@ -147,13 +194,22 @@ def volume_dir(root: str, name: str) -> str:
     return path
 
 
-def api_checks(orders: str, txlog: str) -> None:
+def api_checks(orders: str, txlog: str, tokens: Tokens | None = None) -> None:
     """/healthz and /readyz of both, an order created and read back, its record in the log,
     the chain verified, a token for the wrong audience refused."""
+    tokens = tokens or Tokens()
     for base in (txlog, orders):
         check(http("GET", f"{base}/readyz")[0] == 200, f"{base}/readyz 200")
         check(http("GET", f"{base}/healthz")[0] == 200, f"{base}/healthz 200")
-    alice = token("alice", "order-service", "orders:read orders:write")
+    alice = tokens.user("alice", "order-service", "orders:read orders:write")
+    alice_sub = claims(alice)["sub"]
+    if tokens.keycloak:
+        # The services fetch the realm's keys on their own schedule (retrying with backoff while
+        # Keycloak starts): wait until the order service accepts the token.
+        started, deadline = time.monotonic(), time.monotonic() + 120
+        while http("GET", f"{orders}/v1/orders?limit=1", alice)[0] == 401 and time.monotonic() < deadline:
+            time.sleep(1)
+        log(f"the order service accepts Keycloak's tokens after {time.monotonic() - started:.0f}s")
     status, order = http("POST", f"{orders}/v1/orders", alice, {
         "currency": "EUR", "items": [{"sku": "SKU-1", "name": "Widget", "quantity": 2, "unit_price": 1250}]})
     check(status == 201 and isinstance(order, dict) and order.get("total") == 2500,
@@ -162,9 +218,9 @@ def api_checks(orders: str, txlog: str) -> None:
         print(order)
         return
     status, read = http("GET", f"{orders}/v1/orders/{order['id']}", alice)
-    check(status == 200 and read.get("id") == order["id"] and read.get("customer_id") == "alice",
+    check(status == 200 and read.get("id") == order["id"] and read.get("customer_id") == alice_sub,
           f"read it back -> {status}")
-    auditor = token("auditor", "txlog-service", "txlog:read")
+    auditor = tokens.user("auditor", "txlog-service", "txlog:read")
     deadline, records = time.monotonic() + 30, []
     while time.monotonic() < deadline:
         status, page = http("GET", f"{txlog}/v1/transactions?order_id={order['id']}", auditor)
@@ -173,13 +229,19 @@ def api_checks(orders: str, txlog: str) -> None:
         if records:
             break
         time.sleep(0.3)
-    check(len(records) == 1 and (records[0].get("actor") or {}).get("sub") == "alice",
+    check(len(records) == 1 and (records[0].get("actor") or {}).get("sub") == alice_sub,
           f"its order.create record is in the log (seq {records[0].get('seq') if records else None})")
     status, verdict = http("GET", f"{txlog}/v1/transactions/verify", auditor)
     check(status == 200 and verdict.get("valid") is True and verdict.get("checked", 0) >= 1,
           f"GET /v1/transactions/verify -> {status} {verdict}")
-    check(http("GET", f"{txlog}/v1/transactions/verify", alice)[0] == 401,
-          "a token for the other audience is refused (401)")
+    if tokens.keycloak:
+        # The realm gives the ordersys-cli client's tokens both audiences; alice's lacks the
+        # txlog:read scope (her roles do not allow it).
+        check(http("GET", f"{txlog}/v1/transactions/verify", alice)[0] == 403,
+              "a user token without txlog:read is refused by the log (403)")
+    else:
+        check(http("GET", f"{txlog}/v1/transactions/verify", alice)[0] == 401,
+              "a token for the other audience is refused (401)")
 
 
 def scenario(image: str, label: str, orders_db: str, work: str, signing_key: str,
@@ -270,6 +332,9 @@ def main() -> int:
                         help="PostgreSQL server (a database is created and dropped)")
     parser.add_argument("--urls", nargs=2, metavar=("ORDERS", "TXLOG"),
                         help="only the API checks, against services already running (compose)")
+    parser.add_argument("--keycloak", metavar="ISSUER",
+                        help="with --urls: user tokens from this realm (its issuer URL as reached from here)")
+    parser.add_argument("--cacert", help="CA file for --keycloak's HTTPS")
     parser.add_argument("--delivery-token", action="store_true",
                         help="print the order service's delivery token (txlog:write) and exit")
     args = parser.parse_args()
@@ -280,10 +345,16 @@ def main() -> int:
     if args.urls:
         orders, txlog = args.urls
         for base in (txlog, orders):
-            deadline = time.monotonic() + 180
-            while http("GET", f"{base}/readyz")[0] != 200 and time.monotonic() < deadline:
+            deadline = time.monotonic() + 300
+            while (status := http("GET", f"{base}/readyz")[0]) != 200 and time.monotonic() < deadline:
                 time.sleep(1)
-        api_checks(orders, txlog)
+            log(f"{base}/readyz {status} after {time.monotonic() - started:.0f}s")
+        tokens = Tokens(args.keycloak, args.cacert)
+        if args.keycloak:
+            ready = tokens.wait(300)
+            log(f"{args.keycloak} {'answers' if ready else 'does not answer'} after "
+                f"{time.monotonic() - started:.0f}s")
+        api_checks(orders, txlog, tokens)
         log(f"{'FAILED: ' + '; '.join(failures) if failures else 'all checks passed'} "
             f"({time.monotonic() - started:.0f}s)")
         return 1 if failures else 0
