@@ -245,8 +245,8 @@ async fn outage_then_recovery_loses_nothing(backend: Backend) {
         );
         ids.push(id);
     }
-    let (backlog, _) = app.store.outbox.backlog().await.unwrap();
-    assert_eq!(backlog, 200, "everything waits in the outbox");
+    let backlog = app.store.outbox.backlog().await.unwrap();
+    assert_eq!(backlog.events, 200, "everything waits in the outbox");
     app.receiver.set_down(false);
     let events = app.recorded(200).await;
     let mut got: Vec<String> = events
@@ -570,7 +570,7 @@ async fn a_refused_event_is_set_aside_and_the_rest_delivered(backend: Backend) {
         assert_eq!(r.status(), 200);
     }
     // All nine wait in the outbox, so that they go out in one batch with the poison inside.
-    assert_eq!(app.store.outbox.backlog().await.unwrap().0, 9);
+    assert_eq!(app.store.outbox.backlog().await.unwrap().events, 9);
     app.receiver.set_down(false);
     let events = app.settled_events().await;
     let mut got: Vec<&str> = events

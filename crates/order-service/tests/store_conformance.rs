@@ -103,9 +103,12 @@ async fn orders_round_trip_with_versions(backend: Backend) {
         .unwrap()
         .is_some());
     assert_eq!(store.orders.get(o.id).await.unwrap(), None);
-    let (backlog, oldest) = store.outbox.backlog().await.unwrap();
-    assert_eq!(backlog, 3, "only the writes that happened left an event");
-    assert!(oldest.is_some());
+    let backlog = store.outbox.backlog().await.unwrap();
+    assert_eq!(
+        backlog.events, 3,
+        "only the writes that happened left an event"
+    );
+    assert!(backlog.oldest.is_some());
 }
 
 async fn list_is_newest_first_with_filters(backend: Backend) {
@@ -299,7 +302,7 @@ async fn outbox_delivers_oldest_first_and_keeps_failures(backend: Backend) {
         .is_err());
     assert_eq!(store.outbox.dead_letters(10).await.unwrap(), []);
     assert_eq!(
-        store.outbox.backlog().await.unwrap().0,
+        store.outbox.backlog().await.unwrap().events,
         25,
         "a failed delivery keeps every event"
     );
@@ -329,7 +332,7 @@ async fn outbox_delivers_oldest_first_and_keeps_failures(backend: Backend) {
         events,
         "in order, each once, with payload and trace context"
     );
-    assert_eq!(store.outbox.backlog().await.unwrap(), (0, None));
+    assert_eq!(store.outbox.backlog().await.unwrap(), Default::default());
     let (open, _) = store.health.pool_usage();
     assert!(open >= 1);
 }
@@ -354,7 +357,7 @@ async fn an_event_is_in_the_outbox_once(backend: Backend) {
         .await
         .unwrap()
         .is_some());
-    assert_eq!(store.outbox.backlog().await.unwrap().0, 3);
+    assert_eq!(store.outbox.backlog().await.unwrap().events, 3);
     let sink = Collect::default();
     assert_eq!(
         deliver_once(store.outbox.as_ref(), &sink, 100)
@@ -389,7 +392,7 @@ async fn refused_events_move_to_dead_letters(backend: Backend) {
         *sink.got.lock().unwrap(),
         vec![events[0].clone(), events[2].clone(), events[4].clone()]
     );
-    assert_eq!(store.outbox.backlog().await.unwrap(), (0, None));
+    assert_eq!(store.outbox.backlog().await.unwrap(), Default::default());
     let letters = store.outbox.dead_letters(10).await.unwrap();
     assert_eq!(letters.len(), 2);
     assert_eq!(letters[0].event_id, events[3].event_id, "newest first");
@@ -431,7 +434,7 @@ async fn leases_keep_claims_apart(backend: Backend) {
     outbox.ack(again, &[]).await.unwrap();
     assert!(outbox.claim(10, minute).await.unwrap().is_none());
     assert_eq!(
-        outbox.backlog().await.unwrap().0,
+        outbox.backlog().await.unwrap().events,
         2,
         "the other lease's events stay"
     );
@@ -447,7 +450,7 @@ async fn leases_keep_claims_apart(backend: Backend) {
     );
     outbox.ack(stale, &[]).await.unwrap();
     assert_eq!(
-        outbox.backlog().await.unwrap().0,
+        outbox.backlog().await.unwrap().events,
         2,
         "a late acknowledgement leaves the events to the new lease"
     );
@@ -458,7 +461,7 @@ async fn leases_keep_claims_apart(backend: Backend) {
         "an extended lease keeps its events"
     );
     outbox.ack(taken_over, &[]).await.unwrap();
-    assert_eq!(outbox.backlog().await.unwrap(), (0, None));
+    assert_eq!(outbox.backlog().await.unwrap(), Default::default());
 }
 
 /// A log that answers the relay's first batch only after several of its leases would have run
@@ -510,7 +513,7 @@ async fn a_batch_claimed_ahead_keeps_its_lease_through_a_slow_post(backend: Back
     );
     while relay.run_once().await.unwrap() > 0 {}
     assert_eq!(*log.posts.lock().unwrap(), [BATCH as usize; 2]);
-    assert_eq!(store.outbox.backlog().await.unwrap(), (0, None));
+    assert_eq!(store.outbox.backlog().await.unwrap(), Default::default());
 }
 
 /// A database that a newer release migrated further still opens, so that a rollback needs no

@@ -152,12 +152,18 @@ impl Relay {
     }
 
     async fn report_backlog(&self) {
-        if let Ok((count, oldest)) = self.outbox.backlog().await {
-            metrics::gauge!("outbox_backlog").set(count as f64);
-            let age = oldest.map_or(0.0, |t| {
-                (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
-            });
-            metrics::gauge!("outbox_oldest_age_seconds").set(age);
+        match self.outbox.backlog().await {
+            Ok(backlog) => {
+                metrics::gauge!("outbox_backlog").set(backlog.events as f64);
+                let age = backlog.oldest.map_or(0.0, |t| {
+                    (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+                });
+                metrics::gauge!("outbox_oldest_age_seconds").set(age);
+            }
+            // The gauges keep their last value; the next report tries again.
+            Err(e) => {
+                tracing::warn!(error = %platform::problem::cause_chain(&e), "cannot read the outbox backlog")
+            }
         }
     }
 }

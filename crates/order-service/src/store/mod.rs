@@ -22,7 +22,7 @@ pub use idempotency::{
     IDEMPOTENCY_TTL,
 };
 pub use orders::{Committed, ListQuery, OrderStore};
-pub use outbox::{DeadLetter, Lease, OutboxEvent, OutboxStore, Refusal};
+pub use outbox::{Backlog, DeadLetter, Lease, OutboxEvent, OutboxStore, Refusal};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 

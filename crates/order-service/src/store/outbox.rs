@@ -56,6 +56,14 @@ pub struct DeadLetter {
     pub failed_at: DateTime<Utc>,
 }
 
+/// What waits in the outbox: how many events (leased or not), and when the oldest was
+/// written (`None` when none waits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub events: u64,
+    pub oldest: Option<DateTime<Utc>>,
+}
+
 #[async_trait]
 pub trait OutboxStore: Send + Sync + 'static {
     /// Appends events in one statement (group commit of reads and failed calls). An event
@@ -74,6 +82,6 @@ pub trait OutboxStore: Send + Sync + 'static {
     async fn release(&self, lease: Lease) -> Result<(), StoreError>;
     /// The newest `limit` dead letters, newest first.
     async fn dead_letters(&self, limit: u32) -> Result<Vec<DeadLetter>, StoreError>;
-    /// Events waiting (leased or not), and when the oldest was written.
-    async fn backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
+    /// What waits in the outbox.
+    async fn backlog(&self) -> Result<Backlog, StoreError>;
 }

@@ -216,8 +216,7 @@ impl TestApp {
     /// the log acknowledged it, so nothing more can arrive.
     pub async fn settled_events(&self) -> Vec<serde_json::Value> {
         for _ in 0..600 {
-            let (pending, _) = self.store.outbox.backlog().await.unwrap();
-            if pending == 0 {
+            if self.store.outbox.backlog().await.unwrap().events == 0 {
                 self.receiver.assert_all_valid();
                 return self.receiver.events();
             }

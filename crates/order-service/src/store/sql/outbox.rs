@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
 
 use super::statement::Statement;
 use super::{from_micros, micros, Dialect, SqlStore};
-use crate::store::{DeadLetter, Lease, OutboxEvent, OutboxStore, Refusal, StoreError};
+use crate::store::{Backlog, DeadLetter, Lease, OutboxEvent, OutboxStore, Refusal, StoreError};
 
 #[async_trait]
 impl<D: Dialect> OutboxStore for SqlStore<D>
@@ -137,12 +137,16 @@ where
             .collect()
     }
 
-    async fn backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
         let (count, oldest): (i64, Option<i64>) =
             sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox")
                 .fetch_one(&self.pool)
                 .await?;
-        Ok((count, oldest.map(from_micros).transpose()?))
+        Ok(Backlog {
+            events: u64::try_from(count)
+                .map_err(|_| StoreError::Corrupt(format!("an outbox of {count} events")))?,
+            oldest: oldest.map(from_micros).transpose()?,
+        })
     }
 }
 
