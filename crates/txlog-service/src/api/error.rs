@@ -41,9 +41,6 @@ pub enum ApiError {
     /// slow (trying again may succeed), else 500.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Anything else that failed; the context says which step.
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
 }
 
 impl From<Problem> for ApiError {
@@ -77,7 +74,7 @@ impl ApiError {
             Self::Store(e) if e.is_unavailable() => {
                 Problem::unavailable("the database is not available; retry shortly")
             }
-            Self::Store(_) | Self::Internal(_) => Problem::internal(),
+            Self::Store(_) => Problem::internal(),
         }
     }
 }
@@ -85,9 +82,6 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            Self::Internal(cause) => {
-                tracing::error!(error = cause_chain(cause.as_ref()), "answering 500");
-            }
             Self::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = cause_chain(e), "answering 503");
             }
@@ -111,26 +105,22 @@ impl IntoResponse for ApiError {
 
 #[cfg(test)]
 mod tests {
-    use anyhow::Context as _;
-
     use super::*;
 
     #[test]
     fn internals_stay_out_of_the_body() {
-        let e: ApiError = Err::<(), _>(anyhow::anyhow!("disk on fire"))
-            .context("reading a record failed")
-            .unwrap_err()
-            .into();
-        let ApiError::Internal(cause) = &e else {
-            panic!("an internal error")
-        };
-        assert_eq!(
-            cause_chain(cause.as_ref()),
-            "reading a record failed: disk on fire"
-        );
+        let e = ApiError::Store(StoreError::corrupt("record 7 is on fire"));
         let problem = e.problem();
         assert_eq!(problem.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!problem.detail.contains("fire"));
+    }
+
+    #[test]
+    fn a_database_that_is_away_is_503_with_retry_after() {
+        let e = ApiError::Store(StoreError::from(sqlx::Error::PoolTimedOut));
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl Cosignatures for MongoStore {
     async fn checkpoint_at(
         &self,
         size: u64,
-    ) -> anyhow::Result<Option<StoredCheckpoint>, StoreError> {
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
         let pipeline = vec![doc! {"$match": {"_id": to_i64(size)?}}];
         aggregate(&self.checkpoints, pipeline)
             .await?
