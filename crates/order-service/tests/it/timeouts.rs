@@ -4,7 +4,7 @@
 //! timeout (`ORDERS_DATABASE_STATEMENT_TIMEOUT`), answered 503 with `Retry-After`, and changes
 //! nothing.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

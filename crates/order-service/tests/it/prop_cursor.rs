@@ -2,7 +2,7 @@
 //! cursor (random text, random base64, well-formed ones with random times and ids), the answer
 //! is a 200 page or a 400 problem, never a 5xx.
 
-mod support;
+use crate::support;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

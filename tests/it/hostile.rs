@@ -3,7 +3,7 @@
 //! crash; afterwards the transaction log verifies, every call that reached the API is
 //! recorded exactly once, and the orders stored are exactly the ones created.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

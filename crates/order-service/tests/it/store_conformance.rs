@@ -1,7 +1,7 @@
 //! The store conformance suite: one set of expectations of the store traits, run against
 //! PostgreSQL and SQLite.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

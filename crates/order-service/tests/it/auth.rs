@@ -3,7 +3,7 @@
 //! a missing scope answers 403. Keys are generated at test time with `openssl`; JWKS and OIDC
 //! discovery are served by a small axum server the test controls.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! started here gets the ERROR log of a failed delivery with its cause chain and one trace
 //! with spans from both services; stdout is JSON lines; metrics move with the requests.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! key is created once in the data directory, the audit passes on the honest log (and again,
 //! consistent, after more calls), and its exit codes say what went wrong.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};

@@ -8,7 +8,7 @@
 //! `KEYCLOAK_URL`; without it the tests fail (or, outside CI, are skipped when
 //! `ORDERSYS_SKIP_MISSING=1`).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

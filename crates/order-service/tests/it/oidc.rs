@@ -2,7 +2,7 @@
 //! `tests/oidc`): discovery, client-credentials tokens, audience checks, ownership between two
 //! callers, and signing-key rotation picked up without a restart.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! SPEC section 7 end to end, with the real binaries: nothing lost, nothing stored twice,
 //! across outages and crashes of either service.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! a newcomer from another address, and an address over its own cap is refused while others
 //! are served.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

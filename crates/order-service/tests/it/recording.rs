@@ -1,7 +1,7 @@
 //! SPEC section 7 from the order service's side: every `/v1/` call yields exactly one event,
 //! durable before the response, delivered through outages and restarts.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

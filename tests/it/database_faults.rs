@@ -8,7 +8,7 @@
 //! installs them) on its own port and data directory: restarting the shared one on 5432 would
 //! break every other test running at the time.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Concurrent writers never lose an update; one idempotency key creates one order.
 
-mod support;
+use crate::support;
 
 use futures::future::join_all;
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! address over the anonymous bucket, get 429 `/problems/rate-limited` with `Retry-After`; the
 //! refused calls are recorded like every `/v1/` call (outcome `client_error`).
 
-mod support;
+use crate::support;
 
 use platform::rate_limit::{Rate, RateLimit};
 use reqwest::StatusCode;

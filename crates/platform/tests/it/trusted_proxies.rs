@@ -4,7 +4,7 @@
 //! the order service's recording use, names it); from any other peer the header changes
 //! nothing.
 
-mod support;
+use crate::support;
 
 use std::net::IpAddr;
 use std::sync::Arc;

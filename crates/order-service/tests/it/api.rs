@@ -1,6 +1,6 @@
 //! The order API contract (SPEC sections 5 and 6) over real HTTP, on both stores.
 
-mod support;
+use crate::support;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};

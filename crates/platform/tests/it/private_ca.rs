@@ -22,7 +22,8 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 const AUDIENCE: &str = "urn:ordersys:private-ca-test";
-const TEST: &str = "a_jwks_behind_a_private_ca_is_trusted_through_ssl_cert_file";
+/// Its full name in the `it` binary, which runs it again as the child (`--exact`).
+const TEST: &str = "private_ca::a_jwks_behind_a_private_ca_is_trusted_through_ssl_cert_file";
 
 struct TestCa {
     ca_pem: String,
