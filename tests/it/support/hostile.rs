@@ -1,4 +1,4 @@
-//! Helpers for the adversarial tests (`tests/hostile.rs`): raw HTTP over TCP, a ledger of
+//! Helpers for the adversarial tests (`tests/it/hostile.rs`): raw HTTP over TCP, a ledger of
 //! every call made, and the audit that follows each adversarial run.
 
 use std::collections::{HashMap, HashSet};
