@@ -3,7 +3,7 @@
 //! An incremental `verify` checks only what was stored since the last verified head, and that
 //! head's record itself.
 
-mod common;
+use crate::common;
 
 use std::str::FromStr;
 

@@ -3,7 +3,7 @@
 //! MongoDB store's documents read with a second client (`tests/txlog/verify_mongo_store.py`,
 //! PyMongo). Under `CI=true` a missing python3, rfc8785 or pymongo fails the test.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! sizes, with the tree extended at random points, every root and every proof equals the one
 //! computed from RFC 9162's own recursive definitions over the records' leaf data.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};

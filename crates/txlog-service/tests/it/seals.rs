@@ -3,7 +3,7 @@
 //! stops signing, visibly, until the store is repaired; `setup --seal-existing` seals a store
 //! written before seals, after checking it.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! SQLite file, the console shows the proof failing. Screenshots of each step go to
 //! `console/e2e/artifacts/` (the script is `console/e2e/console.e2e.mjs`).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

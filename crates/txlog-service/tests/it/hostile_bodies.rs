@@ -3,7 +3,7 @@
 //! `/verify` (incremental and full) and by the auditor (`audit --full`), on both stores; a body
 //! the log could not keep exactly is refused with 422 naming the field, storing nothing.
 
-mod common;
+use crate::common;
 
 use common::{event, log_key, Backend, TestApp};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Several `txlog-service` processes appending to one store at once: the chain stays
 //! gap-free and valid (MongoDB wire protocol via FerretDB, and one SQLite file).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

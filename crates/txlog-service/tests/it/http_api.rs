@@ -1,7 +1,7 @@
 //! The HTTP contract over real HTTP with real JWTs: authentication and scopes, method and
 //! validation errors, query parameters, and the operational endpoints.
 
-mod common;
+use crate::common;
 
 use common::{event, events, token, Backend, TestApp, READ, WRITE};
 use reqwest::{Method, StatusCode};

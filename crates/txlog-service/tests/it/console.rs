@@ -1,7 +1,7 @@
 //! The auditor console's HTTP surface: the page and its files are public, built into the binary
 //! and served with a strict Content-Security-Policy; `config.json` says only what is public.
 
-mod common;
+use crate::common;
 
 use common::{log_key, Backend, TestApp, TestDb};
 use platform::auth::{AuthConfig, KeyConfig};

@@ -3,7 +3,7 @@
 //! the stores hold), the answer is a 200 page or a 400 `malformed-request` naming `cursor`,
 //! never a 5xx; a cursor that is not one the service could have issued is 400.
 
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -2,7 +2,7 @@
 //! append, RFC 9162 proofs checked here and by the reference Go code, bad proof requests
 //! refused with 422, and `ordersys audit` passing on an honest log and naming each tampering.
 
-mod common;
+use crate::common;
 
 use common::tamper::{self, Truncate};
 use common::{events, log_key, Backend, TestApp};

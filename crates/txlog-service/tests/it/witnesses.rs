@@ -3,7 +3,7 @@
 //! with every cosignature, a stopped witness neither holding up appends nor letting a checkpoint
 //! it did not cosign be served, and a restored or forked store stopping signing for good.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

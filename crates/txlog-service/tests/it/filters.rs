@@ -3,7 +3,7 @@
 //! `GET /v1/transactions/index` shows them as stored for the auditor to compare, and a record
 //! whose stored field was edited never reaches a list through that field.
 
-mod common;
+use crate::common;
 
 use std::str::FromStr;
 

@@ -2,7 +2,7 @@
 //! both sign, and every checkpoint either signed is a tree of the one history: its root is
 //! the root of the records' first `size` leaves, so each is consistent with every later one.
 
-mod common;
+use crate::common;
 
 use common::{events, log_key, token, Backend, TestApp, WRITE};
 use serde_json::json;

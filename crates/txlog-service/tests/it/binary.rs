@@ -1,7 +1,7 @@
 //! The `txlog-service` binary: `--help`, one-line configuration errors, `healthcheck`, an
 //! idempotent `setup`, and a quiet start as the application user after `setup`.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 
@@ -207,7 +207,7 @@ fn setup_is_idempotent_on_mongodb_without_roles() {
 }
 
 /// The operator's order: `setup`, then the service. The service finds every index and starts
-/// without a warning (tests/mongo_indexes.rs shows it only lists them).
+/// without a warning (tests/it/mongo_indexes.rs shows it only lists them).
 #[test]
 fn after_setup_the_service_starts_without_a_warning() {
     let Some(db) = TestDb::new(Backend::Mongo) else {

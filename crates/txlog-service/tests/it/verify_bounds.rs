@@ -2,7 +2,7 @@
 //! stops at its bound and the next call continues where it stopped, on both stores, and
 //! concurrent calls share one walk.
 
-mod common;
+use crate::common;
 
 use common::{events, Backend, TestApp, TestDb};
 use txlog_api::Event;

@@ -1,7 +1,7 @@
 //! The store conformance suite, run over HTTP against the real application on each backend:
 //! SQLite (embedded) and MongoDB (a FerretDB server, prepared by `txlog-service setup`).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

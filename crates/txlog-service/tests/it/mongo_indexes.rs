@@ -2,7 +2,7 @@
 //! monitoring: after `setup` only `listIndexes` (which the least-privilege appender role
 //! holds), and with one index gone, a `createIndexes` of that index alone.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 
