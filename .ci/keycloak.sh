@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Keycloak for the OIDC end-to-end tests (tests/keycloak.rs and the console's sign-in), from
+# Keycloak for the OIDC end-to-end tests (tests/it/keycloak.rs and the console's sign-in), from
 # Maven Central's server distribution, with the realm as shipped in deploy/keycloak/.
 #
 #   bash .ci/keycloak.sh install   download the dist once, run `kc.sh build` once (both cached

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The auditor console end to end in headless Chromium (Debian's, driven by playwright-core).
-// Started by crates/txlog-service/tests/console_e2e.rs, which runs the identity provider and the
+// Started by crates/txlog-service/tests/it/console_e2e.rs, which runs the identity provider and the
 // log, appends the records and tampers with the store between the two phases:
 //
 //   node e2e/console.e2e.mjs verify     sign in, filter by order id, open a record: proof verified

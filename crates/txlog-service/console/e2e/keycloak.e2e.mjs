@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The auditor console signs in through Keycloak's real login page (headless Debian Chromium,
-// driven by playwright-core). Started by tests/keycloak.rs, which runs Keycloak with the realm as
+// driven by playwright-core). Started by tests/it/keycloak.rs, which runs Keycloak with the realm as
 // shipped, both services and one order delivered to the log.
 //
 //   1. auditor: "Sign in" -> Keycloak's login form -> back at the console, "Signed in as auditor"
