@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use order_service::domain::Order;
 use order_service::store::{
-    Committed, DeadLetter, IdempotencyKey, Lease, ListQuery, OrderStore, OutboxEvent, OutboxStore,
-    Refusal, Store, StoreError, StoredResponse,
+    Backlog, Committed, DeadLetter, IdempotencyKey, Lease, ListQuery, OrderStore, OutboxEvent,
+    OutboxStore, Refusal, Store, StoreError, StoredResponse,
 };
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -146,7 +145,7 @@ impl OutboxStore for NoOutbox {
         Ok(Vec::new())
     }
 
-    async fn backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
-        Ok((0, None))
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        Ok(Backlog::default())
     }
 }

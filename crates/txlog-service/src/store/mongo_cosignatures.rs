@@ -61,10 +61,7 @@ impl Cosignatures for MongoStore {
             .collect()
     }
 
-    async fn checkpoint_at(
-        &self,
-        size: u64,
-    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+    async fn checkpoint_at(&self, size: u64) -> Result<Option<StoredCheckpoint>, StoreError> {
         let pipeline = vec![doc! {"$match": {"_id": to_i64(size)?}}];
         aggregate(&self.checkpoints, pipeline)
             .await?
