@@ -104,7 +104,10 @@ if ! python3 tests/image/smoke.py --urls http://127.0.0.1:8080 http://127.0.0.1:
 fi
 say "stack up and checked in $((SECONDS - up)) s"
 "${compose[@]}" ps
-# SIGTERM (compose stop): both services exit 0; the setup job has exited 0 before.
+# SIGTERM (compose stop): both services exit 0; the setup job has exited 0 before. The
+# services are stopped first, while what they depend on still runs, as Docker Compose's
+# reverse dependency order and a Kubernetes rollout do (podman-compose stops all at once).
+"${compose[@]}" stop order-service txlog-service >/dev/null 2>&1
 "${compose[@]}" stop >/dev/null 2>&1
 failed=0
 for svc in txlog-setup txlog-service order-service; do

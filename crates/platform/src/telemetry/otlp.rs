@@ -1,6 +1,7 @@
 //! OTLP export of logs and traces, configured by the standard `OTEL_*` variables.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
@@ -28,11 +29,30 @@ pub fn otlp_enabled() -> bool {
     PROVIDERS.get().is_some()
 }
 
-/// Exports what is still buffered; call before the process exits.
+/// The longest the exit waits for buffered spans and logs to reach the collector: an absent
+/// or unreachable collector (each export times out) must not hold a stopping process past its
+/// orchestrator's grace period.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Exports what is still buffered, for at most [`FLUSH_TIMEOUT`]; call before the process
+/// exits.
 pub fn flush() {
-    if let Some(p) = PROVIDERS.get() {
-        let _ = p.tracer.force_flush();
-        let _ = p.logger.force_flush();
+    let Some(providers) = PROVIDERS.get() else {
+        return;
+    };
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = providers.tracer.force_flush();
+        let _ = providers.logger.force_flush();
+        let _ = done.send(());
+    });
+    if finished.recv_timeout(FLUSH_TIMEOUT).is_err() {
+        // The log pipeline is what timed out, so this goes to stderr directly.
+        eprintln!(
+            "telemetry: the OTLP collector did not take the last spans and logs within {} s; \
+             exiting without them",
+            FLUSH_TIMEOUT.as_secs()
+        );
     }
 }
 
