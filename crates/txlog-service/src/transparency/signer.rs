@@ -205,28 +205,11 @@ impl Signer {
                 )
                 .await;
         }
-        // The trees this replica remembers writing, before and after the stored tree is read,
-        // decide what is signed: the stored tree, anchored when it is the remembered one; or,
-        // when this replica's own appends (one lineage, nobody else's in between) grew the
-        // store past what it read, the remembered tree from before, so that it anchors the
-        // rounds after it (under steady appends the stored tree has always grown by the time
-        // it is read, and an anchor would never stick).
         let before = self.sequencer.known_tree().await;
         let stored = self.sequencer.catch_up().await?;
         let after = self.sequencer.known_tree().await;
         let last_size = last.as_ref().map_or(0, |l| l.size);
-        let remembered = match (before, after) {
-            (_, Some(a)) if a.size == stored => Some(a),
-            (Some(b), Some(a))
-                if a.lineage == b.lineage
-                    && b.size <= stored
-                    && a.size > stored
-                    && b.size > last_size =>
-            {
-                Some(b)
-            }
-            _ => None,
-        };
+        let remembered = tree_to_anchor(before, after, stored, last_size);
         let size = remembered.map_or(stored, |r| r.size);
         let root = tree::root(&*self.store, size).await?;
         let refusal = match self.refusal(last.as_ref(), size, root).await? {
@@ -360,5 +343,53 @@ impl Signer {
                 describe(last.size, &last.root)
             ),
         }))
+    }
+}
+/// Which remembered tree a round reading the stored tree (of `stored` leaves, the last
+/// checkpoint of `last_size`) signs and anchors, from the trees this replica remembered
+/// writing before (`before`) and after (`after`) the read: the stored tree itself when it is
+/// the remembered one; or, when only this replica's own appends (one lineage, nobody else's in
+/// between) grew the store past it since, the tree from before, so that it anchors the rounds
+/// after it (under steady appends the stored tree has always grown by the time it is read, and
+/// an anchor would never stick). `None`: sign the stored tree, unanchored.
+fn tree_to_anchor(
+    before: Option<KnownTree>,
+    after: Option<KnownTree>,
+    stored: u64,
+    last_size: u64,
+) -> Option<KnownTree> {
+    let after = after?;
+    if after.size == stored {
+        return Some(after);
+    }
+    before.filter(|b| {
+        b.lineage == after.lineage && b.size <= stored && after.size > stored && b.size > last_size
+    })
+}
+
+#[cfg(test)]
+mod anchor_tests {
+    use super::*;
+
+    fn tree(lineage: u64, size: u64) -> Option<KnownTree> {
+        Some(KnownTree {
+            lineage,
+            size,
+            root: Hash::default(),
+        })
+    }
+
+    #[test]
+    fn the_anchor_is_a_tree_of_this_replica_only() {
+        // The stored tree is the remembered one.
+        assert_eq!(tree_to_anchor(tree(1, 5), tree(1, 9), 9, 3), tree(1, 9));
+        // Own appends grew the store during the read: the tree from before.
+        assert_eq!(tree_to_anchor(tree(1, 5), tree(1, 12), 9, 3), tree(1, 5));
+        // Another writer's records are in the stored tree: nothing remembered is signed.
+        assert_eq!(tree_to_anchor(tree(1, 5), tree(1, 5), 9, 3), None);
+        assert_eq!(tree_to_anchor(tree(1, 5), tree(2, 12), 9, 3), None);
+        // Never a tree the last checkpoint already covers.
+        assert_eq!(tree_to_anchor(tree(1, 3), tree(1, 12), 9, 3), None);
+        assert_eq!(tree_to_anchor(tree(1, 5), None, 9, 3), None);
     }
 }
