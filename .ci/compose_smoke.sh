@@ -4,10 +4,11 @@
 # Maven Central dist: images built here, each rebuilt when its inputs change), and the image
 # smoke test's API checks against the whole stack (tests/image/smoke.py --urls --keycloak): an
 # order created with a Keycloak user token, its record delivered to the log on the MongoDB store
-# with the order service's client-credentials token, the chain verified; then SIGTERM (compose
-# stop) ends both services with exit status 0, and the setup job has exited 0.
+# with the order service's client-credentials token, the chain verified, the served checkpoint
+# cosigned by the compose witness (litewitness over HTTPS); then SIGTERM (compose stop) ends both
+# services with exit status 0, and the setup job has exited 0.
 # Runs only when deploy/, compose.yaml, the Dockerfile, tests/image/, .ci/keycloak.sh,
-# .ci/ferretdb.sh or this script changed since its last pass (marker in ~/.cache/ordersys), or
+# .ci/ferretdb.sh, .ci/witness.sh or this script changed since its last pass (marker in ~/.cache/ordersys), or
 # with COMPOSE_SMOKE=1. Prints how long the stack took to come up and pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ start=$SECONDS
 say() { printf '[compose_smoke.sh %4ss] %s\n' "$((SECONDS - start))" "$*"; }
 
 inputs=$(git ls-files -co --exclude-standard deploy compose.yaml Dockerfile tests/image .ci/compose_smoke.sh \
-  .ci/keycloak.sh .ci/ferretdb.sh | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+  .ci/keycloak.sh .ci/ferretdb.sh .ci/witness.sh | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
 if [ "${COMPOSE_SMOKE:-}" != 1 ] && [ "$(cat "$MARKER" 2>/dev/null)" = "$inputs" ]; then
   say "deploy/, compose.yaml and the Dockerfile unchanged since the last pass: skipped"
   exit 0
@@ -82,13 +83,23 @@ if [ "$(podman image inspect --format '{{index .Labels "ordersys.inputs"}}' "loc
   rm -rf "$ctx"
 fi
 trap - EXIT
+
+# The witness: the litewitness and witnessctl binaries .ci/witness.sh builds (cached), with
+# deploy/witness/entrypoint.sh as shipped.
+bash .ci/witness.sh >/dev/null
+ctx=$(mktemp -d "$CACHE/compose-witness.XXXXXX")
+trap 'rm -rf "$ctx"' EXIT
+cp tests/image/witness/Containerfile deploy/witness/entrypoint.sh "$CACHE/bin/litewitness" "$CACHE/bin/witnessctl" "$ctx/"
+build_image localhost/ordersys-witness:0.6.1 "$ctx" "$ctx/entrypoint.sh" "$ctx/litewitness" "$ctx/witnessctl"
+rm -rf "$ctx"
+trap - EXIT
 for port in 8080 8081 8443; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is in use on this machine; compose.yaml publishes it" >&2; exit 1
   fi
 done
 
-services=(postgres mongo txlog-setup keycloak txlog-service order-service)
+services=(postgres mongo txlog-setup keycloak witness txlog-service order-service)
 compose=(podman-compose -p ordersys-compose-smoke -f compose.yaml -f tests/image/compose.podman.yaml)
 trap '"${compose[@]}" down -v >/dev/null 2>&1 || true' EXIT
 say "podman-compose up (${services[*]})"
@@ -97,7 +108,8 @@ say "podman-compose up (${services[*]})"
   { tail -30 "$CACHE/compose-smoke.log"; exit 1; }
 up=$SECONDS
 if ! python3 tests/image/smoke.py --urls http://127.0.0.1:8080 http://127.0.0.1:8081 \
-  --keycloak https://localhost:8443/realms/ordersys --cacert deploy/compose/dev-ca.crt; then
+  --keycloak https://localhost:8443/realms/ordersys --cacert deploy/compose/dev-ca.crt \
+  --witness "$(cat deploy/compose/witness-verifier-key.txt)"; then
   "${compose[@]}" ps || true
   "${compose[@]}" logs --tail 40 || true
   exit 1

@@ -38,6 +38,9 @@ SPEC_ENV = frozenset(
         "TXLOG_SIGNING_KEY_FILE",
         "TXLOG_LOG_ORIGIN",
         "TXLOG_CHECKPOINT_INTERVAL_MS",
+        # SPEC section 12: witnesses.
+        "TXLOG_WITNESSES",
+        "TXLOG_WITNESS_QUORUM",
         "LOG_FORMAT",
         "RUST_LOG",
         # SPEC section 11: rate limits (order service).

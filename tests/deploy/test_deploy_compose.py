@@ -436,3 +436,56 @@ def test_scopes_the_services_request_are_client_scopes_of_their_client(services,
         mappers += c.get("protocolMappers", [])
         assert any(m["protocolMapper"] == "oidc-sub-mapper" and m["config"]["access.token.claim"] == "true"
                    for m in mappers), c["clientId"]
+
+
+def ssh_ed25519_public_key(line: str) -> bytes:
+    """The 32-byte key of an OpenSSH `ssh-ed25519 AAAA... comment` line."""
+    blob = base64.b64decode(line.split()[1])
+    fields, i = [], 0
+    while i < len(blob):
+        n = int.from_bytes(blob[i:i + 4], "big")
+        fields.append(blob[i + 4:i + 4 + n])
+        i += 4 + n
+    assert fields[0] == b"ssh-ed25519" and len(fields[1]) == 32
+    return fields[1]
+
+
+def test_the_witness_cosigns_this_log_over_https(compose, services):
+    """The dev witness's key, name and TLS certificate match what the log is told, and it knows
+    the log by its origin and verifier key."""
+    witness, txlog = services["witness"], env(services["txlog-service"])
+    w = env(witness)
+    assert w["WITNESS_LOG_ORIGIN"] == txlog["TXLOG_LOG_ORIGIN"]
+    secret = lambda name: ROOT / compose["secrets"][name]["file"]  # noqa: E731
+    assert set(witness["secrets"]) == {"witness_ssh_key", "witness_tls_crt", "witness_tls_key",
+                                       "txlog_verifier_key"}
+    assert secret("txlog_verifier_key") == VERIFIER_KEY
+    [(url, vkey)] = [entry.split() for entry in txlog["TXLOG_WITNESSES"].split(",")]
+    assert txlog["TXLOG_WITNESS_QUORUM"] == "1"
+    assert vkey == (ROOT / "deploy" / "compose" / "witness-verifier-key.txt").read_text().strip()
+    # C2SP tlog-cosignature key: <name>+<hex SHA-256(name ‖ 0x0A ‖ 0x04 ‖ key)[:4]>+<base64(0x04 ‖ key)>
+    name, key_hash, key = vkey.rsplit("+", 2)
+    public = ssh_ed25519_public_key(secret("witness_ssh_key").with_suffix(".pub").read_text())
+    assert name == w["WITNESS_NAME"] and base64.b64decode(key) == b"\x04" + public
+    assert hashlib.sha256(name.encode() + b"\n\x04" + public).digest()[:4].hex() == key_hash
+    assert "PRIVATE KEY" in secret("witness_ssh_key").read_text()
+    # HTTPS (SPEC 11) with a certificate of the CA the log trusts, for the URL's host.
+    parts = urlsplit(url)
+    assert parts.scheme == "https" and parts.hostname == "witness" and "witness" in txlog_depends(services)
+    ca = ROOT / compose["secrets"][txlog["SSL_CERT_FILE"].removeprefix("/run/secrets/")]["file"]
+    openssl = shutil.which("openssl")
+    if openssl:
+        run = subprocess.run([openssl, "verify", "-CAfile", str(ca), "-verify_hostname", parts.hostname,
+                              str(secret("witness_tls_crt"))], capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr
+    # Locked down like ours, its state on a volume.
+    assert witness["read_only"] is True and witness["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in witness["security_opt"]
+    assert any(v.endswith(":/var/lib/witness") for v in witness["volumes"])
+    readme = (ROOT / "deploy" / "compose" / "README.md").read_text()
+    for f in ("witness-ssh-key", "witness-tls.crt", "witness-tls.key", "witness-verifier-key.txt"):
+        assert f in readme, f
+
+
+def txlog_depends(services) -> set[str]:
+    return set(services["txlog-service"].get("depends_on", []))

@@ -23,7 +23,8 @@ In each running scenario: /healthz and /readyz of both, an order created and rea
 With --urls it runs only the API checks, against services already running (compose); with
 --keycloak as well, the user tokens come from that Keycloak realm (password grant of the demo
 realm's ordersys-cli client for alice and auditor), and the order service delivers with its own
-client-credentials token.
+client-credentials token; with --witness, the log's served checkpoint must carry that witness's
+cosignature.
 
 Needs only Python's standard library, podman and (for the postgres scenario) psql.
 """
@@ -325,6 +326,28 @@ def read_only_defaults(image: str, signing_key: str) -> None:
             podman("rm", "-f", name, check_rc=False)
 
 
+def witnessed(txlog: str, vkey: str, seconds: float = 60) -> None:
+    """Waits until GET /v1/checkpoint carries a cosignature line of the witness `vkey`
+    (`<name>+<8 hex key hash>+<base64 key>`) over a tree that holds a record. The signature
+    itself is checked by the Rust witness tests and tests/tlogcheck; here the wiring: the log
+    reached the witness over HTTPS and serves what it cosigned."""
+    name, key_hash, _ = vkey.rsplit("+", 2)
+    started, deadline, note = time.monotonic(), time.monotonic() + seconds, ""
+    while time.monotonic() < deadline:
+        status, note = http("GET", f"{txlog}/v1/checkpoint")
+        if status == 200 and isinstance(note, str):
+            size = int(note.split("\n")[1])
+            lines = [line.split(" ") for line in note.split("\n\n", 1)[1].splitlines()]
+            if size >= 1 and any(len(parts) == 3 and parts[1] == name
+                                 and base64.b64decode(parts[2])[:4].hex() == key_hash
+                                 for parts in lines):
+                log(f"checkpoint of size {size} cosigned by {name} after "
+                    f"{time.monotonic() - started:.0f}s")
+                return
+        time.sleep(1)
+    check(False, f"GET /v1/checkpoint cosigned by {name} within {seconds:.0f}s (last: {note!r})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", default="localhost/ordersys:ci")
@@ -335,6 +358,8 @@ def main() -> int:
     parser.add_argument("--keycloak", metavar="ISSUER",
                         help="with --urls: user tokens from this realm (its issuer URL as reached from here)")
     parser.add_argument("--cacert", help="CA file for --keycloak's HTTPS")
+    parser.add_argument("--witness", metavar="VKEY",
+                        help="with --urls: GET /v1/checkpoint must carry this witness's cosignature")
     parser.add_argument("--delivery-token", action="store_true",
                         help="print the order service's delivery token (txlog:write) and exit")
     args = parser.parse_args()
@@ -355,6 +380,8 @@ def main() -> int:
             log(f"{args.keycloak} {'answers' if ready else 'does not answer'} after "
                 f"{time.monotonic() - started:.0f}s")
         api_checks(orders, txlog, tokens)
+        if args.witness:
+            witnessed(txlog, args.witness)
         log(f"{'FAILED: ' + '; '.join(failures) if failures else 'all checks passed'} "
             f"({time.monotonic() - started:.0f}s)")
         return 1 if failures else 0
