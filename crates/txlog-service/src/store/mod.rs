@@ -48,6 +48,14 @@ pub trait Records: Send + Sync {
         true
     }
 
+    /// Whether [`Records::insert`] stores `batch.tree` in the records' own write. When it
+    /// cannot (MongoDB: records and tree runs are two collections, so the hashes are a second
+    /// round trip), the sequencer keeps an append's tree hashes and stores them once per
+    /// checkpoint round instead ([`Sequencer::known_tree`](crate::transparency::Sequencer::known_tree)).
+    fn stores_tree_with_records(&self) -> bool {
+        true
+    }
+
     /// Stores `batch.records` at their `seq`s with their seals and, when the stored tree
     /// hashes end exactly where `batch.tree` begins, those hashes; answers whether it stored
     /// them. [`StoreError::Taken`] when a `seq` or `event_id` is stored already: an atomic

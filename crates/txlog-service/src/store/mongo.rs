@@ -443,6 +443,10 @@ impl Records for MongoStore {
         self.unique_events
     }
 
+    fn stores_tree_with_records(&self) -> bool {
+        false
+    }
+
     /// One ordered `insert_many` (a taken `_id` or `event_id` stops it there), then the tree
     /// hashes as one document. There is no transaction: records stored without their hashes
     /// (a crash between, or the hashes' write failing, logged here) are hashed by the

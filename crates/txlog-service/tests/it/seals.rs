@@ -99,9 +99,11 @@ async fn forged_records_are_never_signed_until_removed(backend: Backend) {
 
     // A row with a correct chain hash at seq 3, and the tree hashes over it, written without
     // the key (SQLite: its append also writes the tree hashes, so the signer's `extend` has
-    // nothing left to do; MongoDB: likewise from the writer's tail).
+    // nothing left to do; MongoDB: likewise from the writer's tail, stored when a checkpoint
+    // round would ask it for its tree).
     let forger = unsealed_store(&app.db.url).await;
     append(&forger, 1).await;
+    assert!(forger.known_tree().await.is_some());
     assert_eq!(forger.store().head().await.unwrap().map(|h| h.seq), Some(3));
     assert_eq!(
         tree::size_for_count(forger.store().tree_hash_count().await.unwrap()),

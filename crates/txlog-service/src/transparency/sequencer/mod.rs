@@ -17,6 +17,12 @@
 //! insert and no read. Each append chained onto the remembered tail continues its *lineage*
 //! ([`KnownTree`]), so the checkpoint loop may sign the remembered tree without reading the
 //! store: it then holds only records this process inserted since a tree the loop checked.
+//!
+//! A store that cannot write the tree hashes with the records (MongoDB: a second round trip
+//! per append) gets them from the tail instead, once per checkpoint round: [`Sequencer::
+//! known_tree`] stores the hashes the appends since the last round added before it answers, so
+//! every tree the loop signs is stored. Hashes lost with the tail (a crash, a lost race) are
+//! the records' own function, and the loop's [`Sequencer::catch_up`] computes them again.
 
 mod progress;
 
@@ -38,6 +44,8 @@ use progress::{count_appended, Progress};
 const APPEND_DEADLINE: Duration = Duration::from_secs(30);
 /// Records hashed per round trip while the tree catches up with the records.
 const CATCH_UP_PAGE: u32 = 1000;
+/// Tree hashes the tail keeps unstored at most (32 bytes each) before an append stores them.
+const UNSTORED_MAX: usize = 1 << 14;
 
 pub struct Sequencer {
     store: Arc<dyn Store>,
@@ -58,11 +66,31 @@ struct Tail {
     tree: Option<TailTree>,
 }
 
-/// The tree at a [`Tail`]: its frontier (`tree::frontier`), all the next append needs, and
-/// its lineage.
+/// The tree at a [`Tail`]: its frontier (`tree::frontier`), all the next append needs, its
+/// lineage, and the hashes of it not stored yet.
 struct TailTree {
     frontier: HashMap<u64, Hash>,
     lineage: u64,
+    unstored: Unstored,
+}
+
+/// Tree hashes computed by appends and not stored yet, at indexes `first…`; the stored
+/// hashes end at `first` (or hold the same hashes past it, stored by a catch-up).
+struct Unstored {
+    first: u64,
+    hashes: Vec<Hash>,
+}
+
+impl Unstored {
+    /// Stores them; none are left unstored when that succeeds.
+    async fn store(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+        if !self.hashes.is_empty() {
+            store.add_tree_hashes(self.first, &self.hashes).await?;
+            self.first += self.hashes.len() as u64;
+            self.hashes.clear();
+        }
+        Ok(())
+    }
 }
 
 /// The tree hashes one batch adds, and the frontier they leave.
@@ -131,19 +159,40 @@ impl Sequencer {
                 .collect();
             let tree_tail = remembered.and_then(|t| t.tree);
             let grown = self.grow(&growth, tree_tail.as_ref()).await?;
+            let with_records = self.store.stores_tree_with_records();
             let batch = NewRecords {
                 records: &records,
                 seals: &seals,
-                tree: grown.as_ref().map(|g| (g.first_index, &g.added[..])),
+                tree: grown
+                    .as_ref()
+                    .filter(|_| with_records)
+                    .map(|g| (g.first_index, &g.added[..])),
             };
             match self.store.insert(&batch).await {
                 Ok(tree_stored) => {
                     records.iter().for_each(|r| progress.note_stored(r));
-                    let grown = grown.filter(|_| tree_stored);
-                    *tail = Some(self.tail_after(&records, grown, tree_tail));
+                    let grown = grown.filter(|_| tree_stored || !with_records);
+                    let mut after = self.tail_after(&records, grown, tree_tail);
+                    if after
+                        .tree
+                        .as_ref()
+                        .is_some_and(|t| t.unstored.hashes.len() >= UNSTORED_MAX)
+                    {
+                        self.store_unstored(&mut after).await;
+                    }
+                    *tail = Some(after);
                     return self.answer(&progress);
                 }
-                Err(error) => self.learn(&records, &mut progress, error).await?,
+                Err(error) => {
+                    if let Some(mut tree) = tree_tail {
+                        // The tail is given up, but its unstored hashes are those of records
+                        // stored before: stored now, the checkpoint loop need not hash them.
+                        if let Err(e) = tree.unstored.store(&*self.store).await {
+                            tracing::debug!(error = %e, "left the last appends' tree hashes to the checkpoint loop");
+                        }
+                    }
+                    self.learn(&records, &mut progress, error).await?
+                }
             }
             if started.elapsed() > APPEND_DEADLINE {
                 return Err(StoreError::Unavailable(
@@ -199,8 +248,9 @@ impl Sequencer {
         }))
     }
 
-    /// The tail after `records` were stored, with the tree `grown` when it was stored too; it
-    /// continues `before`'s lineage when it grew from `before`'s frontier.
+    /// The tail after `records` were stored, with the tree `grown` when it was stored too or
+    /// is kept unstored; it continues `before`'s lineage (and its unstored hashes) when it
+    /// grew from `before`'s frontier.
     fn tail_after(
         &self,
         records: &[StoredRecord],
@@ -208,14 +258,43 @@ impl Sequencer {
         before: Option<TailTree>,
     ) -> Tail {
         let head = records[records.len() - 1].head();
-        let tree = grown.map(|grown| TailTree {
-            lineage: match before {
-                Some(before) if grown.from_tail => before.lineage,
-                _ => self.lineages.fetch_add(1, Ordering::Relaxed),
-            },
-            frontier: grown.frontier,
+        let with_records = self.store.stores_tree_with_records();
+        let tree = grown.map(|grown| {
+            let (lineage, mut unstored) = match before {
+                Some(before) if grown.from_tail => (before.lineage, before.unstored),
+                _ => (
+                    self.lineages.fetch_add(1, Ordering::Relaxed),
+                    Unstored {
+                        first: grown.first_index,
+                        hashes: Vec::new(),
+                    },
+                ),
+            };
+            if !with_records {
+                unstored.hashes.extend(grown.added);
+            }
+            TailTree {
+                lineage,
+                frontier: grown.frontier,
+                unstored,
+            }
         });
         Tail { head, tree }
+    }
+
+    /// Stores the tail's unstored tree hashes; when that fails the tail forgets its tree (the
+    /// next append reads the store's, and the checkpoint loop hashes what is missing).
+    async fn store_unstored(&self, tail: &mut Tail) {
+        let Some(tree) = tail.tree.as_mut() else {
+            return;
+        };
+        if let Err(e) = tree.unstored.store(&*self.store).await {
+            tracing::warn!(
+                error = %platform::problem::cause_chain(&e),
+                "cannot store the Merkle tree hashes of the last appends; the checkpoint loop will"
+            );
+            tail.tree = None;
+        }
     }
 
     /// After a failed insert, learns what happened from the data, not from the error: which
@@ -258,11 +337,13 @@ impl Sequencer {
         }
     }
 
-    /// The tree this process last wrote, if it remembers it; its root is computed here, once
-    /// per checkpoint round, not in every append.
+    /// The tree this process last wrote, if it remembers it, with all its hashes stored (the
+    /// appends' unstored ones are stored here first); its root is computed here, once per
+    /// checkpoint round, not in every append.
     pub async fn known_tree(&self) -> Option<KnownTree> {
-        let tail = self.tail.lock().await;
-        let tail = tail.as_ref()?;
+        let mut tail = self.tail.lock().await;
+        let tail = tail.as_mut()?;
+        self.store_unstored(tail).await;
         let tree = tail.tree.as_ref()?;
         KnownTree::from_frontier(tree.lineage, tail.head.seq + 1, &tree.frontier)
             .inspect_err(|e| tracing::warn!(error = %e, "cannot compute the tree's root"))
