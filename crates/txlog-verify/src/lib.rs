@@ -7,8 +7,10 @@ pub mod canonical;
 pub mod chain;
 pub mod checkpoint;
 pub mod cosignature;
+pub mod hash;
 pub mod json;
 pub mod leaf;
 pub mod tree;
 
+pub use hash::{ChainHash, StatedHash};
 pub use tlog_tiles::Hash;

@@ -202,7 +202,7 @@ fn tlogcheck() -> Option<std::path::PathBuf> {
     }
 }
 
-fn failure(result: Result<Vec<String>, AuditError>) -> String {
+pub(crate) fn failure(result: Result<Vec<String>, AuditError>) -> String {
     match result {
         Err(AuditError::Failed(what)) => what,
         other => panic!("the audit should fail with an inconsistency, got {other:?}"),
@@ -259,7 +259,7 @@ async fn a_tree_stored_a_hash_a_row_still_proves_and_grows(backend: Backend) {
 }
 
 /// An honest log of `n` records, audited once with a state file (which now holds size `n`).
-async fn audited(backend: Backend, n: usize) -> Option<(TestApp, std::path::PathBuf)> {
+pub(crate) async fn audited(backend: Backend, n: usize) -> Option<(TestApp, std::path::PathBuf)> {
     let app = TestApp::spawn(backend).await?;
     app.append(&events(n)).await;
     app.checkpoint_of(n as u64).await;

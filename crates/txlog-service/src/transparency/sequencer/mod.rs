@@ -140,7 +140,7 @@ impl Sequencer {
                 Ok(tree_stored) => {
                     records.iter().for_each(|r| progress.note_stored(r));
                     let grown = grown.filter(|_| tree_stored);
-                    *tail = Some(self.tail_after(&records, grown, tree_tail));
+                    *tail = self.tail_after(&records, grown, tree_tail);
                     return self.answer(&progress);
                 }
                 Err(error) => self.learn(&records, &mut progress, error).await?,
@@ -200,14 +200,16 @@ impl Sequencer {
     }
 
     /// The tail after `records` were stored, with the tree `grown` when it was stored too; it
-    /// continues `before`'s lineage when it grew from `before`'s frontier.
+    /// continues `before`'s lineage when it grew from `before`'s frontier. `None` (the next
+    /// append reads the head) when the last record's hash is not a hash, which a record
+    /// sealed here always is.
     fn tail_after(
         &self,
         records: &[StoredRecord],
         grown: Option<Grown>,
         before: Option<TailTree>,
-    ) -> Tail {
-        let head = records[records.len() - 1].head();
+    ) -> Option<Tail> {
+        let head = records[records.len() - 1].head().ok()?;
         let tree = grown.map(|grown| TailTree {
             lineage: match before {
                 Some(before) if grown.from_tail => before.lineage,
@@ -215,7 +217,7 @@ impl Sequencer {
             },
             frontier: grown.frontier,
         });
-        Tail { head, tree }
+        Some(Tail { head, tree })
     }
 
     /// After a failed insert, learns what happened from the data, not from the error: which
