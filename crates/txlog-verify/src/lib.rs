@@ -1,7 +1,8 @@
 //! What an auditor needs to check the ordersys transaction log, with no I/O: reading JSON with
 //! every key a plain key, the one canonical (RFC 8785) encoder of the integrity path, the hash
-//! chain, a record's served text (which is also its Merkle leaf), the Merkle tree and its
-//! proofs, signed checkpoints and witnesses' cosignatures.
+//! chain and its values (`ChainHash`, 32 bytes, hex only in text), a record's served text
+//! (which is also its Merkle leaf), the Merkle tree and its proofs, signed checkpoints and
+//! witnesses' cosignatures.
 
 pub mod canonical;
 pub mod chain;
