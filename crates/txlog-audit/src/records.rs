@@ -9,7 +9,7 @@ use txlog_verify::chain::{check_link, FilterFields, GENESIS_HASH};
 use txlog_verify::checkpoint::TreeHead;
 use txlog_verify::leaf::leaf_hash_of_text;
 use txlog_verify::tree::MemoryTree;
-use txlog_verify::Hash;
+use txlog_verify::{ChainHash, Hash};
 
 use super::client::{LogClient, Page};
 use super::progress::Progress;
@@ -67,7 +67,7 @@ pub async fn check_all(client: &LogClient, head: &TreeHead) -> Result<String, Au
 /// The chain walked so far.
 struct Walk {
     count: u64,
-    prev_hash: String,
+    prev_hash: ChainHash,
     tree: MemoryTree,
 }
 
@@ -75,7 +75,7 @@ impl Default for Walk {
     fn default() -> Walk {
         Walk {
             count: 0,
-            prev_hash: GENESIS_HASH.to_owned(),
+            prev_hash: GENESIS_HASH,
             tree: MemoryTree::default(),
         }
     }

@@ -9,13 +9,15 @@ use serde_json::Value;
 use txlog_api::{Event, VerifyHead, VerifyReport};
 use uuid::Uuid;
 
+use crate::ids::{EventId, TransactionId};
 pub use txlog_verify::chain::{link_hash, GENESIS_HASH};
+pub use txlog_verify::hash::{ChainHash, NotAHash, StatedHash};
 
 /// The link a new record attaches to: the current head of the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     pub seq: u64,
-    pub hash: String,
+    pub hash: ChainHash,
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -24,8 +26,8 @@ pub struct Head {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexFields {
     pub seq: u64,
-    pub event_id: Uuid,
-    pub transaction_id: Uuid,
+    pub event_id: EventId,
+    pub transaction_id: TransactionId,
     pub order_id: Option<String>,
     pub actor: Option<String>,
     pub operation: String,
@@ -33,29 +35,31 @@ pub struct IndexFields {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// A record as stored and read back: its canonical text (what was hashed), its hash and the
-/// fields the stores index for queries.
+/// A record as stored and read back: its canonical text (what was hashed), its hash as the
+/// store states it (text that is not a hash is kept, so the record is still served as stored
+/// and [`ChainVerifier`] reports it) and the fields the stores index for queries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRecord {
     pub canonical: String,
-    pub hash: String,
+    pub hash: StatedHash,
     pub index: IndexFields,
 }
 
 impl StoredRecord {
-    /// The link the next record attaches to.
-    pub fn head(&self) -> Head {
-        Head {
+    /// The link the next record attaches to; [`NotAHash`] when the stored hash is not one (a
+    /// record changed in the database), which nothing may be chained onto.
+    pub fn head(&self) -> Result<Head, NotAHash> {
+        Ok(Head {
             seq: self.index.seq,
-            hash: self.hash.clone(),
+            hash: self.hash.hash().ok_or(NotAHash)?,
             recorded_at: self.index.recorded_at,
-        }
+        })
     }
 
     /// The record as the API serves it and as its Merkle leaf covers it: the stored canonical
-    /// text with `hash` spliced in, never re-encoded ([`txlog_verify::leaf`]).
+    /// text with `hash` spliced in as stored, never re-encoded ([`txlog_verify::leaf`]).
     pub fn text(&self) -> Result<String, serde_json::Error> {
-        txlog_verify::leaf::record_text(&self.canonical, &self.hash)
+        txlog_verify::leaf::record_text(&self.canonical, &self.hash.text())
     }
 }
 
@@ -74,7 +78,7 @@ pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
 /// UUIDv7 in the service ([`SystemStamps`]); tests may fix both.
 pub trait Stamps: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
-    fn transaction_id(&self) -> Uuid;
+    fn transaction_id(&self) -> TransactionId;
 }
 
 /// The system clock and time-ordered UUIDv7 ids.
@@ -86,8 +90,8 @@ impl Stamps for SystemStamps {
         Utc::now()
     }
 
-    fn transaction_id(&self) -> Uuid {
-        Uuid::now_v7()
+    fn transaction_id(&self) -> TransactionId {
+        TransactionId(Uuid::now_v7())
     }
 }
 
@@ -108,10 +112,10 @@ pub fn seal(
     submitted_by: Option<&str>,
     head: Option<&Head>,
     recorded_at: DateTime<Utc>,
-    transaction_id: Uuid,
+    transaction_id: TransactionId,
 ) -> serde_json::Result<StoredRecord> {
     let seq = head.map_or(0, |h| h.seq + 1);
-    let prev_hash = head.map_or(GENESIS_HASH, |h| h.hash.as_str());
+    let prev_hash = head.map_or(GENESIS_HASH, |h| h.hash);
     let mut object = match serde_json::to_value(event)? {
         Value::Object(map) => map,
         _ => {
@@ -129,15 +133,15 @@ pub fn seal(
         "recorded_at".into(),
         Value::String(format_time(recorded_at)),
     );
-    object.insert("prev_hash".into(), Value::String(prev_hash.to_owned()));
+    object.insert("prev_hash".into(), Value::String(prev_hash.to_hex()));
     if let Some(sub) = submitted_by {
         object.insert("submitted_by".into(), Value::String(sub.to_owned()));
     }
     let canonical = txlog_verify::canonical::to_string(&Value::Object(object))?;
-    let hash = link_hash(prev_hash, &canonical);
+    let hash = link_hash(&prev_hash, &canonical).into();
     let index = IndexFields {
         seq,
-        event_id: event.event_id,
+        event_id: EventId(event.event_id),
         transaction_id,
         order_id: event.order_id.clone(),
         actor: event.actor.as_ref().map(|a| a.sub.clone()),
@@ -168,7 +172,11 @@ pub fn seal_all<'a>(
             next_recorded_at(head.as_ref(), stamps.now()),
             stamps.transaction_id(),
         )?;
-        head = Some(record.head());
+        head = Some(
+            record
+                .head()
+                .map_err(<serde_json::Error as serde::ser::Error>::custom)?,
+        );
         records.push(record);
     }
     Ok(records)
@@ -177,7 +185,8 @@ pub fn seal_all<'a>(
 /// What the canonical text of a record says about itself.
 struct Parsed {
     index: IndexFields,
-    prev_hash: String,
+    /// `None` when its `prev_hash` is text but not a hash (then it links to nothing).
+    prev_hash: Option<ChainHash>,
 }
 
 fn parse(canonical: &str) -> Option<Parsed> {
@@ -208,7 +217,7 @@ fn parse(canonical: &str) -> Option<Parsed> {
     };
     Some(Parsed {
         index,
-        prev_hash: text("prev_hash")?.to_owned(),
+        prev_hash: text("prev_hash")?.parse().ok(),
     })
 }
 
@@ -221,7 +230,8 @@ pub fn index_of(canonical: &str) -> Option<IndexFields> {
 #[derive(Debug)]
 pub struct ChainVerifier {
     expected_seq: u64,
-    prev_hash: String,
+    /// What the next record links to; `None` after a record whose stored hash is not a hash.
+    prev_hash: Option<ChainHash>,
     checked: u64,
     head: Option<VerifyHead>,
     first_invalid_seq: Option<u64>,
@@ -231,7 +241,7 @@ impl Default for ChainVerifier {
     fn default() -> Self {
         Self {
             expected_seq: 0,
-            prev_hash: GENESIS_HASH.to_owned(),
+            prev_hash: Some(GENESIS_HASH),
             checked: 0,
             head: None,
             first_invalid_seq: None,
@@ -241,13 +251,16 @@ impl Default for ChainVerifier {
 
 impl ChainVerifier {
     /// A verifier that continues after `head`, a record an earlier verification found valid.
+    /// A stored head whose hash is not a hash was changed in the database, with its record
+    /// (the caller compared the two): that record is the first invalid one.
     pub fn after(head: VerifyHead) -> Self {
+        let prev_hash = ChainHash::from_hex(&head.hash).ok();
         Self {
             expected_seq: head.seq + 1,
-            prev_hash: head.hash.clone(),
+            first_invalid_seq: prev_hash.is_none().then_some(head.seq),
+            prev_hash,
             checked: 0,
             head: Some(head),
-            first_invalid_seq: None,
         }
     }
 
@@ -262,21 +275,24 @@ impl ChainVerifier {
         }
         self.checked += 1;
         self.expected_seq = seq + 1;
-        self.prev_hash.clone_from(&record.hash);
+        self.prev_hash = record.hash.hash();
         self.head = Some(VerifyHead {
             seq,
-            hash: record.hash.clone(),
+            hash: record.hash.text().into_owned(),
         });
     }
 
+    /// A stored hash (or a `prev_hash`) that is not a hash makes its record invalid.
     fn is_valid(&self, record: &StoredRecord) -> bool {
-        let Some(parsed) = parse(&record.canonical) else {
+        let (Some(parsed), Some(prev_hash), Some(hash)) =
+            (parse(&record.canonical), self.prev_hash, record.hash.hash())
+        else {
             return false;
         };
         record.index.seq == self.expected_seq
             && parsed.index == record.index
-            && parsed.prev_hash == self.prev_hash
-            && link_hash(&self.prev_hash, &record.canonical) == record.hash
+            && parsed.prev_hash == Some(prev_hash)
+            && link_hash(&prev_hash, &record.canonical) == hash
     }
 
     /// Verifies a whole chain held in memory, from its first record.
@@ -348,7 +364,7 @@ mod tests {
     fn the_hash_follows_the_spec_rule() {
         let record = &chain(1)[0];
         let mut value: Value = serde_json::from_str(&record.canonical).unwrap();
-        assert_eq!(value["prev_hash"], GENESIS_HASH);
+        assert_eq!(value["prev_hash"], GENESIS_HASH.to_hex());
         assert_eq!(value["seq"], 0);
         assert!(value.get("hash").is_none());
         let recanonical = serde_json_canonicalizer::to_string(&value).unwrap();
@@ -357,8 +373,8 @@ mod tests {
             "{GENESIS_HASH}{}",
             record.canonical
         )));
-        assert_eq!(record.hash, expected);
-        value["hash"] = Value::String(record.hash.clone());
+        assert_eq!(record.hash.text(), expected);
+        value["hash"] = Value::String(expected);
         let text = record.text().unwrap();
         assert_eq!(text, serde_json_canonicalizer::to_string(&value).unwrap());
     }
@@ -369,7 +385,7 @@ mod tests {
         let report = ChainVerifier::verify(&records);
         assert!(report.valid);
         assert_eq!(report.checked, 5);
-        assert_eq!(report.head.unwrap().hash, records[4].hash);
+        assert_eq!(report.head.unwrap().hash, records[4].hash.text());
     }
 
     #[test]
@@ -381,7 +397,9 @@ mod tests {
         gap.remove(3);
         let mut index = records.clone();
         index[1].index.order_id = Some("other".into());
-        for (chain, bad) in [(edited, 2), (gap, 3), (index, 1)] {
+        let mut not_a_hash = records.clone();
+        not_a_hash[3].hash = StatedHash::read(records[3].hash.text().to_uppercase());
+        for (chain, bad) in [(edited, 2), (gap, 3), (index, 1), (not_a_hash, 3)] {
             let report = ChainVerifier::verify(&chain);
             assert!(!report.valid);
             assert_eq!(report.first_invalid_seq, Some(bad));

@@ -7,6 +7,7 @@ mod app;
 pub mod chain;
 pub mod config;
 pub mod console;
+pub mod ids;
 pub mod metrics;
 pub mod setup;
 pub mod store;

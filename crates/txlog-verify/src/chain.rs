@@ -5,15 +5,17 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// `prev_hash` of the first record.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+use crate::hash::ChainHash;
 
-/// `hex(sha256(prev_hash ‖ canonical))`
-pub fn link_hash(prev_hash: &str, canonical: &str) -> String {
+/// `prev_hash` of the first record (64 zeros).
+pub const GENESIS_HASH: ChainHash = ChainHash::GENESIS;
+
+/// `sha256(hex(prev_hash) ‖ canonical)`: the link hashes the previous hash's hex text.
+pub fn link_hash(prev_hash: &ChainHash, canonical: &str) -> ChainHash {
     let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
+    hasher.update(prev_hash.hex_bytes());
     hasher.update(canonical.as_bytes());
-    hex::encode(hasher.finalize())
+    ChainHash(hasher.finalize().into())
 }
 
 /// The fields of a served record that the list filters read (SPEC section 8), as its hashed
@@ -47,13 +49,14 @@ pub enum LinkError {
 }
 
 /// Checks one served record (parsed with [`crate::json::Plain`]) as the chain's record `seq`
-/// after a record whose hash is `prev_hash`: its place, its link and its hash. Returns its
-/// hash and the fields the filters read.
+/// after a record whose hash is `prev_hash`: its place, its link and its hash (a `hash` that
+/// is not 64 lowercase hex digits does not match its content either). Returns its hash and the
+/// fields the filters read.
 pub fn check_link(
     seq: u64,
     record: &Value,
-    prev_hash: &str,
-) -> Result<(String, FilterFields), LinkError> {
+    prev_hash: &ChainHash,
+) -> Result<(ChainHash, FilterFields), LinkError> {
     let object = record.as_object().ok_or(LinkError::Shape)?;
     let text = |key: &str| object.get(key).and_then(Value::as_str);
     let stated = object
@@ -66,7 +69,7 @@ pub fn check_link(
     if stated != seq {
         return Err(LinkError::Missing(stated));
     }
-    if prev != prev_hash {
+    if prev.parse().ok() != Some(*prev_hash) {
         return Err(match seq {
             0 => LinkError::NotGenesis,
             _ => LinkError::Unlinked(seq - 1),
@@ -76,10 +79,11 @@ pub fn check_link(
     content.remove("hash");
     let canonical = crate::canonical::to_string(&Value::Object(content))
         .map_err(|e| LinkError::Fields(e.to_string()))?;
+    let hash = ChainHash::from_hex(hash).map_err(|_| LinkError::Hash)?;
     if link_hash(prev_hash, &canonical) != hash {
         return Err(LinkError::Hash);
     }
-    Ok((hash.to_owned(), filter_fields(object)?))
+    Ok((hash, filter_fields(object)?))
 }
 
 fn filter_fields(object: &serde_json::Map<String, Value>) -> Result<FilterFields, LinkError> {
@@ -117,32 +121,41 @@ fn filter_fields(object: &serde_json::Map<String, Value>) -> Result<FilterFields
 mod tests {
     use super::*;
 
-    fn record(seq: u64, prev: &str) -> Value {
+    fn record(seq: u64, prev: &ChainHash) -> Value {
         let mut value = serde_json::json!({
-            "seq": seq, "prev_hash": prev, "operation": "order.get", "outcome": "success",
+            "seq": seq, "prev_hash": prev.to_hex(), "operation": "order.get", "outcome": "success",
             "recorded_at": "2026-12-07T00:00:00.000Z", "order_id": "o-1",
             "actor": {"sub": "alice", "scopes": []}, "request": {"body": {"b": 1}},
         });
         let canonical = crate::canonical::to_string(&value).unwrap();
-        value["hash"] = Value::String(link_hash(prev, &canonical));
+        value["hash"] = Value::String(link_hash(prev, &canonical).to_hex());
         value
     }
 
     #[test]
     fn a_chain_links_and_states_its_filter_fields() {
-        let first = record(0, GENESIS_HASH);
-        let (hash, fields) = check_link(0, &first, GENESIS_HASH).unwrap();
+        let first = record(0, &GENESIS_HASH);
+        let (hash, fields) = check_link(0, &first, &GENESIS_HASH).unwrap();
         assert_eq!(fields.actor.as_deref(), Some("alice"));
         assert_eq!(fields.order_id.as_deref(), Some("o-1"));
         let second = record(1, &hash);
         assert!(check_link(1, &second, &hash).is_ok());
         assert_eq!(check_link(2, &second, &hash), Err(LinkError::Missing(1)));
         assert_eq!(
-            check_link(1, &second, GENESIS_HASH),
+            check_link(1, &second, &GENESIS_HASH),
             Err(LinkError::Unlinked(0))
         );
         let mut edited = second.clone();
         edited["request"]["body"]["b"] = Value::from(2);
         assert_eq!(check_link(1, &edited, &hash), Err(LinkError::Hash));
+        // A hash or link that is not a hash's text is a broken record, not an error apart.
+        for text in [hash.to_hex().to_uppercase(), "x".into()] {
+            let mut not_a_hash = second.clone();
+            not_a_hash["hash"] = Value::String(text.clone());
+            assert_eq!(check_link(1, &not_a_hash, &hash), Err(LinkError::Hash));
+            let mut unlinked = second.clone();
+            unlinked["prev_hash"] = Value::String(text);
+            assert_eq!(check_link(1, &unlinked, &hash), Err(LinkError::Unlinked(0)));
+        }
     }
 }

@@ -6,11 +6,11 @@ use axum::Json;
 use platform::problem::ProblemDoc;
 use tracing::Instrument;
 use txlog_api::{Batch, BatchResult, Record};
-use uuid::Uuid;
 
 use super::caller::{Caller, SCOPE_READ, SCOPE_WRITE};
 use super::validate;
 use super::{ApiError, AppState};
+use crate::ids::TransactionId;
 use crate::store::StoreError;
 
 /// Appends 1 to 1 000 events; an invalid event rejects the whole batch and nothing is stored.
@@ -62,7 +62,7 @@ pub async fn get_one(
     Path(transaction_id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require(SCOPE_READ)?;
-    let id: Uuid = transaction_id.parse().map_err(|_| ApiError::MalformedId)?;
+    let id: TransactionId = transaction_id.parse().map_err(|_| ApiError::MalformedId)?;
     let record = state.store.get(id).await?.ok_or(ApiError::NotFound)?;
     // The record's own hashed text must name the id it was found by (a stored id edited in
     // the database must not answer for another record).

@@ -157,7 +157,7 @@ pub async fn verify_incrementally(
     let anchor = store.chain_page(after, 1).await?;
     let unchanged = anchor
         .first()
-        .is_some_and(|r| r.index.seq == since.seq && r.hash == since.hash);
+        .is_some_and(|r| r.index.seq == since.seq && r.hash.text() == since.hash);
     if !unchanged {
         return Ok(VerifyReport {
             valid: false,

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use txlog_api::VerifyHead;
-use uuid::Uuid;
 
 pub use cosignatures::{Cosignature, Cosignatures};
 pub use error::StoreError;
@@ -30,7 +29,8 @@ pub use mongo::{
 pub use mongo_cosignatures::COSIGNATURES_COLLECTION;
 pub use sqlite::SqliteStore;
 
-use crate::chain::{Head, IndexFields, StoredRecord};
+use crate::chain::{Head, IndexFields, StatedHash, StoredRecord};
+use crate::ids::{EventId, TransactionId};
 use tlog_tiles::Hash;
 
 /// Records per page when the whole chain is walked.
@@ -62,13 +62,18 @@ pub trait Records: Send + Sync {
     /// store then stored nothing, an ordered one the records before it.
     async fn insert(&self, batch: &NewRecords<'_>) -> Result<bool, StoreError>;
 
-    /// The last record's link: its `seq`, `hash` and `recorded_at`.
+    /// The last record's link: its `seq`, `hash` and `recorded_at`; [`StoreError::Corrupt`]
+    /// when its stored hash is not a hash (nothing is chained onto a record changed in the
+    /// database).
     async fn head(&self) -> Result<Option<Head>, StoreError>;
 
     /// Where the given events are stored, those that are.
-    async fn placements(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, Placement>, StoreError>;
+    async fn placements(
+        &self,
+        event_ids: &[EventId],
+    ) -> Result<HashMap<EventId, Placement>, StoreError>;
 
-    async fn get(&self, transaction_id: Uuid) -> Result<Option<StoredRecord>, StoreError>;
+    async fn get(&self, transaction_id: TransactionId) -> Result<Option<StoredRecord>, StoreError>;
 
     /// Records matching `query`, in its order, at most `query.limit`.
     async fn list(&self, query: &ListQuery) -> Result<Vec<StoredRecord>, StoreError>;
@@ -187,7 +192,7 @@ pub struct ListQuery {
 /// Where an event was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Placement {
-    pub transaction_id: Uuid,
+    pub transaction_id: TransactionId,
     pub seq: u64,
 }
 
@@ -198,6 +203,25 @@ impl From<&IndexFields> for Placement {
             seq: index.seq,
         }
     }
+}
+
+/// The link after the last stored record, `seq`, from what the store states;
+/// [`StoreError::Corrupt`] when its stored hash is not a hash.
+pub(crate) fn head_of(
+    seq: u64,
+    hash: &StatedHash,
+    recorded_at: DateTime<Utc>,
+) -> Result<Head, StoreError> {
+    let hash = hash.hash().ok_or_else(|| {
+        StoreError::corrupt(format!(
+            "the last record, seq {seq}, has a stored hash that is not a hash"
+        ))
+    })?;
+    Ok(Head {
+        seq,
+        hash,
+        recorded_at,
+    })
 }
 
 /// `indexes`' hashes in order from `found`, or an error naming the first one missing.

@@ -12,12 +12,12 @@ use mongodb::bson::{self, doc, Bson, Document};
 use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
-use uuid::Uuid;
 
 use super::backoff;
 use super::TreeHashes as _;
 use super::{ListQuery, NewRecords, Placement, Records, SealedRecord, SortOrder, StoreError};
-use crate::chain::{Head, IndexFields, StoredRecord};
+use crate::chain::{Head, IndexFields, StatedHash, StoredRecord};
+use crate::ids::{EventId, TransactionId};
 
 /// The collection holding the chain.
 pub const RECORDS_COLLECTION: &str = "txlog_records";
@@ -364,7 +364,7 @@ fn to_doc(sealed: &StoredRecord, seal: Option<[u8; 32]>) -> Result<Document, Sto
         "outcome": &i.outcome,
         "recorded_at": bson::DateTime::from_millis(i.recorded_at.timestamp_millis()),
         "canonical": &sealed.canonical,
-        "hash": &sealed.hash,
+        "hash": sealed.hash.text().as_ref(),
     };
     if let Some(seal) = seal {
         document.insert("seal", binary(seal.to_vec()));
@@ -418,7 +418,7 @@ fn record_from_doc(d: &Document) -> Result<StoredRecord, StoreError> {
         .ok_or_else(|| malformed(&"recorded_at is out of range"))?;
     Ok(StoredRecord {
         canonical: text("canonical")?,
-        hash: text("hash")?,
+        hash: StatedHash::read(text("hash")?),
         index: IndexFields {
             seq,
             event_id: text("event_id")?.parse().map_err(|e| malformed(&e))?,
@@ -483,11 +483,17 @@ impl Records for MongoStore {
             .aggregate(vec![doc! {"$sort": {"_id": -1}}, doc! {"$limit": 1}])
             .await?;
         docs.first()
-            .map(|d| Ok(record_from_doc(d)?.head()))
+            .map(|d| {
+                let last = record_from_doc(d)?;
+                super::head_of(last.index.seq, &last.hash, last.index.recorded_at)
+            })
             .transpose()
     }
 
-    async fn placements(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, Placement>, StoreError> {
+    async fn placements(
+        &self,
+        event_ids: &[EventId],
+    ) -> Result<HashMap<EventId, Placement>, StoreError> {
         let ids: Vec<Bson> = event_ids
             .iter()
             .map(|id| Bson::String(id.to_string()))
@@ -503,7 +509,7 @@ impl Records for MongoStore {
             .collect()
     }
 
-    async fn get(&self, transaction_id: Uuid) -> Result<Option<StoredRecord>, StoreError> {
+    async fn get(&self, transaction_id: TransactionId) -> Result<Option<StoredRecord>, StoreError> {
         let docs = self
             .aggregate(vec![
                 doc! {"$match": {"transaction_id": transaction_id.to_string()}},

@@ -15,7 +15,6 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use txlog_api::VerifyHead;
-use uuid::Uuid;
 
 use super::tree_runs::{self, Runs, TreeRun};
 use super::StoredCheckpoint;
@@ -23,7 +22,8 @@ use super::{
     Checkpoints, ListQuery, NewRecords, Placement, Records, SealedRecord, SortOrder, StoreError,
     TreeHashes,
 };
-use crate::chain::{format_time, Head, IndexFields, StoredRecord};
+use crate::chain::{format_time, Head, IndexFields, StatedHash, StoredRecord};
+use crate::ids::{EventId, TransactionId};
 use tlog_tiles::Hash;
 
 const SCHEMA: &str = include_str!("sqlite_schema.sql");
@@ -317,8 +317,8 @@ async fn insert_run(
 /// Where the given events are stored, those that are.
 async fn placements(
     db: &mut SqliteConnection,
-    event_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Placement>, StoreError> {
+    event_ids: &[EventId],
+) -> Result<HashMap<EventId, Placement>, StoreError> {
     let mut existing = HashMap::new();
     for chunk in event_ids.chunks(LOOKUP_CHUNK) {
         let mut lookup = QueryBuilder::<Sqlite>::new(
@@ -366,7 +366,7 @@ async fn insert_records(
                 .push_bind(index.outcome.as_str())
                 .push_bind(format_time(index.recorded_at))
                 .push_bind(sealed.canonical.as_str())
-                .push_bind(sealed.hash.as_str())
+                .push_bind(sealed.hash.text())
                 .push_bind(seal.map(|s| s.to_vec()));
         });
         if let Some(e) = failed {
@@ -401,15 +401,13 @@ fn parse_time(text: String) -> Result<DateTime<Utc>, StoreError> {
 }
 
 fn record_from_row(row: &SqliteRow) -> Result<StoredRecord, StoreError> {
-    let uuid =
-        |name: &str| -> Result<Uuid, StoreError> { Ok(row.try_get::<String, _>(name)?.parse()?) };
     Ok(StoredRecord {
         canonical: row.try_get("canonical")?,
-        hash: row.try_get("hash")?,
+        hash: StatedHash::read(row.try_get("hash")?),
         index: IndexFields {
             seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
-            event_id: uuid("event_id")?,
-            transaction_id: uuid("transaction_id")?,
+            event_id: row.try_get::<String, _>("event_id")?.parse()?,
+            transaction_id: row.try_get::<String, _>("transaction_id")?.parse()?,
             order_id: row.try_get("order_id")?,
             actor: row.try_get("actor")?,
             operation: row.try_get("operation")?,
@@ -448,20 +446,23 @@ impl Records for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?;
         row.map(|row| {
-            Ok(Head {
-                seq: u64::try_from(row.try_get::<i64, _>("seq")?)?,
-                hash: row.try_get("hash")?,
-                recorded_at: parse_time(row.try_get("recorded_at")?)?,
-            })
+            super::head_of(
+                u64::try_from(row.try_get::<i64, _>("seq")?)?,
+                &StatedHash::read(row.try_get("hash")?),
+                parse_time(row.try_get("recorded_at")?)?,
+            )
         })
         .transpose()
     }
 
-    async fn placements(&self, event_ids: &[Uuid]) -> Result<HashMap<Uuid, Placement>, StoreError> {
+    async fn placements(
+        &self,
+        event_ids: &[EventId],
+    ) -> Result<HashMap<EventId, Placement>, StoreError> {
         placements(&mut *self.pool.acquire().await?, event_ids).await
     }
 
-    async fn get(&self, transaction_id: Uuid) -> Result<Option<StoredRecord>, StoreError> {
+    async fn get(&self, transaction_id: TransactionId) -> Result<Option<StoredRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM records WHERE f_transaction_id = ?"
         ))

@@ -26,7 +26,7 @@ pub fn leaf_data(record: &StoredRecord) -> Result<String, StoreError> {
 pub fn leaf_data_slow(record: &StoredRecord) -> Result<String, StoreError> {
     Ok(txlog_verify::leaf::record_text_slow(
         &record.canonical,
-        &record.hash,
+        &record.hash.text(),
     )?)
 }
 
@@ -34,7 +34,7 @@ pub fn leaf_data_slow(record: &StoredRecord) -> Result<String, StoreError> {
 pub fn leaf_hash(record: &StoredRecord) -> Result<Hash, StoreError> {
     Ok(Hash(txlog_verify::leaf::leaf_hash(
         &record.canonical,
-        &record.hash,
+        &record.hash.text(),
     )?))
 }
 
@@ -300,11 +300,11 @@ mod tests {
     fn record(seq: u64) -> StoredRecord {
         StoredRecord {
             canonical: format!("{{\"seq\":{seq}}}"),
-            hash: format!("h{seq}"),
+            hash: crate::chain::StatedHash::read(format!("h{seq}")),
             index: crate::chain::IndexFields {
                 seq,
-                event_id: uuid::Uuid::nil(),
-                transaction_id: uuid::Uuid::nil(),
+                event_id: uuid::Uuid::nil().into(),
+                transaction_id: uuid::Uuid::nil().into(),
                 order_id: None,
                 actor: None,
                 operation: "order.get".into(),

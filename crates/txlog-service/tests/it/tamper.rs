@@ -7,12 +7,14 @@ use crate::common;
 
 use std::str::FromStr;
 
-use common::{events, Backend, TestApp};
+use common::{events, log_key, Backend, TestApp};
 use mongodb::bson::doc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
+
+on_both_stores!(a_stored_hash_that_is_not_a_hash_is_served_and_reported_at_its_seq);
 
 fn report(valid: bool, checked: u64, first_invalid: Option<u64>) -> (bool, u64, Option<u64>) {
     (valid, checked, first_invalid)
@@ -179,4 +181,46 @@ async fn sqlite_incremental_verify_starts_from_the_last_valid_head() {
     assert_eq!(report["valid"], false, "{report}");
     assert_eq!(report["first_invalid_seq"], 7);
     raw.close().await.unwrap();
+}
+
+/// The store is not trusted: a stored `hash` that is not 64 lowercase hex digits leaves its
+/// record readable, served exactly as stored, and `verify` and the full audit report that
+/// record as broken at its `seq`. Nothing answers 500.
+async fn a_stored_hash_that_is_not_a_hash_is_served_and_reported_at_its_seq(backend: Backend) {
+    let Some((app, state)) = crate::verifiable_log::audited(backend, 6).await else {
+        return;
+    };
+    let honest = app.all("order=asc").await;
+    // Hex, but not the form the log writes; and no hex at all, with characters JSON escapes.
+    let upper = honest[2]["hash"].as_str().unwrap().to_uppercase();
+    let texts = [(2, upper.as_str()), (4, "not \"a\" hash")];
+    for (seq, text) in texts {
+        common::tamper::set_hash(&app.db, seq, text).await;
+    }
+    let mut expected = honest.clone();
+    for (seq, text) in texts {
+        expected[seq as usize]["hash"] = json!(text);
+    }
+    for query in ["order=asc", "actor=alice&order=asc"] {
+        assert_eq!(app.all(query).await, expected, "{query}");
+    }
+    for record in &expected {
+        let id = record["transaction_id"].as_str().unwrap();
+        let response = app.get(&format!("/v1/transactions/{id}")).await;
+        assert_eq!(response.status(), 200);
+        let served = response.text().await.unwrap();
+        assert_eq!(served, serde_json_canonicalizer::to_string(record).unwrap());
+    }
+    let incremental = app.verify().await;
+    assert_eq!(
+        (&incremental["valid"], &incremental["first_invalid_seq"]),
+        (&json!(false), &json!(2)),
+        "{incremental}"
+    );
+    assert_eq!(verdict(&app).await, report(false, 6, Some(2)));
+    let audit = app.audit(&log_key().1, Some(&state), true).await;
+    assert_eq!(
+        crate::verifiable_log::failure(audit),
+        "record seq 2: hash does not match its content"
+    );
 }

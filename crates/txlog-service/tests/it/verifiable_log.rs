@@ -202,7 +202,7 @@ fn tlogcheck() -> Option<std::path::PathBuf> {
     }
 }
 
-fn failure(result: Result<Vec<String>, AuditError>) -> String {
+pub(crate) fn failure(result: Result<Vec<String>, AuditError>) -> String {
     match result {
         Err(AuditError::Failed(what)) => what,
         other => panic!("the audit should fail with an inconsistency, got {other:?}"),
@@ -259,7 +259,7 @@ async fn a_tree_stored_a_hash_a_row_still_proves_and_grows(backend: Backend) {
 }
 
 /// An honest log of `n` records, audited once with a state file (which now holds size `n`).
-async fn audited(backend: Backend, n: usize) -> Option<(TestApp, std::path::PathBuf)> {
+pub(crate) async fn audited(backend: Backend, n: usize) -> Option<(TestApp, std::path::PathBuf)> {
     let app = TestApp::spawn(backend).await?;
     app.append(&events(n)).await;
     app.checkpoint_of(n as u64).await;
@@ -398,9 +398,16 @@ async fn appends_keep_the_tree_without_the_checkpoint_loop(backend: Backend) {
         let n = auditor.size();
         let stored = store.tree_hash_count().await.unwrap();
         if store.stores_tree_with_records() {
-            assert_eq!(stored, tlog_tiles::stored_hash_count(n), "after {n} records");
+            assert_eq!(
+                stored,
+                tlog_tiles::stored_hash_count(n),
+                "after {n} records"
+            );
         } else {
-            assert!(stored < tlog_tiles::stored_hash_count(n), "kept for the round");
+            assert!(
+                stored < tlog_tiles::stored_hash_count(n),
+                "kept for the round"
+            );
         }
         let known = log.known_tree().await.expect("the tree the appends wrote");
         assert_eq!((known.size, known.root), (n, auditor.root(n).unwrap()));

@@ -173,14 +173,14 @@ impl Sequencer {
                     records.iter().for_each(|r| progress.note_stored(r));
                     let grown = grown.filter(|_| tree_stored || !with_records);
                     let mut after = self.tail_after(&records, grown, tree_tail);
-                    if after
-                        .tree
-                        .as_ref()
-                        .is_some_and(|t| t.unstored.hashes.len() >= UNSTORED_MAX)
-                    {
-                        self.store_unstored(&mut after).await;
+                    if let Some(after) = after.as_mut().filter(|a| {
+                        a.tree
+                            .as_ref()
+                            .is_some_and(|t| t.unstored.hashes.len() >= UNSTORED_MAX)
+                    }) {
+                        self.store_unstored(after).await;
                     }
-                    *tail = Some(after);
+                    *tail = after;
                     return self.answer(&progress);
                 }
                 Err(error) => {
@@ -250,14 +250,15 @@ impl Sequencer {
 
     /// The tail after `records` were stored, with the tree `grown` when it was stored too or
     /// is kept unstored; it continues `before`'s lineage (and its unstored hashes) when it
-    /// grew from `before`'s frontier.
+    /// grew from `before`'s frontier. `None` (the next append reads the head) when the last
+    /// record's hash is not a hash, which a record sealed here always is.
     fn tail_after(
         &self,
         records: &[StoredRecord],
         grown: Option<Grown>,
         before: Option<TailTree>,
-    ) -> Tail {
-        let head = records[records.len() - 1].head();
+    ) -> Option<Tail> {
+        let head = records[records.len() - 1].head().ok()?;
         let with_records = self.store.stores_tree_with_records();
         let tree = grown.map(|grown| {
             let (lineage, mut unstored) = match before {
@@ -279,7 +280,7 @@ impl Sequencer {
                 unstored,
             }
         });
-        Tail { head, tree }
+        Some(Tail { head, tree })
     }
 
     /// Stores the tail's unstored tree hashes; when that fails the tail forgets its tree (the

@@ -4,17 +4,17 @@
 use std::collections::{HashMap, HashSet};
 
 use txlog_api::{AppendResult, Event};
-use uuid::Uuid;
 
 use crate::chain::StoredRecord;
+use crate::ids::EventId;
 use crate::store::{Placement, StoreError};
 
 pub(super) struct Progress<'a> {
     events: &'a [Event],
     /// What this call stored.
-    stored: HashMap<Uuid, Placement>,
+    stored: HashMap<EventId, Placement>,
     /// What was stored before (by an earlier call, or another writer).
-    existing: HashMap<Uuid, Placement>,
+    existing: HashMap<EventId, Placement>,
 }
 
 impl<'a> Progress<'a> {
@@ -26,8 +26,8 @@ impl<'a> Progress<'a> {
         }
     }
 
-    pub fn event_ids(&self) -> Vec<Uuid> {
-        self.events.iter().map(|e| e.event_id).collect()
+    pub fn event_ids(&self) -> Vec<EventId> {
+        self.events.iter().map(event_id).collect()
     }
 
     /// The distinct events of the batch in input order (the first of each `event_id`) that
@@ -37,9 +37,10 @@ impl<'a> Progress<'a> {
         self.events
             .iter()
             .filter(|e| {
-                !self.stored.contains_key(&e.event_id)
-                    && !self.existing.contains_key(&e.event_id)
-                    && seen.insert(e.event_id)
+                let id = event_id(e);
+                !self.stored.contains_key(&id)
+                    && !self.existing.contains_key(&id)
+                    && seen.insert(id)
             })
             .collect()
     }
@@ -51,7 +52,7 @@ impl<'a> Progress<'a> {
 
     /// Notes `found` (where some of the batch's events are stored) as stored before, but
     /// those this call stored; answers whether any was new to it.
-    pub fn note_existing(&mut self, found: HashMap<Uuid, Placement>) -> bool {
+    pub fn note_existing(&mut self, found: HashMap<EventId, Placement>) -> bool {
         let mut learned = false;
         for (id, placement) in found {
             if !self.stored.contains_key(&id) {
@@ -68,26 +69,32 @@ impl<'a> Progress<'a> {
         self.events
             .iter()
             .map(|e| {
-                let (placement, new) =
-                    match (self.stored.get(&e.event_id), self.existing.get(&e.event_id)) {
-                        (Some(p), _) => (p, reported.insert(e.event_id)),
-                        (None, Some(p)) => (p, false),
-                        (None, None) => {
-                            return Err(StoreError::corrupt(format!(
-                                "event {} was neither stored nor found",
-                                e.event_id
-                            )))
-                        }
-                    };
+                let id = event_id(e);
+                let (placement, new) = match (self.stored.get(&id), self.existing.get(&id)) {
+                    (Some(p), _) => (p, reported.insert(id)),
+                    (None, Some(p)) => (p, false),
+                    (None, None) => {
+                        return Err(StoreError::corrupt(format!(
+                            "event {} was neither stored nor found",
+                            e.event_id
+                        )))
+                    }
+                };
                 Ok(AppendResult {
                     event_id: e.event_id,
-                    transaction_id: placement.transaction_id,
+                    transaction_id: placement.transaction_id.into(),
                     seq: placement.seq,
                     duplicate: !new,
                 })
             })
             .collect()
     }
+}
+
+/// An event's id, as the log's type (the wire type, shared with the services that record
+/// events, keeps a plain UUID).
+fn event_id(event: &Event) -> EventId {
+    EventId(event.event_id)
 }
 
 /// Records what an append did in the process metrics.

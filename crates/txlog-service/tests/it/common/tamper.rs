@@ -50,6 +50,24 @@ pub async fn edit_record(db: &TestDb, seq: i64) {
     raw.close().await.unwrap();
 }
 
+/// Sets the stored `hash` of record `seq` to `text`, leaving its text.
+pub async fn set_hash(db: &TestDb, seq: i64, text: &str) {
+    if db.mongo.is_some() {
+        let records = collection(db, txlog_service::store::RECORDS_COLLECTION).await;
+        super::mongo::set(&records, seq, doc! {"hash": text}).await;
+        return;
+    }
+    let mut raw = sqlite(db).await;
+    let changed = sqlx::query("UPDATE records SET hash = ? WHERE seq = ?")
+        .bind(text)
+        .bind(seq)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    raw.close().await.unwrap();
+}
+
 /// Swaps the stored text and hash of records `a` and `b`.
 pub async fn swap(db: &TestDb, a: i64, b: i64) {
     if db.mongo.is_some() {
