@@ -45,6 +45,25 @@ start=$SECONDS
 say() { printf '[k8s.sh %4ss] %s\n' "$((SECONDS - start))" "$*" >&2; }
 export KUBECONFIG=$STATE/pki/admin.kubeconfig
 
+# --- Debian packages -------------------------------------------------------------------------
+# What the node runs besides the binaries of .ci/k8s_build.sh, installed when missing (the
+# daemons are started here, never by their packages: this kind of VM has no init system).
+# iptables: kube-proxy's and kube-router's rules; ipset: kube-router's address sets.
+PACKAGES=(etcd-server containerd runc containernetworking-plugins conntrack iptables ipset)
+packages() {
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  say "installing ${missing[*]}"
+  local apt=(apt-get -o DPkg::Lock::Timeout=600 -y -q -q --no-install-recommends)
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${missing[@]}" >/dev/null 2>&1 || {
+    apt-get -o DPkg::Lock::Timeout=600 -q -q update >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${missing[@]}" >/dev/null
+  }
+}
+
 # --- processes -------------------------------------------------------------------------------
 # spawn NAME CMD...: starts CMD in the background, logging to $STATE/log/NAME.log, and records
 # its PID in $STATE/pid/NAME.
@@ -104,10 +123,10 @@ pki() {
   cert kubelet "/O=system:nodes/CN=system:node:$NODE"
   cert kube-proxy /CN=system:kube-proxy
   cert coredns /CN=ordersys-coredns
-  cert network-policies /CN=ordersys-network-policies
+  cert kube-router /CN=ordersys-kube-router
   openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
   openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
-  for who in admin controller-manager scheduler kubelet kube-proxy coredns network-policies; do
+  for who in admin controller-manager scheduler kubelet kube-proxy coredns kube-router; do
     kubectl config set-cluster local --server="https://$NODE_IP:6443" --certificate-authority="$d/ca.crt" \
       --embed-certs --kubeconfig="$d/$who.kubeconfig" >/dev/null
     kubectl config set-credentials "$who" --client-certificate="$d/$who.crt" --client-key="$d/$who.key" \
@@ -255,6 +274,20 @@ spec:
   selector: {app: postgres}
   ports: [{port: 5432}]
 ---
+# The database admits the order service's pods only (the platform's policy, not the chart's:
+# the chart's own policies limit what its pods reach, not who reaches a database).
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: postgres}
+spec:
+  podSelector: {matchLabels: {app: postgres}}
+  policyTypes: [Ingress]
+  ingress:
+    - from:
+        - podSelector:
+            matchLabels: {app.kubernetes.io/instance: ordersys, app.kubernetes.io/component: order-service}
+      ports: [{protocol: TCP, port: 5432}]
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: keycloak}
@@ -298,32 +331,67 @@ EOF
   kubectl -n "$NS" rollout status deploy/keycloak --timeout=300s >/dev/null
   say "Keycloak ready"
   local t0=$SECONDS
-  helm upgrade --install ordersys deploy/helm/ordersys -n "$NS" \
-    -f deploy/helm/values-evaluation.yaml --wait --timeout 5m
-  say "helm upgrade --install --wait: deployed in $((SECONDS - t0)) s"
+  doc_run install
+  say "installed (docs/OPERATIONS.md commands) in $((SECONDS - t0)) s"
   kubectl -n "$NS" get pods -o wide
-  t0=$SECONDS
-  helm test ordersys -n "$NS" --timeout 2m
-  say "helm test: passed in $((SECONDS - t0)) s"
 }
 
-# The tests of issue 29 against the installed chart:
+# doc_run NAME: runs the sh block that follows the marker `<!-- k8s.sh: NAME -->` in
+# docs/OPERATIONS.md ("Trying the chart on one node"), so the commands documented there are
+# the ones CI runs, word for word.
+doc_run() {
+  local block
+  block=$(awk -v m="<!-- k8s.sh: $1 -->" '
+    $0 == m {found = 1; next}
+    found && /^```sh$/ {inside = 1; next}
+    inside && /^```$/ {exit}
+    inside {print}' docs/OPERATIONS.md)
+  [ -n "$block" ] || { echo "no block <!-- k8s.sh: $1 --> in docs/OPERATIONS.md" >&2; return 1; }
+  printf '%s\n' "$block" | sed 's/^/    $ /' >&2
+  bash -euo pipefail -c "$block"
+}
+
+# The tests of issue 29 against the installed chart, each reported by its own line:
+#  - every pod of the release Ready;
+#  - `helm test`, as documented;
 #  - an order through the order service's Service with a Keycloak token, its record in the log,
 #    the chain verified (tests/image/smoke.py's API checks, from this host to the ClusterIPs,
 #    and to Keycloak through a port-forward: its certificate names localhost; the tokens'
 #    issuer stays https://keycloak:8443, the URL the pods use);
 #  - the log signs with the key from its Secret (the verifier key it announces is keygen's);
-#  - a rolling update of the order service under load (tests/k8s/rolling_update.py): zero
-#    failed calls, zero lost records;
-#  - `helm uninstall` leaves none of the release's objects behind.
+#  - NetworkPolicies enforced (tests/k8s/network_policies.py): a pod outside the allowed set
+#    reaches neither the log's write endpoint nor the database, the order service reaches both;
+#  - a rolling update of the order service under load (tests/k8s/rolling_update.py), the
+#    documented upgrade command with a changed pod annotation: zero failed calls, zero lost
+#    records;
+#  - the setup Job and its hook order (tests/k8s/setup_hooks.py), in a second release
+#    (ordersys-hooks: the log only, setupJob on, install then upgrade);
+#  - `helm uninstall`, as documented, leaves none of the release's objects behind.
 chart_tests() {
-  local orders txlog pf rc=0
-  orders=http://$(kubectl -n "$NS" get svc -l app.kubernetes.io/component=order-service -o jsonpath='{.items[0].spec.clusterIP}'):8080
-  txlog=http://$(kubectl -n "$NS" get svc -l app.kubernetes.io/component=txlog-service -o jsonpath='{.items[0].spec.clusterIP}'):8081
+  local orders txlog pf rc=0 t0
+  report() {  # report OK|FAIL TEXT
+    if [ "$1" = OK ]; then say "ok: $2"; else say "FAIL: $2"; rc=1; fi
+  }
+  if kubectl -n "$NS" wait --for=condition=Ready pod -l app.kubernetes.io/instance=ordersys --timeout=120s >/dev/null; then
+    report OK "every pod of the release is Ready ($(kubectl -n "$NS" get pod -l app.kubernetes.io/instance=ordersys -o name | wc -l) pods)"
+  else
+    report FAIL "pods of the release not Ready: $(kubectl -n "$NS" get pod -l app.kubernetes.io/instance=ordersys --no-headers | tr '\n' ';')"
+  fi
+
+  t0=$SECONDS
+  if doc_run test; then report OK "helm test passed in $((SECONDS - t0)) s"; else report FAIL "helm test"; fi
+
+  orders=http://$(kubectl -n "$NS" get svc -l app.kubernetes.io/instance=ordersys,app.kubernetes.io/component=order-service -o jsonpath='{.items[0].spec.clusterIP}'):8080
+  txlog=http://$(kubectl -n "$NS" get svc -l app.kubernetes.io/instance=ordersys,app.kubernetes.io/component=txlog-service -o jsonpath='{.items[0].spec.clusterIP}'):8081
   kubectl -n "$NS" port-forward svc/keycloak 18443:8443 >"$STATE/log/port-forward.log" 2>&1 &
   pf=$!
+  wait_until 30 "port-forward to Keycloak" curl -fsk https://localhost:18443/realms/ordersys >/dev/null || true
   local kc=(--keycloak https://localhost:18443/realms/ordersys --cacert deploy/compose/dev-ca.crt)
-  python3 tests/image/smoke.py --urls "$orders" "$txlog" "${kc[@]}" || rc=1
+  if python3 tests/image/smoke.py --urls "$orders" "$txlog" "${kc[@]}"; then
+    report OK "an order through the Service, recorded in the log, chain verified"
+  else
+    report FAIL "the order through the Service (tests/image/smoke.py --urls)"
+  fi
 
   local announced
   announced=$(kubectl -n "$NS" logs deploy/ordersys-txlog-service | python3 -c 'import json, sys
@@ -336,35 +404,83 @@ for line in sys.stdin:
         print(key)
         break')
   if [ -n "$announced" ] && [ "$announced" = "$(cat "$STATE/verifier-key")" ]; then
-    say "ok: the log signs with the key from Secret ordersys-txlog-signing-key ($announced)"
+    report OK "the log signs with the key from Secret ordersys-txlog-signing-key ($announced)"
   else
-    say "FAIL: the log announces verifier key '$announced', keygen printed '$(cat "$STATE/verifier-key")'"
-    rc=1
+    report FAIL "the log announces verifier key '$announced', keygen printed '$(cat "$STATE/verifier-key")'"
+  fi
+
+  if python3 tests/k8s/network_policies.py --namespace "$NS" --release ordersys --image "$CURL_IMAGE"; then
+    report OK "NetworkPolicies enforced: outsiders reach neither the log's write endpoint nor the database; the order service reaches both"
+  else
+    report FAIL "NetworkPolicies (tests/k8s/network_policies.py)"
   fi
 
   # The load runs until the old pod is gone (its SIGTERM drain included), and 5 s more.
-  local t0=$SECONDS old
+  local old
+  t0=$SECONDS
   old=$(kubectl -n "$NS" get pod -l app.kubernetes.io/instance=ordersys,app.kubernetes.io/component=order-service -o name)
-  python3 tests/k8s/rolling_update.py --orders "$orders" --txlog "$txlog" "${kc[@]}" -- bash -c "
-    helm upgrade ordersys deploy/helm/ordersys -n $NS -f deploy/helm/values-evaluation.yaml \
-      --set-string orderService.podAnnotations.rollout=$(date +%s) --wait --timeout 5m &&
-    kubectl -n $NS wait --for=delete $old --timeout=120s" || rc=1
-  say "rolling update under load: $((SECONDS - t0)) s"
+  if python3 tests/k8s/rolling_update.py --orders "$orders" --txlog "$txlog" "${kc[@]}" -- bash -c "
+    $(declare -f doc_run); doc_run upgrade && kubectl -n $NS wait --for=delete $old --timeout=120s"; then
+    report OK "rolling update under load in $((SECONDS - t0)) s: no failed call, no lost record"
+  else
+    report FAIL "rolling update under load (tests/k8s/rolling_update.py)"
+  fi
   kill "$pf" 2>/dev/null || true
 
-  helm uninstall ordersys -n "$NS" --wait --timeout 2m >/dev/null
+  hooks_tests
+
+  t0=$SECONDS
+  doc_run uninstall || report FAIL "helm uninstall"
   # Pods go with their ReplicaSets (garbage collection), after their grace period.
   kubectl -n "$NS" wait --for=delete pod -l app.kubernetes.io/instance=ordersys --timeout=120s >/dev/null 2>&1 || true
   local left
-  left=$(kubectl -n "$NS" get all,configmap,secret,serviceaccount,networkpolicy,poddisruptionbudget,horizontalpodautoscaler,job,role,rolebinding \
-    -l app.kubernetes.io/instance=ordersys -o name 2>/dev/null)
-  if [ -z "$left" ]; then
-    say "ok: helm uninstall left none of the release's objects"
+  left=$(leftovers ordersys)
+  if [ -z "$left" ] && [ -z "$(helm list -n "$NS" -q --filter '^ordersys$')" ]; then
+    report OK "helm uninstall left none of the release's objects ($((SECONDS - t0)) s)"
   else
-    say "FAIL: helm uninstall left: $(echo "$left" | tr '\n' ' ')"
-    rc=1
+    report FAIL "helm uninstall left: $(echo "$left" | tr '\n' ' ')"
   fi
   return "$rc"
+}
+
+# leftovers RELEASE: the objects of every kind the chart can make (hooks and test objects
+# included) still labelled with RELEASE, after up to 30 s for garbage collection.
+leftovers() {
+  local kinds=all,configmap,secret,serviceaccount,networkpolicy,poddisruptionbudget,horizontalpodautoscaler,job,role,rolebinding,ingress,endpointslice
+  local left deadline=$((SECONDS + 30))
+  while :; do
+    left=$(kubectl -n "$NS" get "$kinds" -l app.kubernetes.io/instance="$1" -o name 2>/dev/null)
+    [ -z "$left" ] || [ "$SECONDS" -ge "$deadline" ] && break
+    sleep 2
+  done
+  echo "$left"
+}
+
+# The setup Job's hooks: a second release in the same namespace, the transaction log only
+# (its Keycloak and Secrets are there), with txlogService.setupJob on. Its admin URL is an
+# in-memory SQLite database: the Job runs `txlog-service setup` for real (as uid 65532, on a
+# read-only root, under its hook NetworkPolicy), but what it prepares is dropped with it; the
+# MongoDB setup itself is tested by the Rust suite against FerretDB (crates/txlog-service).
+hooks_tests() {
+  local rel=ordersys-hooks
+  kubectl -n "$NS" create secret generic ordersys-txlog-setup \
+    --from-literal=admin-url='sqlite::memory:' --from-literal=app-password=hooks-test-password >/dev/null
+  local chart=(deploy/helm/ordersys -n "$NS" -f deploy/helm/values-evaluation.yaml
+    --set orderService.enabled=false --set networkPolicy.auditorsNamespace="$NS"
+    --set txlogService.setupJob.enabled=true --wait --timeout 5m)
+  if python3 tests/k8s/setup_hooks.py --namespace "$NS" --release "$rel" -- helm install "$rel" "${chart[@]}" &&
+    python3 tests/k8s/setup_hooks.py --namespace "$NS" --release "$rel" --upgrade -- \
+      helm upgrade "$rel" "${chart[@]}" --set-string txlogService.podAnnotations.rollout="$(date +%s)"; then
+    report OK "the setup Job: its NetworkPolicy first, then the Job, then the Deployments; both hooks deleted after success (install and upgrade)"
+  else
+    report FAIL "the setup Job's hooks (tests/k8s/setup_hooks.py)"
+  fi
+  helm uninstall "$rel" -n "$NS" --wait --timeout 2m >/dev/null || report FAIL "helm uninstall $rel"
+  kubectl -n "$NS" wait --for=delete pod -l app.kubernetes.io/instance="$rel" --timeout=120s >/dev/null 2>&1 || true
+  local left
+  left=$(leftovers "$rel")
+  [ -z "$left" ] || report FAIL "helm uninstall $rel left: $(echo "$left" | tr '\n' ' ')"
+  kubectl -n "$NS" delete secret ordersys-txlog-setup >/dev/null
 }
 
 # --- the cluster -----------------------------------------------------------------------------
@@ -372,6 +488,7 @@ up() {
   BIN=${K8S_BIN:-$(bash .ci/k8s_build.sh | tail -1)}
   export PATH=$BIN:$PATH
   [ -e "$STATE" ] && down
+  packages
   mkdir -p "$STATE"
   echo "$BIN" >"$STATE/bin"
   say "certificates"
@@ -466,6 +583,18 @@ EOF
   kubectl create clusterrolebinding ordersys-kube-proxy --clusterrole=system:node-proxier --user=system:kube-proxy >/dev/null
   spawn kube-proxy kube-proxy --kubeconfig="$d/kube-proxy.kubeconfig" --hostname-override="$NODE" \
     --cluster-cidr="$POD_CIDR" --proxy-mode=iptables --bind-address=127.0.0.1 --metrics-bind-address=127.0.0.1:10249
+  # NetworkPolicies enforced by kube-router, its firewall only (no BGP router, no service
+  # proxy): iptables chains per pod and policy in filter FORWARD/INPUT/OUTPUT, bridged traffic
+  # matched with physdev (br_netfilter), peers in ipsets. Traffic from this host to the pods
+  # (kubelet's probes, the tests' calls to the ClusterIPs) is allowed by kube-router as from
+  # the pods' own node.
+  kubectl create clusterrole ordersys-kube-router --verb=get,list,watch \
+    --resource=namespaces,pods,services,endpoints,nodes,networkpolicies.networking.k8s.io,endpointslices.discovery.k8s.io >/dev/null
+  kubectl create clusterrolebinding ordersys-kube-router --clusterrole=ordersys-kube-router --user=ordersys-kube-router >/dev/null
+  spawn kube-router kube-router --kubeconfig="$d/kube-router.kubeconfig" --hostname-override="$NODE" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+    --service-cluster-ip-range="$SERVICE_CIDR" --health-port=0 --metrics-port=0 -v=1
+  wait_until 60 "kube-router: NetworkPolicy chains in place" iptables -S KUBE-ROUTER-FORWARD
   # CoreDNS on the host, serving the cluster through the Service $DNS_IP (an Endpoints object
   # pointing at the node IP), with read access to Services and EndpointSlices.
   kubectl create clusterrole ordersys-coredns --verb=list,watch --resource=services,endpointslices.discovery.k8s.io,namespaces,pods >/dev/null
@@ -512,7 +641,7 @@ EOF
 down() {
   say "tearing down"
   local name
-  for name in kube-proxy kubelet coredns kube-scheduler kube-controller-manager kube-apiserver; do
+  for name in kube-router kube-proxy kubelet coredns kube-scheduler kube-controller-manager kube-apiserver; do
     stop_pid "$name"
   done
   # The pods' containers and their shims, then containerd. The network namespaces of the pod
@@ -546,7 +675,12 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
   # kube-proxy's chains (its own clean-up); then kubelet's (KUBE-FIREWALL, the canaries), which
   # would otherwise keep dropping this host's traffic to 127.0.0.0/8 from other addresses; then
   # our own rules.
-  if [ -f "$STATE/bin" ]; then "$(cat "$STATE/bin")/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
+  # kube-router's chains and ipsets likewise (the loops below catch what remains of its KUBE-
+  # chains; its sets are all named KUBE-*).
+  if [ -f "$STATE/bin" ]; then
+    "$(cat "$STATE/bin")/kube-proxy" --cleanup >/dev/null 2>&1 || true
+    "$(cat "$STATE/bin")/kube-router" --cleanup-config >/dev/null 2>&1 || true
+  fi
   local ipt t rule chain
   for ipt in iptables ip6tables; do
     for t in filter nat mangle; do
@@ -564,6 +698,10 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
   while read -r rule; do
     eval "iptables -D ${rule#-A }" 2>/dev/null || true
   done < <(iptables-save -t filter | grep -- "--comment $COMMENT" || true)
+  if command -v ipset >/dev/null; then
+    local set
+    for set in $(ipset list -n 2>/dev/null | grep '^KUBE-' || true); do ipset destroy "$set" 2>/dev/null || true; done
+  fi
   local ns l
   for ns in $(printf '%s\n' "${netns[@]}" | sort -u); do ip netns delete "$(basename "$ns")" 2>/dev/null || true; done
   for l in $(ip -o link | awk -F': ' '/master '"$CNI_BRIDGE"' / {print $2}' | cut -d@ -f1); do ip link del "$l" 2>/dev/null || true; done
