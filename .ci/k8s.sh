@@ -145,11 +145,13 @@ network() {
   ip link set "$NODE_BRIDGE" up
   sysctl -qw net.ipv4.ip_forward=1
   sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
-  # Pods reach this host and each other, never the outside interface.
+  # Pods reach this host and each other, never the outside interface. In the mangle table,
+  # which packets cross before the filter table: kube-router keeps its jump first in filter
+  # FORWARD and ACCEPTs there what the policies allow.
   local out
   out=$(ip route show default | awk '{print $5; exit}')
-  iptables -C FORWARD -s "$POD_CIDR" -o "$out" -m comment --comment "$COMMENT" -j DROP 2>/dev/null ||
-    iptables -I FORWARD -s "$POD_CIDR" -o "$out" -m comment --comment "$COMMENT" -j DROP
+  iptables -t mangle -C FORWARD -s "$POD_CIDR" -o "$out" -m comment --comment "$COMMENT" -j DROP 2>/dev/null ||
+    iptables -t mangle -I FORWARD -s "$POD_CIDR" -o "$out" -m comment --comment "$COMMENT" -j DROP
   mkdir -p "$STATE/cni/net.d"
   cat >"$STATE/cni/net.d/10-ordersys.conflist" <<EOF
 {
@@ -223,6 +225,14 @@ curl_image() {
 
 install_chart() {
   local img
+  podman image exists "$IMAGE" || { echo "image $IMAGE missing: run .ci/image.sh first" >&2; return 1; }
+  # PostgreSQL's and Keycloak's images are .ci/compose_smoke.sh's (it runs before this in
+  # .ci/run); when its smoke was skipped and they are gone, it is run again to make them.
+  if ! podman image exists "$POSTGRES_IMAGE" || ! podman image exists "$KEYCLOAK_IMAGE"; then
+    say "building PostgreSQL's and Keycloak's images (.ci/compose_smoke.sh)"
+    COMPOSE_SMOKE=1 SMOKE_IMAGE=$IMAGE bash .ci/compose_smoke.sh >"$STATE/log/compose_smoke.log" 2>&1 ||
+      { tail -20 "$STATE/log/compose_smoke.log" >&2; return 1; }
+  fi
   curl_image
   [ "$IMAGE" = localhost/ordersys:ci ] || podman tag "$IMAGE" localhost/ordersys:ci
   for img in localhost/ordersys:ci "$POSTGRES_IMAGE" "$KEYCLOAK_IMAGE" "$CURL_IMAGE"; do
@@ -695,9 +705,11 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
       done
     done
   done
-  while read -r rule; do
-    eval "iptables -D ${rule#-A }" 2>/dev/null || true
-  done < <(iptables-save -t filter | grep -- "--comment $COMMENT" || true)
+  for t in filter mangle; do
+    while read -r rule; do
+      eval "iptables -t $t -D ${rule#-A }" 2>/dev/null || true
+    done < <(iptables-save -t "$t" 2>/dev/null | grep -- "--comment $COMMENT" || true)
+  done
   if command -v ipset >/dev/null; then
     local set
     for set in $(ipset list -n 2>/dev/null | grep '^KUBE-' || true); do ipset destroy "$set" 2>/dev/null || true; done
