@@ -734,23 +734,28 @@ stop_pid() {
   rm -f "$f"
 }
 
-# The binaries `up` used, for the steps run on their own.
-if [ "${1:-all}" = install ] || [ "${1:-all}" = test ]; then
-  [ -f "$STATE/bin" ] || { echo "no cluster: run $0 up first" >&2; exit 1; }
-  PATH=$(cat "$STATE/bin"):$PATH
-fi
+# The whole dispatch is one function, read before it runs: a run keeps working when this file
+# is edited meanwhile (bash reads a script as it goes).
+main() {
+  # The binaries `up` used, for the steps run on their own.
+  if [ "${1:-all}" = install ] || [ "${1:-all}" = test ]; then
+    [ -f "$STATE/bin" ] || { echo "no cluster: run $0 up first" >&2; exit 1; }
+    PATH=$(cat "$STATE/bin"):$PATH
+  fi
 
-case "${1:-all}" in
-  up) up ;;
-  down) down ;;
-  install) install_chart ;;
-  test) chart_tests ;;
-  all)
-    trap down EXIT
-    up
-    install_chart
-    chart_tests
-    say "all passed"
-    ;;
-  *) echo "usage: $0 [up | install | test | down]" >&2; exit 2 ;;
-esac
+  case "${1:-all}" in
+    up) up ;;
+    down) down ;;
+    install) install_chart ;;
+    test) chart_tests ;;
+    all)
+      trap down EXIT
+      up
+      install_chart
+      chart_tests
+      say "all passed"
+      ;;
+    *) echo "usage: $0 [up | install | test | down]" >&2; exit 2 ;;
+  esac
+}
+main "$@"; exit

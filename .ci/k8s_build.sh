@@ -21,6 +21,8 @@
 #    only.
 # Builds run with nice -n 10 (CI shares two cores); CGO is off (static binaries, as upstream's).
 set -euo pipefail
+# One block, read whole before it runs: a build keeps going when this file is edited meanwhile.
+{
 K8S_VERSION=${K8S_VERSION:-v1.34.4}
 HELM_VERSION=${HELM_VERSION:-v3.19.5}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.13.2}
@@ -140,3 +142,5 @@ if ! [ -x "$BIN/kube-router" ]; then
 fi
 say "binaries in $BIN ($(du -sh "$BIN" | cut -f1))"
 echo "$BIN"
+exit
+}
