@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
-# A single-node Kubernetes on this machine for the Helm chart (issue 29). Not called by .ci/run
-# yet (see "State" below).
+# A single-node Kubernetes on this machine for the Helm chart (issue 29), run by .ci/run after
+# the image and compose steps.
 #
 #   bash .ci/k8s.sh         everything below, then down on exit (whatever failed)
-#   bash .ci/k8s.sh up      binaries (.ci/k8s_build.sh, cached), then etcd, the control plane,
-#                           containerd, kubelet, kube-proxy and CoreDNS
+#   bash .ci/k8s.sh up      the Debian packages when missing (etcd-server, containerd, runc,
+#                           containernetworking-plugins, conntrack, iptables, ipset), the
+#                           binaries (.ci/k8s_build.sh, cached), then etcd, the control plane,
+#                           containerd, kubelet, kube-proxy, kube-router (NetworkPolicy) and
+#                           CoreDNS
 #   bash .ci/k8s.sh install the images imported (K8S_IMAGE, default localhost/ordersys:ci from
 #                           .ci/image.sh; PostgreSQL and Keycloak from .ci/compose_smoke.sh),
-#                           PostgreSQL and a DEV ONLY Keycloak in namespace shop, the chart with
-#                           deploy/helm/values-evaluation.yaml, `helm test`
-#   bash .ci/k8s.sh test    the chart tests (chart_tests below)
+#                           PostgreSQL (with its NetworkPolicy) and a DEV ONLY Keycloak in
+#                           namespace shop, the chart with deploy/helm/values-evaluation.yaml by
+#                           the install commands of docs/OPERATIONS.md
+#   bash .ci/k8s.sh test    the chart tests (chart_tests below), one "ok:" or "FAIL:" line each
 #   bash .ci/k8s.sh down    stops all of it by PID and removes what `up` made: iptables rules
-#                           (kube-proxy's and kubelet's chains, ours by comment), the pods'
-#                           network namespaces and veths, bridges, mounts under the state
-#                           directory, the state directory
+#                           (kube-proxy's, kube-router's and kubelet's chains, ours by comment),
+#                           kube-router's ipsets, the pods' network namespaces and veths,
+#                           bridges, mounts under the state directory, the state directory
 #
-# State: all of the above passes here (with an image of host-built binaries; .ci/image.sh's
-# image was not available yet). Not done: NetworkPolicy enforcement (kube-network-policies
-# v0.8.0 is built but needs the nftables `queue` expression, which this VM's kernel lacks:
-# `nft add rule ... queue num 100` answers "No such file or directory"), the setup Job's hook
-# order (MongoDB only), and wiring into .ci/run.
+# NetworkPolicies are enforced by kube-router v2.1.0 with only its firewall on: iptables and
+# ipset, which this kind of VM's kernel has (xt_set, physdev, br_netfilter). Not by
+# kube-network-policies: its versions on the Go module proxy (v0.7.0, v0.8.0) queue packets
+# with the nftables `queue` expression, which the kernel lacks (CONFIG_NFT_QUEUE is not set),
+# and have no iptables mode. kube-router v2.1.0 is the one version the proxy serves and has
+# reported security flaws (its BGP router's unauthenticated gRPC server, GHSA-v5mh-h5hx-7v92;
+# dependencies); the router and service proxy are not run, and this is a test cluster only.
 #
 # Everything stays on this host: the node IP is on a bridge made here (this VM has no dummy
 # devices), pods and services use private ranges on the CNI bridge, and forwarding from pods to
@@ -194,12 +200,14 @@ EOF
   rm -rf "$ctx"
 }
 
-# import_image NAME: copies a podman image into containerd's k8s.io namespace.
+# import_image NAME [AS]: copies a podman image into containerd's k8s.io namespace, there also
+# named AS (the name the chart's values give; podman's own names stay as they are).
 import_image() {
-  local archive=$STATE/image.tar
+  local archive=$STATE/image.tar ctr=(ctr --address "$STATE/containerd/containerd.sock" -n k8s.io)
   podman save --format docker-archive -o "$archive" "$1" >/dev/null 2>&1
-  ctr --address "$STATE/containerd/containerd.sock" -n k8s.io images import --no-unpack=false "$archive" >/dev/null
+  "${ctr[@]}" images import --no-unpack=false "$archive" >/dev/null
   rm -f "$archive"
+  if [ -n "${2:-}" ] && [ "$2" != "$1" ]; then "${ctr[@]}" images tag --force "$1" "$2" >/dev/null; fi
 }
 
 # --- the chart -------------------------------------------------------------------------------
@@ -234,9 +242,10 @@ install_chart() {
       { tail -20 "$STATE/log/compose_smoke.log" >&2; return 1; }
   fi
   curl_image
-  [ "$IMAGE" = localhost/ordersys:ci ] || podman tag "$IMAGE" localhost/ordersys:ci
-  for img in localhost/ordersys:ci "$POSTGRES_IMAGE" "$KEYCLOAK_IMAGE" "$CURL_IMAGE"; do
-    podman image exists "$img" || { echo "image $img missing (.ci/image.sh, .ci/compose_smoke.sh build it)" >&2; return 1; }
+  say "importing $IMAGE (as localhost/ordersys:ci, the name values-evaluation.yaml gives)"
+  import_image "$IMAGE" localhost/ordersys:ci
+  for img in "$POSTGRES_IMAGE" "$KEYCLOAK_IMAGE" "$CURL_IMAGE"; do
+    podman image exists "$img" || { echo "image $img missing (.ci/compose_smoke.sh, this script build it)" >&2; return 1; }
     say "importing $img"
     import_image "$img"
   done
@@ -253,7 +262,7 @@ install_chart() {
     --from-literal=client-id=order-service --from-literal=client-secret=order-service-dev-secret >/dev/null
   # The log's key as OPERATIONS says: keygen's stdout into the Secret, its stderr (the verifier
   # key) kept to compare with the key the running log announces.
-  podman run --rm --network=none localhost/ordersys:ci /usr/local/bin/txlog-service keygen \
+  podman run --rm --network=none "$IMAGE" /usr/local/bin/txlog-service keygen \
     --name ordersys/txlog-evaluation >"$STATE/signing-key" 2>"$STATE/verifier-key"
   kubectl -n "$NS" create secret generic ordersys-txlog-signing-key --from-file=signing-key="$STATE/signing-key" >/dev/null
   rm -f "$STATE/signing-key"
