@@ -483,7 +483,7 @@ leftovers() {
 hooks_tests() {
   local rel=ordersys-hooks
   kubectl -n "$NS" create secret generic ordersys-txlog-setup \
-    --from-literal=admin-url='sqlite::memory:' --from-literal=app-password=hooks-test-password >/dev/null
+    --from-literal=admin-url='sqlite://:memory:' --from-literal=app-password=hooks-test-password >/dev/null
   local chart=(deploy/helm/ordersys -n "$NS" -f deploy/helm/values-evaluation.yaml
     --set orderService.enabled=false --set networkPolicy.auditorsNamespace="$NS"
     --set txlogService.setupJob.enabled=true --wait --timeout 5m)
