@@ -14,6 +14,7 @@
 #                           namespace shop, the chart with deploy/helm/values-evaluation.yaml by
 #                           the install commands of docs/OPERATIONS.md
 #   bash .ci/k8s.sh test    the chart tests (chart_tests below), one "ok:" or "FAIL:" line each
+#   bash .ci/k8s.sh doc N   runs the block <!-- k8s.sh: N --> of docs/OPERATIONS.md
 #   bash .ci/k8s.sh down    stops all of it by PID and removes what `up` made: iptables rules
 #                           (kube-proxy's, kube-router's and kubelet's chains, ours by comment),
 #                           kube-router's ipsets, the pods' network namespaces and veths,
@@ -439,7 +440,7 @@ for line in sys.stdin:
   t0=$SECONDS
   old=$(kubectl -n "$NS" get pod -l app.kubernetes.io/instance=ordersys,app.kubernetes.io/component=order-service -o name)
   if python3 tests/k8s/rolling_update.py --orders "$orders" --txlog "$txlog" "${kc[@]}" -- bash -c "
-    $(declare -f doc_run); doc_run upgrade && kubectl -n $NS wait --for=delete $old --timeout=120s"; then
+    bash .ci/k8s.sh doc upgrade && kubectl -n $NS wait --for=delete $old --timeout=120s"; then
     report OK "rolling update under load in $((SECONDS - t0)) s: no failed call, no lost record"
   else
     report FAIL "rolling update under load (tests/k8s/rolling_update.py)"
@@ -747,7 +748,7 @@ stop_pid() {
 # is edited meanwhile (bash reads a script as it goes).
 main() {
   # The binaries `up` used, for the steps run on their own.
-  if [ "${1:-all}" = install ] || [ "${1:-all}" = test ]; then
+  if [ "${1:-all}" = install ] || [ "${1:-all}" = test ] || [ "${1:-all}" = doc ]; then
     [ -f "$STATE/bin" ] || { echo "no cluster: run $0 up first" >&2; exit 1; }
     PATH=$(cat "$STATE/bin"):$PATH
   fi
@@ -757,6 +758,7 @@ main() {
     down) down ;;
     install) install_chart ;;
     test) chart_tests ;;
+    doc) doc_run "$2" ;;
     all)
       trap down EXIT
       up
@@ -764,7 +766,7 @@ main() {
       chart_tests
       say "all passed"
       ;;
-    *) echo "usage: $0 [up | install | test | down]" >&2; exit 2 ;;
+    *) echo "usage: $0 [up | install | test | down | doc NAME]" >&2; exit 2 ;;
   esac
 }
 main "$@"; exit
