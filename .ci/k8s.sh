@@ -393,7 +393,8 @@ chart_tests() {
     if [ "$1" = OK ]; then say "ok: $2"; else say "FAIL: $2"; rc=1; fi
   }
   if kubectl -n "$NS" wait --for=condition=Ready pod -l app.kubernetes.io/instance=ordersys --timeout=120s >/dev/null; then
-    report OK "every pod of the release is Ready ($(kubectl -n "$NS" get pod -l app.kubernetes.io/instance=ordersys -o name | wc -l) pods)"
+    report OK "every pod of the release is Ready: $(kubectl -n "$NS" get pod -l app.kubernetes.io/instance=ordersys \
+      -o jsonpath='{range .items[*]}{.metadata.name} (restarts {.status.containerStatuses[0].restartCount}) {end}')"
   else
     report FAIL "pods of the release not Ready: $(kubectl -n "$NS" get pod -l app.kubernetes.io/instance=ordersys --no-headers | tr '\n' ';')"
   fi
@@ -660,10 +661,7 @@ EOF
 
 down() {
   say "tearing down"
-  local name
-  for name in kube-router kube-proxy kubelet coredns kube-scheduler kube-controller-manager kube-apiserver; do
-    stop_pid "$name"
-  done
+  stop_pids kube-router kube-proxy kubelet coredns kube-scheduler kube-controller-manager kube-apiserver
   # The pods' containers and their shims, then containerd. The network namespaces of the pod
   # sandboxes (named cni-…, made by containerd's CRI) are noted first: without kubelet nobody
   # calls CNI DEL, so they and their veth pairs are removed below.
@@ -683,8 +681,7 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
       ctr --address "$STATE/containerd/containerd.sock" -n k8s.io tasks kill -s KILL "$c" >/dev/null 2>&1 || true
     done
   fi
-  stop_pid containerd
-  stop_pid etcd
+  stop_pids containerd etcd
   # Shims that outlive containerd (they are reparented), by their containerd address.
   local pid
   for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $STATE/containerd/containerd.sock" 2>/dev/null); do
@@ -695,12 +692,10 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
   # kube-proxy's chains (its own clean-up); then kubelet's (KUBE-FIREWALL, the canaries), which
   # would otherwise keep dropping this host's traffic to 127.0.0.0/8 from other addresses; then
   # our own rules.
-  # kube-router's chains and ipsets likewise (the loops below catch what remains of its KUBE-
-  # chains; its sets are all named KUBE-*).
-  if [ -f "$STATE/bin" ]; then
-    "$(cat "$STATE/bin")/kube-proxy" --cleanup >/dev/null 2>&1 || true
-    "$(cat "$STATE/bin")/kube-router" --cleanup-config >/dev/null 2>&1 || true
-  fi
+  # kube-router's chains (KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*) go with the loops below
+  # and its ipsets (KUBE-SRC-*, KUBE-DST-*) after them. Not `kube-router --cleanup-config`: it
+  # destroys every ipset and flushes every IPVS service of the host, not only its own.
+  if [ -f "$STATE/bin" ]; then "$(cat "$STATE/bin")/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
   local ipt t rule chain
   for ipt in iptables ip6tables; do
     for t in filter nat mangle; do
@@ -722,7 +717,7 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
   done
   if command -v ipset >/dev/null; then
     local set
-    for set in $(ipset list -n 2>/dev/null | grep '^KUBE-' || true); do ipset destroy "$set" 2>/dev/null || true; done
+    for set in $(ipset list -n 2>/dev/null | grep -E '^(inet6:)?KUBE-(SRC|DST)-' || true); do ipset destroy "$set" 2>/dev/null || true; done
   fi
   local ns l
   for ns in $(printf '%s\n' "${netns[@]}" | sort -u); do ip netns delete "$(basename "$ns")" 2>/dev/null || true; done
@@ -732,17 +727,25 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
   rm -rf "$STATE"
 }
 
-stop_pid() {
-  local f=$STATE/pid/$1 pid
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+# stop_pids NAME...: SIGTERM to each recorded PID at once, SIGKILL to those still running after
+# 10 s. A process that has exited but is not reaped yet (a zombie: these were started by an
+# earlier run, so init is their parent) counts as stopped.
+stop_pids() {
+  local name pid pids=() deadline=$((SECONDS + 10))
+  for name in "$@"; do
+    [ -f "$STATE/pid/$name" ] || continue
+    pid=$(cat "$STATE/pid/$name")
+    rm -f "$STATE/pid/$name"
+    running "$pid" || continue
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
+    pids+=("$pid")
+  done
+  for pid in "${pids[@]}"; do
+    while running "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+    if running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+  done
 }
+running() { [ -e "/proc/$1" ] && ! awk '{exit !($3 == "Z")}' "/proc/$1/stat" 2>/dev/null; }
 
 # The whole dispatch is one function, read before it runs: a run keeps working when this file
 # is edited meanwhile (bash reads a script as it goes).
