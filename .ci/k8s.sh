@@ -47,6 +47,9 @@ SERVICE_CIDR=10.96.0.0/24
 APISERVER_SVC_IP=10.96.0.1
 DNS_IP=10.96.0.10
 PAUSE_IMAGE=localhost/ordersys-pause:3.10
+# containerd's store is kept between runs (the imported images: about 1.5 GB, a minute to import
+# and to delete); its containers are removed by `down` and, after a run that was killed, by `up`.
+CTR_ROOT=${ORDERSYS_CACHE:-$HOME/.cache/ordersys}/k8s/containerd-root
 COMMENT=ordersys-k8s
 start=$SECONDS
 say() { printf '[k8s.sh %4ss] %s\n' "$((SECONDS - start))" "$*" >&2; }
@@ -202,13 +205,20 @@ EOF
 }
 
 # import_image NAME [AS]: copies a podman image into containerd's k8s.io namespace, there also
-# named AS (the name the chart's values give; podman's own names stay as they are).
+# named AS (the name the chart's values give; podman's own names stay as they are). Skipped
+# when containerd's store (kept between runs, CTR_ROOT) already holds that podman image ID
+# under that name.
 import_image() {
-  local archive=$STATE/image.tar ctr=(ctr --address "$STATE/containerd/containerd.sock" -n k8s.io)
-  podman save --format docker-archive -o "$archive" "$1" >/dev/null 2>&1
-  "${ctr[@]}" images import --no-unpack=false "$archive" >/dev/null
-  rm -f "$archive"
-  if [ -n "${2:-}" ] && [ "$2" != "$1" ]; then "${ctr[@]}" images tag --force "$1" "$2" >/dev/null; fi
+  local as=${2:-$1} ctr=(ctr --address "$STATE/containerd/containerd.sock" -n k8s.io) id stamp
+  id=$(podman image inspect --format '{{.Id}}' "$1")
+  stamp=$CTR_ROOT/ordersys-imported/$(printf '%s' "$as" | tr '/:' '__')
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$id" ] && "${ctr[@]}" images ls -q | grep -qxF "$as"; then
+    return 0
+  fi
+  say "importing $1${2:+ as $2}"
+  podman save --format docker-archive "$1" 2>/dev/null | "${ctr[@]}" images import --no-unpack=false - >/dev/null
+  if [ "$as" != "$1" ]; then "${ctr[@]}" images tag --force "$1" "$as" >/dev/null; fi
+  mkdir -p "$(dirname "$stamp")" && echo "$id" >"$stamp"
 }
 
 # --- the chart -------------------------------------------------------------------------------
@@ -243,11 +253,10 @@ install_chart() {
       { tail -20 "$STATE/log/compose_smoke.log" >&2; return 1; }
   fi
   curl_image
-  say "importing $IMAGE (as localhost/ordersys:ci, the name values-evaluation.yaml gives)"
+  # As localhost/ordersys:ci, the name values-evaluation.yaml gives.
   import_image "$IMAGE" localhost/ordersys:ci
   for img in "$POSTGRES_IMAGE" "$KEYCLOAK_IMAGE" "$CURL_IMAGE"; do
     podman image exists "$img" || { echo "image $img missing (.ci/compose_smoke.sh, this script build it)" >&2; return 1; }
-    say "importing $img"
     import_image "$img"
   done
   kubectl create namespace "$NS" >/dev/null
@@ -545,7 +554,7 @@ up() {
   mkdir -p "$STATE/containerd"
   cat >"$STATE/containerd/config.toml" <<EOF
 version = 2
-root = "$STATE/containerd/root"
+root = "$CTR_ROOT"
 state = "$STATE/containerd/state"
 [grpc]
   address = "$STATE/containerd/containerd.sock"
@@ -565,8 +574,11 @@ state = "$STATE/containerd/state"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$STATE/cni/net.d"
 EOF
+  # CRI's records of an earlier run's sandboxes and containers (only a killed run leaves any).
+  rm -rf "$CTR_ROOT/io.containerd.grpc.v1.cri"
   spawn containerd containerd --config "$STATE/containerd/config.toml"
   wait_until 60 "containerd ready" ctr --address "$STATE/containerd/containerd.sock" version
+  remove_containers
   pause_image
   import_image "$PAUSE_IMAGE"
 
@@ -659,6 +671,17 @@ EOF
   say "cluster up (KUBECONFIG=$KUBECONFIG)"
 }
 
+# remove_containers: kills and deletes every container of containerd's k8s.io namespace (pods'
+# containers and sandboxes), so that the kept store holds images only.
+remove_containers() {
+  local ctr=(ctr --address "$STATE/containerd/containerd.sock" -n k8s.io) c
+  for c in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s KILL "$c" >/dev/null 2>&1 || true; done
+  for c in $("${ctr[@]}" containers ls -q 2>/dev/null); do
+    "${ctr[@]}" tasks delete --force "$c" >/dev/null 2>&1 || true
+    "${ctr[@]}" containers delete "$c" >/dev/null 2>&1 || true
+  done
+}
+
 down() {
   say "tearing down"
   stop_pids kube-router kube-proxy kubelet coredns kube-scheduler kube-controller-manager kube-apiserver
@@ -677,9 +700,7 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
         print(n["path"])' 2>/dev/null || true)
       [ -n "$ns" ] && netns+=("$ns")
     done
-    for c in $(ctr --address "$STATE/containerd/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null); do
-      ctr --address "$STATE/containerd/containerd.sock" -n k8s.io tasks kill -s KILL "$c" >/dev/null 2>&1 || true
-    done
+    remove_containers
   fi
   stop_pids containerd etcd
   # Shims that outlive containerd (they are reparented), by their containerd address.
@@ -687,8 +708,10 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
   for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $STATE/containerd/containerd.sock" 2>/dev/null); do
     kill -KILL "$pid" 2>/dev/null || true
   done
-  # Mounts under the state directory (pod volumes, rootfs, sandbox namespaces), deepest first.
-  { grep -o " $STATE/[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  # Mounts under the state directory (pod volumes, rootfs, sandbox namespaces) and containerd's
+  # store (the sandboxes' /dev/shm), deepest first.
+  { grep -oE " ($STATE|$CTR_ROOT)/[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$CTR_ROOT/io.containerd.grpc.v1.cri"
   # kube-proxy's chains (its own clean-up); then kubelet's (KUBE-FIREWALL, the canaries), which
   # would otherwise keep dropping this host's traffic to 127.0.0.0/8 from other addresses; then
   # our own rules.
