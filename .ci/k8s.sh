@@ -212,7 +212,7 @@ import_image() {
   local as=${2:-$1} ctr=(ctr --address "$STATE/containerd/containerd.sock" -n k8s.io) id stamp
   id=$(podman image inspect --format '{{.Id}}' "$1")
   stamp=$CTR_ROOT/ordersys-imported/$(printf '%s' "$as" | tr '/:' '__')
-  if [ "$(cat "$stamp" 2>/dev/null)" = "$id" ] && "${ctr[@]}" images ls -q | grep -qxF "$as"; then
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$id" ] && "${ctr[@]}" images ls -q | grep -xF "$as" >/dev/null; then
     return 0
   fi
   say "importing $1${2:+ as $2}"
