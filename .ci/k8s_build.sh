@@ -12,15 +12,23 @@
 #  - Helm, from its module with its own go.sum.
 #  - CoreDNS with the few plugins a cluster DNS needs (a main of our own, as CoreDNS documents
 #    for custom builds; rebuilt when the list changes).
-#  - kube-network-policies, the NetworkPolicy enforcer (nftables + nfqueue).
+#  - kube-router, run as the NetworkPolicy enforcer only (--run-firewall; iptables + ipset).
+#    Not kube-network-policies: every version the proxy serves (v0.7.0, v0.8.0) queues packets
+#    with the nftables `queue` expression, which this kind of VM's kernel lacks
+#    (CONFIG_NFT_QUEUE is not set), and has no iptables mode (only v0.1.0 had one; the proxy
+#    does not serve it). kube-router v2.1.0 is the only version the proxy serves; its known
+#    advisories concern its BGP router and service proxy, which are not run here. Test cluster
+#    only.
 # Builds run with nice -n 10 (CI shares two cores); CGO is off (static binaries, as upstream's).
 set -euo pipefail
+# One block, read whole before it runs: a build keeps going when this file is edited meanwhile.
+{
 K8S_VERSION=${K8S_VERSION:-v1.34.4}
 HELM_VERSION=${HELM_VERSION:-v3.19.5}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.13.2}
-KNP_VERSION=${KNP_VERSION:-v0.8.0}
+KUBE_ROUTER_VERSION=${KUBE_ROUTER_VERSION:-v2.1.0}
 CACHE=${ORDERSYS_CACHE:-$HOME/.cache/ordersys}/k8s
-BIN=$CACHE/k8s-$K8S_VERSION-helm-$HELM_VERSION-coredns-$COREDNS_VERSION-knp-$KNP_VERSION/bin
+BIN=$CACHE/k8s-$K8S_VERSION-helm-$HELM_VERSION-coredns-$COREDNS_VERSION-kube-router-$KUBE_ROUTER_VERSION/bin
 start=$SECONDS
 say() { printf '[k8s_build.sh %4ss] %s\n' "$((SECONDS - start))" "$*" >&2; }
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
@@ -121,12 +129,18 @@ MOD
   echo "$COREDNS_PLUGINS" >"$BIN/coredns.plugins"
 fi
 
-# --- kube-network-policies -----------------------------------------------------------------
-if ! [ -x "$BIN/kube-network-policies" ]; then
-  say "building kube-network-policies $KNP_VERSION"
-  src=$(moddir "sigs.k8s.io/kube-network-policies@$KNP_VERSION")
-  cp -r "$src" "$work/knp" && chmod -R u+w "$work/knp"
-  (cd "$work/knp" && GOFLAGS=-mod=readonly nice -n 10 go build -trimpath -ldflags "-s -w" -o "$BIN/kube-network-policies" ./cmd)
+# --- kube-router (NetworkPolicy enforcement) --------------------------------------------------
+if ! [ -x "$BIN/kube-router" ]; then
+  say "building kube-router $KUBE_ROUTER_VERSION"
+  src=$(moddir "github.com/cloudnativelabs/kube-router/v2@$KUBE_ROUTER_VERSION")
+  cp -r "$src" "$work/kube-router" && chmod -R u+w "$work/kube-router"
+  v=github.com/cloudnativelabs/kube-router/v2/pkg/version
+  (cd "$work/kube-router" && GOFLAGS=-mod=readonly nice -n 10 go build -trimpath \
+    -ldflags "-s -w -X $v.Version=$KUBE_ROUTER_VERSION -X $v.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    -o "$BIN/kube-router" ./cmd/kube-router)
+  "$BIN/kube-router" --version 2>&1 | sed -n 1p >&2
 fi
 say "binaries in $BIN ($(du -sh "$BIN" | cut -f1))"
 echo "$BIN"
+exit
+}

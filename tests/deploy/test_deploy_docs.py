@@ -24,7 +24,9 @@ def test_operations_guide_is_honest_and_points_to_the_right_places():
     text = DOC.read_text()
     # Says what CI runs (the image build and smoke test, with podman) and what it does not.
     assert "no Docker engine" in text and ".ci/image.sh" in text
-    assert "no `helm install`" in text
+    # ... and that the chart runs on a real cluster in CI (.ci/k8s.sh, called by .ci/run).
+    assert ".ci/k8s.sh" in text and "run by `.ci/run`" in text
+    assert "NetworkPolicy enforced" in text
     assert "/v1/transactions/verify" in text
     assert "docs/BENCHMARKS.md" in text
     for path in ("deploy/helm/ordersys", "deploy/keycloak/ordersys-realm.json",
