@@ -2,7 +2,8 @@
 //! (cleanly, then as after a crash) under a concurrent create load, and every call is answered
 //! 201 or 503 with `Retry-After`, never 500 (half of the calls with an `Idempotency-Key`, so its
 //! claim and release meet the restarts too); every order answered 201 exists once, no request
-//! made two, and every 201 is recorded in the transaction log exactly once.
+//! made two, and every 201 is recorded in the transaction log exactly once. A database that
+//! starts after the order service is waited for.
 //!
 //! The test runs a PostgreSQL of its own (Debian's `initdb` and `pg_ctl`, as `.ci/postgres.sh`
 //! installs them) on its own port and data directory: restarting the shared one on 5432 would
@@ -72,26 +73,36 @@ impl OwnPostgres {
                 "--no-sync",
             ],
         );
+        server.start_again();
+        Some(server)
+    }
+
+    /// Starts the stopped server; returns once it accepts connections.
+    fn start_again(&self) {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60",
-            server.port,
-            server.dir.display()
+            self.port,
+            self.dir.display()
         );
-        let log = server.dir.join("postgres.log");
-        server.pg(
+        let log = self.dir.join("postgres.log").display().to_string();
+        self.pg(
             "pg_ctl",
             &[
                 "-D",
-                &data,
+                &self.data(),
                 "-l",
-                &log.display().to_string(),
+                &log,
                 "-o",
                 &options,
                 "-w",
                 "start",
             ],
         );
-        Some(server)
+    }
+
+    /// Stops the server cleanly (sessions terminated).
+    fn stop(&self) {
+        self.pg("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
     }
 
     fn data(&self) -> String {
@@ -340,6 +351,51 @@ async fn postgres_restarted_under_load_is_503_never_500_and_loses_nothing() {
             a.tag
         );
     }
+    drop(system);
+    drop(database);
+    drop(postgres);
+}
+
+/// An order service that starts before its database (beside it in compose, or a network policy
+/// that admits a new pod a moment after it starts) waits for it instead of exiting: with
+/// PostgreSQL stopped, the service starts and logs that it retries; PostgreSQL then starts, and
+/// the service becomes ready and serves a create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_service_waits_for_a_database_that_starts_after_it() {
+    let Some(postgres) = OwnPostgres::start() else {
+        return;
+    };
+    let database = testkit::TestDatabase::create(&postgres.admin_url(), "ordersys_late")
+        .await
+        .unwrap();
+    postgres.stop();
+    let url = database.url().to_owned();
+    let starting = tokio::spawn(async move { System::start_on(&url, &[]).await });
+    // The service's first attempts meet a stopped server (its log below proves they did).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let postgres = tokio::task::spawn_blocking(move || {
+        postgres.start_again();
+        postgres
+    })
+    .await
+    .unwrap();
+    let system = starting.await.unwrap();
+    let log = std::fs::read_to_string(&system.orders.log).unwrap();
+    assert!(
+        log.contains("the database is not reachable yet"),
+        "the service never met the stopped database: {log}"
+    );
+    let created = reqwest::Client::new()
+        .post(format!("{}/v1/orders", system.orders.base))
+        .bearer_auth(token("alice", "orders:read orders:write"))
+        .json(&json!({
+            "currency": "EUR",
+            "items": [{"sku": "SKU-1", "name": "Widget", "quantity": 1, "unit_price": 100}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
     drop(system);
     drop(database);
     drop(postgres);

@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgQueryResult};
 use sqlx::{ConnectOptions, Connection};
 
 use super::sql::{Dialect, SqlStore};
@@ -26,6 +26,10 @@ pub type PgStore = SqlStore<Postgres>;
 
 /// Connections per replica: PostgreSQL does best with few busy connections.
 const POOL_SIZE: u32 = 16;
+/// How long the first connection waits for a database that is not reachable yet (started
+/// beside the service, or a network policy that admits a new pod a moment after it starts)
+/// before the service gives up; below a pod's grace period and its probes' patience.
+const START_PATIENCE: Duration = Duration::from_secs(30);
 
 impl PgStore {
     /// Connects and runs pending migrations; sqlx holds a PostgreSQL advisory lock while
@@ -36,7 +40,7 @@ impl PgStore {
         let base = PgConnectOptions::from_str(url)?;
         let mut migrations = sqlx::migrate!("./migrations/postgres");
         super::sql::tolerate_newer(&mut migrations);
-        let mut conn = base.connect().await?;
+        let mut conn = first_connection(&base).await?;
         migrations.run(&mut conn).await?;
         conn.close().await?;
         // Set at connection start-up (the `options` parameter), so it holds for every
@@ -56,5 +60,30 @@ impl PgStore {
             .connect_with(pooled)
             .await?;
         Ok(Self::new(pool))
+    }
+}
+
+/// A connection for the migrations, retried with backoff (250 ms doubling up to 4 s) while the
+/// database is unreachable or refusing, for at most [`START_PATIENCE`]; any other error (a
+/// wrong password, no such database) at once.
+async fn first_connection(options: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + START_PATIENCE;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match options.connect().await {
+            Err(e)
+                if platform::database::is_unavailable(&e)
+                    && tokio::time::Instant::now() + pause < deadline =>
+            {
+                tracing::warn!(
+                    error = %e,
+                    retry_in_ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                    "the database is not reachable yet; retrying"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(4));
+            }
+            other => return other,
+        }
     }
 }
