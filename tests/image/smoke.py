@@ -326,7 +326,7 @@ def read_only_defaults(image: str, signing_key: str) -> None:
             podman("rm", "-f", name, check_rc=False)
 
 
-def witnessed(txlog: str, vkey: str, seconds: float = 60) -> None:
+def witnessed(txlog: str, vkey: str, tok: str, seconds: float = 60) -> None:
     """Waits until GET /v1/checkpoint carries a cosignature line of the witness `vkey`
     (`<name>+<8 hex key hash>+<base64 key>`) over a tree that holds a record. The signature
     itself is checked by the Rust witness tests and tests/tlogcheck; here the wiring: the log
@@ -334,7 +334,7 @@ def witnessed(txlog: str, vkey: str, seconds: float = 60) -> None:
     name, key_hash, _ = vkey.rsplit("+", 2)
     started, deadline, note = time.monotonic(), time.monotonic() + seconds, ""
     while time.monotonic() < deadline:
-        status, note = http("GET", f"{txlog}/v1/checkpoint")
+        status, note = http("GET", f"{txlog}/v1/checkpoint", tok)
         if status == 200 and isinstance(note, str):
             size = int(note.split("\n")[1])
             lines = [line.split(" ") for line in note.split("\n\n", 1)[1].splitlines()]
@@ -381,7 +381,7 @@ def main() -> int:
                 f"{time.monotonic() - started:.0f}s")
         api_checks(orders, txlog, tokens)
         if args.witness:
-            witnessed(txlog, args.witness)
+            witnessed(txlog, args.witness, tokens.user("auditor", "txlog-service", "txlog:read"))
         log(f"{'FAILED: ' + '; '.join(failures) if failures else 'all checks passed'} "
             f"({time.monotonic() - started:.0f}s)")
         return 1 if failures else 0
