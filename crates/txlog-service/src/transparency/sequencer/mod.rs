@@ -138,9 +138,15 @@ impl Sequencer {
         loop {
             // Without a unique event_id the look-up below is the only guard against storing
             // an event twice, so the remembered tail is not trusted then.
-            let remembered = tail
-                .take()
-                .filter(|_| self.store.refuses_duplicate_events());
+            let remembered = match tail.take() {
+                Some(mut untrusted) if !self.store.refuses_duplicate_events() => {
+                    // Its unstored tree hashes are stored first, so that this append can
+                    // grow the stored tree.
+                    self.store_unstored(&mut untrusted).await;
+                    None
+                }
+                remembered => remembered,
+            };
             let head = match &remembered {
                 Some(tail) => Some(tail.head.clone()),
                 None => self.head_and_placements(&mut progress).await?,
