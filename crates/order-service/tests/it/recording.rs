@@ -283,8 +283,9 @@ async fn restart_delivers_the_backlog(backend: Backend) {
 async fn abandoned_calls_leave_orders_and_records_consistent(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = token("alice", RW);
+    let mut gave_up = Vec::new();
     for i in 0..40u64 {
-        let _ = app
+        let sent = app
             .http
             .post(app.url("/v1/orders"))
             .bearer_auth(&alice)
@@ -293,6 +294,9 @@ async fn abandoned_calls_leave_orders_and_records_consistent(backend: Backend) {
             .timeout(std::time::Duration::from_micros(300 + (i % 10) * 600))
             .send()
             .await;
+        if sent.is_err() {
+            gave_up.push(format!("gone-{i}"));
+        }
     }
     let r = app
         .http
@@ -339,6 +343,13 @@ async fn abandoned_calls_leave_orders_and_records_consistent(backend: Backend) {
         .iter()
         .map(|e| e["request"]["request_id"].as_str().unwrap())
         .collect();
+    // The precondition: some calls were given up by their client after they reached the
+    // service (which recorded them), or the test tested nothing.
+    assert!(
+        gave_up.iter().any(|id| ids.contains(&id.as_str())),
+        "no call the client gave up on reached the service ({} given up)",
+        gave_up.len()
+    );
     let total = ids.len();
     ids.sort();
     ids.dedup();
