@@ -7,13 +7,10 @@ use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::str::FromStr;
 
 use common::{event, events, mongo, token, Backend, TestApp, READ};
 use mongodb::bson::doc;
 use serde_json::json;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::ConnectOptions;
 
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/txlog/{name}"))
@@ -80,15 +77,7 @@ async fn python_re_verifies_the_exported_chain() {
     fill(&app).await;
     assert_eq!(run(&app), (0, "valid 521 records".to_owned()));
 
-    let mut raw = SqliteConnectOptions::from_str(&app.db.url)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER records_no_update")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    let mut raw = common::tamper::sqlite(&app.db).await;
     sqlx::query("UPDATE records SET canonical = replace(canonical, '\"order.get\"', '\"order.gone\"') WHERE seq = 507")
         .execute(&mut raw)
         .await

@@ -81,15 +81,7 @@ async fn sqlite_refuses_changes_and_verify_finds_them() {
 async fn sqlite_deleted_records_are_reported_as_a_gap() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     app.append(&events(4)).await;
-    let mut raw = SqliteConnectOptions::from_str(&app.db.url)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER records_no_delete")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    let mut raw = common::tamper::sqlite(&app.db).await;
     sqlx::query("DELETE FROM records WHERE seq = 2")
         .execute(&mut raw)
         .await
@@ -153,15 +145,7 @@ async fn sqlite_incremental_verify_starts_from_the_last_valid_head() {
         (Some(0), &second["head"])
     );
 
-    let mut raw = SqliteConnectOptions::from_str(&app.db.url)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query("DROP TRIGGER records_no_update")
-        .execute(&mut raw)
-        .await
-        .unwrap();
+    let mut raw = common::tamper::sqlite(&app.db).await;
     let edit = "UPDATE records SET canonical = replace(canonical, '\"order.get\"', '\"order.gone\"') WHERE seq = ?";
     sqlx::query(edit).bind(1).execute(&mut raw).await.unwrap();
     assert_eq!(

@@ -155,7 +155,7 @@ async fn the_reference_go_implementation_agrees(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let Some(checker) = tlogcheck() else {
+    let Some(checker) = common::process::tlogcheck() else {
         return;
     };
     for batch in [1, 6, 33, 100] {
@@ -184,22 +184,6 @@ async fn the_reference_go_implementation_agrees(backend: Backend) {
     assert_eq!(summary["size"], 140);
     assert!(summary["inclusion_checked"].as_u64().unwrap() > 50);
     assert!(summary["consistency_checked"].as_u64().unwrap() > 50);
-}
-
-/// The Go checker under `tests/tlogcheck`, built by `.ci/tlogcheck.sh`.
-fn tlogcheck() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("TLOGCHECK_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/ordersys/bin/tlogcheck")
-        });
-    if path.is_file() {
-        Some(path)
-    } else {
-        testkit::unavailable("the Go reference checker (bash .ci/tlogcheck.sh builds it)");
-        None
-    }
 }
 
 pub(crate) fn failure(result: Result<Vec<String>, AuditError>) -> String {

@@ -182,7 +182,7 @@ async fn two_witnesses_cosign_the_served_checkpoint(backend: Backend) {
     // cosignatures (golang.org/x/mod/sumdb/note with transparency-dev's cosignature/v1).
     let proof = app.get_json("/v1/proofs/consistency?from=5&to=8").await;
     assert_eq!(proof["to"], 8);
-    if let Some(checker) = tlogcheck() {
+    if let Some(checker) = common::process::tlogcheck() {
         let output = std::process::Command::new(checker)
             .args([
                 "--log",
@@ -485,20 +485,4 @@ async fn replicas_share_the_witnesses_without_a_false_alarm(backend: Backend) {
     }
     replica.stop().await;
     app.stop().await;
-}
-
-/// The Go checker under `tests/tlogcheck`, built by `.ci/tlogcheck.sh`.
-fn tlogcheck() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("TLOGCHECK_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/ordersys/bin/tlogcheck")
-        });
-    if path.is_file() {
-        Some(path)
-    } else {
-        testkit::unavailable("the Go reference checker (bash .ci/tlogcheck.sh builds it)");
-        None
-    }
 }

@@ -111,3 +111,19 @@ impl Drop for ServiceProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The Go checker under `tests/tlogcheck`, built by `.ci/tlogcheck.sh`.
+pub fn tlogcheck() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("TLOGCHECK_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/ordersys/bin/tlogcheck")
+        });
+    if path.is_file() {
+        Some(path)
+    } else {
+        testkit::unavailable("the Go reference checker (bash .ci/tlogcheck.sh builds it)");
+        None
+    }
+}

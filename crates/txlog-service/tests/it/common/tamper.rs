@@ -9,7 +9,8 @@ use sqlx::{ConnectOptions, Connection, SqliteConnection};
 
 use super::TestDb;
 
-async fn sqlite(db: &TestDb) -> SqliteConnection {
+/// A connection to the SQLite file with its append-only triggers dropped.
+pub async fn sqlite(db: &TestDb) -> SqliteConnection {
     let mut raw = SqliteConnectOptions::from_str(&db.url)
         .unwrap()
         .connect()
