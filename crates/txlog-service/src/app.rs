@@ -14,7 +14,7 @@ use crate::config::{redact_url, Config, WitnessConfig};
 use crate::console::Console;
 use crate::store;
 use crate::transparency::witness::WitnessTask;
-use crate::transparency::Sequencer;
+use crate::transparency::{GroupCommit, Sequencer};
 use crate::transparency::{Signer, SigningStatus};
 
 pub struct Application {
@@ -108,7 +108,7 @@ impl Application {
         let router = api::router(
             AppState {
                 store,
-                sequencer,
+                appends: GroupCommit::start(sequencer),
                 verifier,
                 signing,
                 draining: serving.draining(),

@@ -7,6 +7,12 @@ pub const DUPLICATES: &str = "txlog_duplicates_total";
 /// The highest `seq` this process has seen stored.
 pub const CHAIN_HEAD_SEQ: &str = "txlog_chain_head_seq";
 
+/// Appends of grouped calls (group commit): one per group, counted when the group's append
+/// starts; with `http_requests_total` of `POST /v1/transactions` it gives calls per group.
+pub const APPEND_GROUPS: &str = "txlog_append_groups_total";
+/// Calls handed to the append task and not taken into a group yet.
+pub const APPEND_CALLS_QUEUED: &str = "txlog_append_calls_queued";
+
 /// The tree size of the last checkpoint this process signed.
 pub const CHECKPOINT_SIZE: &str = "txlog_checkpoint_tree_size";
 
@@ -46,6 +52,16 @@ pub fn describe() {
     );
     metrics::counter!(RECORDS_APPENDED).increment(0);
     metrics::counter!(DUPLICATES).increment(0);
+    metrics::describe_counter!(
+        APPEND_GROUPS,
+        "appends of grouped POST /v1/transactions calls (group commit)"
+    );
+    metrics::describe_gauge!(
+        APPEND_CALLS_QUEUED,
+        "append calls waiting for the append before theirs"
+    );
+    metrics::counter!(APPEND_GROUPS).increment(0);
+    metrics::gauge!(APPEND_CALLS_QUEUED).set(0.0);
 }
 
 pub fn observe_head(seq: u64) {

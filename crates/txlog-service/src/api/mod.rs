@@ -34,7 +34,7 @@ pub use openapi::ApiDoc;
 
 use crate::console::Console;
 use crate::store::Store;
-use crate::transparency::Sequencer;
+use crate::transparency::GroupCommit;
 use crate::transparency::SigningStatus;
 
 /// Largest `POST /v1/transactions` body.
@@ -43,8 +43,9 @@ pub const BATCH_BODY_LIMIT: usize = 32 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// Appends go through it (`POST /v1/transactions`); reads go to the store.
-    pub sequencer: Arc<Sequencer>,
+    /// Appends go through it (`POST /v1/transactions`), grouped with concurrent ones; reads go
+    /// to the store.
+    pub appends: GroupCommit,
     pub verifier: Arc<Verifier>,
     /// Whether the log can sign checkpoints (`/readyz` is 503 when it cannot).
     pub signing: Arc<SigningStatus>,

@@ -37,8 +37,8 @@ pub async fn append(
     let events = validate::batch(validate::parse(&body)?.events())?;
     let span = tracing::info_span!("append to the chain", events = events.len());
     let results = state
-        .sequencer
-        .append(&events, caller.readable_name())
+        .appends
+        .append(events, caller.readable_name())
         .instrument(span)
         .await?;
     Ok(Json(BatchResult { results }).into_response())

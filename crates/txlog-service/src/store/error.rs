@@ -2,7 +2,25 @@
 //! answers `None`); a `seq` or `event_id` stored already is [`StoreError::Taken`], because the
 //! sequencer branches on it (another writer appended first: read the new end and try again).
 
+use std::sync::Arc;
+
 type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// One cause behind the errors of several callers.
+#[derive(Debug)]
+struct SharedCause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,6 +44,25 @@ pub enum StoreError {
 impl StoreError {
     pub fn corrupt(what: impl std::fmt::Display) -> StoreError {
         StoreError::Corrupt(what.to_string())
+    }
+
+    /// This error for each of `n` callers that share the call that failed (group commit): the
+    /// same kind, each with the same cause.
+    pub fn shared(self, n: usize) -> Vec<StoreError> {
+        let kind = |cause: Cause, make: fn(Cause) -> StoreError| {
+            let cause: Arc<dyn std::error::Error + Send + Sync> = Arc::from(cause);
+            (0..n)
+                .map(|_| make(Box::new(SharedCause(cause.clone()))))
+                .collect()
+        };
+        match self {
+            StoreError::Taken => (0..n).map(|_| StoreError::Taken).collect(),
+            StoreError::Corrupt(what) => {
+                (0..n).map(|_| StoreError::Corrupt(what.clone())).collect()
+            }
+            StoreError::Unavailable(cause) => kind(cause, StoreError::Unavailable),
+            StoreError::Database(cause) => kind(cause, StoreError::Database),
+        }
     }
 
     /// Whether trying again later may succeed.

@@ -12,5 +12,5 @@ pub mod witness;
 pub use checkpoint::{StoredCheckpoint, TreeHead};
 pub use key::LogKey;
 pub use seal::SealKey;
-pub use sequencer::Sequencer;
+pub use sequencer::{GroupCommit, Sequencer};
 pub use signer::{Round, Signer, SigningStatus, TreeSource};

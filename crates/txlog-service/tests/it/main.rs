@@ -11,6 +11,7 @@ mod conformance;
 mod console;
 mod console_e2e;
 mod filters;
+mod group_commit;
 mod hostile_bodies;
 mod http_api;
 mod mongo_indexes;

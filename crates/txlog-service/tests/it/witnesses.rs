@@ -134,23 +134,8 @@ async fn witnessed_at_least(app: &TestApp, vkey: &str, size: u64) -> (u64, Strin
     }
 }
 
-/// A series' value on `/metrics` (0 when absent) for the line holding every `labels` pair.
-async fn metric(app: &TestApp, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let text = app.get("/metrics").await.text().await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 async fn outcomes(app: &TestApp, witness: &LiteWitness, outcome: &str) -> f64 {
-    metric(
-        app,
+    app.metric(
         "txlog_witness_cosignatures_total",
         &[("witness", &witness.name), ("outcome", outcome)],
     )
@@ -277,12 +262,8 @@ async fn a_stopped_witness_holds_the_served_checkpoint_until_it_returns(backend:
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200, "a witness being down is not a failure");
     assert!(
-        metric(
-            &app,
-            "txlog_witness_lag_seconds",
-            &[("witness", &setup.b.name)]
-        )
-        .await
+        app.metric("txlog_witness_lag_seconds", &[("witness", &setup.b.name)])
+            .await
             > 0.0,
         "the stopped witness lags"
     );
@@ -319,8 +300,7 @@ async fn a_store_restored_from_a_backup_stops_signing_for_good(backend: Backend)
         "{problem}"
     );
     assert!(
-        metric(
-            &app,
+        app.metric(
             "txlog_signing_refused_total",
             &[("reason", "witness_rollback")]
         )

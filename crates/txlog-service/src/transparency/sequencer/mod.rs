@@ -24,6 +24,7 @@
 //! every tree the loop signs is stored. Hashes lost with the tail (a crash, a lost race) are
 //! the records' own function, and the loop's [`Sequencer::catch_up`] computes them again.
 
+mod group;
 mod progress;
 
 use std::collections::HashMap;
@@ -38,6 +39,7 @@ use crate::chain::{self, Head, Stamps, StoredRecord, SystemStamps};
 use crate::store::{backoff, NewRecords, Store, StoreError};
 use crate::transparency::tree::{size_for_count, Growth, KnownTree};
 use crate::transparency::SealKey;
+pub use group::GroupCommit;
 use progress::{count_appended, Progress};
 
 /// How long one append keeps retrying when other writers win the race for the head.

@@ -237,6 +237,21 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// A series' value on `/metrics` (0 when absent), summed over the lines holding every
+    /// `labels` pair.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// The chain checked from the last verified head.
     pub async fn verify(&self) -> Value {
         self.get_json("/v1/transactions/verify").await
