@@ -17,6 +17,8 @@ impl Dialect for Postgres {
     const BEGIN: &'static str = "BEGIN";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
+    const ONE_STATEMENT_WRITES: bool = true;
+
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
     }

@@ -22,6 +22,8 @@ impl Dialect for Sqlite {
     /// One writer at a time: a claim's `UPDATE` sees every earlier claim.
     const SKIP_LOCKED: &'static str = "";
 
+    const ONE_STATEMENT_WRITES: bool = false;
+
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
     }

@@ -68,6 +68,10 @@ async fn orders_round_trip_with_versions(backend: Backend) {
         "what is stored is what is read"
     );
     assert_eq!(store.orders.get(Uuid::now_v7()).await.unwrap(), None);
+    assert!(
+        store.orders.create(&o, None, &event(6)).await.is_err(),
+        "an id stored before is not stored again, nor its event"
+    );
     let mut next = o.clone();
     next.status = Status::Cancelled;
     next.version = 2;

@@ -4,6 +4,7 @@
 //! outbox claim skips rows another claim is taking.
 
 mod idempotency;
+mod one_statement;
 mod orders;
 mod outbox;
 mod statement;
@@ -22,6 +23,10 @@ pub trait Dialect: Send + Sync + 'static {
     /// Ends the outbox claim's choice of rows: PostgreSQL skips rows another claim has locked,
     /// so that replicas share the work; SQLite runs one writer at a time and needs nothing.
     const SKIP_LOCKED: &'static str;
+    /// Whether a write and its outbox event go to the database as one statement (PostgreSQL's
+    /// data-modifying `WITH`: one round trip, atomic on its own) rather than a transaction of
+    /// several (SQLite has no data-modifying `WITH`, and its statements cost no round trip).
+    const ONE_STATEMENT_WRITES: bool;
     /// Rows a statement changed (sqlx has no common trait for it).
     fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
 }

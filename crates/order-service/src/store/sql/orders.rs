@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
 
+use super::one_statement;
 use super::outbox::insert_events;
 use super::statement::Statement;
 use super::{micros, Dialect, SqlStore};
@@ -20,7 +21,7 @@ where
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> String: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'q> Option<String>: Encode<'q, D::Db> + Decode<'q, D::Db>,
-    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Decode<'q, D::Db> + Type<D::Db>,
     for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
     usize: ColumnIndex<<D::Db as Database>::Row>,
 {
@@ -65,6 +66,10 @@ where
         idempotency: Option<(&IdempotencyKey, &StoredResponse)>,
         event: &OutboxEvent,
     ) -> Result<Committed, StoreError> {
+        if D::ONE_STATEMENT_WRITES {
+            one_statement::create::<D>(&self.pool, order, idempotency, event).await?;
+            return Ok(Committed::new());
+        }
         let mut tx = self.pool.begin_with(D::BEGIN).await?;
         sqlx::query(
             "INSERT INTO orders (id, customer_id, status, version, created_at, doc) \
@@ -99,6 +104,21 @@ where
         expected: i64,
         event: &OutboxEvent,
     ) -> Result<Option<Committed>, StoreError> {
+        if D::ONE_STATEMENT_WRITES {
+            let (status, version, id) = (order.status.as_str(), order.version, order.id);
+            let doc = serde_json::to_string(order)?;
+            let change = move |st: &mut Statement<'_, D::Db>| {
+                st.push("UPDATE orders SET status = ").bind(status);
+                st.push(", version = ").bind(version);
+                st.push(", doc = ").bind(doc);
+                st.push(" WHERE id = ").bind(id);
+                st.push(" AND version = ")
+                    .bind(expected)
+                    .push(" RETURNING 1");
+            };
+            let changed = one_statement::compare_and_set::<D>(&self.pool, change, event).await?;
+            return Ok(changed.then(Committed::new));
+        }
         let mut tx = self.pool.begin_with(D::BEGIN).await?;
         let done = sqlx::query(
             "UPDATE orders SET status = $1, version = $2, doc = $3 WHERE id = $4 AND version = $5",
@@ -119,6 +139,16 @@ where
         expected: i64,
         event: &OutboxEvent,
     ) -> Result<Option<Committed>, StoreError> {
+        if D::ONE_STATEMENT_WRITES {
+            let change = move |st: &mut Statement<'_, D::Db>| {
+                st.push("DELETE FROM orders WHERE id = ").bind(id);
+                st.push(" AND version = ")
+                    .bind(expected)
+                    .push(" RETURNING 1");
+            };
+            let changed = one_statement::compare_and_set::<D>(&self.pool, change, event).await?;
+            return Ok(changed.then(Committed::new));
+        }
         let mut tx = self.pool.begin_with(D::BEGIN).await?;
         let done = sqlx::query("DELETE FROM orders WHERE id = $1 AND version = $2")
             .bind(id)

@@ -170,17 +170,36 @@ where
         return Ok(());
     }
     let now = micros(Utc::now());
-    let mut st = Statement::<Db>::new(
-        "INSERT INTO outbox (event_id, payload, created_at, traceparent) VALUES ",
-    );
+    let mut st = Statement::<Db>::new(INSERT_EVENTS);
+    st.push(" VALUES ");
     for (i, e) in events.iter().enumerate() {
-        st.push(if i == 0 { "(" } else { ", (" }).bind(e.event_id);
-        st.push(", ").bind(e.payload.as_str());
-        st.push(", ").bind(now);
-        st.push(", ").bind(e.traceparent.clone()).push(")");
+        st.push(if i == 0 { "(" } else { ", (" });
+        bind_event(&mut st, e, now).push(")");
     }
     st.push(" ON CONFLICT (event_id) DO NOTHING");
     let (sql, args) = st.into_parts()?;
     sqlx::query_with(&sql, args).execute(executor).await?;
     Ok(())
+}
+
+/// The start of an outbox insert; [`bind_event`] gives one row's values in its column order.
+pub(super) const INSERT_EVENTS: &str =
+    "INSERT INTO outbox (event_id, payload, created_at, traceparent)";
+
+/// Binds one event's outbox row, written at `now`: `$a, $b, $c, $d`.
+pub(super) fn bind_event<'s, 'q, Db: Database>(
+    st: &'s mut Statement<'q, Db>,
+    event: &'q OutboxEvent,
+    now: i64,
+) -> &'s mut Statement<'q, Db>
+where
+    for<'a> &'a str: Encode<'a, Db> + Type<Db>,
+    for<'a> Option<String>: Encode<'a, Db> + Type<Db>,
+    for<'a> i64: Encode<'a, Db> + Type<Db>,
+    for<'a> Uuid: Encode<'a, Db> + Type<Db>,
+{
+    st.bind(event.event_id);
+    st.push(", ").bind(event.payload.as_str());
+    st.push(", ").bind(now);
+    st.push(", ").bind(event.traceparent.clone())
 }
