@@ -12,7 +12,7 @@ use crate::fixtures;
 use crate::in_process::InProcess;
 use crate::ingest::{self, RawStore};
 use crate::load::{self, Op, Stats};
-use crate::profiles::{http_client, OrderApi};
+use crate::profiles::{http_client, OrderApi, Profile};
 use crate::raw_postgres::RawPostgres;
 use crate::report::{self, IngestRow, OutboxFlow, Results, Row};
 use crate::rss;
@@ -120,19 +120,23 @@ pub async fn raw_postgres(args: &Args, results: &mut Results) -> anyhow::Result<
     eprintln!("baseline (a): raw PostgreSQL");
     let url = fresh_database(&args.postgres_url, "raw").await?;
     let raw = RawPostgres::prepare(&url, args.seed).await?;
+    let one = raw.in_one_statement();
     for &profile in &args.profiles {
+        // Reads are the same statements both ways; writes are measured both ways.
+        let ways: &[(&'static str, &RawPostgres)] = match profile {
+            Profile::Get | Profile::List => &[(report::RAW_PG, &raw)],
+            _ => &[(report::RAW_PG, &raw), (report::RAW_PG_ONE, &one)],
+        };
         for &c in &args.concurrency {
-            let before = Watched::default().sample();
-            let stats = load::run(args.window(c), raw.op(profile, c)).await;
-            let cpu = before.per_call(&Watched::default().sample(), stats.issued);
-            progress(report::RAW_PG, profile.name(), c, &stats);
-            results.rows.push(plain_row(
-                report::RAW_PG,
-                profile.name(),
-                c,
-                stats,
-                Some(cpu),
-            ));
+            for &(target, raw) in ways {
+                let before = Watched::default().sample();
+                let stats = load::run(args.window(c), raw.op(profile, c)).await;
+                let cpu = before.per_call(&Watched::default().sample(), stats.issued);
+                progress(target, profile.name(), c, &stats);
+                results
+                    .rows
+                    .push(plain_row(target, profile.name(), c, stats, Some(cpu)));
+            }
         }
     }
     raw.close().await;

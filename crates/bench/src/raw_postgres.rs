@@ -32,6 +32,10 @@ pub struct RawPostgres {
     ids: Arc<Vec<Uuid>>,
     concurrency: usize,
     texts: Arc<Texts>,
+    /// Writes as the order service sends them to PostgreSQL: the order change and its outbox
+    /// row as one data-modifying `WITH` (one round trip), not `BEGIN`, two statements and
+    /// `COMMIT` (four).
+    one_statement: bool,
 }
 
 fn micros_now() -> i64 {
@@ -94,6 +98,7 @@ impl RawPostgres {
             ids: Arc::new(ids),
             concurrency: 1,
             texts: Arc::new(texts),
+            one_statement: false,
         })
     }
 
@@ -107,7 +112,34 @@ impl RawPostgres {
         Ok(())
     }
 
+    /// This baseline with its writes as one statement each.
+    pub fn in_one_statement(&self) -> Self {
+        Self {
+            one_statement: true,
+            ..self.clone()
+        }
+    }
+
     async fn create(&self) -> anyhow::Result<()> {
+        if self.one_statement {
+            sqlx::query(
+                "WITH changed AS (INSERT INTO orders (id, customer_id, status, version, created_at, doc) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING 1) \
+                 INSERT INTO outbox (event_id, payload, created_at) SELECT $7, $8, $9 FROM changed",
+            )
+            .bind(Uuid::now_v7())
+            .bind(fixtures::CUSTOMER)
+            .bind("pending")
+            .bind(1_i64)
+            .bind(micros_now())
+            .bind(&self.texts.doc)
+            .bind(Uuid::now_v7())
+            .bind(&self.texts.create_event)
+            .bind(micros_now())
+            .execute(&self.pool)
+            .await?;
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO orders (id, customer_id, status, version, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -158,6 +190,26 @@ impl RawPostgres {
                 .bind(id)
                 .fetch_one(&self.pool)
                 .await?;
+        if self.one_statement {
+            let done: i64 = sqlx::query_scalar(
+                "WITH changed AS (UPDATE orders SET status = $1, version = $2, doc = $3 \
+                 WHERE id = $4 AND version = $5 RETURNING 1), \
+                 recorded AS (INSERT INTO outbox (event_id, payload, created_at) \
+                 SELECT $6, $7, $8 FROM changed) SELECT COUNT(*) FROM changed",
+            )
+            .bind("pending")
+            .bind(version + 1)
+            .bind(doc)
+            .bind(id)
+            .bind(version)
+            .bind(Uuid::now_v7())
+            .bind(&self.texts.update_event)
+            .bind(micros_now())
+            .fetch_one(&self.pool)
+            .await?;
+            anyhow::ensure!(done == 1, "the order changed under the update");
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE orders SET status = $1, version = $2, doc = $3 WHERE id = $4 AND version = $5",

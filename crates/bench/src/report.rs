@@ -8,6 +8,8 @@ use crate::load::Stats;
 
 pub const SERVICE: &str = "service";
 pub const RAW_PG: &str = "(a) raw-pg";
+/// Baseline (a) with each write as one statement, as the order service sends it.
+pub const RAW_PG_ONE: &str = "(a1) raw-pg 1 stmt";
 pub const NOOP: &str = "(b) noop";
 pub const RECORDING_ON: &str = "(d) in-proc rec on";
 pub const RECORDING_OFF: &str = "(d) in-proc rec off";
@@ -173,18 +175,23 @@ impl Results {
 
     pub fn ratios(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "| profile | conc | service req/s | (a) raw-pg req/s | service/(a) | service/(b) noop | (d) rec on | (d) rec off | recording cost |");
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "| profile | conc | service req/s | (a) raw-pg req/s | service/(a) | (a1) 1 stmt req/s | service/(a1) | service/(b) noop | (d) rec on | (d) rec off | recording cost |");
+        let _ = writeln!(
+            out,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         for (profile, c) in self.runs() {
             let service = self.rate(SERVICE, profile, c);
             let on = self.rate(RECORDING_ON, profile, c);
             let off = self.rate(RECORDING_OFF, profile, c);
             let _ = writeln!(
                 out,
-                "| {profile} | {c} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {profile} | {c} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 opt(service, 0),
                 opt(self.rate(RAW_PG, profile, c), 0),
                 opt(ratio(service, self.rate(RAW_PG, profile, c)), 2),
+                opt(self.rate(RAW_PG_ONE, profile, c), 0),
+                opt(ratio(service, self.rate(RAW_PG_ONE, profile, c)), 2),
                 opt(ratio(service, self.rate(NOOP, "noop", c)), 3),
                 opt(on, 0),
                 opt(off, 0),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{ratio, Results, RAW_PG, RECORDING_OFF, RECORDING_ON, SERVICE};
+use crate::report::{ratio, Results, RAW_PG, RAW_PG_ONE, RECORDING_OFF, RECORDING_ON, SERVICE};
 
 /// What the relay holds between claim and acknowledgement: a batch posted and not yet
 /// acknowledged, one being posted and one claimed ahead. The backlog moves by this much
@@ -63,6 +63,18 @@ fn ratios(results: &Results, out: &mut Verdicts) {
         if let Some(r) = r {
             out.line(
                 &format!("{profile} ≥ {goal} of (a), conc {c}"),
+                format!("{r:.2}"),
+                Some(r >= goal),
+            );
+        }
+        // Writes are also judged against the same change as one statement, as sent.
+        let one = ratio(
+            results.rate(SERVICE, profile, c),
+            results.rate(RAW_PG_ONE, profile, c),
+        );
+        if let Some(r) = one {
+            out.line(
+                &format!("{profile} ≥ {goal} of (a1), conc {c}"),
                 format!("{r:.2}"),
                 Some(r >= goal),
             );
