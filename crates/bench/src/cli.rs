@@ -9,7 +9,8 @@ use crate::profiles::Profile;
 /// Throughput, latency and memory of the ordersys services, against baselines measured in the
 /// same run: (a) raw PostgreSQL doing the service's statements, (b) an axum handler doing no
 /// work, (c) raw inserts into the transaction log's store, (d) the order service with call
-/// recording switched off.
+/// recording switched off, (e) Trillian Tessera appending one entry per request (its Go harness
+/// built once: `cd crates/bench/tessera && go build -o ~/.cache/ordersys/bin/tessera-bench .`).
 ///
 /// Needs the release binaries next to this one (`cargo build --release --bin order-service
 /// --bin txlog-service`), PostgreSQL, and for `--txlog-store mongo` FerretDB (`ferretdb`).
@@ -26,7 +27,8 @@ pub struct Args {
     /// Warm-up seconds per run, not measured.
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
-    /// Concurrent keep-alive connections, one run each.
+    /// Concurrent keep-alive connections, one run each (also the writers of the single-event
+    /// appends in the ingest part).
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
     pub concurrency: Vec<usize>,
     /// Request profiles to run.
@@ -41,6 +43,10 @@ pub struct Args {
     /// Order-service replicas on one database, one run each, in the `ceiling` part.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
     pub replicas: Vec<usize>,
+    /// Kinds of `event_id` the ingest part sends, one run of its batched rows each (v7: what
+    /// the order service sends; v4: random, as other writers may send).
+    #[arg(long, value_delimiter = ',', value_enum, default_values_t = [EventIds::V7])]
+    pub event_ids: Vec<EventIds>,
     /// The transaction log's store.
     #[arg(long, value_enum, default_value_t = TxlogStore::Mongo)]
     pub txlog_store: TxlogStore,
@@ -75,10 +81,37 @@ pub enum Part {
     Noop,
     /// Baseline (d): the order service in-process, recording on and off.
     InProcess,
-    /// Baseline (c): transaction log ingest against raw store inserts.
+    /// Baseline (c): transaction log ingest against raw store inserts; then single-event
+    /// appends from `--concurrency` writers against Tessera (e).
     Ingest,
     /// The log's ceiling: several order-service replicas delivering to one log at once.
     Ceiling,
+}
+
+/// How the ingest part makes `event_id`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventIds {
+    /// UUIDv7: time-ordered, so each new id sorts after the last (the order service's).
+    V7,
+    /// UUIDv4: random, so each new id lands anywhere in the `event_id` index.
+    V4,
+}
+
+impl EventIds {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::V7 => "v7",
+            Self::V4 => "v4",
+        }
+    }
+
+    /// A fresh id of this kind.
+    pub fn fresh(self) -> uuid::Uuid {
+        match self {
+            Self::V7 => uuid::Uuid::now_v7(),
+            Self::V4 => uuid::Builder::from_random_bytes(rand::random()).into_uuid(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,7 @@
 //! Transaction log ingest: the service's `POST /v1/transactions` against baseline (c), raw
 //! inserts of equivalent records into its store through the store's own driver (the mongodb
-//! crate's `insert_many`, or sqlx for SQLite), for batches of 1, 100 and 1 000 events.
+//! crate's `insert_many`, or sqlx for SQLite), for batches of 1, 100 and 1 000 events, with
+//! `event_id`s of the kind `--event-ids` names.
 
 use std::str::FromStr;
 pub use std::sync::atomic::AtomicI64;
@@ -15,13 +16,14 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
+use crate::cli::EventIds;
 use crate::fixtures;
 use crate::load::Op;
 
 const EVENT_ID: &str = "00000000-0000-7000-8000-000000000000";
 
 /// An `order.get` event as JSON with a placeholder id, so fresh ones cost a string copy.
-fn template() -> String {
+pub fn template() -> String {
     let mut event = fixtures::event(
         "order.get",
         "GET",
@@ -33,8 +35,19 @@ fn template() -> String {
     serde_json::to_string(&event).unwrap_or_default()
 }
 
+/// The [`template`] event with a fresh id of kind `ids`.
+pub fn fresh_event(template: &str, ids: EventIds) -> String {
+    template.replace(EVENT_ID, &ids.fresh().to_string())
+}
+
 /// `POST /v1/transactions` with `batch` new events per request.
-pub fn service_op(http: reqwest::Client, base: &str, token: String, batch: usize) -> Op {
+pub fn service_op(
+    http: reqwest::Client,
+    base: &str,
+    token: String,
+    batch: usize,
+    ids: EventIds,
+) -> Op {
     let url = Arc::new(format!("{base}/v1/transactions"));
     let template = Arc::new(template());
     Arc::new(move |_| {
@@ -47,7 +60,7 @@ pub fn service_op(http: reqwest::Client, base: &str, token: String, batch: usize
                 if i > 0 {
                     body.push(',');
                 }
-                body.push_str(&template.replace(EVENT_ID, &Uuid::now_v7().to_string()));
+                body.push_str(&fresh_event(&template, ids));
             }
             body.push_str("]}");
             let response = http
@@ -81,8 +94,8 @@ struct RawRecord {
     hash: String,
 }
 
-fn raw_record(template: &str, seq: i64) -> RawRecord {
-    let event_id = Uuid::now_v7().to_string();
+fn raw_record(template: &str, seq: i64, ids: EventIds) -> RawRecord {
+    let event_id = ids.fresh().to_string();
     let transaction_id = Uuid::now_v7().to_string();
     let recorded_at = chrono::Utc::now();
     let mut canonical = template.replace(EVENT_ID, &event_id);
@@ -185,7 +198,7 @@ impl RawStore {
     }
 
     /// Inserts `batch` new records per call, numbered on from `next`.
-    pub fn op(&self, batch: usize, next: Arc<AtomicI64>) -> Op {
+    pub fn op(&self, batch: usize, next: Arc<AtomicI64>, ids: EventIds) -> Op {
         let store = self.clone();
         let template = Arc::new(template());
         Arc::new(move |_| {
@@ -193,7 +206,7 @@ impl RawStore {
             async move {
                 let first = next.fetch_add(batch as i64, Ordering::Relaxed);
                 let records = (0..batch as i64)
-                    .map(|i| raw_record(&template, first + i))
+                    .map(|i| raw_record(&template, first + i, ids))
                     .collect();
                 store.insert(records).await
             }

@@ -18,6 +18,7 @@ mod report;
 mod rss;
 mod system;
 mod targets;
+mod tessera;
 mod tree_cost;
 mod unrecorded;
 
@@ -108,13 +109,28 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             results.tree_cost_table()
         );
     }
+    if args.event_ids.len() > 1 && !results.ingest.is_empty() {
+        println!(
+            "## Random (v4) against time-ordered (v7) event ids (concurrency 1)\n\n{}",
+            results.event_ids_table()
+        );
+    }
+    if !results.appends.is_empty() {
+        println!(
+            "## Single-event appends (one event per request, many writers)\n\n{}",
+            results.appends_table()
+        );
+    }
     if !ceiling.is_empty() {
         println!(
             "## The log's ceiling (create profile, replicas sharing one database and one log)\n\n{}",
             ceiling::table(&ceiling)
         );
     }
-    println!("## Targets (issue 15)\n\n{}", targets::table(&results));
+    println!(
+        "## Targets (issues 15 and 30)\n\n{}",
+        targets::table(&results)
+    );
     let errors = results.errors();
     if !errors.is_empty() {
         println!("## Errors\n\n{errors}");

@@ -1,11 +1,11 @@
-//! Each part of the benchmark: the service processes, and the baselines (a) to (d).
+//! Each part of the benchmark: the service processes, and the baselines (a) to (e).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 
-use crate::cli::Args;
+use crate::cli::{Args, EventIds};
 use crate::cpu::{PerCall, Watched};
 use crate::database::{drain, drop_database, fresh_database, load_with_outbox, wait_drained};
 use crate::fixtures;
@@ -14,9 +14,10 @@ use crate::ingest::{self, RawStore};
 use crate::load::{self, Op, Stats};
 use crate::profiles::{http_client, OrderApi, Profile};
 use crate::raw_postgres::RawPostgres;
-use crate::report::{self, IngestRow, OutboxFlow, Results, Row};
+use crate::report::{self, AppendRow, IngestRow, OutboxFlow, Results, Row};
 use crate::rss;
 use crate::system::{self, Orders, Txlog};
+use crate::tessera::{self, Acknowledged, Tessera};
 use crate::tree_cost;
 
 /// How long the outbox may take to drain after a run before the run is reported as not
@@ -236,7 +237,8 @@ pub async fn in_process(args: &Args, txlog: &Txlog, results: &mut Results) -> an
 }
 
 /// Baseline (c) against the service: events per second for each batch size, one request or
-/// insert at a time (the chain is linear, and the relay sends one batch at a time).
+/// insert at a time (the chain is linear, and the relay sends one batch at a time), once per
+/// kind of event id; then the single-event appends of many writers against Tessera (e).
 pub async fn ingest(
     args: &Args,
     dir: &std::path::Path,
@@ -258,37 +260,99 @@ pub async fn ingest(
     let next_seq = Arc::new(ingest::AtomicI64::new(0));
     let http = http_client()?;
     let token = system::token("bench-ingest", "txlog:write");
-    for &batch in &args.batches {
-        let run = |op: Op| load::run(args.window(1), op);
-        let raw_stats = run(raw.op(batch, next_seq.clone())).await;
-        let service = run(ingest::service_op(
-            http.clone(),
-            &txlog.base,
-            token.clone(),
-            batch,
-        ))
-        .await;
-        let port = txlog.ferretdb.as_ref().map(|(_, port)| *port);
-        let plain = tree_cost::fresh_store(dir, port, &format!("plain_{batch}"), false).await?;
-        let append = run(tree_cost::op(plain, batch, None)).await;
-        let treed = tree_cost::fresh_store(dir, port, &format!("tree_{batch}"), true).await?;
-        let signer = tree_cost::signer(treed.clone())?;
-        let with_tree = run(tree_cost::op(treed, batch, Some(signer))).await;
-        eprintln!(
-            "  batch {batch:>5}: raw {:>8.0} events/s, service {:>8.0} events/s, append {:>8.0}, with tree {:>8.0}, errors {}",
-            raw_stats.rate() * batch as f64,
-            service.rate() * batch as f64,
-            append.rate() * batch as f64,
-            with_tree.rate() * batch as f64,
-            raw_stats.errors + service.errors + append.errors + with_tree.errors
-        );
-        results.ingest.push(IngestRow {
-            batch,
-            raw: raw_stats,
-            service,
-            append,
-            with_tree,
+    for &ids in &args.event_ids {
+        for &batch in &args.batches {
+            let run = |op: Op| load::run(args.window(1), op);
+            let raw_stats = run(raw.op(batch, next_seq.clone(), ids)).await;
+            let service = run(ingest::service_op(
+                http.clone(),
+                &txlog.base,
+                token.clone(),
+                batch,
+                ids,
+            ))
+            .await;
+            let port = txlog.ferretdb.as_ref().map(|(_, port)| *port);
+            let name = |what: &str| format!("{what}_{}_{batch}", ids.name());
+            let plain = tree_cost::fresh_store(dir, port, &name("plain"), false).await?;
+            let append = run(tree_cost::op(plain, batch, ids, None)).await;
+            let treed = tree_cost::fresh_store(dir, port, &name("tree"), true).await?;
+            let signer = tree_cost::signer(treed.clone())?;
+            let with_tree = run(tree_cost::op(treed, batch, ids, Some(signer))).await;
+            eprintln!(
+                "  batch {batch:>5} {}: raw {:>8.0} events/s, service {:>8.0} events/s, append {:>8.0}, with tree {:>8.0}, errors {}",
+                ids.name(),
+                raw_stats.rate() * batch as f64,
+                service.rate() * batch as f64,
+                append.rate() * batch as f64,
+                with_tree.rate() * batch as f64,
+                raw_stats.errors + service.errors + append.errors + with_tree.errors
+            );
+            results.ingest.push(IngestRow {
+                batch,
+                ids,
+                raw: raw_stats,
+                service,
+                append,
+                with_tree,
+            });
+        }
+    }
+    single_event_appends(args, dir, txlog, results).await
+}
+
+/// `POST /v1/transactions` with one event per request from each `--concurrency` of writers,
+/// and Tessera (e) appending the same event text at the same concurrency, acknowledged once
+/// integrated and once published; the three interleaved per writer count. Ids are the first
+/// `--event-ids` kind. Without the Tessera harness, its rows are skipped (silently in
+/// `--smoke`).
+async fn single_event_appends(
+    args: &Args,
+    dir: &std::path::Path,
+    txlog: &Txlog,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    eprintln!("single-event appends: txlog-service against (e) Tessera");
+    let ids = args.event_ids.first().copied().unwrap_or(EventIds::V7);
+    let mut tessera = match tessera::binary() {
+        Some(program) => Some(Tessera::start(&program, dir).await?),
+        None => {
+            if !args.smoke {
+                eprintln!(
+                    "  (e) Tessera skipped: the harness is not built. Build it with\n    {}\n  (or set TESSERA_BENCH_BIN)",
+                    tessera::BUILD
+                );
+            }
+            None
+        }
+    };
+    let http = http_client()?;
+    let token = system::token("bench-ingest", "txlog:write");
+    for &c in &args.concurrency {
+        let op = ingest::service_op(http.clone(), &txlog.base, token.clone(), 1, ids);
+        let stats = load::run(args.window(c), op).await;
+        progress(report::TXLOG_SINGLE, "append", c, &stats);
+        results.appends.push(AppendRow {
+            target: report::TXLOG_SINGLE,
+            writers: c,
+            stats,
         });
+        let Some(tessera) = tessera.as_mut() else {
+            continue;
+        };
+        for ack in Acknowledged::ALL {
+            let stats = load::run(args.window(c), tessera.op(http.clone(), ack, ids)).await;
+            tessera.process.check_alive()?;
+            progress(ack.target(), "append", c, &stats);
+            results.appends.push(AppendRow {
+                target: ack.target(),
+                writers: c,
+                stats,
+            });
+        }
+    }
+    if let Some(mut tessera) = tessera {
+        tessera.process.stop(Duration::from_secs(10)).await;
     }
     Ok(())
 }

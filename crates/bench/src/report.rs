@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::cli::EventIds;
 use crate::cpu::PerCall;
 use crate::load::Stats;
 
@@ -13,6 +14,13 @@ pub const RAW_PG_ONE: &str = "(a1) raw-pg 1 stmt";
 pub const NOOP: &str = "(b) noop";
 pub const RECORDING_ON: &str = "(d) in-proc rec on";
 pub const RECORDING_OFF: &str = "(d) in-proc rec off";
+/// `POST /v1/transactions` with one event per request, many writers at once.
+pub const TXLOG_SINGLE: &str = "txlog-service";
+pub const TESSERA_INTEGRATED: &str = "(e) Tessera integrated";
+pub const TESSERA_PUBLISHED: &str = "(e) Tessera published";
+/// The Tessera row txlog-service's single-event appends are judged against: both acknowledge
+/// an entry once it is stored and in the stored tree, neither waits for a signed checkpoint.
+pub const TESSERA_REFERENCE: &str = TESSERA_INTEGRATED;
 
 /// How the outbox kept up during a run of the service.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +51,8 @@ pub struct Row {
 
 pub struct IngestRow {
     pub batch: usize,
+    /// The kind of `event_id` every target of the row was sent.
+    pub ids: EventIds,
     pub raw: Stats,
     pub service: Stats,
     /// In-process appends into a store of the service's kind, without the tree.
@@ -51,11 +61,19 @@ pub struct IngestRow {
     pub with_tree: Stats,
 }
 
+/// One event per request from `writers` concurrent writers, to the log or to Tessera.
+pub struct AppendRow {
+    pub target: &'static str,
+    pub writers: usize,
+    pub stats: Stats,
+}
+
 #[derive(Default)]
 pub struct Results {
     pub rows: Vec<Row>,
     pub ingest: Vec<IngestRow>,
     pub store: String,
+    pub appends: Vec<AppendRow>,
 }
 
 pub(crate) fn opt(v: Option<f64>, digits: usize) -> String {
@@ -75,6 +93,21 @@ impl Results {
             .iter()
             .find(|r| r.target == target && r.profile == profile && r.concurrency == concurrency)
             .map(|r| r.stats.rate())
+    }
+
+    /// The single-event append run of `target` at `writers`.
+    pub fn append(&self, target: &str, writers: usize) -> Option<&Stats> {
+        self.appends
+            .iter()
+            .find(|r| r.target == target && r.writers == writers)
+            .map(|r| &r.stats)
+    }
+
+    /// The batched ingest row of `batch` with ids of kind `ids`.
+    pub fn ingest_row(&self, batch: usize, ids: EventIds) -> Option<&IngestRow> {
+        self.ingest
+            .iter()
+            .find(|r| r.batch == batch && r.ids == ids)
     }
 
     pub fn runs(&self) -> Vec<(&'static str, usize)> {
@@ -154,9 +187,9 @@ impl Results {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| batch | store append events/s | append + tree extended and signed each second events/s | cost |"
+            "| batch | event ids | store append events/s | append + tree extended and signed each second events/s | cost |"
         );
-        let _ = writeln!(out, "|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---:|---|---:|---:|---:|");
         for r in &self.ingest {
             let (plain, tree) = (
                 r.append.rate() * r.batch as f64,
@@ -164,8 +197,9 @@ impl Results {
             );
             let _ = writeln!(
                 out,
-                "| {} | {plain:.0} | {tree:.0} | {} |",
+                "| {} | {} | {plain:.0} | {tree:.0} | {} |",
                 r.batch,
+                r.ids.name(),
                 ratio(Some(tree), Some(plain))
                     .map_or("-".into(), |x| format!("{:.0}%", (1.0 - x) * 100.0)),
             );
@@ -203,19 +237,77 @@ impl Results {
 
     pub fn ingest_table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "| batch | (c) raw {} events/s | service events/s | service/(c) | service p50 ms per batch | service p99 ms | errors |", self.store);
-        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "| batch | event ids | (c) raw {} events/s | service events/s | service/(c) | service p50 ms per batch | service p99 ms | errors |", self.store);
+        let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|");
         for r in &self.ingest {
             let raw = r.raw.rate() * r.batch as f64;
             let service = r.service.rate() * r.batch as f64;
             let _ = writeln!(
                 out,
-                "| {} | {raw:.0} | {service:.0} | {} | {:.2} | {:.2} | {} |",
+                "| {} | {} | {raw:.0} | {service:.0} | {} | {:.2} | {:.2} | {} |",
                 r.batch,
+                r.ids.name(),
                 opt(ratio(Some(service), Some(raw)), 2),
                 r.service.ms(0.5),
                 r.service.ms(0.99),
                 r.raw.errors + r.service.errors,
+            );
+        }
+        out
+    }
+
+    /// Random against time-ordered ids, per batch measured with both: the service, raw
+    /// inserts (c) and in-process appends with the tree.
+    pub fn event_ids_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "| batch | service v7 events/s | service v4 events/s | service v4/v7 | (c) raw v4/v7 | append with tree v4/v7 |");
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|");
+        let events = |s: &Stats, batch: usize| Some(s.rate() * batch as f64);
+        for v7 in self.ingest.iter().filter(|r| r.ids == EventIds::V7) {
+            let Some(v4) = self.ingest_row(v7.batch, EventIds::V4) else {
+                continue;
+            };
+            let b = v7.batch;
+            let _ = writeln!(
+                out,
+                "| {b} | {} | {} | {} | {} | {} |",
+                opt(events(&v7.service, b), 0),
+                opt(events(&v4.service, b), 0),
+                opt(ratio(events(&v4.service, b), events(&v7.service, b)), 2),
+                opt(ratio(events(&v4.raw, b), events(&v7.raw, b)), 2),
+                opt(ratio(events(&v4.with_tree, b), events(&v7.with_tree, b)), 2),
+            );
+        }
+        out
+    }
+
+    /// Single-event appends: every target at every writer count, and the log's rate over the
+    /// reference Tessera row's at the same count.
+    pub fn appends_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "| target | writers | appends/s | p50 ms | p99 ms | max ms | errors | txlog ÷ this |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for r in &self.appends {
+            let s = &r.stats;
+            let txlog = self.append(TXLOG_SINGLE, r.writers).map(Stats::rate);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} |",
+                r.target,
+                r.writers,
+                s.rate(),
+                s.ms(0.5),
+                s.ms(0.99),
+                s.max_ms(),
+                s.errors,
+                if r.target == TXLOG_SINGLE {
+                    "-".into()
+                } else {
+                    opt(ratio(txlog, Some(s.rate())), 2)
+                },
             );
         }
         out
@@ -244,10 +336,21 @@ impl Results {
                 if let Some(e) = &s.first_error {
                     let _ = writeln!(
                         out,
-                        "- ingest {what} batch {}: {} errors, first: {e}",
-                        r.batch, s.errors
+                        "- ingest {what} batch {} ({} ids): {} errors, first: {e}",
+                        r.batch,
+                        r.ids.name(),
+                        s.errors
                     );
                 }
+            }
+        }
+        for r in &self.appends {
+            if let Some(e) = &r.stats.first_error {
+                let _ = writeln!(
+                    out,
+                    "- single-event {} at {} writers: {} errors, first: {e}",
+                    r.target, r.writers, r.stats.errors
+                );
             }
         }
         out

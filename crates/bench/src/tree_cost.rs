@@ -12,6 +12,7 @@ use txlog_service::store;
 use txlog_service::transparency::Sequencer;
 use txlog_service::transparency::{LogKey, Round, Signer, SigningStatus};
 
+use crate::cli::EventIds;
 use crate::fixtures;
 use crate::load::Op;
 
@@ -65,26 +66,32 @@ async fn hash_far_ahead(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn events(batch: usize) -> Vec<txlog_api::Event> {
+fn events(batch: usize, ids: EventIds) -> Vec<txlog_api::Event> {
     (0..batch)
-        .map(|_| fixtures::event("order.get", "GET", None, None, None))
+        .map(|_| {
+            let mut event = fixtures::event("order.get", "GET", None, None, None);
+            event.event_id = ids.fresh();
+            event
+        })
         .collect()
 }
 
 const SIGN_EVERY: Duration = Duration::from_secs(1);
 
-/// Appends `batch` events per call; with `signer`, then extends the tree and signs it when
-/// the last checkpoint is a second old, and after the first call, as the service's checkpoint
-/// loop signs when it starts. (Without that first round, the first one would come after a
-/// second of appends and check the seals of all of them, once, inside the measured window:
-/// the cost of a restart under load, not of ingest.)
-pub fn op(log: Arc<Sequencer>, batch: usize, signer: Option<Arc<Signer>>) -> Op {
-    let long_ago = Instant::now().checked_sub(SIGN_EVERY).unwrap_or_else(Instant::now);
+/// Appends `batch` events (ids of kind `ids`) per call; with `signer`, then extends the tree
+/// and signs it when the last checkpoint is a second old, and after the first call, as the
+/// service's checkpoint loop signs when it starts. (Without that first round, the first one
+/// would come after a second of appends and check the seals of all of them, once, inside the
+/// measured window: the cost of a restart under load, not of ingest.)
+pub fn op(log: Arc<Sequencer>, batch: usize, ids: EventIds, signer: Option<Arc<Signer>>) -> Op {
+    let long_ago = Instant::now()
+        .checked_sub(SIGN_EVERY)
+        .unwrap_or_else(Instant::now);
     let signed = Arc::new(Mutex::new(long_ago));
     Arc::new(move |_| {
         let (log, signer, signed) = (log.clone(), signer.clone(), signed.clone());
         async move {
-            log.append(&events(batch), "bench").await?;
+            log.append(&events(batch, ids), "bench").await?;
             let Some(signer) = signer else { return Ok(()) };
             let due = {
                 let mut last = signed.lock().unwrap_or_else(|e| e.into_inner());
