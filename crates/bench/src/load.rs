@@ -58,6 +58,18 @@ impl Stats {
     pub fn max_ms(&self) -> f64 {
         self.latency_us.max() as f64 / 1000.0
     }
+
+    /// Adds another run of the same target: its calls, its time and its latencies.
+    pub fn absorb(&mut self, other: Stats) {
+        self.measured += other.measured;
+        self.issued += other.issued;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.elapsed += other.elapsed;
+        let _ = self.latency_us.add(&other.latency_us);
+    }
 }
 
 fn histogram() -> Histogram<u64> {
