@@ -4,10 +4,10 @@
 //! outbox claim skips rows another claim is taking.
 
 mod idempotency;
-mod one_statement;
 mod orders;
 mod outbox;
 mod statement;
+mod writes;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -4,9 +4,8 @@ use async_trait::async_trait;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
 
-use super::one_statement;
-use super::outbox::insert_events;
 use super::statement::Statement;
+use super::writes;
 use super::{micros, Dialect, SqlStore};
 use crate::domain::Order;
 use crate::store::{
@@ -66,35 +65,7 @@ where
         idempotency: Option<(&IdempotencyKey, &StoredResponse)>,
         event: &OutboxEvent,
     ) -> Result<Committed, StoreError> {
-        if D::ONE_STATEMENT_WRITES {
-            one_statement::create::<D>(&self.pool, order, idempotency, event).await?;
-            return Ok(Committed::new());
-        }
-        let mut tx = self.pool.begin_with(D::BEGIN).await?;
-        sqlx::query(
-            "INSERT INTO orders (id, customer_id, status, version, created_at, doc) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(order.id)
-        .bind(order.customer_id.as_str())
-        .bind(order.status.as_str())
-        .bind(order.version)
-        .bind(micros(order.created_at))
-        .bind(serde_json::to_string(order)?)
-        .execute(&mut *tx)
-        .await?;
-        if let Some((key, response)) = idempotency {
-            sqlx::query(
-                "UPDATE idempotency_keys SET response = $1 WHERE caller = $2 AND idem_key = $3",
-            )
-            .bind(serde_json::to_string(response)?)
-            .bind(key.caller.as_str())
-            .bind(key.key.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        insert_events(&mut *tx, std::slice::from_ref(event)).await?;
-        tx.commit().await?;
+        writes::create::<D>(&self.pool, order, idempotency, event).await?;
         Ok(Committed::new())
     }
 
@@ -104,33 +75,17 @@ where
         expected: i64,
         event: &OutboxEvent,
     ) -> Result<Option<Committed>, StoreError> {
-        if D::ONE_STATEMENT_WRITES {
-            let (status, version, id) = (order.status.as_str(), order.version, order.id);
-            let doc = serde_json::to_string(order)?;
-            let change = move |st: &mut Statement<'_, D::Db>| {
-                st.push("UPDATE orders SET status = ").bind(status);
-                st.push(", version = ").bind(version);
-                st.push(", doc = ").bind(doc);
-                st.push(" WHERE id = ").bind(id);
-                st.push(" AND version = ")
-                    .bind(expected)
-                    .push(" RETURNING 1");
-            };
-            let changed = one_statement::compare_and_set::<D>(&self.pool, change, event).await?;
-            return Ok(changed.then(Committed::new));
-        }
-        let mut tx = self.pool.begin_with(D::BEGIN).await?;
-        let done = sqlx::query(
-            "UPDATE orders SET status = $1, version = $2, doc = $3 WHERE id = $4 AND version = $5",
-        )
-        .bind(order.status.as_str())
-        .bind(order.version)
-        .bind(serde_json::to_string(order)?)
-        .bind(order.id)
-        .bind(expected)
-        .execute(&mut *tx)
-        .await?;
-        finish_write::<D>(tx, &done, event).await
+        let (status, version, id) = (order.status.as_str(), order.version, order.id);
+        let doc = serde_json::to_string(order)?;
+        let change = move |st: &mut Statement<'_, D::Db>| {
+            st.push("UPDATE orders SET status = ").bind(status);
+            st.push(", version = ").bind(version);
+            st.push(", doc = ").bind(doc);
+            st.push(" WHERE id = ").bind(id);
+            st.push(" AND version = ").bind(expected);
+        };
+        let changed = writes::compare_and_set::<D>(&self.pool, change, event).await?;
+        Ok(changed.then(Committed::new))
     }
 
     async fn delete(
@@ -139,45 +94,11 @@ where
         expected: i64,
         event: &OutboxEvent,
     ) -> Result<Option<Committed>, StoreError> {
-        if D::ONE_STATEMENT_WRITES {
-            let change = move |st: &mut Statement<'_, D::Db>| {
-                st.push("DELETE FROM orders WHERE id = ").bind(id);
-                st.push(" AND version = ")
-                    .bind(expected)
-                    .push(" RETURNING 1");
-            };
-            let changed = one_statement::compare_and_set::<D>(&self.pool, change, event).await?;
-            return Ok(changed.then(Committed::new));
-        }
-        let mut tx = self.pool.begin_with(D::BEGIN).await?;
-        let done = sqlx::query("DELETE FROM orders WHERE id = $1 AND version = $2")
-            .bind(id)
-            .bind(expected)
-            .execute(&mut *tx)
-            .await?;
-        finish_write::<D>(tx, &done, event).await
+        let change = move |st: &mut Statement<'_, D::Db>| {
+            st.push("DELETE FROM orders WHERE id = ").bind(id);
+            st.push(" AND version = ").bind(expected);
+        };
+        let changed = writes::compare_and_set::<D>(&self.pool, change, event).await?;
+        Ok(changed.then(Committed::new))
     }
-}
-
-/// The shared end of a compare-and-set write (update, delete): nothing more when the version
-/// moved on (the transaction rolls back as it is dropped); else the event, and commit.
-async fn finish_write<D: Dialect>(
-    mut tx: sqlx::Transaction<'static, D::Db>,
-    done: &<D::Db as Database>::QueryResult,
-    event: &OutboxEvent,
-) -> Result<Option<Committed>, StoreError>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<String>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Uuid: Encode<'q, D::Db> + Type<D::Db>,
-{
-    if D::rows_affected(done) == 0 {
-        return Ok(None);
-    }
-    insert_events(&mut *tx, std::slice::from_ref(event)).await?;
-    tx.commit().await?;
-    Ok(Some(Committed::new()))
 }
