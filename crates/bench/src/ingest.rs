@@ -70,17 +70,22 @@ pub fn service_op(
                 .body(body)
                 .send()
                 .await?;
-            let status = response.status();
-            let text = response.bytes().await?;
-            anyhow::ensure!(
-                status == 200,
-                "answered {status}: {}",
-                String::from_utf8_lossy(&text)
-            );
-            Ok(())
+            answered_200(response).await
         }
         .boxed()
     })
+}
+
+/// Ok when `response` is a 200; else an error naming the status and the body.
+pub async fn answered_200(response: reqwest::Response) -> anyhow::Result<()> {
+    let status = response.status();
+    let text = response.bytes().await?;
+    anyhow::ensure!(
+        status == 200,
+        "answered {status}: {}",
+        String::from_utf8_lossy(&text)
+    );
+    Ok(())
 }
 
 /// One sealed-looking record: what the service stores per event (canonical text with the

@@ -14,6 +14,21 @@ use crate::fixtures;
 use crate::load::{Op, Turn};
 use crate::profiles::{owned_id, random_id, Profile};
 
+const INSERT_ORDER: &str =
+    "INSERT INTO orders (id, customer_id, status, version, created_at, doc) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+const UPDATE_ORDER: &str =
+    "UPDATE orders SET status = $1, version = $2, doc = $3 WHERE id = $4 AND version = $5";
+const INSERT_EVENT: &str = "INSERT INTO outbox (event_id, payload, created_at) VALUES ($1, $2, $3)";
+/// A create as the service sends it to PostgreSQL: the order, then its event from `RETURNING`.
+const CREATE_IN_ONE: &str = "WITH changed AS (INSERT INTO orders \
+     (id, customer_id, status, version, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6) \
+     RETURNING 1) INSERT INTO outbox (event_id, payload, created_at) SELECT $7, $8, $9 FROM changed";
+/// A patch as the service sends it: the update, its event when it changed the row, the count.
+const PATCH_IN_ONE: &str = "WITH changed AS (UPDATE orders SET status = $1, version = $2, \
+     doc = $3 WHERE id = $4 AND version = $5 RETURNING 1), recorded AS (INSERT INTO outbox \
+     (event_id, payload, created_at) SELECT $6, $7, $8 FROM changed) SELECT COUNT(*) FROM changed";
+
 /// The order service's `PgStore` pool size: the baseline gets no more connections than it.
 pub const SERVICE_POOL_SIZE: usize = 16;
 
@@ -40,6 +55,34 @@ pub struct RawPostgres {
 
 fn micros_now() -> i64 {
     chrono::Utc::now().timestamp_micros()
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds a new order's six columns, with `doc` as its document.
+fn new_order<'q>(query: PgQuery<'q>, doc: &'q str) -> PgQuery<'q> {
+    query
+        .bind(Uuid::now_v7())
+        .bind(fixtures::CUSTOMER)
+        .bind("pending")
+        .bind(1_i64)
+        .bind(micros_now())
+        .bind(doc)
+}
+
+/// Binds an order's update: status, the next version, `doc`, its id and the version read.
+fn changed_order(query: PgQuery<'_>, id: Uuid, version: i64, doc: String) -> PgQuery<'_> {
+    query
+        .bind("pending")
+        .bind(version + 1)
+        .bind(doc)
+        .bind(id)
+        .bind(version)
+}
+
+/// Binds a new outbox row carrying `payload`: a fresh event id, the payload, now.
+fn new_event<'q>(query: PgQuery<'q>, payload: &'q str) -> PgQuery<'q> {
+    query.bind(Uuid::now_v7()).bind(payload).bind(micros_now())
 }
 
 impl RawPostgres {
@@ -80,17 +123,15 @@ impl RawPostgres {
         let mut ids = Vec::with_capacity(seed);
         for _ in 0..seed {
             let id = Uuid::now_v7();
-            sqlx::query(
-                "INSERT INTO orders (id, customer_id, status, version, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(id)
-            .bind(fixtures::CUSTOMER)
-            .bind("pending")
-            .bind(1_i64)
-            .bind(micros_now())
-            .bind(fixtures::order_doc(id, 1, None).to_string())
-            .execute(&pool)
-            .await?;
+            sqlx::query(INSERT_ORDER)
+                .bind(id)
+                .bind(fixtures::CUSTOMER)
+                .bind("pending")
+                .bind(1_i64)
+                .bind(micros_now())
+                .bind(fixtures::order_doc(id, 1, None).to_string())
+                .execute(&pool)
+                .await?;
             ids.push(id);
         }
         Ok(Self {
@@ -103,10 +144,7 @@ impl RawPostgres {
     }
 
     async fn insert_event(&self, payload: &str) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO outbox (event_id, payload, created_at) VALUES ($1, $2, $3)")
-            .bind(Uuid::now_v7())
-            .bind(payload)
-            .bind(micros_now())
+        new_event(sqlx::query(INSERT_EVENT), payload)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -122,40 +160,17 @@ impl RawPostgres {
 
     async fn create(&self) -> anyhow::Result<()> {
         if self.one_statement {
-            sqlx::query(
-                "WITH changed AS (INSERT INTO orders (id, customer_id, status, version, created_at, doc) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING 1) \
-                 INSERT INTO outbox (event_id, payload, created_at) SELECT $7, $8, $9 FROM changed",
-            )
-            .bind(Uuid::now_v7())
-            .bind(fixtures::CUSTOMER)
-            .bind("pending")
-            .bind(1_i64)
-            .bind(micros_now())
-            .bind(&self.texts.doc)
-            .bind(Uuid::now_v7())
-            .bind(&self.texts.create_event)
-            .bind(micros_now())
-            .execute(&self.pool)
-            .await?;
+            let query = new_order(sqlx::query(CREATE_IN_ONE), &self.texts.doc);
+            new_event(query, &self.texts.create_event)
+                .execute(&self.pool)
+                .await?;
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO orders (id, customer_id, status, version, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(fixtures::CUSTOMER)
-        .bind("pending")
-        .bind(1_i64)
-        .bind(micros_now())
-        .bind(&self.texts.doc)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO outbox (event_id, payload, created_at) VALUES ($1, $2, $3)")
-            .bind(Uuid::now_v7())
-            .bind(&self.texts.create_event)
-            .bind(micros_now())
+        new_order(sqlx::query(INSERT_ORDER), &self.texts.doc)
+            .execute(&mut *tx)
+            .await?;
+        new_event(sqlx::query(INSERT_EVENT), &self.texts.create_event)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -191,42 +206,21 @@ impl RawPostgres {
                 .fetch_one(&self.pool)
                 .await?;
         if self.one_statement {
-            let done: i64 = sqlx::query_scalar(
-                "WITH changed AS (UPDATE orders SET status = $1, version = $2, doc = $3 \
-                 WHERE id = $4 AND version = $5 RETURNING 1), \
-                 recorded AS (INSERT INTO outbox (event_id, payload, created_at) \
-                 SELECT $6, $7, $8 FROM changed) SELECT COUNT(*) FROM changed",
-            )
-            .bind("pending")
-            .bind(version + 1)
-            .bind(doc)
-            .bind(id)
-            .bind(version)
-            .bind(Uuid::now_v7())
-            .bind(&self.texts.update_event)
-            .bind(micros_now())
-            .fetch_one(&self.pool)
-            .await?;
+            let query = changed_order(sqlx::query(PATCH_IN_ONE), id, version, doc);
+            let row = new_event(query, &self.texts.update_event)
+                .fetch_one(&self.pool)
+                .await?;
+            let done: i64 = sqlx::Row::try_get(&row, 0)?;
             anyhow::ensure!(done == 1, "the order changed under the update");
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE orders SET status = $1, version = $2, doc = $3 WHERE id = $4 AND version = $5",
-        )
-        .bind("pending")
-        .bind(version + 1)
-        .bind(doc)
-        .bind(id)
-        .bind(version)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let done = changed_order(sqlx::query(UPDATE_ORDER), id, version, doc)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         anyhow::ensure!(done == 1, "the order changed under the update");
-        sqlx::query("INSERT INTO outbox (event_id, payload, created_at) VALUES ($1, $2, $3)")
-            .bind(Uuid::now_v7())
-            .bind(&self.texts.update_event)
-            .bind(micros_now())
+        new_event(sqlx::query(INSERT_EVENT), &self.texts.update_event)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -100,14 +100,7 @@ impl Tessera {
                     .body(ingest::fresh_event(&template, ids))
                     .send()
                     .await?;
-                let status = response.status();
-                let text = response.bytes().await?;
-                anyhow::ensure!(
-                    status == 200,
-                    "answered {status}: {}",
-                    String::from_utf8_lossy(&text)
-                );
-                Ok(())
+                ingest::answered_200(response).await
             }
             .boxed()
         })
